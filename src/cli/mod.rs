@@ -1,0 +1,79 @@
+//! The command line: one file per command, each with its clap arguments and its `run`.
+//! `main.rs` sets up logging, signals and exit codes around these.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod diff;
+pub mod inspect;
+pub mod record;
+pub mod replay;
+pub mod simulate;
+
+/// Shared output switch for commands that print results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Readable text (default).
+    #[default]
+    Text,
+    /// Machine-readable JSON on stdout.
+    Json,
+}
+
+/// Record, replay and diff Microsoft UCWA (Skype for Business) traffic.
+#[derive(Debug, Parser)]
+#[command(name = "ucwa-replay", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the built-in UCWA front-end simulator.
+    Simulate(simulate::Args),
+    /// Proxy to an upstream UCWA server and record the session.
+    Record(record::Args),
+    /// Serve a recorded session, never touching the network.
+    Replay(replay::Args),
+    /// Compare two recordings (FILE or FILE#SESSION).
+    Diff(diff::DiffArgs),
+    /// Re-send a recorded session to a live upstream and diff the answers.
+    Verify(diff::VerifyArgs),
+    /// List the sessions of a recording.
+    Sessions(inspect::SessionsArgs),
+    /// List the exchanges of a session.
+    Show(inspect::ShowArgs),
+    /// Show the flattened events-feed timeline of a session.
+    Events(inspect::EventsArgs),
+}
+
+/// What every command gets from `main`.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // read by the server commands
+pub struct Ctx {
+    /// Fires on Ctrl-C / SIGTERM.
+    pub shutdown: ucwa_replay::serve::CancellationToken,
+}
+
+impl Command {
+    pub async fn run(self, ctx: Ctx) -> anyhow::Result<ExitCode> {
+        match self {
+            Command::Simulate(a) => simulate::run(a, ctx).await,
+            Command::Record(a) => record::run(a, ctx).await,
+            Command::Replay(a) => replay::run(a, ctx).await,
+            Command::Diff(a) => diff::run_diff(a, ctx).await,
+            Command::Verify(a) => diff::run_verify(a, ctx).await,
+            Command::Sessions(a) => inspect::sessions(a, ctx).await,
+            Command::Show(a) => inspect::show(a, ctx).await,
+            Command::Events(a) => inspect::events(a, ctx).await,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! JSON or XML: which representation a request asks for and a response carries.
+
+use std::fmt;
+
+/// The representation of a UCWA body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Representation {
+    Json,
+    Xml,
+    Other,
+}
+
+impl Representation {
+    /// The representation a request asks for with its `Accept` header. UCWA defaults to
+    /// JSON; XML only when `application/xml` or the UCWA `+xml` type is named (and JSON is not
+    /// preferred before it).
+    pub fn from_accept(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else {
+            return Representation::Json;
+        };
+        for part in accept.split(',') {
+            let mime = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if is_xml(&mime) {
+                return Representation::Xml;
+            }
+            if is_json(&mime) {
+                return Representation::Json;
+            }
+        }
+        Representation::Json
+    }
+
+    /// The representation of a body from its `Content-Type`.
+    pub fn from_content_type(content_type: Option<&str>) -> Self {
+        let Some(ct) = content_type else {
+            return Representation::Other;
+        };
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if is_json(&mime) {
+            Representation::Json
+        } else if is_xml(&mime) {
+            Representation::Xml
+        } else {
+            Representation::Other
+        }
+    }
+
+    /// Name as stored in recordings: `json`, `xml`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Representation::Json => "json",
+            Representation::Xml => "xml",
+            Representation::Other => "other",
+        }
+    }
+
+    /// Parse the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "json" => Some(Representation::Json),
+            "xml" => Some(Representation::Xml),
+            "other" => Some(Representation::Other),
+            _ => None,
+        }
+    }
+
+    /// The content type to answer with when the request named none we recognise.
+    pub fn default_content_type(self) -> &'static str {
+        match self {
+            Representation::Xml => "application/xml; charset=utf-8",
+            _ => "application/json; charset=utf-8",
+        }
+    }
+}
+
+impl fmt::Display for Representation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn is_json(mime: &str) -> bool {
+    mime == "application/json" || mime.ends_with("+json")
+}
+
+fn is_xml(mime: &str) -> bool {
+    mime == "application/xml" || mime == "text/xml" || mime.ends_with("+xml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_the_first_known_type() {
+        use Representation::*;
+        assert_eq!(Representation::from_accept(None), Json);
+        assert_eq!(Representation::from_accept(Some("application/xml")), Xml);
+        assert_eq!(
+            Representation::from_accept(Some("application/vnd.microsoft.com.ucwa+xml")),
+            Xml
+        );
+        assert_eq!(
+            Representation::from_accept(Some("application/json, application/xml")),
+            Json
+        );
+        assert_eq!(Representation::from_accept(Some("*/*")), Json);
+    }
+
+    #[test]
+    fn content_type_ignores_parameters() {
+        assert_eq!(
+            Representation::from_content_type(Some("application/json; charset=utf-8")),
+            Representation::Json
+        );
+        assert_eq!(
+            Representation::from_content_type(Some("text/plain")),
+            Representation::Other
+        );
+    }
+}
