@@ -106,8 +106,7 @@ pub async fn serve<H, F>(
                         tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(tls_stream)) => {
-                            let conn =
-                                builder.serve_connection(TokioIo::new(tls_stream), service);
+                            let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
                             watcher.watch(conn.into_owned()).await
                         }
                         Ok(Err(err)) => {

@@ -19,7 +19,12 @@ impl Representation {
             return Representation::Json;
         };
         for part in accept.split(',') {
-            let mime = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mime = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if is_xml(&mime) {
                 return Representation::Xml;
             }
@@ -35,7 +40,12 @@ impl Representation {
         let Some(ct) = content_type else {
             return Representation::Other;
         };
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if is_json(&mime) {
             Representation::Json
         } else if is_xml(&mime) {

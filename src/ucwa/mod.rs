@@ -1,7 +1,9 @@
 //! What the proxy, the replayer, the differ and the simulator know about UCWA itself:
 //! representations, error bodies, the events feed and resource kinds.
 
+pub mod classify;
 pub mod error;
+pub mod feed;
 pub mod media;
 
 pub use error::{ErrorBody, error_response};

@@ -1,0 +1,243 @@
+//! The rows of a recording, as the proxy writes them and replay, diff and the inspect
+//! commands read them back.
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::ucwa::Representation;
+
+/// Header fields in the order they were sent, repeated names kept. Values are bytes: HTTP
+/// allows non-UTF-8 octets, and replay must send back exactly what was recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderList(pub Vec<(String, Vec<u8>)>);
+
+impl HeaderList {
+    /// Copy a `HeaderMap` in its iteration order (names lower-case, as hyper gives them).
+    pub fn from_http(map: &http::HeaderMap) -> Self {
+        HeaderList(
+            map.iter()
+                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// Rebuild a `HeaderMap`, skipping fields that are no longer valid.
+    pub fn to_http(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::with_capacity(self.0.len());
+        for (name, value) in &self.0 {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                map.append(n, v);
+            }
+        }
+        map
+    }
+
+    /// The first value of `name` (case-insensitive) as text.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of `name` that is valid UTF-8, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// Append a field.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// Remove every field named `name` (case-insensitive).
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    /// Iterate over `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// The stored form: a JSON array of `[name, value]`, with `[name, base64, "b64"]` for a
+    /// value that is not UTF-8.
+    pub fn to_json(&self) -> String {
+        let arr: Vec<Value> = self
+            .0
+            .iter()
+            .map(|(n, v)| match std::str::from_utf8(v) {
+                Ok(s) => Value::Array(vec![n.clone().into(), s.into()]),
+                Err(_) => Value::Array(vec![
+                    n.clone().into(),
+                    base64::engine::general_purpose::STANDARD.encode(v).into(),
+                    "b64".into(),
+                ]),
+            })
+            .collect();
+        Value::Array(arr).to_string()
+    }
+
+    /// Parse the stored form.
+    pub fn from_json(text: &str) -> Option<Self> {
+        let Value::Array(items) = serde_json::from_str(text).ok()? else {
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let name = parts.first()?.as_str()?.to_string();
+            let raw = parts.get(1)?.as_str()?;
+            let value = if parts.get(2).and_then(Value::as_str) == Some("b64") {
+                base64::engine::general_purpose::STANDARD.decode(raw).ok()?
+            } else {
+                raw.as_bytes().to_vec()
+            };
+            out.push((name, value));
+        }
+        Some(HeaderList(out))
+    }
+}
+
+/// One request/response pair of a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    /// Row id in the recording (0 for an exchange not yet stored).
+    pub id: i64,
+    /// Request arrival order within the session, from 1.
+    pub seq: u64,
+    /// Start time, microseconds since the Unix epoch.
+    pub started_us: i64,
+    /// From the request's arrival to the response's last byte, in microseconds.
+    pub duration_us: i64,
+    pub method: String,
+    /// Path as the client sent it to the proxy (percent-encoding kept). Requests for an
+    /// `--also-upstream` origin keep the proxy's `/_upstream/HOST` prefix, so that replay
+    /// matches them without knowing the deployment.
+    pub path: String,
+    /// Query string without `?`, as sent.
+    pub query: Option<String>,
+    /// `HTTP/1.1`, `HTTP/2.0` …
+    pub http_version: String,
+    pub request_headers: HeaderList,
+    /// Request body after redaction (possibly truncated, see `request_truncated`).
+    pub request_body: Vec<u8>,
+    pub request_truncated: bool,
+    /// None when no response came (upstream failure, client abort before the response).
+    pub status: Option<u16>,
+    /// Response headers as received from the upstream, after redaction.
+    pub response_headers: HeaderList,
+    /// Response body, decoded (no Content-Encoding), after redaction.
+    pub response_body: Vec<u8>,
+    pub response_truncated: bool,
+    /// The original `Content-Encoding` of the response, when the stored body was decoded.
+    pub content_encoding: Option<String>,
+    /// What went wrong (upstream refused / reset / TLS / timeout, client aborted).
+    pub error: Option<String>,
+    /// UCWA resource kind (`participantMessaging`, `events`, `application`, …).
+    pub kind: String,
+    /// Representation the request asked for.
+    pub representation: Representation,
+    /// The replay match key (see `replay::key`).
+    pub match_key: String,
+    /// How many earlier exchanges (by `seq`) of the session share `match_key`. The writer
+    /// assigns it; any value given to the writer is ignored.
+    pub ordinal: u32,
+    /// Redaction placeholder of the credential the request carried (`REDACTED-1`).
+    pub credential: Option<String>,
+    /// The upstream origin the request was forwarded to (`https://fe1.contoso.com`).
+    pub upstream: Option<String>,
+    /// Events of an events-feed response, in delivery order.
+    pub events: Vec<EventRow>,
+}
+
+impl Exchange {
+    /// The path and query as the client wrote them.
+    pub fn path_and_query(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// One event of an events-feed response (PROTOCOL.md §2), flattened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRow {
+    /// The `ack` of the request that delivered it.
+    pub ack: Option<i64>,
+    /// Position within the response, from 0, across senders.
+    pub position: u32,
+    pub sender_rel: String,
+    pub sender_href: String,
+    pub link_rel: String,
+    pub link_href: String,
+    pub link_title: Option<String>,
+    pub in_rel: Option<String>,
+    pub in_href: Option<String>,
+    /// `added`, `updated`, `deleted`, `started`, `completed`.
+    pub event_type: String,
+    pub status: Option<String>,
+    /// The `reason` object as JSON text.
+    pub reason: Option<String>,
+    /// The embedded resource as JSON text (or the XML `<resource>` element's text).
+    pub embedded: Option<String>,
+}
+
+/// A session as listed by `sessions`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionInfo {
+    #[serde(skip)]
+    pub id: i64,
+    pub name: String,
+    /// The upstream origin recorded against (`https://fe1.contoso.com`).
+    pub upstream: String,
+    /// Further upstream origins of the same deployment (`--also-upstream`).
+    pub also_upstreams: Vec<String>,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// Version of ucwa-replay that wrote the session.
+    pub tool_version: String,
+    pub exchanges: u64,
+    pub events: u64,
+}
+
+/// What a new session starts with.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub name: String,
+    pub upstream: String,
+    pub also_upstreams: Vec<String>,
+    /// Replace an existing session of the same name instead of refusing.
+    pub replace: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_with_non_utf8_values() {
+        let mut h = HeaderList::default();
+        h.push("content-type", "application/json");
+        h.push("x-odd", vec![0xe9, b'a']);
+        h.push("Set-Cookie", "a=1");
+        h.push("set-cookie", "b=2");
+        let back = HeaderList::from_json(&h.to_json()).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(
+            back.get_all("SET-COOKIE").collect::<Vec<_>>(),
+            ["a=1", "b=2"]
+        );
+        assert_eq!(back.to_http().get_all("set-cookie").iter().count(), 2);
+    }
+}
