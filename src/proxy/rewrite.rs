@@ -162,7 +162,7 @@ impl OriginRewriter {
     }
 
     fn finish(mut self) -> Self {
-        self.rules.sort_by(|a, b| b.from.len().cmp(&a.from.len()));
+        self.rules.sort_by_key(|r| std::cmp::Reverse(r.from.len()));
         self.rules.dedup_by(|a, b| a.from == b.from);
         self
     }
