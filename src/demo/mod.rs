@@ -1,0 +1,10 @@
+//! `demo`: the whole product end to end with no network — the simulator, a recording through
+//! the proxy, a replay of that recording driven by the same client, and a diff — plus the
+//! scripted UCWA client that the end-to-end tests share.
+
+pub mod client;
+pub mod links;
+pub mod script;
+
+pub use client::{ClientError, Seen, UcwaClient};
+pub use script::{ScriptOptions, ScriptRun, normalise_transcript, run_im_session};

@@ -1,0 +1,306 @@
+//! The scripted IM session that `demo` and the end-to-end tests run: a client signs in from
+//! autodiscover, creates an application, receives an invitation, talks, sees
+//! participantMessaging added / updated / deleted on the events feed, and leaves.
+//!
+//! The remote side is played through the simulator's control API (`/_sim/...`) on the same
+//! base URL, so the very same script runs against the simulator, through the recording proxy,
+//! and against a replay of that recording (where the control calls are replayed too).
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::client::{ClientError, Reply, Seen, UcwaClient};
+use super::links::find_link;
+use crate::store::EventRow;
+use crate::ucwa::Representation;
+use crate::ucwa::feed::parse_events;
+
+/// Who signs in and how the script asks for resources.
+#[derive(Debug, Clone)]
+pub struct ScriptOptions {
+    pub username: String,
+    pub password: String,
+    /// Representation of resources and events after sign-in.
+    pub representation: Representation,
+    /// The `EndpointId` sent with `POST applications` (real clients send a fresh one).
+    pub endpoint_id: String,
+}
+
+impl Default for ScriptOptions {
+    fn default() -> Self {
+        ScriptOptions {
+            username: "alice@contoso.com".into(),
+            password: crate::sim::PASSWORD.into(),
+            representation: Representation::Json,
+            endpoint_id: "6d1ec8f9-0c5b-4b8e-9d6e-1a2b3c4d5e6f".into(),
+        }
+    }
+}
+
+/// What the script saw.
+#[derive(Debug, Clone)]
+pub struct ScriptRun {
+    /// Every response, in order.
+    pub transcript: Vec<Seen>,
+    /// Every event received on the feed, in order.
+    pub events: Vec<EventRow>,
+    /// The bearer token the server issued (a `REDACTED-n` placeholder under replay).
+    pub token: String,
+}
+
+fn protocol(context: &str, message: impl Into<String>) -> ClientError {
+    ClientError::Protocol {
+        context: context.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The events feed as the client walks it: always the `next` (or `resync`/`resume`) link.
+struct Feed {
+    next: String,
+    events: Vec<EventRow>,
+}
+
+impl Feed {
+    /// GET the feed until an event `(link rel, type)` arrives; at most `max` P-GETs.
+    async fn until(
+        &mut self,
+        client: &mut UcwaClient,
+        repr: Representation,
+        rel: &str,
+        event_type: &str,
+        max: usize,
+    ) -> Result<Vec<EventRow>, ClientError> {
+        let mut seen = Vec::new();
+        for _ in 0..max {
+            let reply = client.get(&self.next.clone()).await?;
+            let rows = parse_events(repr, &reply.body, None)
+                .map_err(|e| protocol("events", e.to_string()))?;
+            self.next = ["resync", "resume", "next"]
+                .iter()
+                .find_map(|r| find_link(repr, &reply.body, r))
+                .ok_or_else(|| protocol("events", "no next link"))?;
+            let done = rows
+                .iter()
+                .any(|e| e.link_rel == rel && e.event_type == event_type);
+            seen.extend(rows.iter().cloned());
+            self.events.extend(rows);
+            if done {
+                return Ok(seen);
+            }
+        }
+        Err(protocol(
+            "events",
+            format!("no {rel} {event_type} event after {max} P-GETs"),
+        ))
+    }
+}
+
+fn link(repr: Representation, reply: &Reply, rel: &str, context: &str) -> Result<String, ClientError> {
+    find_link(repr, &reply.body, rel).ok_or_else(|| protocol(context, format!("no {rel} link")))
+}
+
+/// Run the IM script against `base` (the simulator, the recording proxy or a replay).
+pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRun, ClientError> {
+    let json = Representation::Json;
+    let repr = opts.representation;
+    let mut c = UcwaClient::new(base, json);
+
+    // Sign-in: autodiscover → 401 challenge → token → user → applications.
+    let root = c.get("/autodiscover/autodiscoverservice.svc/root").await?;
+    let user = link(json, &root, "user", "autodiscover")?;
+    let challenge = c.expect(Method::GET, &user, None, &[401]).await?;
+    let token_url = challenge
+        .headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(msrtc_href)
+        .ok_or_else(|| protocol("sign-in", "no MsRtcOAuth href in the 401"))?;
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "password")
+        .append_pair("username", &opts.username)
+        .append_pair("password", &opts.password)
+        .finish();
+    let token_reply = c
+        .expect(
+            Method::POST,
+            &token_url,
+            Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            &[200],
+        )
+        .await?;
+    let token = token_reply
+        .json()
+        .and_then(|v| v.get("access_token")?.as_str().map(str::to_string))
+        .ok_or_else(|| protocol("sign-in", "no access_token"))?;
+    c.set_token(Some(token.clone()));
+    let user_reply = c.get(&user).await?;
+    let applications = link(json, &user_reply, "applications", "user")?;
+    let app = c
+        .post_json(
+            &applications,
+            &json!({"UserAgent": "ucwa-replay-demo/1.0", "EndpointId": opts.endpoint_id, "Culture": "en-US"}),
+            &[201, 200],
+        )
+        .await?;
+    let app_href = link(json, &app, "self", "application")?;
+    let events = link(json, &app, "events", "application")?;
+    let make_me_available = link(json, &app, "makeMeAvailable", "application")?;
+
+    // From here on, resources and events in the chosen representation.
+    c.set_representation(repr);
+    c.post_json(
+        &make_me_available,
+        &json!({"SupportedModalities": ["Messaging"]}),
+        &[204],
+    )
+    .await?;
+    let mut feed = Feed {
+        next: events,
+        events: Vec::new(),
+    };
+    feed.until(&mut c, repr, "communication", "updated", 3).await?;
+
+    // Bob invites; accept; wait until messaging is connected.
+    let invite = c
+        .post_json(
+            "/_sim/invite",
+            &json!({"from": "bob@contoso.com", "name": "Bob", "message": "Hi Alice"}),
+            &[200, 201],
+        )
+        .await?;
+    let accept = invite
+        .json()
+        .and_then(|v| v.get("accept")?.as_str().map(str::to_string))
+        .ok_or_else(|| protocol("invite", "no accept href"))?;
+    feed.until(&mut c, repr, "messagingInvitation", "started", 3).await?;
+    c.expect(Method::POST, &accept, None, &[204]).await?;
+    let connected = feed
+        .until(&mut c, repr, "participantMessaging", "added", 3)
+        .await?;
+    let participant_messaging = connected
+        .iter()
+        .find(|e| e.link_rel == "participantMessaging" && e.event_type == "added")
+        .map(|e| e.link_href.clone())
+        .ok_or_else(|| protocol("events", "no participantMessaging href"))?;
+    let conversation = feed
+        .events
+        .iter()
+        .find(|e| e.link_rel == "conversation")
+        .map(|e| e.link_href.clone())
+        .ok_or_else(|| protocol("events", "no conversation href"))?;
+
+    // The seed resource, in both representations.
+    c.get(&participant_messaging).await?;
+    c.set_representation(if repr == json { Representation::Xml } else { json });
+    c.get(&participant_messaging).await?;
+    c.set_representation(repr);
+
+    // Messages both ways.
+    let conv = c.get(&conversation).await?;
+    let messaging = link(repr, &conv, "messaging", "conversation")?;
+    let messaging_reply = c.get(&messaging).await?;
+    let send = link(repr, &messaging_reply, "sendMessage", "messaging")?;
+    let stop = link(repr, &messaging_reply, "stopMessaging", "messaging")?;
+    c.post_json(
+        "/_sim/message",
+        &json!({"from": "bob@contoso.com", "text": "How are you?"}),
+        &[200, 201, 204],
+    )
+    .await?;
+    feed.until(&mut c, repr, "message", "completed", 3).await?;
+    c.expect(
+        Method::POST,
+        &send,
+        Some(("text/plain", b"Fine, thanks!".to_vec())),
+        &[201],
+    )
+    .await?;
+    feed.until(&mut c, repr, "message", "completed", 3).await?;
+
+    // Carol joins, changes and leaves messaging: the seed's three events.
+    let carol = json!({"participant": "carol@contoso.com"});
+    c.post_json("/_sim/join", &carol, &[200, 201, 204]).await?;
+    feed.until(&mut c, repr, "participantMessaging", "added", 3)
+        .await?;
+    c.post_json("/_sim/update", &carol, &[200, 201, 204]).await?;
+    feed.until(&mut c, repr, "participantMessaging", "updated", 3)
+        .await?;
+    c.post_json("/_sim/leave", &carol, &[200, 201, 204]).await?;
+    feed.until(&mut c, repr, "participantMessaging", "deleted", 3)
+        .await?;
+
+    // Leave the conversation and sign out.
+    c.expect(Method::POST, &stop, None, &[204]).await?;
+    feed.until(&mut c, repr, "participantMessaging", "deleted", 3)
+        .await?;
+    c.expect(Method::DELETE, &app_href, None, &[204]).await?;
+
+    Ok(ScriptRun {
+        transcript: c.transcript().to_vec(),
+        events: feed.events,
+        token,
+    })
+}
+
+/// The `href` of a `MsRtcOAuth` challenge (quoted or not, possibly folded with others).
+fn msrtc_href(header: &str) -> Option<String> {
+    let at = header.find("MsRtcOAuth")?;
+    let rest = &header[at..];
+    let start = rest.find("href=")? + 5;
+    let rest = rest[start..].trim_start_matches('"');
+    let end = rest
+        .find(|c: char| c == '"' || c == ',' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+/// A transcript with the server's own base URL replaced by `{base}` in bodies and headers,
+/// so transcripts from servers on different ports compare byte for byte.
+pub fn normalise_transcript(transcript: &[Seen], base: &str) -> Vec<Seen> {
+    let escaped = base.replace('/', "\\/");
+    let fix = |bytes: &[u8]| -> Vec<u8> {
+        let text = String::from_utf8_lossy(bytes);
+        text.replace(base, "{base}")
+            .replace(&escaped, "{base}")
+            .into_bytes()
+    };
+    transcript
+        .iter()
+        .map(|s| Seen {
+            method: s.method.clone(),
+            target: s.target.clone(),
+            status: s.status,
+            headers: s
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), fix(v)))
+                .collect(),
+            body: fix(&s.body).into(),
+        })
+        .collect()
+}
+
+/// A JSON value from a reply, for assertions.
+pub fn reply_json(reply: &Reply) -> Value {
+    reply.json().unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_msrtc_href_in_every_spelling() {
+        assert_eq!(
+            msrtc_href(r#"MsRtcOAuth href="https://x/WebTicket/oauthtoken",grant_type="password""#).as_deref(),
+            Some("https://x/WebTicket/oauthtoken")
+        );
+        assert_eq!(
+            msrtc_href(r#"Bearer trusted_issuers="", client_id="1", MsRtcOAuth href=https://x/t, grant_type="password""#).as_deref(),
+            Some("https://x/t")
+        );
+        assert_eq!(msrtc_href("Bearer realm=x"), None);
+    }
+}
