@@ -47,11 +47,7 @@ use serde_json::Value;
 use crate::store::{Exchange, HeaderList};
 
 /// Header names whose whole value is a secret (compared case-insensitively).
-pub const DEFAULT_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-ms-webticket",
-];
+pub const DEFAULT_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-ms-webticket"];
 
 /// Form fields redacted by default (the token POST and its variants).
 pub const DEFAULT_FORM_FIELDS: &[&str] = &[
@@ -114,9 +110,12 @@ struct State {
     numbers: HashMap<String, u32>,
     /// Secrets replaced wherever they appear: (raw bytes, replacement), longest first.
     known: Vec<(Vec<u8>, String)>,
-    /// Alternation of `known`, rebuilt when it grows.
-    known_re: Option<Arc<Regex>>,
+    /// Alternation of `known` and its lookup table, rebuilt when it grows.
+    known_re: Option<Arc<KnownSecrets>>,
 }
+
+/// A regex matching every remembered secret, and each one's replacement.
+type KnownSecrets = (Regex, HashMap<Vec<u8>, String>);
 
 /// The token regexes (`cwt=`, `psat=`, JWTs).
 fn token_re() -> &'static Regex {
@@ -144,7 +143,10 @@ impl Redactor {
         for h in &config.headers {
             let h = h.trim().to_ascii_lowercase();
             if h.is_empty() {
-                return Err(crate::Error::invalid("--redact-header", "empty header name"));
+                return Err(crate::Error::invalid(
+                    "--redact-header",
+                    "empty header name",
+                ));
             }
             headers.push(h);
         }
@@ -209,7 +211,8 @@ impl Redactor {
             return value.to_string();
         }
         if let Some(c) = token_re().captures(value.as_bytes())
-            && c.get(0).is_some_and(|m| m.start() == 0 && m.end() == value.len())
+            && c.get(0)
+                .is_some_and(|m| m.start() == 0 && m.end() == value.len())
         {
             let out = self.token_replacement(&c);
             self.remember(value.as_bytes(), &out);
@@ -240,31 +243,28 @@ impl Redactor {
             return;
         }
         state.known.push((raw.to_vec(), replacement.to_string()));
-        state.known.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        state.known.sort_by_key(|k| std::cmp::Reverse(k.0.len()));
         state.known_re = None;
     }
 
-    fn known_regex(&self) -> Option<(Arc<Regex>, HashMap<Vec<u8>, String>)> {
+    fn known_regex(&self) -> Option<Arc<KnownSecrets>> {
         let mut state = self.lock();
         if state.known.is_empty() {
             return None;
         }
-        let re = match &state.known_re {
-            Some(re) => re.clone(),
-            None => {
-                let alternation = state
-                    .known
-                    .iter()
-                    .map(|(k, _)| regex::escape(&String::from_utf8_lossy(k)))
-                    .collect::<Vec<_>>()
-                    .join("|");
-                let re = Arc::new(Regex::new(&alternation).ok()?);
-                state.known_re = Some(re.clone());
-                re
-            }
-        };
-        let map = state.known.iter().cloned().collect();
-        Some((re, map))
+        if let Some(known) = &state.known_re {
+            return Some(known.clone());
+        }
+        let alternation = state
+            .known
+            .iter()
+            .map(|(k, _)| regex::escape(&String::from_utf8_lossy(k)))
+            .collect::<Vec<_>>()
+            .join("|");
+        let re = Regex::new(&alternation).ok()?;
+        let known = Arc::new((re, state.known.iter().cloned().collect()));
+        state.known_re = Some(known.clone());
+        Some(known)
     }
 
     /// The replacement of one token-regex match.
@@ -290,7 +290,9 @@ impl Redactor {
         if !re.is_match(text) {
             return None;
         }
-        let out = re.replace_all(text, |c: &Captures<'_>| self.token_replacement(c).into_bytes());
+        let out = re.replace_all(text, |c: &Captures<'_>| {
+            self.token_replacement(c).into_bytes()
+        });
         (out.as_ref() != text).then(|| out.into_owned())
     }
 
@@ -299,9 +301,10 @@ impl Redactor {
         if let Some(out) = self.redact_tokens(text) {
             *text = out;
         }
-        if let Some((re, map)) = self.known_regex()
-            && re.is_match(text)
+        if let Some(known) = self.known_regex()
+            && known.0.is_match(text)
         {
+            let (re, map) = (&known.0, &known.1);
             let out = re.replace_all(text, |c: &Captures<'_>| {
                 map.get(c.get(0).map_or(&b""[..], |m| m.as_bytes()))
                     .cloned()
@@ -317,9 +320,7 @@ impl Redactor {
             let out = re.replace_all(text, |c: &Captures<'_>| {
                 let whole = c.get(0).map_or(&b""[..], |m| m.as_bytes());
                 let Some(g) = c.get(1) else {
-                    return self
-                        .placeholder(&normalise(whole))
-                        .into_bytes();
+                    return self.placeholder(&normalise(whole)).into_bytes();
                 };
                 let start = g.start() - c.get(0).map_or(0, |m| m.start());
                 let mut v = whole[..start].to_vec();
@@ -342,8 +343,14 @@ impl Redactor {
         // 1. Structure: headers, form fields, JSON fields, XML properties.
         self.redact_headers(&mut exchange.request_headers);
         self.redact_headers(&mut exchange.response_headers);
-        let req_ct = exchange.request_headers.get("content-type").map(str::to_owned);
-        let resp_ct = exchange.response_headers.get("content-type").map(str::to_owned);
+        let req_ct = exchange
+            .request_headers
+            .get("content-type")
+            .map(str::to_owned);
+        let resp_ct = exchange
+            .response_headers
+            .get("content-type")
+            .map(str::to_owned);
         self.redact_body(req_ct.as_deref(), &mut exchange.request_body);
         self.redact_body(resp_ct.as_deref(), &mut exchange.response_body);
         if let Some(q) = &exchange.query
@@ -378,10 +385,7 @@ impl Redactor {
         for (name, value) in headers.0.iter_mut() {
             let lname = name.to_ascii_lowercase();
             let Ok(text) = std::str::from_utf8(value) else {
-                if self.headers.contains(&lname)
-                    || lname == "cookie"
-                    || lname == "set-cookie"
-                {
+                if self.headers.contains(&lname) || lname == "cookie" || lname == "set-cookie" {
                     let hidden = self.placeholder(&normalise(value));
                     *value = hidden.into_bytes();
                 }
@@ -442,10 +446,10 @@ impl Redactor {
             self.redact_json(body);
         } else if ct.contains("xml") || first == Some(b'<') {
             self.redact_xml(body);
-        } else if ct.contains("x-www-form-urlencoded") || looks_like_form(body) {
-            if let Some(out) = self.redact_form(body) {
-                *body = out;
-            }
+        } else if (ct.contains("x-www-form-urlencoded") || looks_like_form(body))
+            && let Some(out) = self.redact_form(body)
+        {
+            *body = out;
         }
     }
 
@@ -463,7 +467,10 @@ impl Redactor {
                 let name: String = form_urlencoded::parse(raw_name)
                     .map(|(k, v)| format!("{k}{v}"))
                     .collect();
-                let key = name.strip_prefix("amp;").unwrap_or(&name).to_ascii_lowercase();
+                let key = name
+                    .strip_prefix("amp;")
+                    .unwrap_or(&name)
+                    .to_ascii_lowercase();
                 if raw_value.is_empty() || !self.form_fields.contains(&key) {
                     return pair.to_vec();
                 }

@@ -47,12 +47,18 @@ fn token_response_and_bearer_share_a_placeholder() {
     let mut token = exchange();
     token.method = "POST".into();
     token.path = "/WebTicket/oauthtoken".into();
+    token.request_headers.push(
+        "content-type",
+        "application/x-www-form-urlencoded;charset=UTF-8",
+    );
+    token.request_body =
+        b"grant_type=password&username=johndoe%40contoso.com&password=A3ddj3w%26x".to_vec();
     token
-        .request_headers
-        .push("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
-    token.request_body = b"grant_type=password&username=johndoe%40contoso.com&password=A3ddj3w%26x".to_vec();
-    token.response_headers.push("content-type", "application/json");
-    token.response_body = br#"{"access_token":"cwt=AAEB+HAEF\/AAA==","expires_in":28289,"token_type":"Bearer"}"#.to_vec();
+        .response_headers
+        .push("content-type", "application/json");
+    token.response_body =
+        br#"{"access_token":"cwt=AAEB+HAEF\/AAA==","expires_in":28289,"token_type":"Bearer"}"#
+            .to_vec();
     r.redact_exchange(&mut token);
     assert_eq!(
         text(&token.request_body),
@@ -68,7 +74,10 @@ fn token_response_and_bearer_share_a_placeholder() {
     get.request_headers
         .push("Authorization", "Bearer cwt=AAEB+HAEF/AAA==");
     r.redact_exchange(&mut get);
-    assert_eq!(get.request_headers.get("authorization"), Some("Bearer cwt=REDACTED-3"));
+    assert_eq!(
+        get.request_headers.get("authorization"),
+        Some("Bearer cwt=REDACTED-3")
+    );
     assert_eq!(get.credential.as_deref(), Some("REDACTED-3"));
 
     // The same token, percent-encoded in a URL.
@@ -83,25 +92,37 @@ fn token_response_and_bearer_share_a_placeholder() {
 fn psat_jwt_and_other_schemes() {
     let r = redactor();
     let mut e = exchange();
-    e.request_headers.push("authorization", "Bearer psat=ABC.def-1");
+    e.request_headers
+        .push("authorization", "Bearer psat=ABC.def-1");
     r.redact_exchange(&mut e);
-    assert_eq!(e.request_headers.get("authorization"), Some("Bearer psat=REDACTED-1"));
+    assert_eq!(
+        e.request_headers.get("authorization"),
+        Some("Bearer psat=REDACTED-1")
+    );
     assert_eq!(e.credential.as_deref(), Some("REDACTED-1"));
 
     let mut e = exchange();
-    e.request_headers.push("authorization", format!("Bearer {JWT}"));
+    e.request_headers
+        .push("authorization", format!("Bearer {JWT}"));
     e.response_body = format!(r#"{{"id_token":"{JWT}","note":"see {JWT}"}}"#).into_bytes();
     r.redact_exchange(&mut e);
-    assert_eq!(e.request_headers.get("authorization"), Some("Bearer jwt:REDACTED-2"));
+    assert_eq!(
+        e.request_headers.get("authorization"),
+        Some("Bearer jwt:REDACTED-2")
+    );
     assert_eq!(
         text(&e.response_body),
         r#"{"id_token":"jwt:REDACTED-2","note":"see jwt:REDACTED-2"}"#
     );
 
     let mut e = exchange();
-    e.request_headers.push("Authorization", "Basic dXNlcjpwYXNz");
+    e.request_headers
+        .push("Authorization", "Basic dXNlcjpwYXNz");
     r.redact_exchange(&mut e);
-    assert_eq!(e.request_headers.get("authorization"), Some("Basic REDACTED-3"));
+    assert_eq!(
+        e.request_headers.get("authorization"),
+        Some("Basic REDACTED-3")
+    );
     assert_eq!(e.credential.as_deref(), Some("REDACTED-3"));
 }
 
@@ -113,7 +134,8 @@ fn cookies_keep_names_and_attributes() {
         "Set-Cookie",
         "cwt_ucwa=AAEB...G9z; path=/ucwa/oauth/v1/applications/105/photos; secure; HttpOnly",
     );
-    e.request_headers.push("Cookie", "cwt_ucwa=AAEB...G9z; other=val123");
+    e.request_headers
+        .push("Cookie", "cwt_ucwa=AAEB...G9z; other=val123");
     r.redact_exchange(&mut e);
     assert_eq!(
         e.response_headers.get("set-cookie"),
@@ -129,7 +151,8 @@ fn cookies_keep_names_and_attributes() {
 fn webticket_www_authenticate_and_urls() {
     let r = redactor();
     let mut e = exchange();
-    e.request_headers.push("X-Ms-WebTicket", "opaque-ticket-value");
+    e.request_headers
+        .push("X-Ms-WebTicket", "opaque-ticket-value");
     e.response_headers.push(
         "WWW-Authenticate",
         r#"MsRtcOAuth href="https://lyncweb.contoso.com/WebTicket/oauthtoken",grant_type="password", cwt=SECRETTOKEN"#,
@@ -149,7 +172,10 @@ fn anonymous_renew_form_with_doc_amp_separators() {
     e.request_body = b"grant_type=urn:microsoft.rtc:anonmeeting&amp;password=5LB7MRBC&amp;ms_rtc_renew=cwt%3dAA...L940".to_vec();
     r.redact_exchange(&mut e);
     let body = text(&e.request_body);
-    assert!(!body.contains("5LB7MRBC") && !body.contains("L940"), "{body}");
+    assert!(
+        !body.contains("5LB7MRBC") && !body.contains("L940"),
+        "{body}"
+    );
     assert!(body.contains("password=REDACTED-1"), "{body}");
 }
 
@@ -216,7 +242,10 @@ fn known_secrets_are_replaced_in_later_exchanges_and_regexes_apply() {
             regexes: vec!["(".into()],
             ..Default::default()
         }),
-        Err(crate::Error::Invalid { what: "--redact-regex", .. })
+        Err(crate::Error::Invalid {
+            what: "--redact-regex",
+            ..
+        })
     ));
 }
 
@@ -265,7 +294,14 @@ async fn secrets_never_reach_the_database_or_wal() {
     const TOKEN: &str = "AAEBHAEFAAAAAAAFFQAAAIxVppb2z4Dxaju2058FAACBEPoG3Xyftj";
     const COOKIE: &str = "CookieValueZZ9911";
     const CUSTOM: &str = "ACME-77331199";
-    let secrets = [PASSWORD, TOKEN, COOKIE, CUSTOM, JWT, "alice.secret@contoso.com"];
+    let secrets = [
+        PASSWORD,
+        TOKEN,
+        COOKIE,
+        CUSTOM,
+        JWT,
+        "alice.secret@contoso.com",
+    ];
 
     let r = Redactor::new(&RedactConfig {
         regexes: vec![r"ACME-\d+".into()],
@@ -289,11 +325,12 @@ async fn secrets_never_reach_the_database_or_wal() {
     let mut token = exchange();
     token.seq = 1;
     token.method = "POST".into();
-    token.request_headers.push("content-type", "application/x-www-form-urlencoded");
-    token.request_body = format!(
-        "grant_type=password&username=alice.secret%40contoso.com&password={PASSWORD}"
-    )
-    .into_bytes();
+    token
+        .request_headers
+        .push("content-type", "application/x-www-form-urlencoded");
+    token.request_body =
+        format!("grant_type=password&username=alice.secret%40contoso.com&password={PASSWORD}")
+            .into_bytes();
     token.response_body =
         format!(r#"{{"access_token":"cwt={TOKEN}","id_token":"{JWT}","note":"{CUSTOM}"}}"#)
             .into_bytes();
@@ -302,8 +339,10 @@ async fn secrets_never_reach_the_database_or_wal() {
 
     let mut app = exchange();
     app.seq = 2;
-    app.request_headers.push("authorization", format!("Bearer cwt={TOKEN}"));
-    app.request_headers.push("cookie", format!("cwt_ucwa={COOKIE}"));
+    app.request_headers
+        .push("authorization", format!("Bearer cwt={TOKEN}"));
+    app.request_headers
+        .push("cookie", format!("cwt_ucwa={COOKIE}"));
     app.response_headers
         .push("set-cookie", format!("cwt_ucwa={COOKIE}; path=/; secure"));
     app.query = Some(format!("token=cwt={TOKEN}"));

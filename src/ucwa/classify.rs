@@ -145,9 +145,9 @@ fn learn_json(v: &Value, rel_hint: Option<&str>, found: &mut Vec<(String, String
                         if let Value::Object(emb) = inner {
                             for (rel, r) in emb {
                                 match r {
-                                    Value::Array(items) => items
-                                        .iter()
-                                        .for_each(|i| learn_json(i, Some(rel), found)),
+                                    Value::Array(items) => {
+                                        items.iter().for_each(|i| learn_json(i, Some(rel), found))
+                                    }
                                     other => learn_json(other, Some(rel), found),
                                 }
                             }
@@ -274,24 +274,72 @@ fn kind_by_path(method: &str, path: &str) -> &'static str {
         [_, "communication", "conversations", _] => "conversation",
         [_, "communication", "conversations", _, "participants"] => "participants",
         [_, "communication", "conversations", _, "participants", _] => "participant",
-        [_, "communication", "conversations", _, "participants", _, "messaging"]
-        | [_, "communication", "conversations", _, "participants", _, "participantmessaging"] => {
-            "participantMessaging"
-        }
+        [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "participants",
+            _,
+            "messaging",
+        ]
+        | [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "participants",
+            _,
+            "participantmessaging",
+        ] => "participantMessaging",
         [_, "communication", "conversations", _, "messaging"] => "messaging",
-        [_, "communication", "conversations", _, "messaging", "messages"] => {
+        [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "messaging",
+            "messages",
+        ] => {
             if post {
                 "sendMessage"
             } else {
                 "messages"
             }
         }
-        [_, "communication", "conversations", _, "messaging", "messages", _] => "message",
-        [_, "communication", "conversations", _, "messaging", "terminate"] => "stopMessaging",
-        [_, "communication", "conversations", _, "messaging", "typing"] => "setIsTyping",
-        [_, "communication", "conversations", _, "messaging", "typingparticipants"] => {
-            "typingParticipants"
-        }
+        [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "messaging",
+            "messages",
+            _,
+        ] => "message",
+        [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "messaging",
+            "terminate",
+        ] => "stopMessaging",
+        [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "messaging",
+            "typing",
+        ] => "setIsTyping",
+        [
+            _,
+            "communication",
+            "conversations",
+            _,
+            "messaging",
+            "typingparticipants",
+        ] => "typingParticipants",
         _ => "other",
     }
 }
@@ -417,7 +465,10 @@ mod tests {
                    "in":{{"rel":"localParticipant","href":"{APP}/c/9/p/z"}},"type":"added"}}]}}]}}"#
         );
         c.learn(Representation::Json, events.as_bytes());
-        assert_eq!(c.kind("GET", &format!("{APP}/c/9/p/z/pm")), "participantMessaging");
+        assert_eq!(
+            c.kind("GET", &format!("{APP}/c/9/p/z/pm")),
+            "participantMessaging"
+        );
         assert_eq!(c.kind("GET", &format!("{APP}/c/9/p/z")), "localParticipant");
         assert_eq!(c.kind("GET", &format!("{APP}/c/9")), "conversation");
         // Garbage teaches nothing and does not panic.

@@ -167,7 +167,10 @@ fn parse_json(body: &[u8], ack: Option<i64>) -> Result<Vec<EventRow>, FeedError>
                     .ok_or_else(|| err("JSON: an event has no `type`"))?
                     .to_string(),
                 status: e.get("status").and_then(Value::as_str).map(str::to_owned),
-                reason: e.get("reason").filter(|r| !r.is_null()).map(Value::to_string),
+                reason: e
+                    .get("reason")
+                    .filter(|r| !r.is_null())
+                    .map(Value::to_string),
                 embedded,
             });
         }
@@ -216,10 +219,11 @@ fn parse_xml(body: &[u8], ack: Option<i64>) -> Result<Vec<EventRow>, FeedError> 
                     .find(|n| n.is_element() && n.tag_name().name() == name)
             };
             let in_el = child("in");
-            let status = event
-                .attribute("status")
-                .map(str::to_owned)
-                .or_else(|| child("status").and_then(|s| s.text()).map(|t| t.trim().to_owned()));
+            let status = event.attribute("status").map(str::to_owned).or_else(|| {
+                child("status")
+                    .and_then(|s| s.text())
+                    .map(|t| t.trim().to_owned())
+            });
             let reason = child("reason").map(|r| {
                 let mut m = Map::new();
                 for c in r.children().filter(|n| n.is_element()) {
@@ -269,7 +273,7 @@ mod tests {
                 break;
             }
         }
-        Some(text[consumed..].as_bytes().to_vec())
+        Some(text.as_bytes()[consumed..].to_vec())
     }
 
     #[test]
@@ -315,7 +319,8 @@ mod tests {
 
     #[test]
     fn fixed_receive_im_sample_in_order_with_in_status_embedded() {
-        let Some(body) = payload("fixed/receive-im/15-events-ack5-connected-participantmessaging-added.json")
+        let Some(body) =
+            payload("fixed/receive-im/15-events-ack5-connected-participantmessaging-added.json")
         else {
             return;
         };
@@ -377,10 +382,7 @@ mod tests {
                     for e in inner.flatten() {
                         let name = e.file_name().to_string_lossy().into_owned();
                         if name.starts_with("event-") {
-                            files.push(format!(
-                                "ref/{}/{name}",
-                                res.file_name().to_string_lossy()
-                            ));
+                            files.push(format!("ref/{}/{name}", res.file_name().to_string_lossy()));
                         }
                     }
                 }
@@ -404,7 +406,11 @@ mod tests {
             let result = parse_events(repr, &body, None);
             // Same answer from sniffing.
             let _ = parse_events(Representation::Other, &body, None);
-            if valid == Some(true) && body.windows(8).any(|w| w == b"\"sender\"" || w == b"<sender ") {
+            if valid == Some(true)
+                && body
+                    .windows(8)
+                    .any(|w| w == b"\"sender\"" || w == b"<sender ")
+            {
                 let rows = result.unwrap_or_else(|e| panic!("{f}: {e}"));
                 assert!(!rows.is_empty(), "{f}");
                 ok += 1;
@@ -419,14 +425,21 @@ mod tests {
 
     #[test]
     fn xml_sample_from_the_event_channel_page() {
-        let Some(body) = payload("concept/events/eventchanneldetails-sample-xml-event-response.xml")
+        let Some(body) =
+            payload("concept/events/eventchanneldetails-sample-xml-event-response.xml")
         else {
             return;
         };
         let rows = parse_events(Representation::Xml, &body, Some(1)).unwrap();
         let got: Vec<(&str, &str, &str)> = rows
             .iter()
-            .map(|r| (r.sender_rel.as_str(), r.link_rel.as_str(), r.event_type.as_str()))
+            .map(|r| {
+                (
+                    r.sender_rel.as_str(),
+                    r.link_rel.as_str(),
+                    r.event_type.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -479,9 +492,17 @@ mod tests {
     #[test]
     fn empty_batches_resync_and_garbage() {
         let none = br#"{"_links":{"self":{"href":"/e?ack=2"},"next":{"href":"/e?ack=3"}}}"#;
-        assert!(parse_events(Representation::Json, none, Some(2)).unwrap().is_empty());
+        assert!(
+            parse_events(Representation::Json, none, Some(2))
+                .unwrap()
+                .is_empty()
+        );
         let empty = b"\xEF\xBB\xBF{\"_links\":{\"resync\":{\"href\":\"/e?ack=1\"}},\"sender\":[]}";
-        assert!(parse_events(Representation::Json, empty, None).unwrap().is_empty());
+        assert!(
+            parse_events(Representation::Json, empty, None)
+                .unwrap()
+                .is_empty()
+        );
         let links = feed_links(Representation::Json, empty).unwrap();
         assert_eq!(links.follow(), Some("/e?ack=1"));
         for bad in [
