@@ -24,10 +24,12 @@
 //! sends `Bearer cwt=REDACTED-1`, which matches the recording. Token values are compared after
 //! undoing percent-encoding and JSON `\/` escapes.
 //!
-//! A secret found by field or header name (a password, a username, an opaque cookie) is also
+//! A secret found by field or header name (a password, an opaque cookie or ticket) is also
 //! remembered for the rest of the session and replaced wherever it appears again in later
 //! exchanges (when at least [`MIN_GLOBAL_LEN`] bytes long, so that a one-letter value does not
-//! wipe out unrelated text).
+//! wipe out unrelated text). A `username` ([`PERSONAL_FIELDS`]) is personal data, not a
+//! secret: it is hidden where it is a field (the token POST) but not searched for elsewhere,
+//! so the SIP URIs in hrefs stay as the server wrote them.
 //!
 //! # Defaults
 //! Headers: [`DEFAULT_HEADERS`] (plus `Cookie` and `Set-Cookie`, handled per cookie).
@@ -163,7 +165,7 @@ impl Redactor {
             .collect::<Vec<_>>()
             .join("|");
         let xml_property = Regex::new(&format!(
-            r#"(?i)(<property\s+name\s*=\s*["'](?:{names})["']\s*>)([^<]*)(</property>)"#
+            r#"(?i)(<property\s+name\s*=\s*["']({names})["']\s*>)([^<]*)(</property>)"#
         ))
         .map_err(|e| crate::Error::invalid("--redact-field", e))?;
         let user_regexes = config
@@ -206,6 +208,12 @@ impl Redactor {
     /// The redacted form of a whole secret value: `cwt=REDACTED-1`, `jwt:REDACTED-3`,
     /// `REDACTED-7`. Remembers the value for later exchanges.
     fn redact_value(&self, value: &str) -> String {
+        self.redact_value_as(value, true)
+    }
+
+    /// [`Self::redact_value`], optionally without remembering the value for later exchanges
+    /// (personal data such as a username is hidden where it is a field, not everywhere).
+    fn redact_value_as(&self, value: &str, remember: bool) -> String {
         let value = value.trim();
         if value.is_empty() || is_placeholder(value) {
             return value.to_string();
@@ -215,10 +223,15 @@ impl Redactor {
                 .is_some_and(|m| m.start() == 0 && m.end() == value.len())
         {
             let out = self.token_replacement(&c);
-            self.remember(value.as_bytes(), &out);
+            if remember {
+                self.remember(value.as_bytes(), &out);
+            }
             return out;
         }
         let out = self.placeholder(&normalise(value.as_bytes()));
+        if !remember {
+            return out;
+        }
         self.remember(value.as_bytes(), &out);
         // The percent-encoded and JSON-escaped spellings of the same value.
         let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
@@ -479,9 +492,11 @@ impl Redactor {
                 let value: String = form_urlencoded::parse(&raw)
                     .map(|(_, v)| v.into_owned())
                     .collect();
-                let hidden = self.redact_value(&value);
+                let remember = !is_personal(&key);
+                let hidden = self.redact_value_as(&value, remember);
                 // Also remember the raw spelling, so that it goes wherever it appears.
-                if let Ok(raw_text) = std::str::from_utf8(raw_value)
+                if remember
+                    && let Ok(raw_text) = std::str::from_utf8(raw_value)
                     && raw_text != value
                 {
                     self.remember(raw_value, &hidden);
@@ -539,7 +554,7 @@ impl Redactor {
                     let secret = self.json_fields.contains(&k.to_ascii_lowercase());
                     match v {
                         Value::String(s) if secret && !s.is_empty() && !is_placeholder(s) => {
-                            let hidden = self.redact_value(s);
+                            let hidden = self.redact_value_as(s, !is_personal(k));
                             secrets.push((s.clone(), hidden.clone()));
                             *s = hidden;
                         }
@@ -567,8 +582,10 @@ impl Redactor {
         }
         let out = self.xml_property.replace_all(body, |c: &Captures<'_>| {
             let open = c.get(1).map_or(&b""[..], |m| m.as_bytes());
-            let value = c.get(2).map_or(&b""[..], |m| m.as_bytes());
-            let close = c.get(3).map_or(&b""[..], |m| m.as_bytes());
+            let name = String::from_utf8_lossy(c.get(2).map_or(&b""[..], |m| m.as_bytes()));
+            let value = c.get(3).map_or(&b""[..], |m| m.as_bytes());
+            let close = c.get(4).map_or(&b""[..], |m| m.as_bytes());
+            let remember = !is_personal(&name);
             let text = String::from_utf8_lossy(value);
             let hidden = if text.trim().is_empty() {
                 text.into_owned()
@@ -579,8 +596,10 @@ impl Redactor {
                     .replace("&quot;", "\"")
                     .replace("&apos;", "'")
                     .replace("&amp;", "&");
-                let hidden = self.redact_value(&unescaped);
-                self.remember(value, &hidden);
+                let hidden = self.redact_value_as(&unescaped, remember);
+                if remember {
+                    self.remember(value, &hidden);
+                }
                 hidden
             };
             let mut v = open.to_vec();
@@ -590,6 +609,16 @@ impl Redactor {
         });
         *body = out.into_owned();
     }
+}
+
+/// Fields that are personal data rather than secrets: hidden where they are a field, but
+/// not searched for in the rest of the session.
+pub const PERSONAL_FIELDS: &[&str] = &["username"];
+
+fn is_personal(field: &str) -> bool {
+    PERSONAL_FIELDS
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(field))
 }
 
 fn is_placeholder(s: &str) -> bool {

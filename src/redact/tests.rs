@@ -231,12 +231,25 @@ fn known_secrets_are_replaced_in_later_exchanges_and_regexes_apply() {
     first.request_body = b"grant_type=password&username=bob&password=Hunter22".to_vec();
     r.redact_exchange(&mut first);
     let mut later = exchange();
+    later.path = "/people/bobby.tables@contoso.com".into();
     later.response_body = b"echo Hunter22 EMP-1234 ssn=9999 EMP-1234".to_vec();
     r.redact_exchange(&mut later);
     assert_eq!(
         text(&later.response_body),
         "echo REDACTED-2 REDACTED-3 ssn=REDACTED-4 REDACTED-3"
     );
+    // A username is hidden in the token POST only, not searched for everywhere.
+    let mut token = exchange();
+    token.request_body = b"username=bobby.tables%40contoso.com&password=x".to_vec();
+    r.redact_exchange(&mut token);
+    assert_eq!(
+        text(&token.request_body),
+        "username=REDACTED-5&password=REDACTED-6"
+    );
+    let mut person = exchange();
+    person.path = "/people/bobby.tables@contoso.com".into();
+    r.redact_exchange(&mut person);
+    assert_eq!(person.path, "/people/bobby.tables@contoso.com");
     assert!(matches!(
         Redactor::new(&RedactConfig {
             regexes: vec!["(".into()],
@@ -351,9 +364,23 @@ async fn secrets_never_reach_the_database_or_wal() {
     sink.submit(app);
     drop(sink);
 
-    // While the WAL exists (the writer is still running).
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // While the WAL exists (the writer is still running and has written both exchanges).
     let wal = dir.path().join("rec.sqlite-wal");
+    for _ in 0..100 {
+        let written = rusqlite::Connection::open(&path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM exchanges", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0);
+        if written == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        std::fs::metadata(&wal)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "no WAL yet"
+    );
     for file in [&path, &wal] {
         if let Ok(bytes) = std::fs::read(file) {
             for s in secrets {
