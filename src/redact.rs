@@ -511,8 +511,9 @@ impl Redactor {
         changed.then(|| parts.join(&b'&'))
     }
 
-    /// JSON fields by name at any depth: the secret values are substituted in the text; when
-    /// escapes make that miss, the document is re-serialised.
+    /// JSON fields by name at any depth: the string literals holding the secret values are
+    /// substituted in the text; should that ever miss (a number, say), the document is
+    /// re-serialised.
     fn redact_json(&self, body: &mut Vec<u8>) {
         let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let Ok(mut value) = serde_json::from_slice::<Value>(text) else {
@@ -523,15 +524,13 @@ impl Redactor {
         if secrets.is_empty() {
             return;
         }
-        // Text substitution of each secret's JSON spelling.
-        let mut out = body.clone();
-        for (raw, hidden) in &secrets {
-            let (Ok(from), Ok(to)) = (serde_json::to_string(raw), serde_json::to_string(hidden))
-            else {
-                continue;
-            };
-            out = replace_all(&out, from.as_bytes(), to.as_bytes());
-        }
+        // Substitute the string literals whose decoded value is a secret, whatever escapes
+        // they were written with; every other byte stays.
+        let lookup: HashMap<&str, &str> = secrets
+            .iter()
+            .map(|(raw, hidden)| (raw.as_str(), hidden.as_str()))
+            .collect();
+        let out = substitute_json_strings(body, &lookup);
         let stripped = out.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&out);
         let complete = serde_json::from_slice::<Value>(stripped).is_ok_and(|v| v == value);
         *body = if complete {
@@ -644,20 +643,34 @@ fn looks_like_form(body: &[u8]) -> bool {
             .all(|b| b.is_ascii_graphic() && *b != b'<' && *b != b'{' && *b != b'"')
 }
 
-fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    if from.is_empty() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
+/// Replace every JSON string literal of `raw` whose decoded value is a key of `secrets` by
+/// the JSON spelling of its replacement.
+fn substitute_json_strings(raw: &[u8], secrets: &HashMap<&str, &str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(haystack[i]);
+    while i < raw.len() {
+        if raw[i] != b'"' {
+            out.push(raw[i]);
             i += 1;
+            continue;
         }
+        // Find the closing quote.
+        let start = i;
+        let mut j = i + 1;
+        while j < raw.len() && raw[j] != b'"' {
+            j += if raw[j] == b'\\' { 2 } else { 1 };
+        }
+        let end = (j + 1).min(raw.len());
+        let literal = &raw[start..end];
+        let replacement = serde_json::from_slice::<String>(literal)
+            .ok()
+            .and_then(|s| secrets.get(s.as_str()).copied())
+            .and_then(|hidden| serde_json::to_string(hidden).ok());
+        match replacement {
+            Some(r) => out.extend_from_slice(r.as_bytes()),
+            None => out.extend_from_slice(literal),
+        }
+        i = end;
     }
     out
 }

@@ -203,6 +203,20 @@ fn json_fields_at_depth_keep_other_bytes_and_bom() {
 }
 
 #[test]
+fn pretty_token_response_with_escaped_slash_keeps_its_bytes() {
+    let r = redactor();
+    let mut e = exchange();
+    e.response_body =
+        b"{\n  \"access_token\" : \"cwt=AB\\/CD==\",\n  \"refresh_token\" : \"R\\/T\"\n}".to_vec();
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        text(&e.response_body),
+        "{\n  \"access_token\" : \"cwt=REDACTED-1\",\n  \"refresh_token\" : \"R\\/T\"\n}"
+            .replace("R\\/T", "REDACTED-2")
+    );
+}
+
+#[test]
 fn xml_property_and_custom_header() {
     let r = Redactor::new(&RedactConfig {
         headers: vec!["X-Api-Key".into()],
