@@ -110,14 +110,78 @@ pub struct Redactor {
 struct State {
     /// Normalised secret value → placeholder number.
     numbers: HashMap<String, u32>,
-    /// Secrets replaced wherever they appear: (raw bytes, replacement), longest first.
-    known: Vec<(Vec<u8>, String)>,
-    /// Alternation of `known` and its lookup table, rebuilt when it grows.
-    known_re: Option<Arc<KnownSecrets>>,
+    /// Secrets replaced wherever they appear (copy-on-write: scans run without the lock).
+    known: Arc<KnownSecrets>,
+    /// Placeholders of the distinct `Authorization` credentials seen.
+    credentials: std::collections::BTreeSet<String>,
 }
 
-/// A regex matching every remembered secret, and each one's replacement.
-type KnownSecrets = (Regex, HashMap<Vec<u8>, String>);
+/// Most secrets remembered for replacement in later exchanges (a bound on memory and time).
+const MAX_KNOWN: usize = 4096;
+
+/// The secrets remembered for the rest of a session, indexed by their first
+/// [`MIN_GLOBAL_LEN`] bytes so that one pass over a text finds them all (no regex to
+/// recompile whenever a secret is added).
+#[derive(Debug, Clone, Default)]
+struct KnownSecrets {
+    /// First bytes → (secret, replacement), longest secret first.
+    by_prefix: HashMap<[u8; MIN_GLOBAL_LEN], Vec<(Vec<u8>, String)>>,
+    /// Bytes that start some secret.
+    first: Vec<bool>,
+    len: usize,
+}
+
+impl KnownSecrets {
+    fn prefix(raw: &[u8]) -> Option<[u8; MIN_GLOBAL_LEN]> {
+        raw.get(..MIN_GLOBAL_LEN)?.try_into().ok()
+    }
+
+    fn insert(&mut self, raw: &[u8], replacement: &str) {
+        let Some(prefix) = Self::prefix(raw) else {
+            return;
+        };
+        let bucket = self.by_prefix.entry(prefix).or_default();
+        if bucket.iter().any(|(k, _)| k == raw) {
+            return;
+        }
+        bucket.push((raw.to_vec(), replacement.to_string()));
+        bucket.sort_by_key(|k| std::cmp::Reverse(k.0.len()));
+        if self.first.is_empty() {
+            self.first = vec![false; 256];
+        }
+        self.first[raw[0] as usize] = true;
+        self.len += 1;
+    }
+
+    /// `text` with every secret replaced, or None when none occurs.
+    fn replace(&self, text: &[u8]) -> Option<Vec<u8>> {
+        if self.len == 0 {
+            return None;
+        }
+        let mut out: Option<Vec<u8>> = None;
+        let mut copied = 0;
+        let mut i = 0;
+        while i + MIN_GLOBAL_LEN <= text.len() {
+            if self.first[text[i] as usize]
+                && let Some(prefix) = Self::prefix(&text[i..])
+                && let Some(bucket) = self.by_prefix.get(&prefix)
+                && let Some((raw, replacement)) =
+                    bucket.iter().find(|(raw, _)| text[i..].starts_with(raw))
+            {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+                o.extend_from_slice(&text[copied..i]);
+                o.extend_from_slice(replacement.as_bytes());
+                i += raw.len();
+                copied = i;
+                continue;
+            }
+            i += 1;
+        }
+        let mut out = out?;
+        out.extend_from_slice(&text[copied..]);
+        Some(out)
+    }
+}
 
 /// The token regexes (`cwt=`, `psat=`, JWTs).
 fn token_re() -> &'static Regex {
@@ -183,8 +247,14 @@ impl Redactor {
         })
     }
 
-    /// How many distinct secrets this session has seen so far.
+    /// How many distinct `Authorization` credentials (users, tokens) this session has seen so
+    /// far: more than one means the credential should be part of the match key.
     pub fn credentials_seen(&self) -> usize {
+        self.lock().credentials.len()
+    }
+
+    /// How many distinct secret values of any kind this session has seen so far.
+    pub fn secrets_seen(&self) -> usize {
         self.lock().numbers.len()
     }
 
@@ -252,32 +322,10 @@ impl Redactor {
             return;
         }
         let mut state = self.lock();
-        if state.known.iter().any(|(k, _)| k == raw) {
+        if state.known.len >= MAX_KNOWN {
             return;
         }
-        state.known.push((raw.to_vec(), replacement.to_string()));
-        state.known.sort_by_key(|k| std::cmp::Reverse(k.0.len()));
-        state.known_re = None;
-    }
-
-    fn known_regex(&self) -> Option<Arc<KnownSecrets>> {
-        let mut state = self.lock();
-        if state.known.is_empty() {
-            return None;
-        }
-        if let Some(known) = &state.known_re {
-            return Some(known.clone());
-        }
-        let alternation = state
-            .known
-            .iter()
-            .map(|(k, _)| regex::escape(&String::from_utf8_lossy(k)))
-            .collect::<Vec<_>>()
-            .join("|");
-        let re = Regex::new(&alternation).ok()?;
-        let known = Arc::new((re, state.known.iter().cloned().collect()));
-        state.known_re = Some(known.clone());
-        Some(known)
+        Arc::make_mut(&mut state.known).insert(raw, replacement);
     }
 
     /// The replacement of one token-regex match.
@@ -314,17 +362,9 @@ impl Redactor {
         if let Some(out) = self.redact_tokens(text) {
             *text = out;
         }
-        if let Some(known) = self.known_regex()
-            && known.0.is_match(text)
-        {
-            let (re, map) = (&known.0, &known.1);
-            let out = re.replace_all(text, |c: &Captures<'_>| {
-                map.get(c.get(0).map_or(&b""[..], |m| m.as_bytes()))
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_bytes()
-            });
-            *text = out.into_owned();
+        let known = self.lock().known.clone();
+        if let Some(out) = known.replace(text) {
+            *text = out;
         }
         for re in &self.user_regexes {
             if !re.is_match(text) {
@@ -392,6 +432,9 @@ impl Redactor {
             .get("authorization")
             .and_then(|v| placeholder_re().find(v.as_bytes()))
             .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned());
+        if let Some(c) = &exchange.credential {
+            self.lock().credentials.insert(c.clone());
+        }
     }
 
     fn redact_headers(&self, headers: &mut HeaderList) {

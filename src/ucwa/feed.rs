@@ -490,6 +490,24 @@ mod tests {
     }
 
     #[test]
+    fn truncated_bodies_never_panic() {
+        let json = br#"{"sender":[{"rel":"c","href":"/c","events":[{"link":{"rel":"m","href":"/m"},"_embedded":{"m":{}},"type":"added"}]}]}"#;
+        let xml = br#"<events><sender rel="c" href="/c"><added rel="m" href="/m"><resource rel="m"/></added></sender></events>"#;
+        for body in [&json[..], &xml[..]] {
+            for cut in 0..body.len() {
+                for repr in [
+                    Representation::Json,
+                    Representation::Xml,
+                    Representation::Other,
+                ] {
+                    let _ = parse_events(repr, &body[..cut], None);
+                    let _ = feed_links(repr, &body[..cut]);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn empty_batches_resync_and_garbage() {
         let none = br#"{"_links":{"self":{"href":"/e?ack=2"},"next":{"href":"/e?ack=3"}}}"#;
         assert!(
