@@ -1,22 +1,266 @@
-//! `ucwa-replay sessions|show|events` (under construction).
+//! `ucwa-replay sessions|show|events`: read-only views of a recording.
+//!
+//! Text output is a plain table (no colours, no borders); `--format json` prints one JSON
+//! array of objects on stdout:
+//! - `sessions`: `name`, `upstream`, `also_upstreams`, `started_at`, `ended_at`,
+//!   `tool_version`, `exchanges`, `events`;
+//! - `show`: `seq`, `method`, `path`, `query`, `status` (null without a response), `kind`,
+//!   `representation`, `duration_ms`, `error`, `request_truncated`, `response_truncated`,
+//!   `credential`, `events`;
+//! - `events`: `seq` (of the feed exchange), `feed_path`, `ack`, `position`, `sender_rel`,
+//!   `sender_href`, `type`, `link_rel`, `link_href`, `link_title`, `in_rel`, `in_href`,
+//!   `status`.
+//!
+//! A missing, foreign, damaged or newer file and an unknown session are refused by the store
+//! with one line (exit 2); the file is opened read-only.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::Ctx;
+use comfy_table::{CellAlignment, Table, presets};
+use serde::Serialize;
+use ucwa_replay::store::Recording;
+
+use super::{Ctx, OutputFormat};
+
+const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
 
 #[derive(Debug, clap::Args)]
-pub struct SessionsArgs {}
-#[derive(Debug, clap::Args)]
-pub struct ShowArgs {}
-#[derive(Debug, clap::Args)]
-pub struct EventsArgs {}
+pub struct SessionsArgs {
+    /// The recording file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
 
-pub async fn sessions(_a: SessionsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The recording file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// The session (optional when the file holds one).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
-pub async fn show(_a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    /// The recording file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// The session (optional when the file holds one).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
-pub async fn events(_a: EventsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not built yet")
+
+/// One row of `show --format json`.
+#[derive(Debug, Serialize)]
+struct ExchangeRow<'a> {
+    seq: u64,
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    status: Option<u16>,
+    kind: &'a str,
+    representation: &'static str,
+    duration_ms: f64,
+    error: Option<&'a str>,
+    request_truncated: bool,
+    response_truncated: bool,
+    credential: Option<&'a str>,
+    events: usize,
+}
+
+/// One row of `events --format json`.
+#[derive(Debug, Serialize)]
+struct EventOut<'a> {
+    seq: u64,
+    feed_path: &'a str,
+    ack: Option<i64>,
+    position: u32,
+    sender_rel: &'a str,
+    sender_href: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    link_rel: &'a str,
+    link_href: &'a str,
+    link_title: Option<&'a str>,
+    in_rel: Option<&'a str>,
+    in_href: Option<&'a str>,
+    status: Option<&'a str>,
+}
+
+pub async fn sessions(a: SessionsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let rec = Recording::open(&a.db)?;
+    let sessions = rec.sessions()?;
+    match a.format {
+        OutputFormat::Json => print_json(&sessions)?,
+        OutputFormat::Text => {
+            let mut t = table(&["SESSION", "UPSTREAM", "STARTED", "EXCHANGES", "EVENTS"]);
+            for s in &sessions {
+                t.add_row(vec![
+                    s.name.clone(),
+                    s.upstream.clone(),
+                    s.started_at.clone(),
+                    s.exchanges.to_string(),
+                    s.events.to_string(),
+                ]);
+            }
+            align_right(&mut t, &[3, 4]);
+            print_table(&t)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let rec = Recording::open(&a.db)?;
+    let session = rec.session(a.session.as_deref())?;
+    let exchanges = rec.exchanges(&session)?;
+    match a.format {
+        OutputFormat::Json => {
+            let rows: Vec<ExchangeRow<'_>> = exchanges
+                .iter()
+                .map(|e| ExchangeRow {
+                    seq: e.seq,
+                    method: &e.method,
+                    path: &e.path,
+                    query: e.query.as_deref(),
+                    status: e.status,
+                    kind: &e.kind,
+                    representation: e.representation.as_str(),
+                    duration_ms: e.duration_us as f64 / 1000.0,
+                    error: e.error.as_deref(),
+                    request_truncated: e.request_truncated,
+                    response_truncated: e.response_truncated,
+                    credential: e.credential.as_deref(),
+                    events: e.events.len(),
+                })
+                .collect();
+            print_json(&rows)?;
+        }
+        OutputFormat::Text => {
+            let mut t = table(&["SEQ", "METHOD", "PATH", "STATUS", "KIND", "MS", "NOTE"]);
+            for e in &exchanges {
+                let mut note = Vec::new();
+                if let Some(err) = &e.error {
+                    note.push(format!("error: {err}"));
+                }
+                if e.request_truncated {
+                    note.push("request truncated".into());
+                }
+                if e.response_truncated {
+                    note.push("response truncated".into());
+                }
+                if !e.events.is_empty() {
+                    note.push(format!("{} events", e.events.len()));
+                }
+                t.add_row(vec![
+                    e.seq.to_string(),
+                    e.method.clone(),
+                    e.path_and_query(),
+                    e.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
+                    e.kind.clone(),
+                    format!("{:.1}", e.duration_us as f64 / 1000.0),
+                    note.join("; "),
+                ]);
+            }
+            align_right(&mut t, &[0, 5]);
+            print_table(&t)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn events(a: EventsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let rec = Recording::open(&a.db)?;
+    let session = rec.session(a.session.as_deref())?;
+    let timeline = rec.timeline(&session)?;
+    match a.format {
+        OutputFormat::Json => {
+            let rows: Vec<EventOut<'_>> = timeline
+                .iter()
+                .map(|t| EventOut {
+                    seq: t.seq,
+                    feed_path: &t.feed_path,
+                    ack: t.event.ack,
+                    position: t.event.position,
+                    sender_rel: &t.event.sender_rel,
+                    sender_href: &t.event.sender_href,
+                    event_type: &t.event.event_type,
+                    link_rel: &t.event.link_rel,
+                    link_href: &t.event.link_href,
+                    link_title: t.event.link_title.as_deref(),
+                    in_rel: t.event.in_rel.as_deref(),
+                    in_href: t.event.in_href.as_deref(),
+                    status: t.event.status.as_deref(),
+                })
+                .collect();
+            print_json(&rows)?;
+        }
+        OutputFormat::Text => {
+            let mut t = table(&[
+                "SEQ", "ACK", "SENDER", "TYPE", "REL", "HREF", "IN", "STATUS",
+            ]);
+            for ev in &timeline {
+                let e = &ev.event;
+                t.add_row(vec![
+                    ev.seq.to_string(),
+                    e.ack.map_or_else(|| "-".to_string(), |a| a.to_string()),
+                    e.sender_rel.clone(),
+                    e.event_type.clone(),
+                    e.link_rel.clone(),
+                    e.link_href.clone(),
+                    e.in_rel.clone().unwrap_or_else(|| "-".into()),
+                    e.status.clone().unwrap_or_default(),
+                ]);
+            }
+            align_right(&mut t, &[0, 1]);
+            print_table(&t)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A borderless table: columns separated by two spaces, never wrapped, never coloured.
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_style(presets::NOTHING)
+        .force_no_tty()
+        .set_header(header.to_vec());
+    t
+}
+
+fn align_right(t: &mut Table, columns: &[usize]) {
+    for &i in columns {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn print_table(t: &Table) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in t.lines() {
+        let line = line.strip_prefix(' ').unwrap_or(&line);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    out.flush()
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
 }

@@ -1,0 +1,465 @@
+use super::*;
+use crate::store::{NewSession, Recording, StoreWriter};
+use crate::ucwa::Representation;
+
+fn exchange() -> Exchange {
+    Exchange {
+        id: 0,
+        seq: 1,
+        started_us: 0,
+        duration_us: 0,
+        method: "GET".into(),
+        path: "/ucwa/oauth/v1/applications/105".into(),
+        query: None,
+        http_version: "HTTP/1.1".into(),
+        request_headers: HeaderList::default(),
+        request_body: vec![],
+        request_truncated: false,
+        status: Some(200),
+        response_headers: HeaderList::default(),
+        response_body: vec![],
+        response_truncated: false,
+        content_encoding: None,
+        error: None,
+        kind: "other".into(),
+        representation: Representation::Json,
+        match_key: String::new(),
+        ordinal: 0,
+        credential: None,
+        upstream: None,
+        events: vec![],
+    }
+}
+
+fn redactor() -> Redactor {
+    Redactor::new(&RedactConfig::default()).unwrap()
+}
+
+fn text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap()
+}
+
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJlX2J5dGVz";
+
+#[test]
+fn token_response_and_bearer_share_a_placeholder() {
+    let r = redactor();
+    let mut token = exchange();
+    token.method = "POST".into();
+    token.path = "/WebTicket/oauthtoken".into();
+    token.request_headers.push(
+        "content-type",
+        "application/x-www-form-urlencoded;charset=UTF-8",
+    );
+    token.request_body =
+        b"grant_type=password&username=johndoe%40contoso.com&password=A3ddj3w%26x".to_vec();
+    token
+        .response_headers
+        .push("content-type", "application/json");
+    token.response_body =
+        br#"{"access_token":"cwt=AAEB+HAEF\/AAA==","expires_in":28289,"token_type":"Bearer"}"#
+            .to_vec();
+    r.redact_exchange(&mut token);
+    assert_eq!(
+        text(&token.request_body),
+        "grant_type=password&username=REDACTED-1&password=REDACTED-2"
+    );
+    assert_eq!(
+        text(&token.response_body),
+        r#"{"access_token":"cwt=REDACTED-3","expires_in":28289,"token_type":"Bearer"}"#
+    );
+    assert_eq!(token.credential, None);
+
+    let mut get = exchange();
+    get.request_headers
+        .push("Authorization", "Bearer cwt=AAEB+HAEF/AAA==");
+    r.redact_exchange(&mut get);
+    assert_eq!(
+        get.request_headers.get("authorization"),
+        Some("Bearer cwt=REDACTED-3")
+    );
+    assert_eq!(get.credential.as_deref(), Some("REDACTED-3"));
+
+    // The same token, percent-encoded in a URL.
+    let mut url = exchange();
+    url.query = Some("x=1&t=cwt%3dAAEB%2BHAEF%2FAAA%3D%3D".into());
+    r.redact_exchange(&mut url);
+    assert_eq!(url.query.as_deref(), Some("x=1&t=cwt%3dREDACTED-3"));
+    assert_eq!(r.secrets_seen(), 3);
+    assert_eq!(r.credentials_seen(), 1);
+}
+
+#[test]
+fn psat_jwt_and_other_schemes() {
+    let r = redactor();
+    let mut e = exchange();
+    e.request_headers
+        .push("authorization", "Bearer psat=ABC.def-1");
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        e.request_headers.get("authorization"),
+        Some("Bearer psat=REDACTED-1")
+    );
+    assert_eq!(e.credential.as_deref(), Some("REDACTED-1"));
+
+    let mut e = exchange();
+    e.request_headers
+        .push("authorization", format!("Bearer {JWT}"));
+    e.response_body = format!(r#"{{"id_token":"{JWT}","note":"see {JWT}"}}"#).into_bytes();
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        e.request_headers.get("authorization"),
+        Some("Bearer jwt:REDACTED-2")
+    );
+    assert_eq!(
+        text(&e.response_body),
+        r#"{"id_token":"jwt:REDACTED-2","note":"see jwt:REDACTED-2"}"#
+    );
+
+    let mut e = exchange();
+    e.request_headers
+        .push("Authorization", "Basic dXNlcjpwYXNz");
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        e.request_headers.get("authorization"),
+        Some("Basic REDACTED-3")
+    );
+    assert_eq!(e.credential.as_deref(), Some("REDACTED-3"));
+}
+
+#[test]
+fn cookies_keep_names_and_attributes() {
+    let r = redactor();
+    let mut e = exchange();
+    e.response_headers.push(
+        "Set-Cookie",
+        "cwt_ucwa=AAEB...G9z; path=/ucwa/oauth/v1/applications/105/photos; secure; HttpOnly",
+    );
+    e.request_headers
+        .push("Cookie", "cwt_ucwa=AAEB...G9z; other=val123");
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        e.response_headers.get("set-cookie"),
+        Some("cwt_ucwa=REDACTED-1; path=/ucwa/oauth/v1/applications/105/photos; secure; HttpOnly")
+    );
+    assert_eq!(
+        e.request_headers.get("cookie"),
+        Some("cwt_ucwa=REDACTED-1; other=REDACTED-2")
+    );
+}
+
+#[test]
+fn webticket_www_authenticate_and_urls() {
+    let r = redactor();
+    let mut e = exchange();
+    e.request_headers
+        .push("X-Ms-WebTicket", "opaque-ticket-value");
+    e.response_headers.push(
+        "WWW-Authenticate",
+        r#"MsRtcOAuth href="https://lyncweb.contoso.com/WebTicket/oauthtoken",grant_type="password", cwt=SECRETTOKEN"#,
+    );
+    e.path = "/ucwa/x;cwt=PATHTOKEN".into();
+    r.redact_exchange(&mut e);
+    assert_eq!(e.request_headers.get("x-ms-webticket"), Some("REDACTED-1"));
+    let www = e.response_headers.get("www-authenticate").unwrap();
+    assert!(www.ends_with("cwt=REDACTED-3"), "{www}");
+    assert_eq!(e.path, "/ucwa/x;cwt=REDACTED-2");
+}
+
+#[test]
+fn anonymous_renew_form_with_doc_amp_separators() {
+    let r = redactor();
+    let mut e = exchange();
+    e.request_body = b"grant_type=urn:microsoft.rtc:anonmeeting&amp;password=5LB7MRBC&amp;ms_rtc_renew=cwt%3dAA...L940".to_vec();
+    r.redact_exchange(&mut e);
+    let body = text(&e.request_body);
+    assert!(
+        !body.contains("5LB7MRBC") && !body.contains("L940"),
+        "{body}"
+    );
+    assert!(body.contains("password=REDACTED-1"), "{body}");
+}
+
+#[test]
+fn json_fields_at_depth_keep_other_bytes_and_bom() {
+    let r = Redactor::new(&RedactConfig {
+        fields: vec!["pin".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut e = exchange();
+    e.response_body = "\u{feff}{ \"a\" : {\"Refresh_Token\" : \"rt-secret-1\"},\n \"pin\":\"1234\", \"href\":\"a\\/b\\u0026c\", \"code\":\"NotFound\" }"
+        .as_bytes()
+        .to_vec();
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        text(&e.response_body),
+        "\u{feff}{ \"a\" : {\"Refresh_Token\" : \"REDACTED-1\"},\n \"pin\":\"REDACTED-2\", \"href\":\"a\\/b\\u0026c\", \"code\":\"NotFound\" }"
+    );
+    // A value written with escapes still goes (re-serialised).
+    let mut e = exchange();
+    e.response_body = br#"{"password":"p\u0061ss\/word"}"#.to_vec();
+    r.redact_exchange(&mut e);
+    assert_eq!(text(&e.response_body), r#"{"password":"REDACTED-3"}"#);
+}
+
+#[test]
+fn pretty_token_response_with_escaped_slash_keeps_its_bytes() {
+    let r = redactor();
+    let mut e = exchange();
+    e.response_body =
+        b"{\n  \"access_token\" : \"cwt=AB\\/CD==\",\n  \"refresh_token\" : \"R\\/T\"\n}".to_vec();
+    r.redact_exchange(&mut e);
+    assert_eq!(
+        text(&e.response_body),
+        "{\n  \"access_token\" : \"cwt=REDACTED-1\",\n  \"refresh_token\" : \"R\\/T\"\n}"
+            .replace("R\\/T", "REDACTED-2")
+    );
+}
+
+#[test]
+fn xml_property_and_custom_header() {
+    let r = Redactor::new(&RedactConfig {
+        headers: vec!["X-Api-Key".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut e = exchange();
+    e.request_headers.push("x-api-key", "k-123456");
+    e.request_body = br#"<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="password">s&amp;cret</property><property name="x">y</property></input>"#.to_vec();
+    r.redact_exchange(&mut e);
+    assert_eq!(e.request_headers.get("x-api-key"), Some("REDACTED-1"));
+    assert_eq!(
+        text(&e.request_body),
+        r#"<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="password">REDACTED-2</property><property name="x">y</property></input>"#
+    );
+}
+
+#[test]
+fn known_secrets_are_replaced_in_later_exchanges_and_regexes_apply() {
+    let r = Redactor::new(&RedactConfig {
+        regexes: vec![r"EMP-\d{4}".into(), r"ssn=(\d+)".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut first = exchange();
+    first.request_body = b"grant_type=password&username=bob&password=Hunter22".to_vec();
+    r.redact_exchange(&mut first);
+    let mut later = exchange();
+    later.path = "/people/bobby.tables@contoso.com".into();
+    later.response_body = b"echo Hunter22 EMP-1234 ssn=9999 EMP-1234".to_vec();
+    r.redact_exchange(&mut later);
+    assert_eq!(
+        text(&later.response_body),
+        "echo REDACTED-2 REDACTED-3 ssn=REDACTED-4 REDACTED-3"
+    );
+    // A username is hidden in the token POST only, not searched for everywhere.
+    let mut token = exchange();
+    token.request_body = b"username=bobby.tables%40contoso.com&password=x".to_vec();
+    r.redact_exchange(&mut token);
+    assert_eq!(
+        text(&token.request_body),
+        "username=REDACTED-5&password=REDACTED-6"
+    );
+    let mut person = exchange();
+    person.path = "/people/bobby.tables@contoso.com".into();
+    r.redact_exchange(&mut person);
+    assert_eq!(person.path, "/people/bobby.tables@contoso.com");
+    assert!(matches!(
+        Redactor::new(&RedactConfig {
+            regexes: vec!["(".into()],
+            ..Default::default()
+        }),
+        Err(crate::Error::Invalid {
+            what: "--redact-regex",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn idempotent_on_placeholders_and_thread_safe() {
+    let r = std::sync::Arc::new(redactor());
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let mut e = exchange();
+                e.request_headers.push("authorization", "Bearer cwt=SAME");
+                r.redact_exchange(&mut e);
+                let again = e.clone();
+                r.redact_exchange(&mut e);
+                assert_eq!(e, again);
+                e.credential
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().as_deref(), Some("REDACTED-1"));
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let r = redactor();
+    let mut e = exchange();
+    e.request_headers.push("authorization", vec![0xff, 0xfe]);
+    e.request_headers.push("cookie", "");
+    e.request_headers.push("authorization", "Bearer");
+    e.request_body = vec![0xff, b'=', b'&', b'=', 0];
+    e.response_body = b"{\"access_token\": ".to_vec();
+    r.redact_exchange(&mut e);
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The end-to-end guarantee: known secrets never reach the database file or its WAL.
+#[tokio::test]
+async fn secrets_never_reach_the_database_or_wal() {
+    const PASSWORD: &str = "Sup3rSecretPassw0rd";
+    const TOKEN: &str = "AAEBHAEFAAAAAAAFFQAAAIxVppb2z4Dxaju2058FAACBEPoG3Xyftj";
+    const COOKIE: &str = "CookieValueZZ9911";
+    const CUSTOM: &str = "ACME-77331199";
+    let secrets = [
+        PASSWORD,
+        TOKEN,
+        COOKIE,
+        CUSTOM,
+        JWT,
+        "alice.secret@contoso.com",
+    ];
+
+    let r = Redactor::new(&RedactConfig {
+        regexes: vec![r"ACME-\d+".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.sqlite");
+    let writer = StoreWriter::create(
+        &path,
+        &NewSession {
+            name: "s".into(),
+            upstream: "https://fe1.contoso.com".into(),
+            also_upstreams: vec![],
+            replace: false,
+        },
+    )
+    .unwrap();
+    let sink = writer.sink();
+
+    let mut token = exchange();
+    token.seq = 1;
+    token.method = "POST".into();
+    token
+        .request_headers
+        .push("content-type", "application/x-www-form-urlencoded");
+    token.request_body =
+        format!("grant_type=password&username=alice.secret%40contoso.com&password={PASSWORD}")
+            .into_bytes();
+    token.response_body =
+        format!(r#"{{"access_token":"cwt={TOKEN}","id_token":"{JWT}","note":"{CUSTOM}"}}"#)
+            .into_bytes();
+    r.redact_exchange(&mut token);
+    sink.submit(token);
+
+    let mut app = exchange();
+    app.seq = 2;
+    app.request_headers
+        .push("authorization", format!("Bearer cwt={TOKEN}"));
+    app.request_headers
+        .push("cookie", format!("cwt_ucwa={COOKIE}"));
+    app.response_headers
+        .push("set-cookie", format!("cwt_ucwa={COOKIE}; path=/; secure"));
+    app.query = Some(format!("token=cwt={TOKEN}"));
+    r.redact_exchange(&mut app);
+    assert_eq!(app.credential.as_deref(), Some("REDACTED-3"));
+    sink.submit(app);
+    drop(sink);
+
+    // While the WAL exists (the writer is still running and has written both exchanges).
+    let wal = dir.path().join("rec.sqlite-wal");
+    for _ in 0..100 {
+        let written = rusqlite::Connection::open(&path)
+            .and_then(|c| c.query_row("SELECT count(*) FROM exchanges", [], |r| r.get::<_, i64>(0)))
+            .unwrap_or(0);
+        if written == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        std::fs::metadata(&wal)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "no WAL yet"
+    );
+    for file in [&path, &wal] {
+        if let Ok(bytes) = std::fs::read(file) {
+            for s in secrets {
+                assert!(!contains(&bytes, s), "{s} found in {}", file.display());
+            }
+        }
+    }
+    writer.finish().await.unwrap();
+    for file in [&path, &wal] {
+        if let Ok(bytes) = std::fs::read(file) {
+            for s in secrets {
+                assert!(!contains(&bytes, s), "{s} found in {}", file.display());
+            }
+        }
+    }
+    // And the placeholders are there.
+    let rec = Recording::open(&path).unwrap();
+    let session = rec.session(None).unwrap();
+    let all = rec.exchanges(&session).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        all[1].request_headers.get("authorization"),
+        Some("Bearer cwt=REDACTED-3")
+    );
+    assert!(contains(&all[0].response_body, "cwt=REDACTED-3"));
+}
+
+/// Mutated bodies and headers (a tiny deterministic fuzzer): never a panic.
+#[test]
+fn mutated_inputs_never_panic() {
+    let r = redactor();
+    let seeds: [&[u8]; 4] = [
+        br#"{"access_token":"cwt=AB\/C","x":[{"password":"p"}]}"#,
+        b"grant_type=password&username=a%40b&password=%ZZ&amp;code=1",
+        br#"<input><property name="password">x&amp;y</property></input>"#,
+        b"Bearer cwt=eyJa.eyJb.c; psat=%",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for seed in seeds {
+        for _ in 0..300 {
+            let mut body = seed.to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % body.len().max(1);
+                match next() % 3 {
+                    0 if !body.is_empty() => {
+                        body.remove(at);
+                    }
+                    1 => body.insert(at.min(body.len()), next() as u8),
+                    _ if !body.is_empty() => body[at] = next() as u8,
+                    _ => {}
+                }
+            }
+            let mut e = exchange();
+            e.request_headers.push("authorization", body.clone());
+            e.request_headers.push("cookie", body.clone());
+            e.request_body = body.clone();
+            e.response_body = body;
+            r.redact_exchange(&mut e);
+        }
+    }
+}
