@@ -159,7 +159,7 @@ impl Reply {
 pub enum Fail {
     /// A UCWA error (`code`/`subcode`/`message`).
     #[error("{} {}: {}", .0.status, .0.subcode.as_deref().unwrap_or("-"), .0.message)]
-    Ucwa(ErrorBody),
+    Ucwa(Box<ErrorBody>),
     /// No valid bearer token: 401 with both `WWW-Authenticate` challenges.
     #[error("no valid bearer token")]
     Unauthorized,
@@ -170,7 +170,7 @@ pub enum Fail {
 
 impl Fail {
     pub fn new(status: StatusCode, subcode: Option<&str>, message: impl Into<String>) -> Self {
-        Fail::Ucwa(ErrorBody::new(status, subcode, message))
+        Fail::Ucwa(Box::new(ErrorBody::new(status, subcode, message)))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {

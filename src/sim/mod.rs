@@ -191,7 +191,7 @@ impl Sim {
     async fn route(self: &Arc<Self>, req: &Req, info: ConnInfo) -> exchange::Handled {
         let path = req.path.as_str();
         if path == "/_sim" || path.starts_with("/_sim/") {
-            if !info.peer.ip().to_canonical().is_loopback() {
+            if !is_loopback(info.peer) {
                 return Err(Fail::new(
                     StatusCode::FORBIDDEN,
                     None,
@@ -214,7 +214,7 @@ impl Sim {
             "unknown"
         };
         if let Some(err) = control::take_injection(&mut state, &req.method, Some(rel), path) {
-            return Err(Fail::Ucwa(err));
+            return Err(Fail::Ucwa(Box::new(err)));
         }
         let get = req.method == http::Method::GET;
         match rel {
@@ -267,9 +267,14 @@ impl Sim {
     }
 }
 
+/// Whether a peer may use the control API (IPv4-mapped IPv6 loopback counts).
+fn is_loopback(peer: SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
+}
+
 fn error_body(fail: Fail) -> crate::ucwa::ErrorBody {
     match fail {
-        Fail::Ucwa(e) => e,
+        Fail::Ucwa(e) => *e,
         other => crate::ucwa::ErrorBody::new(StatusCode::BAD_REQUEST, None, other.to_string()),
     }
 }
@@ -317,5 +322,36 @@ impl SimServer {
     /// Stop now (dropping does the same).
     pub fn stop(self) {
         self.server.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_api_is_for_loopback_peers_only() {
+        assert!(is_loopback("127.0.0.1:5".parse().unwrap()));
+        assert!(is_loopback("[::1]:5".parse().unwrap()));
+        assert!(is_loopback("[::ffff:127.0.0.1]:5".parse().unwrap()));
+        assert!(!is_loopback("10.0.0.2:5".parse().unwrap()));
+        assert!(!is_loopback("[::ffff:10.0.0.2]:5".parse().unwrap()));
+    }
+
+    #[test]
+    fn time_scale_shortens_waits() {
+        let c = SimConfig {
+            seed: 0,
+            time_scale: 0.001,
+        };
+        assert_eq!(
+            c.scaled(Duration::from_secs(180)),
+            Duration::from_millis(180)
+        );
+        let bad = SimConfig {
+            seed: 0,
+            time_scale: f64::NAN,
+        };
+        assert_eq!(bad.scaled(Duration::from_secs(3)), Duration::from_secs(3));
     }
 }

@@ -292,7 +292,7 @@ pub async fn handle(sim: &Arc<Sim>, req: &Req) -> Handled {
         let route = parse(&req.path);
         let rel = route.as_ref().map(|r| r.rel(Some(&token.user.sip)));
         if let Some(err) = control::take_injection(&mut state, &req.method, rel, &req.path) {
-            return Err(Fail::Ucwa(err));
+            return Err(Fail::Ucwa(Box::new(err)));
         }
         let route = route.ok_or_else(|| Fail::not_found("The resource does not exist."))?;
         let allowed = route.methods();
