@@ -1619,3 +1619,78 @@ async fn shutdown_releases_held_pgets_at_once() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["sender"], json!([]));
 }
+
+#[tokio::test]
+async fn batch_answers_each_part() {
+    let sim = start(11);
+    let c = Client::ready(&sim.url()).await;
+    let app_id = c.app.rsplit('/').next().unwrap().to_string();
+    let b = "77f2569d-c005-442b-b856-782305305e5f";
+    let body = format!(
+        "--{b}\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET {app}/me HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n\
+         --{b}\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET {app}/communication HTTP/1.1\r\nHost: x\r\nAccept: application/xml\r\n\r\n\
+         --{b}\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET {app}/events?ack=2 HTTP/1.1\r\nHost: x\r\n\r\n\
+         --{b}--\r\n",
+        app = c.app
+    );
+    let r = c
+        .send(
+            Method::POST,
+            &format!("{}/batch", c.app),
+            Some("multipart/batching"),
+            Some((
+                &format!("multipart/batching;boundary={b}"),
+                body.into_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ct = r.header("content-type").to_string();
+    assert!(ct.starts_with("multipart/batching; boundary=\""), "{ct}");
+    let out_b = ct.split('"').nth(1).unwrap();
+    let parts: Vec<&str> = r.body.split(&format!("--{out_b}")).skip(1).collect();
+    assert_eq!(parts.len(), 4, "{}", r.body);
+    assert!(parts[3].starts_with("--"));
+    assert!(parts[0].contains("msgtype=response"));
+    assert!(parts[0].contains("HTTP/1.1 200 OK\r\n"));
+    assert!(parts[0].contains(&format!(
+        "\"self\":{{\"href\":\"/ucwa/oauth/v1/applications/{app_id}/me\"}}"
+    )));
+    assert!(parts[1].contains("Content-Type: application/xml; charset=utf-8"));
+    assert!(parts[1].contains("<resource rel=\"communication\""));
+    assert!(parts[2].contains("HTTP/1.1 400 Bad Request"));
+    // Wrong content type for a batch.
+    let r = c
+        .send(
+            Method::POST,
+            &format!("{}/batch", c.app),
+            None,
+            Some(("application/json", b"{}".to_vec())),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+}
+
+#[tokio::test]
+async fn pget_priority_decides_which_request_stays() {
+    let sim = start(12);
+    let c = Client::ready(&sim.url()).await;
+    let high = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.get(&format!("{}&timeout=1800&priority=5", c.events))
+                .await
+        })
+    };
+    wait_held(&c, true).await;
+    let low = c.get(&format!("{}&priority=1", c.events)).await;
+    assert_eq!(low.status, 409);
+    assert_eq!(low.json()["subcode"], "PGetReplaced");
+    let higher = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=180&priority=9", c.events)).await })
+    };
+    let r = high.await.unwrap();
+    assert_eq!(r.status, 409, "the higher priority replaces the held one");
+    assert_eq!(higher.await.unwrap().status, 200);
+}

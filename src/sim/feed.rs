@@ -10,7 +10,9 @@
 //! already issued is served again unchanged; `N` one past the newest issued batch takes the
 //! next unit (or waits for one until `timeout`, then issues an empty batch); any other `N`
 //! gets only `_links.resync`. At most one P-GET waits per application: a newer one releases
-//! the older with `409 PGetReplaced`.
+//! the older with `409 PGetReplaced` (unless the older has a higher `priority`, in which case
+//! the newer is refused the same way). `timeout` is clamped to 180–1800 s and remembered;
+//! `low` and `medium` are accepted and ignored, since every unit is delivered at once.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -162,6 +164,7 @@ pub enum Wake {
 #[derive(Debug)]
 struct Waiter {
     id: u64,
+    priority: u64,
     tx: oneshot::Sender<Wake>,
 }
 
@@ -264,11 +267,19 @@ fn batch_reply(req: &Req, paths: &Paths, n: u64, unit: &Unit) -> Reply {
     Reply::body(StatusCode::OK, &req.neg.content_type, body)
 }
 
+fn replaced() -> Fail {
+    Fail::conflict(
+        Some("PGetReplaced"),
+        "The pending GET was replaced by a newer one.",
+    )
+}
+
 fn step(
     state: &mut State,
     req: &Req,
     app_id: &str,
     ack: Option<u64>,
+    priority: u64,
     give_up: bool,
 ) -> Result<Step, Fail> {
     let waiter_id = state.new_waiter_id();
@@ -303,8 +314,21 @@ fn step(
                 Some(unit) => unit,
                 None if give_up => Unit::new(),
                 None => {
+                    // Among P-GETs for the same ack a higher `priority` wins; otherwise the
+                    // newer one replaces the older.
+                    if let Some(old) = &feed.waiter
+                        && !old.tx.is_closed()
+                        && old.priority > priority
+                    {
+                        return Err(replaced());
+                    }
                     let (tx, rx) = oneshot::channel();
-                    if let Some(old) = feed.waiter.replace(Waiter { id: waiter_id, tx }) {
+                    let waiter = Waiter {
+                        id: waiter_id,
+                        priority,
+                        tx,
+                    };
+                    if let Some(old) = feed.waiter.replace(waiter) {
                         let _ = old.tx.send(Wake::Replaced);
                     }
                     return Ok(Step::Wait(rx, waiter_id));
@@ -323,6 +347,10 @@ pub async fn pget(sim: &Arc<Sim>, req: &Req, app_id: &str) -> Handled {
     let ack = req
         .query_param("ack")
         .and_then(|a| a.trim().parse::<u64>().ok());
+    let priority = req
+        .query_param("priority")
+        .and_then(|p| p.trim().parse::<u64>().ok())
+        .unwrap_or(0);
     let timeout_secs = {
         let mut state = sim.lock();
         let app = state.apps.get_mut(app_id).ok_or_else(Fail::app_not_found)?;
@@ -338,7 +366,7 @@ pub async fn pget(sim: &Arc<Sim>, req: &Req, app_id: &str) -> Handled {
     loop {
         let next = {
             let mut state = sim.lock();
-            step(&mut state, req, app_id, ack, false)?
+            step(&mut state, req, app_id, ack, priority, false)?
         };
         let (rx, my_id) = match next {
             Step::Ready(reply) => return Ok(reply),
@@ -347,12 +375,7 @@ pub async fn pget(sim: &Arc<Sim>, req: &Req, app_id: &str) -> Handled {
         tokio::select! {
             woken = rx => match woken {
                 Ok(Wake::Events) | Err(_) => continue,
-                Ok(Wake::Replaced) => {
-                    return Err(Fail::conflict(
-                        Some("PGetReplaced"),
-                        "The pending GET was replaced by a newer one.",
-                    ));
-                }
+                Ok(Wake::Replaced) => return Err(replaced()),
             },
             _ = tokio::time::sleep_until(deadline) => {}
             _ = sim.shutdown.cancelled() => {}
@@ -364,7 +387,7 @@ pub async fn pget(sim: &Arc<Sim>, req: &Req, app_id: &str) -> Handled {
         {
             app.feed.waiter = None;
         }
-        return match step(&mut state, req, app_id, ack, true)? {
+        return match step(&mut state, req, app_id, ack, priority, true)? {
             Step::Ready(reply) => Ok(reply),
             Step::Wait(..) => Err(Fail::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,7 +28,8 @@
 //! localParticipant, participantMessaging, messaging (`sendMessage`, `stopMessaging`,
 //! `setIsTyping`, `typingParticipants`), messages, message, messagingInvitation
 //! (startMessaging, accept, decline) and the events feed with full P-GET semantics (PROTOCOL.md §2). An outgoing invitation is accepted by the remote side at once. The `batch`
-//! link is given but batching is not simulated (404).
+//! link takes `multipart/batching` requests (parts `application/http; msgtype=request`),
+//! answered part by part; the events feed and nested batches are refused inside a batch.
 //!
 //! # The clock option
 //! [`SimConfig::time_scale`] multiplies every wait: a P-GET's `timeout` (clamped to
@@ -53,12 +54,19 @@
 //!   (or `"path":"/ucwa/oauth/v1/…"` instead of `rel`): the next matching request (after the
 //!   token check) gets that UCWA error in its representation; `DELETE /_sim/errors` clears.
 //!   The rel is the one UCWA links the resource by (`localParticipant` for the user's own
-//!   participant, `startMessaging`, `stopMessaging`, `sendMessage` is `messages`, …).
+//!   participant, `startMessaging`, `stopMessaging`, `sendMessage` for POST messages,
+//!   `messages` for GET, `accept`, `events`, …; `root`, `user`, `oauthtoken` for sign-in).
+//!
+//! # XML events
+//! `<events href><link rel="next"/><sender rel href><added rel href title?>` with an
+//! `<in rel href/>` child, an embedded `<resource>`, a `status="Success"` attribute and a
+//! `<reason>` child where the JSON has `in`, `_embedded`, `status` and `reason`.
 //!
 //! Answers are JSON; failures are UCWA error bodies (404 no such application/conversation,
 //! 409 wrong state).
 
 mod auth;
+mod batch;
 mod clock;
 mod control;
 mod exchange;
@@ -170,20 +178,9 @@ impl Sim {
             neg,
         };
         tracing::debug!(method = %req.method, path = %req.path, "simulator request");
-        let result = self.route(&req, info).await;
-        let reply = match result {
+        let reply = match self.route(&req, info).await {
             Ok(reply) => reply,
-            Err(Fail::Unauthorized) => auth::unauthorized(&req, false),
-            Err(Fail::Method(allowed)) => Reply::error(
-                &req.neg,
-                &crate::ucwa::ErrorBody::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    None,
-                    format!("{} is not allowed on this resource.", req.method),
-                ),
-            )
-            .header(header::ALLOW, allowed.join(", ")),
-            Err(Fail::Ucwa(err)) => Reply::error(&req.neg, &err),
+            Err(fail) => fail_reply(&req, fail),
         };
         self.finish(reply)
     }
@@ -264,6 +261,23 @@ impl Sim {
             headers.insert(HeaderName::from_static("x-ms-correlation-id"), v);
         }
         resp
+    }
+}
+
+/// The response for a failed request.
+fn fail_reply(req: &Req, fail: Fail) -> Reply {
+    match fail {
+        Fail::Unauthorized => auth::unauthorized(req, false),
+        Fail::Method(allowed) => Reply::error(
+            &req.neg,
+            &crate::ucwa::ErrorBody::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                format!("{} is not allowed on this resource.", req.method),
+            ),
+        )
+        .header(header::ALLOW, allowed.join(", ")),
+        Fail::Ucwa(err) => Reply::error(&req.neg, &err),
     }
 }
 

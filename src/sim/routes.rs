@@ -22,6 +22,7 @@ use super::state::{APPS_PATH, App, State, Token, User};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppRes {
     Application,
+    Batch,
     Me,
     MakeMeAvailable,
     ReportMyActivity,
@@ -82,6 +83,7 @@ pub fn parse(path: &str) -> Option<Route> {
         [_, "onlinemeetings"] => OnlineMeetings,
         [_, "policies"] => Policies,
         [_, "events"] => Events,
+        [_, "batch"] => Batch,
         [_, "communication"] => Communication,
         [_, "communication", "conversations"] => Conversations,
         [_, "communication", "conversations", _] => Conversation(s(3)),
@@ -157,12 +159,13 @@ fn strip_prefix_ci<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 
 impl Route {
     /// The rel a client followed to get here (what injected errors match on).
-    pub fn rel(&self, local_sip: Option<&str>) -> &'static str {
+    pub fn rel(&self, method: &Method, local_sip: Option<&str>) -> &'static str {
         use AppRes::*;
         match self {
             Route::Applications => "applications",
             Route::App(_, r) => match r {
                 Application => "application",
+                Batch => "batch",
                 Me => "me",
                 MakeMeAvailable => "makeMeAvailable",
                 ReportMyActivity => "reportMyActivity",
@@ -178,6 +181,7 @@ impl Route {
                 Participant(..) => "participant",
                 ParticipantMessaging(..) => "participantMessaging",
                 Messaging(_) => "messaging",
+                Messages(_) if method == Method::POST => "sendMessage",
                 Messages(_) => "messages",
                 Message(..) => "message",
                 Terminate(_) => "stopMessaging",
@@ -197,8 +201,8 @@ impl Route {
             Route::Applications => &["POST"],
             Route::App(_, r) => match r {
                 Application | Conversation(_) => &["GET", "DELETE"],
-                MakeMeAvailable | ReportMyActivity | Terminate(_) | Typing(_) | Invitations
-                | Accept(_) | Decline(_) => &["POST"],
+                Batch | MakeMeAvailable | ReportMyActivity | Terminate(_) | Typing(_)
+                | Invitations | Accept(_) | Decline(_) => &["POST"],
                 Messages(_) => &["GET", "POST"],
                 _ => &["GET"],
             },
@@ -284,13 +288,30 @@ fn str_field(map: &Map<String, Value>, names: &[&str]) -> Option<String> {
     })
 }
 
+/// What a UCWA request turned into: an answer, or a P-GET to hold (async, outside the lock).
+pub enum Dispatch {
+    Done(Reply),
+    Events(String),
+}
+
 /// Everything under `/ucwa/`.
 pub async fn handle(sim: &Arc<Sim>, req: &Req) -> Handled {
+    match dispatch(sim, req, false)? {
+        Dispatch::Done(reply) => Ok(reply),
+        Dispatch::Events(app_id) => feed::pget(sim, req, &app_id).await,
+    }
+}
+
+/// Check and answer a UCWA request (`in_batch`: a part of a batch, where the events feed and
+/// nested batches are refused).
+pub fn dispatch(sim: &Sim, req: &Req, in_batch: bool) -> Result<Dispatch, Fail> {
     let (token, route) = {
         let mut state = sim.lock();
         let token = auth::bearer(&state, req).ok_or(Fail::Unauthorized)?;
         let route = parse(&req.path);
-        let rel = route.as_ref().map(|r| r.rel(Some(&token.user.sip)));
+        let rel = route
+            .as_ref()
+            .map(|r| r.rel(&req.method, Some(&token.user.sip)));
         if let Some(err) = control::take_injection(&mut state, &req.method, rel, &req.path) {
             return Err(Fail::Ucwa(Box::new(err)));
         }
@@ -306,19 +327,27 @@ pub async fn handle(sim: &Arc<Sim>, req: &Req) -> Handled {
                 "The token lacks the Conversations.Initiate and Conversations.Receive scopes.",
             ));
         }
+        own_route(&state, &route, &token)?;
         (token, route)
     };
     match &route {
-        Route::App(app_id, AppRes::Events) => {
-            own_app(&sim.lock(), app_id, &token)?;
-            feed::pget(sim, req, app_id).await
-        }
-        Route::Applications => create_application(&mut sim.lock(), req, &token),
+        Route::App(_, AppRes::Events | AppRes::Batch) if in_batch => Err(Fail::bad_request(
+            "The events feed and batches cannot be part of a batch.",
+        )),
+        Route::App(app_id, AppRes::Events) => Ok(Dispatch::Events(app_id.clone())),
+        Route::App(_, AppRes::Batch) => super::batch::handle(sim, req).map(Dispatch::Done),
+        Route::Applications => create_application(&mut sim.lock(), req, &token).map(Dispatch::Done),
         Route::App(app_id, r) => {
             let mut state = sim.lock();
-            own_app(&state, app_id, &token)?;
-            app_request(&mut state, req, app_id, r)
+            app_request(&mut state, req, app_id, r).map(Dispatch::Done)
         }
+    }
+}
+
+fn own_route(state: &State, route: &Route, token: &Token) -> Result<(), Fail> {
+    match route {
+        Route::Applications => Ok(()),
+        Route::App(app_id, _) => own_app(state, app_id, token),
     }
 }
 
@@ -554,7 +583,7 @@ fn app_request(state: &mut State, req: &Req, app_id: &str, r: &AppRes) -> Handle
             im::decline(app, i)?;
             Ok(Reply::no_content())
         }
-        Events => Err(Fail::not_found("The resource does not exist.")),
+        Events | Batch => Err(Fail::not_found("The resource does not exist.")),
     }
 }
 
