@@ -464,6 +464,12 @@ async fn application_lifecycle() {
         .as_str()
         .unwrap();
     assert_eq!(c.post_empty(rma).await.status, 204);
+    for rel in ["presence", "note", "location"] {
+        let r = c.get(me_now["_links"][rel]["href"].as_str().unwrap()).await;
+        assert_eq!(r.status, 200, "{rel}");
+        assert_eq!(r.json()["rel"], rel);
+    }
+    assert_eq!(c.get(&format!("{}/people/search", c.app)).await.status, 404);
     for rel in ["people", "onlineMeetings", "communication"] {
         let href = app["_embedded"][rel]["_links"]["self"]["href"]
             .as_str()

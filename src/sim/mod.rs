@@ -27,8 +27,9 @@
 //! communication, conversations, conversation (GET, DELETE), participants, participant /
 //! localParticipant, participantMessaging, messaging (`sendMessage`, `stopMessaging`,
 //! `setIsTyping`, `typingParticipants`), messages, message, messagingInvitation
-//! (startMessaging, accept, decline) and the events feed with full P-GET semantics (PROTOCOL.md §2). An outgoing invitation is accepted by the remote side at once. The `batch`
-//! link takes `multipart/batching` requests (parts `application/http; msgtype=request`),
+//! (startMessaging, accept, decline), presence / note / location of me, contacts and
+//! their presence, and the events feed with full P-GET semantics (PROTOCOL.md §2). An
+//! outgoing invitation is accepted by the remote side at once. The `batch` link takes `multipart/batching` requests (parts `application/http; msgtype=request`),
 //! answered part by part; the events feed and nested batches are refused inside a batch.
 //!
 //! # The clock option

@@ -456,3 +456,53 @@ pub fn messaging_invitation(app: &App, conv: &Conversation, inv: &Invitation) ->
     }
     Value::Object(m)
 }
+
+/// `me/presence`, `me/note`, `me/location`: the user's own state, constant here.
+pub fn me_detail(app: &App, rel: &str) -> Value {
+    let href = format!("{}/me/{rel}", app.base());
+    match rel {
+        "presence" => json!({
+            "rel": "presence",
+            "availability": if app.available { "Online" } else { "Offline" },
+            "_links": { "self": link(href) },
+        }),
+        "note" => json!({
+            "rel": "note",
+            "message": "",
+            "type": "personal",
+            "_links": { "self": link(href) },
+        }),
+        _ => json!({
+            "rel": "location",
+            "location": "",
+            "_links": { "self": link(href) },
+        }),
+    }
+}
+
+/// A contact (`people/{sip}`), linked from participants and invitations.
+pub fn contact(app: &App, user: &User) -> Value {
+    let p = Paths::new(app);
+    let c = p.contact(&user.sip);
+    json!({
+        "rel": "contact",
+        "uri": format!("sip:{}", user.sip),
+        "emailAddresses": [user.sip],
+        "type": "User",
+        "name": user.name,
+        "sourceNetwork": "SameEnterprise",
+        "_links": {
+            "self": link(&c),
+            "contactPresence": link(format!("{c}/presence")),
+        },
+    })
+}
+
+/// A contact's presence: every simulated colleague is online.
+pub fn contact_presence(app: &App, user: &User) -> Value {
+    json!({
+        "rel": "contactPresence",
+        "availability": "Online",
+        "_links": { "self": link(format!("{}/presence", Paths::new(app).contact(&user.sip))) },
+    })
+}

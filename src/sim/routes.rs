@@ -24,6 +24,9 @@ pub enum AppRes {
     Application,
     Batch,
     Me,
+    MeDetail(&'static str),
+    Contact(String),
+    ContactPresence(String),
     MakeMeAvailable,
     ReportMyActivity,
     People,
@@ -78,6 +81,11 @@ pub fn parse(path: &str) -> Option<Route> {
         [_] => Application,
         [_, "me"] => Me,
         [_, "me", "makemeavailable"] => MakeMeAvailable,
+        [_, "me", "presence"] => MeDetail("presence"),
+        [_, "me", "note"] => MeDetail("note"),
+        [_, "me", "location"] => MeDetail("location"),
+        [_, "people", _] => Contact(lc[2].into()),
+        [_, "people", _, "presence"] => ContactPresence(lc[2].into()),
         [_, "me", "reportmyactivity"] => ReportMyActivity,
         [_, "people"] => People,
         [_, "onlinemeetings"] => OnlineMeetings,
@@ -167,6 +175,9 @@ impl Route {
                 Application => "application",
                 Batch => "batch",
                 Me => "me",
+                MeDetail(rel) => rel,
+                Contact(_) => "contact",
+                ContactPresence(_) => "contactPresence",
                 MakeMeAvailable => "makeMeAvailable",
                 ReportMyActivity => "reportMyActivity",
                 People => "people",
@@ -435,6 +446,24 @@ fn app_request(state: &mut State, req: &Req, app_id: &str, r: &AppRes) -> Handle
             Ok(Reply::no_content())
         }
         Me => Ok(Reply::resource(neg, &res::me(app), "me")),
+        MeDetail(rel) => Ok(Reply::resource(neg, &res::me_detail(app, rel), rel)),
+        Contact(sip) | ContactPresence(sip) => {
+            let user = User::from_login(sip)
+                .filter(|u| u.sip == *sip)
+                .ok_or_else(|| Fail::not_found("The contact does not exist."))?;
+            // The name a conversation knows the contact by, if any.
+            let user = app
+                .conversations
+                .values()
+                .find_map(|c| c.participant(&user.sip).map(|p| p.user.clone()))
+                .unwrap_or(user);
+            let v = if matches!(r, Contact(_)) {
+                res::contact(app, &user)
+            } else {
+                res::contact_presence(app, &user)
+            };
+            Ok(Reply::resource(neg, &v, "contact"))
+        }
         MakeMeAvailable => {
             input(req)?;
             im::make_me_available(app);
