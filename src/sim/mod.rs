@@ -143,6 +143,20 @@ impl Sim {
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>, info: ConnInfo) -> Response<Body> {
+        // Date and correlation id are fixed on arrival and depend on as little ordering as
+        // possible, so that a P-GET released concurrently with other requests cannot change
+        // their bytes: the clock advances only for requests that change state, and the
+        // correlation id derives from the request itself (and how often it was seen).
+        let stamp = {
+            let mut state = self.lock();
+            let now = if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+                state.clock.now()
+            } else {
+                state.clock.tick()
+            };
+            let key = format!("{} {}", req.method(), req.uri());
+            (clock::http_date(now), state.correlation_id(&key))
+        };
         let (parts, body) = req.into_parts();
         let neg = Negotiated::from_accept(
             parts
@@ -159,7 +173,7 @@ impl Sim {
                     None,
                     "The request body is too large or was cut off.",
                 );
-                return self.finish(Reply::error(&neg, &error_body(fail)));
+                return self.finish(Reply::error(&neg, &error_body(fail)), stamp);
             }
         };
         let host = parts
@@ -183,7 +197,7 @@ impl Sim {
             Ok(reply) => reply,
             Err(fail) => fail_reply(&req, fail),
         };
-        self.finish(reply)
+        self.finish(reply, stamp)
     }
 
     async fn route(self: &Arc<Self>, req: &Req, info: ConnInfo) -> exchange::Handled {
@@ -198,7 +212,10 @@ impl Sim {
             }
             return control::handle(&mut self.lock(), req);
         }
-        if path.len() >= 6 && path[..6].eq_ignore_ascii_case("/ucwa/") {
+        if path
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("/ucwa/"))
+        {
             return routes::handle(self, req).await;
         }
         let mut state = self.lock();
@@ -225,13 +242,10 @@ impl Sim {
         }
     }
 
-    /// Stamp the headers every response carries, from the simulated clock and the seed.
-    fn finish(&self, reply: Reply) -> Response<Body> {
-        let (date, correlation) = {
-            let mut state = self.lock();
-            let now = state.clock.tick();
-            (clock::http_date(now), state.rng.hex(8))
-        };
+    /// Add the headers every response carries (`stamp`: the Date and correlation id the
+    /// request got on arrival).
+    fn finish(&self, reply: Reply, stamp: (String, String)) -> Response<Body> {
+        let (date, correlation) = stamp;
         let mut resp = Response::new(full(reply.body));
         *resp.status_mut() = reply.status;
         let headers = resp.headers_mut();
