@@ -1526,14 +1526,36 @@ async fn script(seed: u64) -> Vec<String> {
     record(&c.get(&conv).await);
     record(&c.post_empty(&format!("{conv}/messaging/terminate")).await);
     let r = feed(&c).await;
+    c.events = r.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
     record(&r);
-    record(
-        &c.get(&format!(
-            "{}&timeout=180",
-            r.json()["_links"]["next"]["href"].as_str().unwrap()
-        ))
-        .await,
+    let empty = c.get(&format!("{}&timeout=180", c.events)).await;
+    c.events = empty.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    record(&empty);
+    // A P-GET held while another request changes state, as real clients do.
+    let held = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
+    };
+    wait_held(&c, true).await;
+    let r = c
+        .post_json(
+            &format!("{}/communication/messagingInvitations", c.app),
+            json!({"to":"sip:carol@contoso.com"}),
+        )
+        .await;
+    let pget = held.await.unwrap();
+    assert_eq!(
+        find_event(&pget.json(), "messagingInvitation", "started").len(),
+        1
     );
+    record(&r);
+    record(&pget);
     out
 }
 
