@@ -5,9 +5,11 @@
 //! events-feed and instant-messaging flows, in JSON (default) or XML (`Accept:
 //! application/xml` or `application/vnd.microsoft.com.ucwa+xml`; the content type echoes
 //! what was asked), and it is deterministic: with the same [`SimConfig::seed`] and the same
-//! sequence of requests every status, header and body is identical byte for byte (ids,
-//! tokens, etags and the `Date` header come from a seeded stream and a simulated clock that
-//! starts at 2024-01-01 and advances one second per response).
+//! sequence of requests every status, header and body is identical byte for byte. Ids,
+//! tokens and etags come from a seeded stream drawn only by state-changing requests; the
+//! `Date` header and message timestamps from a simulated clock that starts at 2024-01-01 and
+//! advances one second per non-GET request; `X-MS-Correlation-Id` from the request itself.
+//! So a P-GET held across other requests (as every real client does) changes no bytes.
 //!
 //! # Signing in
 //! - `GET /` or `GET /autodiscover/autodiscoverservice.svc/root`: `_links.user` (absolute,
