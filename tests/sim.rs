@@ -451,6 +451,9 @@ async fn application_lifecycle() {
     );
     assert!(outline.contains(&("resource".into(), "communication".into(), String::new())));
 
+    let early = c.control("invite", json!({})).await;
+    assert_eq!(early.status, 409, "no invitations before makeMeAvailable");
+    assert_eq!(early.json()["code"], "Conflict");
     let me = &app["_embedded"]["me"]["_links"];
     let mma = me["makeMeAvailable"]["href"].as_str().unwrap();
     assert_eq!(
