@@ -14,6 +14,7 @@
 //! `ucwa-replay` binary does.
 
 pub mod body;
+pub mod demo;
 pub mod diff;
 pub mod error;
 pub mod proxy;

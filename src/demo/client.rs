@@ -69,7 +69,10 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON (a UTF-8 BOM tolerated).
     pub fn json(&self) -> Option<Value> {
-        let bytes = self.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&self.body);
+        let bytes = self
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&self.body);
         serde_json::from_slice(bytes).ok()
     }
 
@@ -235,7 +238,12 @@ impl UcwaClient {
         expected: &[u16],
     ) -> Result<Reply, ClientError> {
         let body = value.to_string().into_bytes();
-        self.expect(Method::POST, href, Some(("application/json", body)), expected)
-            .await
+        self.expect(
+            Method::POST,
+            href,
+            Some(("application/json", body)),
+            expected,
+        )
+        .await
     }
 }

@@ -83,11 +83,23 @@ mod tests {
     #[test]
     fn finds_links_in_json_and_xml() {
         let json = br#"{"_links":{"self":{"href":"/a"},"events":{"href":"/a/events?ack=1"}},"_embedded":{"me":{"_links":{"self":{"href":"/a/me"},"makeMeAvailable":{"href":"/a/me/makeMeAvailable"}}}}}"#;
-        assert_eq!(find_link(Representation::Json, json, "events").as_deref(), Some("/a/events?ack=1"));
-        assert_eq!(find_link(Representation::Json, json, "makeMeAvailable").as_deref(), Some("/a/me/makeMeAvailable"));
-        assert_eq!(find_link(Representation::Json, json, "me").as_deref(), Some("/a/me"));
+        assert_eq!(
+            find_link(Representation::Json, json, "events").as_deref(),
+            Some("/a/events?ack=1")
+        );
+        assert_eq!(
+            find_link(Representation::Json, json, "makeMeAvailable").as_deref(),
+            Some("/a/me/makeMeAvailable")
+        );
+        assert_eq!(
+            find_link(Representation::Json, json, "me").as_deref(),
+            Some("/a/me")
+        );
         let xml = br#"<resource rel="application" href="/a" xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><link rel="events" href="/a/events?ack=1"/></resource>"#;
-        assert_eq!(find_link(Representation::Xml, xml, "events").as_deref(), Some("/a/events?ack=1"));
+        assert_eq!(
+            find_link(Representation::Xml, xml, "events").as_deref(),
+            Some("/a/events?ack=1")
+        );
         assert_eq!(find_link(Representation::Xml, xml, "nope"), None);
     }
 }

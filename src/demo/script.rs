@@ -96,7 +96,12 @@ impl Feed {
     }
 }
 
-fn link(repr: Representation, reply: &Reply, rel: &str, context: &str) -> Result<String, ClientError> {
+fn link(
+    repr: Representation,
+    reply: &Reply,
+    rel: &str,
+    context: &str,
+) -> Result<String, ClientError> {
     find_link(repr, &reply.body, rel).ok_or_else(|| protocol(context, format!("no {rel} link")))
 }
 
@@ -160,7 +165,8 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
         next: events,
         events: Vec::new(),
     };
-    feed.until(&mut c, repr, "communication", "updated", 3).await?;
+    feed.until(&mut c, repr, "communication", "updated", 3)
+        .await?;
 
     // Bob invites; accept; wait until messaging is connected.
     let invite = c
@@ -174,7 +180,8 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
         .json()
         .and_then(|v| v.get("accept")?.as_str().map(str::to_string))
         .ok_or_else(|| protocol("invite", "no accept href"))?;
-    feed.until(&mut c, repr, "messagingInvitation", "started", 3).await?;
+    feed.until(&mut c, repr, "messagingInvitation", "started", 3)
+        .await?;
     c.expect(Method::POST, &accept, None, &[204]).await?;
     let connected = feed
         .until(&mut c, repr, "participantMessaging", "added", 3)
@@ -193,7 +200,11 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
 
     // The seed resource, in both representations.
     c.get(&participant_messaging).await?;
-    c.set_representation(if repr == json { Representation::Xml } else { json });
+    c.set_representation(if repr == json {
+        Representation::Xml
+    } else {
+        json
+    });
     c.get(&participant_messaging).await?;
     c.set_representation(repr);
 
@@ -224,7 +235,8 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     c.post_json("/_sim/join", &carol, &[200, 201, 204]).await?;
     feed.until(&mut c, repr, "participantMessaging", "added", 3)
         .await?;
-    c.post_json("/_sim/update", &carol, &[200, 201, 204]).await?;
+    c.post_json("/_sim/update", &carol, &[200, 201, 204])
+        .await?;
     feed.until(&mut c, repr, "participantMessaging", "updated", 3)
         .await?;
     c.post_json("/_sim/leave", &carol, &[200, 201, 204]).await?;
@@ -272,11 +284,7 @@ pub fn normalise_transcript(transcript: &[Seen], base: &str) -> Vec<Seen> {
             method: s.method.clone(),
             target: s.target.clone(),
             status: s.status,
-            headers: s
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), fix(v)))
-                .collect(),
+            headers: s.headers.iter().map(|(n, v)| (n.clone(), fix(v))).collect(),
             body: fix(&s.body).into(),
         })
         .collect()
@@ -294,7 +302,8 @@ mod tests {
     #[test]
     fn finds_the_msrtc_href_in_every_spelling() {
         assert_eq!(
-            msrtc_href(r#"MsRtcOAuth href="https://x/WebTicket/oauthtoken",grant_type="password""#).as_deref(),
+            msrtc_href(r#"MsRtcOAuth href="https://x/WebTicket/oauthtoken",grant_type="password""#)
+                .as_deref(),
             Some("https://x/WebTicket/oauthtoken")
         );
         assert_eq!(
