@@ -135,7 +135,7 @@ pub fn closest(index: &Index, credential: Option<&str>, key: &MatchKey) -> Vec<C
             },
         ));
     }
-    scored.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    scored.sort_by_key(|s| (s.0, s.1, s.2));
     scored
         .into_iter()
         .take(MAX_CLOSEST)

@@ -430,7 +430,15 @@ impl Replayer {
                 headers.append(n, v);
             }
         }
-        let mut resp = Response::new(full(body));
+        let keeps_length = !body.is_empty() || !headers.contains_key(header::CONTENT_LENGTH);
+        let body = if keeps_length {
+            full(body)
+        } else {
+            // hyper moves the `Content-Length: 0` of a known-empty body to the end of the
+            // head; a body of unknown size keeps the recorded field where it was.
+            empty_of_unknown_size()
+        };
+        let mut resp = Response::new(body);
         *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
         *resp.headers_mut() = headers;
         resp
@@ -479,6 +487,13 @@ impl Replayer {
         self.respond(Request::from_parts(parts, bytes), &public_base, shutdown)
             .await
     }
+}
+
+/// An empty body that does not announce its size.
+fn empty_of_unknown_size() -> Body {
+    let frames =
+        futures_util::stream::empty::<Result<http_body::Frame<Bytes>, std::convert::Infallible>>();
+    crate::body::boxed(http_body_util::StreamBody::new(frames))
 }
 
 /// The `REDACTED-n` placeholder inside an `Authorization` value (`Bearer cwt=REDACTED-2`).
