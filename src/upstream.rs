@@ -128,6 +128,15 @@ impl UpstreamError {
             }
             cur = e.source();
         }
+        // Connector errors may arrive boxed twice, out of reach of downcasting: the text
+        // still says what happened.
+        let lower = detail.to_ascii_lowercase();
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            return Self::new(FailureKind::Tls, "upstream TLS failure", &detail);
+        }
+        if lower.contains("connection refused") {
+            return Self::new(FailureKind::Refused, "upstream connection refused", &detail);
+        }
         if let Some(c) = err.downcast_ref::<hyper_util::client::legacy::Error>()
             && c.is_connect()
         {

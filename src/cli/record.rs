@@ -14,8 +14,15 @@ use ucwa_replay::upstream::TrustConfig;
 
 use super::Ctx;
 
+/// Boxed so that the `Command` enum stays small (clippy::large_enum_variant).
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub inner: Box<RecordArgs>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
     /// The UCWA server to record (e.g. https://fe1.contoso.com or https://lyncdiscover.contoso.com).
     #[arg(long, value_name = "URL")]
     pub upstream: String,
@@ -75,6 +82,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let args = *args.inner;
     let upstream = Origin::parse(&args.upstream)?;
     let also_upstreams = args
         .also_upstream
