@@ -611,3 +611,267 @@ fn cli_bad_input_is_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--pace"));
 }
+
+// ---- end to end: record against the simulator through the proxy, replay offline ----
+
+mod end_to_end {
+    use super::*;
+    use serde_json::{Value, json};
+    use ucwa_replay::proxy::rewrite::Origin;
+    use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
+    use ucwa_replay::serve::BackgroundServer;
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    use ucwa_replay::store::{NewSession, StoreWriter};
+
+    /// A UCWA client that follows links, as a bot would, and keeps a transcript of every
+    /// response with its own base URL written as `BASE`.
+    struct UcwaClient {
+        base: String,
+        /// The simulator's control API while recording; `None` on replay (the recording
+        /// already holds what the other side did).
+        control: Option<String>,
+        token: Option<String>,
+        events: String,
+        transcript: Vec<(String, Resp)>,
+    }
+
+    impl UcwaClient {
+        fn relative(&self, href: &str) -> String {
+            href.strip_prefix(&self.base).unwrap_or(href).to_string()
+        }
+
+        fn send(
+            &mut self,
+            method: &str,
+            href: &str,
+            accept: &str,
+            body: Option<(&str, &[u8])>,
+        ) -> Resp {
+            let target = self.relative(href);
+            let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+            let mut headers = vec![("accept", accept)];
+            if let Some(a) = &auth {
+                headers.push(("authorization", a.as_str()));
+            }
+            let body = match body {
+                Some((ct, bytes)) => {
+                    headers.push(("content-type", ct));
+                    bytes
+                }
+                None => b"",
+            };
+            let mut r = http(&self.base, method, &target, &headers, body).without_server_headers();
+            for (_, v) in r.headers.iter_mut() {
+                *v = v.replace(&self.base, "BASE");
+            }
+            r.body = String::from_utf8_lossy(&r.body)
+                .replace(&self.base, "BASE")
+                .replace(&self.base.replace('/', "\\/"), "BASE")
+                .into_bytes();
+            // The recording proxy moves the header fields it rewrites to the end of the head
+            // (the store keeps the upstream's order, which replay serves): compare each
+            // name's values in order, not the interleaving of names.
+            r.headers.sort_by(|a, b| a.0.cmp(&b.0));
+            self.transcript
+                .push((format!("{method} {target}"), r.clone()));
+            r
+        }
+
+        fn link(v: &Value, rel: &str) -> String {
+            v["_links"][rel]["href"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {rel} link in {v}"))
+                .replace("BASE", "")
+        }
+
+        fn control(&self, action: &str, body: Value) {
+            if let Some(ctl) = &self.control {
+                let r = http(
+                    ctl,
+                    "POST",
+                    &format!("/_sim/{action}"),
+                    &[("content-type", "application/json")],
+                    body.to_string().as_bytes(),
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+        }
+
+        fn next_events(&mut self) -> Value {
+            let href = self.events.clone();
+            let r = self.send("GET", &href, JSON, None);
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            self.events = Self::link(&v, "next");
+            v
+        }
+
+        /// Poll the feed until an event of `rel`/`kind` comes (at most 6 batches).
+        fn events_until(&mut self, rel: &str, kind: &str) -> Value {
+            for _ in 0..6 {
+                let batch = self.next_events();
+                for sender in batch["sender"].as_array().into_iter().flatten() {
+                    for e in sender["events"].as_array().into_iter().flatten() {
+                        if e["link"]["rel"] == rel && e["type"] == kind {
+                            return e.clone();
+                        }
+                    }
+                }
+            }
+            panic!("no {rel} {kind} event");
+        }
+
+        /// Sign in from autodiscover, create an application, receive an IM, look at the
+        /// participantMessaging resource in XML, see the remote participant leave.
+        fn run(base: &str, control: Option<String>, endpoint_id: &str) -> Vec<(String, Resp)> {
+            let mut c = UcwaClient {
+                base: base.to_string(),
+                control,
+                token: None,
+                events: String::new(),
+                transcript: Vec::new(),
+            };
+            let root = c
+                .send(
+                    "GET",
+                    "/autodiscover/autodiscoverservice.svc/root",
+                    JSON,
+                    None,
+                )
+                .json();
+            let user = Self::link(&root, "user");
+            let challenge = c.send("GET", &user, JSON, None);
+            assert_eq!(challenge.status, 401);
+            let www = challenge
+                .headers
+                .iter()
+                .find(|(n, v)| n == "www-authenticate" && v.starts_with("MsRtcOAuth"))
+                .map(|(_, v)| v.clone())
+                .unwrap();
+            let token_href = www.split('"').nth(1).unwrap().replace("BASE", "");
+            let token = c.send(
+                "POST",
+                &token_href,
+                JSON,
+                Some((
+                    "application/x-www-form-urlencoded",
+                    b"grant_type=password&username=alice%40contoso.com&password=Pa55w0rd%21",
+                )),
+            );
+            assert_eq!(token.status, 200, "{}", token.text());
+            c.token = Some(token.json()["access_token"].as_str().unwrap().to_string());
+            let user = c.send("GET", &user, JSON, None).json();
+            let apps = Self::link(&user, "applications");
+            let body = json!({"UserAgent":"replay-e2e","EndpointId":endpoint_id,"Culture":"en-US"})
+                .to_string();
+            let app = c.send(
+                "POST",
+                &apps,
+                JSON,
+                Some(("application/json", body.as_bytes())),
+            );
+            assert_eq!(app.status, 201, "{}", app.text());
+            let app = app.json();
+            let app_href = Self::link(&app, "self");
+            c.events = Self::link(&app, "events");
+            let available = c.send(
+                "POST",
+                &format!("{app_href}/me/makeMeAvailable"),
+                JSON,
+                Some((
+                    "application/json",
+                    br#"{"SupportedModalities":["Messaging"]}"#,
+                )),
+            );
+            assert_eq!(available.status, 204, "{}", available.text());
+            c.next_events();
+            c.control(
+                "invite",
+                json!({"from":"sip:lene.aaling@contoso.com","message":"Hi Tosh\r\n"}),
+            );
+            let started = c.events_until("messagingInvitation", "started");
+            let accept = started["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(c.send("POST", &accept, JSON, None).status, 204);
+            let added = c.events_until("participantMessaging", "added");
+            let pm = added["link"]["href"].as_str().unwrap().to_string();
+            let xml = c.send("GET", &pm, XML, None);
+            assert_eq!(xml.status, 200, "{}", xml.text());
+            assert!(xml.text().contains("participantMessaging"));
+            c.control("leave", json!({"participant":"lene.aaling@contoso.com"}));
+            c.events_until("participantMessaging", "deleted");
+            c.transcript
+        }
+    }
+
+    #[test]
+    fn a_recorded_im_session_replays_byte_identical_with_nothing_missed_or_unplayed() {
+        let sim = SimServer::start(SimConfig {
+            seed: 11,
+            time_scale: 0.001,
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("e2e.sqlite");
+        let session = NewSession {
+            name: "im".into(),
+            upstream: sim.url(),
+            also_upstreams: vec![],
+            replace: false,
+        };
+        let writer = StoreWriter::create(&db, &session).unwrap();
+        let sink = writer.sink();
+        let proxy =
+            RecordingProxy::new(ProxyConfig::new(Origin::parse(&sim.url()).unwrap())).unwrap();
+        let recorder = BackgroundServer::start(
+            "recording-proxy",
+            "127.0.0.1:0".parse().unwrap(),
+            move |listener, token| async move {
+                proxy.run(listener, None, sink, token).await.unwrap();
+            },
+        )
+        .unwrap();
+        let recorded = UcwaClient::run(&recorder.url(), Some(sim.url()), "0f8fad5b-first-run");
+        recorder.stop();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(writer.finish())
+            .unwrap();
+        let sim_addr = sim.addr();
+        sim.stop();
+        // Listen where the simulator was: the replay must never come knocking.
+        let watch = std::net::TcpListener::bind(sim_addr).ok();
+        if let Some(w) = &watch {
+            w.set_nonblocking(true).unwrap();
+        }
+
+        let server = ReplayServer::builder(&db, "im")
+            .feed_end(FeedEnd::Empty)
+            .start()
+            .unwrap();
+        let replayed = UcwaClient::run(&server.url(), None, "7c9e6679-second-run");
+        assert_eq!(recorded.len(), replayed.len());
+        for ((what, a), (_, b)) in recorded.iter().zip(&replayed) {
+            assert_eq!(a, b, "{what}");
+        }
+        server.assert_all_played();
+
+        // Driven again, a second replay gives the same transcript.
+        let again = ReplayServer::builder(&db, "im")
+            .feed_end(FeedEnd::Empty)
+            .start()
+            .unwrap();
+        assert_eq!(UcwaClient::run(&again.url(), None, "x"), replayed);
+        drop((server, again));
+        if let Some(w) = watch {
+            match w.accept() {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => panic!("the replay connected to the recorded upstream: {other:?}"),
+            }
+        }
+    }
+}
