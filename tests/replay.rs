@@ -412,7 +412,24 @@ fn report_lists_misses_and_unplayed_on_demand_and_on_stop() {
 fn two_credentials_each_get_their_own_answers() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("two.sqlite");
+    let token = |user: &str, n: u32| {
+        Rec::new("POST", "/WebTicket/oauthtoken")
+            .body(
+                "application/x-www-form-urlencoded",
+                &format!(
+                    "grant_type=password&username={user}%40contoso.com&password=REDACTED-{}",
+                    n + 2
+                ),
+            )
+            .answer(
+                200,
+                "application/json",
+                &format!(r#"{{"access_token":"cwt=REDACTED-{n}","token_type":"Bearer"}}"#),
+            )
+    };
     let recs = vec![
+        token("alice", 1),
+        token("bob", 2),
         Rec::new("GET", format!("{APP}/me")).auth(1).answer(
             200,
             "application/json",
@@ -425,7 +442,24 @@ fn two_credentials_each_get_their_own_answers() {
         ),
     ];
     write_session(&db, "two", FE1, &[], &recs);
-    let server = ReplayServer::builder_only_session(&db).start().unwrap();
+    let server = ReplayServer::builder_only_session(&db)
+        .body_match(BodyMatch::Strict)
+        .start()
+        .unwrap();
+    // Each user signs in with the real password (the recording holds placeholders) and
+    // gets the placeholder token recorded for them.
+    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
+        let got = http(
+            &server.url(),
+            "POST",
+            "/WebTicket/oauthtoken",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
+                .as_bytes(),
+        );
+        assert_eq!(got.status, 200, "{}", got.text());
+        assert_eq!(got.json()["access_token"], token);
+    }
     let me = |auth: &str| {
         http(
             &server.url(),
@@ -444,6 +478,32 @@ fn two_credentials_each_get_their_own_answers() {
         "{}",
         stranger.text()
     );
+    assert_eq!(server.misses().len(), 1, "{}", server.report());
+}
+
+#[test]
+fn many_clients_at_once_see_consistent_cursors() {
+    let f = fixture();
+    let server = builder(&f).exhausted(Exhausted::Error).start().unwrap();
+    let me = f.recs[9].clone();
+    let base = server.url();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, me) = (base.clone(), me.clone());
+            std::thread::spawn(move || send(&base, &me))
+        })
+        .collect();
+    let mut bodies: Vec<String> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|r| r.status == 200)
+        .map(|r| r.text())
+        .collect();
+    bodies.sort();
+    // Exactly the two recorded answers, each once; the other six were told they exhausted.
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(bodies[0].contains("first") && bodies[1].contains("second"));
+    assert_eq!(server.misses().len(), 6);
 }
 
 #[test]

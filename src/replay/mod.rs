@@ -43,6 +43,7 @@ pub mod key;
 pub mod miss;
 pub mod options;
 pub mod pacing;
+pub mod redacted;
 pub mod report;
 pub mod server;
 pub mod test_server;

@@ -23,6 +23,7 @@ use super::key::{KeyOptions, MatchKey, match_key};
 use super::miss::{Miss, MissReason, closest, miss_response};
 use super::options::{BodyMatch, Exhausted, FeedEnd, ReplayConfig};
 use super::pacing;
+use super::redacted::equal_but_secrets;
 use super::report::{ReplayReport, Unplayed};
 use crate::body::{Body, full};
 use crate::proxy::rewrite::{Origin, OriginRewriter, strip_cookie_domain};
@@ -59,6 +60,15 @@ struct State {
     played: Vec<u32>,
     served: u64,
     misses: Vec<Miss>,
+}
+
+/// Why a request whose key matched nothing is served anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// It differs only where the recording holds redaction placeholders.
+    Secrets,
+    /// `--body-match lenient` and a single candidate.
+    Lenient,
 }
 
 /// What the handler decided under the lock; acted upon (and awaited) after releasing it.
@@ -230,7 +240,16 @@ impl Replayer {
         let placeholder = header(header::AUTHORIZATION).and_then(credential_placeholder);
         let credential = self.index.lookup_credential(placeholder);
 
-        let decision = self.decide(&key, credential.as_deref(), placeholder, query);
+        let fallback = match self.index.lookup(credential.as_deref(), &key) {
+            Some(_) => None,
+            None => self.fallback(
+                &key,
+                credential.as_deref(),
+                header(header::CONTENT_TYPE),
+                &body,
+            ),
+        };
+        let decision = self.decide(&key, credential.as_deref(), placeholder, query, fallback);
         match decision {
             Decision::Serve(entry) => {
                 let exchange = &self.index.entries()[entry].exchange;
@@ -276,6 +295,7 @@ impl Replayer {
         credential: Option<&str>,
         placeholder: Option<&str>,
         query: Option<&str>,
+        fallback: Option<(GroupId, Fallback)>,
     ) -> Decision {
         let mut state = self.state();
         let group = self.index.lookup(credential, key);
@@ -321,20 +341,25 @@ impl Replayer {
                 }
             };
         }
-        if self.config.body_match == BodyMatch::Lenient {
-            let same = self.index.same_shape(credential, key);
-            if let [g] = same[..] {
-                let entry = self.pick(&mut state, g);
-                if let Some(entry) = entry {
-                    tracing::warn!(
-                        method = %key.method,
-                        target = %key.path,
-                        recorded_seq = self.index.entries()[entry].exchange.seq,
-                        "replay: request body differs from the recording; serving the only recorded request of this method, path and representation (--body-match lenient)"
-                    );
-                    return Decision::Serve(entry);
-                }
+        if let Some((g, why)) = fallback
+            && let Some(entry) = self.pick(&mut state, g)
+        {
+            let seq = self.index.entries()[entry].exchange.seq;
+            match why {
+                Fallback::Secrets => tracing::debug!(
+                    method = %key.method,
+                    target = %key.path,
+                    recorded_seq = seq,
+                    "replay: request body differs from the recording only where it was redacted"
+                ),
+                Fallback::Lenient => tracing::warn!(
+                    method = %key.method,
+                    target = %key.path,
+                    recorded_seq = seq,
+                    "replay: request body differs from the recording; serving the only recorded request of this method, path and representation (--body-match lenient)"
+                ),
             }
+            return Decision::Serve(entry);
         }
         self.record_miss(
             &mut state,
@@ -344,6 +369,38 @@ impl Replayer {
             MissReason::NoMatch,
             format!("no recorded request matches {key}"),
         )
+    }
+
+    /// For a request whose key matches nothing: the one recorded request of the same method,
+    /// path, query and representation that it equals but for redacted secrets, else (with
+    /// `--body-match lenient`) the only one there is. Read-only, so computed before locking.
+    fn fallback(
+        &self,
+        key: &MatchKey,
+        credential: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<(GroupId, Fallback)> {
+        let same = self.index.same_shape(credential, key);
+        let secrets: Vec<GroupId> = same
+            .iter()
+            .copied()
+            .filter(|&g| {
+                let recorded = &self.index.entries()[self.index.group(g)[0]].exchange;
+                equal_but_secrets(
+                    &self.key_options,
+                    content_type,
+                    body,
+                    recorded.request_headers.get("content-type"),
+                    &recorded.request_body,
+                )
+            })
+            .collect();
+        match (&secrets[..], &same[..], self.config.body_match) {
+            ([g], _, _) => Some((*g, Fallback::Secrets)),
+            ([], [g], BodyMatch::Lenient) => Some((*g, Fallback::Lenient)),
+            _ => None,
+        }
     }
 
     /// Advance a group's cursor and count the play.
