@@ -598,6 +598,115 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    use crate::store::HeaderList;
+
+    fn session() -> SessionInfo {
+        SessionInfo {
+            id: 1,
+            name: "s".into(),
+            upstream: "https://fe1.contoso.com".into(),
+            also_upstreams: vec![],
+            started_at: String::new(),
+            ended_at: None,
+            tool_version: String::new(),
+            exchanges: 2,
+            events: 0,
+        }
+    }
+
+    fn exchange(seq: u64, method: &str, path: &str, query: Option<&str>, body: &str) -> Exchange {
+        let key = match_key(&KeyOptions::default(), method, path, query, None, None, b"");
+        let mut response_headers = HeaderList::default();
+        response_headers.push("Content-Type", "application/json");
+        response_headers.push("Location", "https://fe1.contoso.com/ucwa/x");
+        response_headers.push("Content-Length", body.len().to_string());
+        Exchange {
+            id: seq as i64,
+            seq,
+            started_us: 0,
+            duration_us: 0,
+            method: method.into(),
+            path: path.into(),
+            query: query.map(str::to_string),
+            http_version: "HTTP/1.1".into(),
+            request_headers: HeaderList::default(),
+            request_body: vec![],
+            request_truncated: false,
+            status: Some(200),
+            response_headers,
+            response_body: body.as_bytes().to_vec(),
+            response_truncated: false,
+            content_encoding: None,
+            error: None,
+            kind: String::new(),
+            representation: Representation::Json,
+            match_key: key.to_string(),
+            ordinal: 0,
+            credential: None,
+            upstream: None,
+            events: vec![],
+        }
+    }
+
+    async fn ask(r: &Replayer, method: &str, target: &str) -> (u16, HeaderMap, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(target)
+            .body(Bytes::new())
+            .unwrap();
+        let resp = r
+            .respond(req, "http://127.0.0.1:9", &CancellationToken::new())
+            .await;
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (
+            parts.status.as_u16(),
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn answers_rewritten_feed_end_and_misses_without_a_network() {
+        let config = ReplayConfig {
+            feed_end: FeedEnd::Empty,
+            ..ReplayConfig::default()
+        };
+        let r = Replayer::from_exchanges(
+            "mem",
+            session(),
+            vec![
+                exchange(
+                    1,
+                    "GET",
+                    "/ucwa/x",
+                    None,
+                    r#"{"href":"https:\/\/fe1.contoso.com\/ucwa"}"#,
+                ),
+                exchange(2, "GET", "/app/events", Some("ack=1"), "{}"),
+            ],
+            config,
+        )
+        .unwrap();
+        let (status, headers, body) = ask(&r, "GET", "/ucwa/x").await;
+        assert_eq!(status, 200);
+        assert_eq!(body, r#"{"href":"http:\/\/127.0.0.1:9\/ucwa"}"#);
+        assert_eq!(headers["location"], "http://127.0.0.1:9/ucwa/x");
+        assert_eq!(headers["content-length"], body.len().to_string().as_str());
+
+        let (status, _, body) = ask(&r, "GET", "/app/events?ack=2&timeout=1").await;
+        assert_eq!(status, 200);
+        assert!(body.contains(r#""sender":[]"#), "{body}");
+
+        let (status, headers, body) = ask(&r, "GET", "/ucwa/y").await;
+        assert_eq!(status, 404);
+        assert_eq!(headers["x-ucwa-replay"], "miss");
+        assert!(body.contains(r#""subcode":"ReplayMiss""#), "{body}");
+        assert!(body.contains(r#""differs":["path"]"#), "{body}");
+        assert_eq!(r.report().played, 1);
+        assert_eq!(r.unplayed()[0].seq, 2);
+    }
+
     #[test]
     fn finds_the_placeholder_in_authorization() {
         assert_eq!(
