@@ -593,6 +593,8 @@ fn cli_prints_its_url_first_serves_and_exits_0_on_sigterm() {
             "strict",
             "--ignore-body-field",
             "UserAgent",
+            "--format",
+            "json",
             "--report",
         ])
         .arg(&report)
@@ -630,6 +632,11 @@ fn cli_prints_its_url_first_serves_and_exits_0_on_sigterm() {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // --format json: the final report follows the URL line.
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let final_report: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    assert_eq!(final_report["misses"].as_array().unwrap().len(), 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("1 misses"), "{stderr}");
     assert!(

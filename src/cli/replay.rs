@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ucwa_replay::replay::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig, Replayer};
 
-use super::Ctx;
+use super::{Ctx, OutputFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,6 +43,10 @@ pub struct Args {
     /// `GET /_replay/report`).
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// On exit, also print the report to stdout (after the URL line): text (default: only the
+    /// summary line on stderr) or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 fn parse<T: std::str::FromStr<Err = ucwa_replay::replay::ReplayError>>(
@@ -52,6 +56,7 @@ fn parse<T: std::str::FromStr<Err = ucwa_replay::replay::ReplayError>>(
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let format = args.format;
     let config = ReplayConfig {
         exhausted: args.exhausted,
         feed_end: args.feed_end,
@@ -76,6 +81,12 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         "replaying on http://{addr}"
     );
     let report = ucwa_replay::replay::run(listener, replayer, ctx.shutdown).await?;
+    if format == OutputFormat::Json {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        out.flush()?;
+    }
     eprintln!("{}", report.summary());
     Ok(ExitCode::SUCCESS)
 }
