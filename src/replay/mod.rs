@@ -31,6 +31,24 @@
 //! # }
 //! ```
 //!
+//! In brief (DESIGN.md "Replay semantics" has the why):
+//! - a request matches by method, path, canonical query (events tuning parameters left out),
+//!   representation (from `Accept`) and canonical body; never by headers such as
+//!   `Authorization`, except that a session recorded with several credentials looks up
+//!   `Bearer cwt=REDACTED-n` placeholders, so two users stay apart;
+//! - a request body that differs only where the recording holds a redaction placeholder
+//!   (the real password against `password=REDACTED-2`) matches;
+//! - repeated requests get the recorded answers in order, then [`Exhausted`];
+//! - the events feed answers the same ack with the same batch every time; an ack beyond the
+//!   recording (or one the client was still holding when the recording stopped) is the end of
+//!   the feed: [`FeedEnd`];
+//! - a miss is a UCWA 404 (`ReplayMiss`, or `ReplayExhausted`) with header
+//!   `X-Ucwa-Replay: miss|exhausted` and the closest recorded requests;
+//! - a recorded upstream failure (no response) is answered with a UCWA 502 carrying the
+//!   recorded error;
+//! - `GET /_replay/report` on the replay's own listener returns [`ReplayReport`] as JSON (and
+//!   writes the `--report` file), for scripts that cannot call the library.
+//!
 //! What a replay serves is what was recorded: when a response carries a value the client
 //! sent (an `operationId` echoed in an event, an `EndpointId`), the client gets the recorded
 //! value, not the one it sent this time. Those client-generated identifiers are left out of
