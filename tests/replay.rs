@@ -942,3 +942,29 @@ mod end_to_end {
         }
     }
 }
+
+#[test]
+fn startup_is_fast_enough_for_a_server_per_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.sqlite");
+    let body = format!(
+        r#"{{"_links":{{"self":{{"href":"{FE1}{APP}/me"}}}},"pad":"{}"}}"#,
+        "x".repeat(2000)
+    );
+    let recs: Vec<Rec> = (0..3000)
+        .map(|i| {
+            Rec::new("POST", format!("{APP}/things/{}", i % 100))
+                .auth(1)
+                .body("application/json", &format!(r#"{{"n":{i}}}"#))
+                .answer(200, "application/json", &body)
+        })
+        .collect();
+    write_session(&db, "big", FE1, &[], &recs);
+    let start = Instant::now();
+    let server = ReplayServer::builder(&db, "big").start().unwrap();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let got = send(&server.url(), &recs[2999]);
+    assert_eq!(got.status, 200);
+    assert!(server.misses().is_empty());
+}
