@@ -1,5 +1,113 @@
 //! Deterministic offline replay of a recorded session (DESIGN.md "Replay semantics").
+//!
+//! A [`Replayer`] loads one session of a recording and answers requests from it, never
+//! opening a network connection: the request's match key ([`key`]) finds the recorded
+//! exchanges ([`index`]), a per-key FIFO cursor picks the next one ([`cursor`]), the events
+//! feed is served by `(application, ack)` ([`feed`]), the answer is paced ([`pacing`]) and
+//! sent back byte-identical except for the origin rewrite ([`server`]). Requests that match
+//! nothing get a UCWA 404 `ReplayMiss` naming the closest recorded requests ([`miss`]); misses
+//! and never-played exchanges are reported at the end ([`report`]).
+//!
+//! Two ways in:
+//! - [`run`]: serve a bound listener until a [`CancellationToken`] fires (the CLI does this);
+//! - [`ReplayServer`]: an in-process server for tests, on its own thread and runtime, on
+//!   port 0, stopped when dropped. It works from a plain `#[test]` and from a
+//!   `#[tokio::test]` alike.
+//!
+//! ```no_run
+//! use ucwa_replay::replay::{FeedEnd, ReplayServer};
+//!
+//! # fn main() -> Result<(), ucwa_replay::replay::ReplayError> {
+//! let server = ReplayServer::builder("recordings/ucwa.sqlite", "send-im")
+//!     .feed_end(FeedEnd::Empty)
+//!     .start()?;
+//! let base = server.url(); // http://127.0.0.1:PORT
+//! // ... point the UCWA client under test at `base` and let it run ...
+//! # let _ = base;
+//! assert!(server.misses().is_empty());
+//! server.assert_all_played(); // panics with a readable list of misses and unplayed exchanges
+//! drop(server); // stops the server
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In brief (DESIGN.md "Replay semantics" has the why):
+//! - a request matches by method, path, canonical query (events tuning parameters left out),
+//!   representation (from `Accept`) and canonical body; never by headers such as
+//!   `Authorization`, except that a session recorded with several credentials looks up
+//!   `Bearer cwt=REDACTED-n` placeholders, so two users stay apart;
+//! - a request body that differs only where the recording holds a redaction placeholder
+//!   (the real password against `password=REDACTED-2`) matches;
+//! - repeated requests get the recorded answers in order, then [`Exhausted`];
+//! - the events feed answers the same ack with the same batch every time; an ack beyond the
+//!   recording (or one the client was still holding when the recording stopped) is the end of
+//!   the feed: [`FeedEnd`];
+//! - a miss is a UCWA 404 (`ReplayMiss`, or `ReplayExhausted`) with header
+//!   `X-Ucwa-Replay: miss|exhausted` and the closest recorded requests;
+//! - a recorded upstream failure (no response) is answered with a UCWA 502 carrying the
+//!   recorded error;
+//! - `GET /_replay/report` on the replay's own listener returns [`ReplayReport`] as JSON (and
+//!   writes the `--report` file), for scripts that cannot call the library.
+//!
+//! What a replay serves is what was recorded: when a response carries a value the client
+//! sent (an `operationId` echoed in an event, an `EndpointId`), the client gets the recorded
+//! value, not the one it sent this time. Those client-generated identifiers are left out of
+//! the match key (see [`key::DEFAULT_IGNORED_BODY_FIELDS`]) so that the request still matches.
 
+pub mod cursor;
+pub mod feed;
+pub mod index;
 pub mod key;
+pub mod miss;
+pub mod options;
+pub mod pacing;
+pub mod redacted;
+pub mod report;
+pub mod server;
+pub mod test_server;
 
 pub use key::{KeyOptions, MatchKey, match_key};
+pub use miss::{Closest, Miss, MissReason};
+pub use options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
+pub use report::{ReplayReport, Unplayed};
+pub use server::{Replayer, run};
+pub use test_server::{ReplayServer, ReplayServerBuilder};
+
+pub use crate::serve::CancellationToken;
+
+/// Why a replay cannot start. Each message names the input that is wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The recording or the session cannot be used.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+
+    /// The session's recorded upstream origin is not a URL.
+    #[error("session {session:?}: recorded upstream {origin:?} is not an origin: {message}")]
+    BadOrigin {
+        session: String,
+        origin: String,
+        message: String,
+    },
+
+    /// An option value is not valid (`--pace`, `--exhausted` …).
+    #[error("invalid {what}: {message}")]
+    Invalid { what: &'static str, message: String },
+
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The report file could not be written.
+    #[error("cannot write report {}: {source}", path.display())]
+    Report {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

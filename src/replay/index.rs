@@ -1,0 +1,277 @@
+//! The match index: which recorded exchanges answer a request. Built once at start-up from the
+//! match keys the recorder stored (no body is re-parsed unless `--ignore-body-field` changes
+//! how keys are computed), so a per-test server starts in milliseconds.
+//!
+//! Exchanges sharing a key form a *group*, in recorded order (their ordinals): the cursor
+//! walks a group front to back. When a session was recorded with more than one credential
+//! (two users in one session), the credential placeholder (`REDACTED-n`) is part of the
+//! lookup, so each client gets the answers recorded for its own user.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::key::{KeyOptions, MatchKey, match_key};
+use crate::store::Exchange;
+use crate::ucwa::Representation;
+use crate::ucwa::feed::{ack_of, is_events_request};
+
+/// Index of a group of same-key exchanges.
+pub type GroupId = usize;
+
+/// One recorded exchange with its parsed key.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub exchange: Exchange,
+    pub key: MatchKey,
+    /// The credential placeholder, when it takes part in lookups.
+    pub credential: Option<String>,
+}
+
+/// The request shape lenient body matching compares: everything in the key but the body.
+type Shape = (Option<String>, String, String, String, Representation);
+
+/// The lookup structure of one session.
+#[derive(Debug, Default)]
+pub struct Index {
+    entries: Vec<Entry>,
+    groups: Vec<Vec<usize>>,
+    by_key: HashMap<(Option<String>, MatchKey), GroupId>,
+    by_shape: HashMap<Shape, BTreeSet<GroupId>>,
+    /// Highest recorded ack per (credential, events path).
+    feed_max_ack: HashMap<(Option<String>, String), i64>,
+    credentials_matter: bool,
+}
+
+impl Index {
+    /// Index `exchanges` (in `seq` order). `recompute` computes every key from the stored
+    /// request with `opts` instead of reading the stored key.
+    pub fn build(exchanges: Vec<Exchange>, opts: &KeyOptions, recompute: bool) -> Self {
+        let distinct: BTreeSet<&str> = exchanges
+            .iter()
+            .filter_map(|e| e.credential.as_deref())
+            .collect();
+        let credentials_matter = distinct.len() > 1;
+        let mut index = Index {
+            credentials_matter,
+            ..Index::default()
+        };
+        for exchange in exchanges {
+            let stored = if recompute {
+                None
+            } else {
+                MatchKey::parse(&exchange.match_key)
+            };
+            let key = stored.unwrap_or_else(|| key_of_recorded(opts, &exchange));
+            let credential = if credentials_matter {
+                exchange.credential.clone()
+            } else {
+                None
+            };
+            let at = index.entries.len();
+            let lookup = (credential.clone(), key.clone());
+            let group = match index.by_key.get(&lookup) {
+                Some(&g) => g,
+                None => {
+                    let g = index.groups.len();
+                    index.groups.push(Vec::new());
+                    index.by_key.insert(lookup, g);
+                    g
+                }
+            };
+            index.groups[group].push(at);
+            index
+                .by_shape
+                .entry(shape(credential.as_deref(), &key))
+                .or_default()
+                .insert(group);
+            if is_events_request(&key.method, &key.path)
+                && let Some(ack) = ack_of(exchange.query.as_deref())
+            {
+                let max = index
+                    .feed_max_ack
+                    .entry((credential.clone(), key.path.clone()))
+                    .or_insert(ack);
+                *max = (*max).max(ack);
+            }
+            index.entries.push(Entry {
+                exchange,
+                key,
+                credential,
+            });
+        }
+        index
+    }
+
+    /// Whether the credential placeholder takes part in lookups.
+    pub fn credentials_matter(&self) -> bool {
+        self.credentials_matter
+    }
+
+    /// The credential a request is looked up with (None when credentials do not matter).
+    pub fn lookup_credential(&self, placeholder: Option<&str>) -> Option<String> {
+        if self.credentials_matter {
+            placeholder.map(str::to_string)
+        } else {
+            None
+        }
+    }
+
+    /// All entries, in recorded order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entry indices of a group, in recorded order.
+    pub fn group(&self, group: GroupId) -> &[usize] {
+        &self.groups[group]
+    }
+
+    /// Number of groups.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The group answering exactly this key.
+    pub fn lookup(&self, credential: Option<&str>, key: &MatchKey) -> Option<GroupId> {
+        self.by_key
+            .get(&(credential.map(str::to_string), key.clone()))
+            .copied()
+    }
+
+    /// The groups with the same method, path, query and representation (any body).
+    pub fn same_shape(&self, credential: Option<&str>, key: &MatchKey) -> Vec<GroupId> {
+        self.by_shape
+            .get(&shape(credential, key))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The highest ack recorded for an events path, if the path's feed was recorded.
+    pub fn feed_max_ack(&self, credential: Option<&str>, path: &str) -> Option<i64> {
+        self.feed_max_ack
+            .get(&(credential.map(str::to_string), path.to_string()))
+            .copied()
+    }
+
+    /// The content type the recording answered an events path with in `repr`, for the
+    /// synthetic empty batch at the end of the feed.
+    pub fn feed_content_type(&self, path: &str, repr: Representation) -> Option<&str> {
+        self.entries
+            .iter()
+            .rev()
+            .filter(|e| e.key.path == path && e.key.representation == repr)
+            .filter(|e| e.exchange.status.is_some_and(|s| (200..300).contains(&s)))
+            .find_map(|e| e.exchange.response_headers.get("content-type"))
+    }
+}
+
+fn shape(credential: Option<&str>, key: &MatchKey) -> Shape {
+    let (method, path, query, repr) = key.without_body();
+    (credential.map(str::to_string), method, path, query, repr)
+}
+
+/// The key of a recorded request, computed as for an incoming one.
+pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
+    match_key(
+        opts,
+        &e.method,
+        &e.path,
+        e.query.as_deref(),
+        e.request_headers.get("accept"),
+        e.request_headers.get("content-type"),
+        &e.request_body,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HeaderList;
+
+    fn recorded(seq: u64, method: &str, pq: &str, cred: Option<&str>) -> Exchange {
+        let (path, query) = match pq.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (pq.to_string(), None),
+        };
+        let key = match_key(
+            &KeyOptions::default(),
+            method,
+            &path,
+            query.as_deref(),
+            None,
+            None,
+            b"",
+        );
+        Exchange {
+            id: seq as i64,
+            seq,
+            started_us: 0,
+            duration_us: 0,
+            method: method.into(),
+            path,
+            query,
+            http_version: "HTTP/1.1".into(),
+            request_headers: HeaderList::default(),
+            request_body: vec![],
+            request_truncated: false,
+            status: Some(200),
+            response_headers: HeaderList::default(),
+            response_body: vec![],
+            response_truncated: false,
+            content_encoding: None,
+            error: None,
+            kind: String::new(),
+            representation: Representation::Json,
+            match_key: key.to_string(),
+            ordinal: 0,
+            credential: cred.map(str::to_string),
+            upstream: None,
+            events: vec![],
+        }
+    }
+
+    #[test]
+    fn groups_follow_recorded_order_and_credentials_only_when_several() {
+        let one = Index::build(
+            vec![
+                recorded(1, "GET", "/a", Some("REDACTED-1")),
+                recorded(2, "GET", "/b", Some("REDACTED-1")),
+                recorded(3, "GET", "/a", Some("REDACTED-1")),
+            ],
+            &KeyOptions::default(),
+            false,
+        );
+        assert!(!one.credentials_matter());
+        let key = one.entries()[0].key.clone();
+        let g = one.lookup(None, &key).unwrap();
+        assert_eq!(one.group(g), [0, 2]);
+
+        let two = Index::build(
+            vec![
+                recorded(1, "GET", "/a", Some("REDACTED-1")),
+                recorded(2, "GET", "/a", Some("REDACTED-2")),
+            ],
+            &KeyOptions::default(),
+            false,
+        );
+        assert!(two.credentials_matter());
+        assert_eq!(two.lookup(None, &key), None);
+        assert_eq!(
+            two.group(two.lookup(Some("REDACTED-2"), &key).unwrap()),
+            [1]
+        );
+    }
+
+    #[test]
+    fn feed_end_is_the_highest_recorded_ack() {
+        let idx = Index::build(
+            vec![
+                recorded(1, "GET", "/app/1/events?ack=1", None),
+                recorded(2, "GET", "/app/1/events?ack=2&timeout=5", None),
+            ],
+            &KeyOptions::default(),
+            true,
+        );
+        assert_eq!(idx.feed_max_ack(None, "/app/1/events"), Some(2));
+        assert_eq!(idx.feed_max_ack(None, "/app/2/events"), None);
+    }
+}

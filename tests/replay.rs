@@ -1,0 +1,970 @@
+//! Replay, driven over real sockets: byte-identical answers after the origin rewrite, the
+//! events feed, cursors, misses, pacing, determinism, reports, no outbound connection, and
+//! the CLI.
+
+mod replay_fixture;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use replay_fixture::*;
+use ucwa_replay::replay::{
+    BodyMatch, Exhausted, FeedEnd, MissReason, Pace, ReplayServer, ReplayServerBuilder,
+};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    recs: Vec<Rec>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rec.sqlite");
+    let recs = im_session(FE1, LYNCWEB);
+    write_session(&db, "im", FE1, &[LYNCWEB], &recs);
+    Fixture {
+        _dir: dir,
+        db,
+        recs,
+    }
+}
+
+fn builder(f: &Fixture) -> ReplayServerBuilder {
+    ReplayServer::builder(&f.db, "im").feed_end(FeedEnd::Empty)
+}
+
+/// What the client must receive for `rec` from a replay at `base`: the recording with the
+/// recorded origins replaced, computed independently of the replayer's code.
+fn expected(rec: &Rec, base: &str) -> (Vec<(String, String)>, Vec<u8>) {
+    let lync = format!("{base}/_upstream/lyncweb.contoso.com");
+    let rewrite = |s: &str| {
+        s.replace(LYNCWEB, &lync)
+            .replace(&LYNCWEB.replace('/', "\\/"), &lync.replace('/', "\\/"))
+            .replace(FE1, base)
+            .replace(&FE1.replace('/', "\\/"), &base.replace('/', "\\/"))
+    };
+    let body = rewrite(&String::from_utf8(rec.resp_body.clone()).unwrap()).into_bytes();
+    let mut headers = Vec::new();
+    for (name, value) in &rec.resp_headers {
+        let value = match *name {
+            "content-encoding" if rec.content_encoding.is_some() => continue,
+            "content-length" => body.len().to_string(),
+            "location" | "www-authenticate" => rewrite(value),
+            "set-cookie" => value.replace(" Domain=.contoso.com;", ""),
+            _ => value.clone(),
+        };
+        headers.push((name.to_string(), value));
+    }
+    (headers, body)
+}
+
+#[test]
+fn serves_every_recorded_response_byte_identical_after_origin_rewrite() {
+    let f = fixture();
+    let server = builder(&f).start().unwrap();
+    let base = server.url();
+    let mut all = Vec::new();
+    for rec in &f.recs {
+        let got = send(&base, rec).without_server_headers();
+        all.push(got.clone());
+        match rec.status {
+            Some(status) => {
+                assert_eq!(got.status, status, "{} {}", rec.method, rec.target);
+                let (headers, body) = expected(rec, &base);
+                assert_eq!(got.headers, headers, "{} {}", rec.method, rec.target);
+                assert_eq!(got.text(), String::from_utf8(body).unwrap());
+            }
+            None if rec.target.contains("/events") => {
+                // The client stopped while this P-GET was held: it is the end of the feed.
+                assert_eq!(got.status, 200);
+                let v = got.json();
+                assert_eq!(v["sender"], serde_json::json!([]));
+                assert_eq!(
+                    v["_links"]["next"]["href"],
+                    format!("{APP}/events?ack=5&timeout=180")
+                );
+            }
+            None => {
+                assert_eq!(got.status, 502);
+                let v = got.json();
+                assert_eq!(v["code"], "BadGateway");
+                assert!(
+                    v["message"].as_str().unwrap().contains("connection reset"),
+                    "{v}"
+                );
+            }
+        }
+    }
+    // Spot checks that the expectation itself is what we mean. (The 401 and the user
+    // resource share a key, as auth headers are not compared: the cursor serves them in
+    // recorded order.)
+    let autodiscover = &all[0];
+    assert!(
+        autodiscover
+            .text()
+            .contains(&format!("{}\\/Autodiscover", base.replace('/', "\\/")))
+    );
+    let challenge = &all[1];
+    assert!(
+        challenge
+            .header("www-authenticate")
+            .unwrap()
+            .contains(&format!("{base}/_upstream/lyncweb.contoso.com/WebTicket"))
+    );
+    let gz = &all[12];
+    assert_eq!(gz.header("content-encoding"), None);
+    assert_eq!(
+        gz.header("content-length").unwrap(),
+        gz.body.len().to_string()
+    );
+    let report = server.report();
+    assert!(report.misses.is_empty(), "{report}");
+    server.assert_all_played();
+}
+
+#[test]
+fn same_ack_twice_gets_the_same_batch() {
+    let f = fixture();
+    let server = builder(&f).exhausted(Exhausted::Error).start().unwrap();
+    let base = server.url();
+    let ack2 = &f.recs[6];
+    let first = send(&base, ack2);
+    // Tuning parameters do not matter; the same ack is idempotent even with --exhausted error.
+    let again = http(
+        &base,
+        "GET",
+        &format!("{APP}/events?ack=2&timeout=900&priority=1"),
+        &[("accept", JSON), ("authorization", AUTH1)],
+        b"",
+    );
+    let third = send(&base, ack2);
+    assert_eq!(first.status, 200);
+    assert!(first.text().contains(r#""type":"updated""#));
+    assert_eq!(first.body, again.body);
+    assert_eq!(first.body, third.body);
+    assert!(server.misses().is_empty());
+}
+
+#[test]
+fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
+    let f = fixture();
+    let strict = builder(&f).body_match(BodyMatch::Strict).start().unwrap();
+    let base = strict.url();
+    // A different UserAgent in POST applications (EndpointId alone would still match).
+    let miss = http(
+        &base,
+        "POST",
+        "/ucwa/oauth/v1/applications",
+        &[
+            ("accept", JSON),
+            ("content-type", "application/json"),
+            ("authorization", AUTH1),
+        ],
+        br#"{"UserAgent":"bot/2.0","EndpointId":"new","Culture":"en-US"}"#,
+    );
+    assert_eq!(miss.status, 404);
+    assert_eq!(miss.header("x-ucwa-replay"), Some("miss"));
+    let v = miss.json();
+    assert_eq!(v["code"], "NotFound");
+    assert_eq!(v["subcode"], "ReplayMiss");
+    assert_eq!(v["closest"][0]["seq"], 5);
+    assert_eq!(v["closest"][0]["method"], "POST");
+    assert_eq!(v["closest"][0]["path"], "/ucwa/oauth/v1/applications");
+    assert_eq!(v["closest"][0]["differs"], serde_json::json!(["body"]));
+
+    // Only the noise field changed: a match.
+    let hit = http(
+        &base,
+        "POST",
+        "/ucwa/oauth/v1/applications",
+        &[
+            ("accept", JSON),
+            ("content-type", "application/json"),
+            ("authorization", AUTH1),
+        ],
+        br#"{ "Culture":"en-US", "UserAgent":"bot/1.0", "EndpointId":"fresh-uuid" }"#,
+    );
+    assert_eq!(hit.status, 201);
+
+    // XML asked for a resource recorded in JSON.
+    let xml = http(
+        &base,
+        "GET",
+        &format!("{APP}/me"),
+        &[("accept", XML), ("authorization", AUTH1)],
+        b"",
+    );
+    assert_eq!(xml.status, 404);
+    assert_eq!(xml.header("x-ucwa-replay"), Some("miss"));
+    let doc_text = xml.text();
+    let doc = roxmltree::Document::parse(&doc_text).unwrap();
+    assert_eq!(doc.root_element().tag_name().name(), "reason");
+    assert!(doc_text.contains("ReplayMiss"), "{doc_text}");
+    assert!(doc_text.contains("representation"), "{doc_text}");
+
+    let misses = strict.misses();
+    assert_eq!(misses.len(), 2);
+    assert_eq!(misses[0].reason, MissReason::NoMatch);
+    assert_eq!(misses[1].closest[0].differs, ["representation"]);
+    drop(strict);
+
+    // Lenient (default): the only POST applications is served, with a warning.
+    let lenient = builder(&f).start().unwrap();
+    let served = http(
+        &lenient.url(),
+        "POST",
+        "/ucwa/oauth/v1/applications",
+        &[
+            ("accept", JSON),
+            ("content-type", "application/json"),
+            ("authorization", AUTH1),
+        ],
+        br#"{"UserAgent":"bot/2.0","Culture":"en-US"}"#,
+    );
+    assert_eq!(served.status, 201);
+    assert!(lenient.misses().is_empty());
+}
+
+#[test]
+fn exhaustion_policies() {
+    let f = fixture();
+    let me = &f.recs[9];
+    let repeat = builder(&f).start().unwrap();
+    let bodies: Vec<String> = (0..3).map(|_| send(&repeat.url(), me).text()).collect();
+    assert!(bodies[0].contains("first"));
+    assert!(bodies[1].contains("second"));
+    assert!(bodies[2].contains("second"), "repeat-last");
+    drop(repeat);
+
+    let error = builder(&f).exhausted(Exhausted::Error).start().unwrap();
+    send(&error.url(), me);
+    send(&error.url(), me);
+    let third = send(&error.url(), me);
+    assert_eq!(third.status, 404);
+    assert_eq!(third.header("x-ucwa-replay"), Some("exhausted"));
+    assert_eq!(third.json()["subcode"], "ReplayExhausted");
+    assert_eq!(error.misses()[0].reason, MissReason::Exhausted);
+}
+
+#[test]
+fn feed_end_hold_waits_for_the_timeout_and_empty_answers_at_once() {
+    let f = fixture();
+    let beyond = format!("{APP}/events?ack=9&timeout=1");
+    let hdrs = [("accept", JSON), ("authorization", AUTH1)];
+
+    let hold = ReplayServer::builder(&f.db, "im").start().unwrap();
+    let start = Instant::now();
+    let got = http(&hold.url(), "GET", &beyond, &hdrs, b"");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.text(),
+        format!(
+            r#"{{"_links":{{"self":{{"href":"{APP}/events?ack=9&timeout=1"}},"next":{{"href":"{APP}/events?ack=10&timeout=1"}}}},"sender":[]}}"#
+        )
+    );
+    assert_eq!(
+        got.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+
+    // A held P-GET blocks nothing else, and shutdown releases it at once.
+    let base = hold.url();
+    let held = std::thread::spawn(move || {
+        let start = Instant::now();
+        let r = http(
+            &base,
+            "GET",
+            &format!("{APP}/events?ack=9&timeout=60"),
+            &[("accept", JSON)],
+            b"",
+        );
+        (r.status, start.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    assert_eq!(send(&hold.url(), &f.recs[9]).status, 200);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    drop(hold);
+    let (status, took) = held.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+
+    let empty = builder(&f).start().unwrap();
+    let start = Instant::now();
+    let got = http(
+        &empty.url(),
+        "GET",
+        &format!("{APP}/events?ack=9&timeout=30"),
+        &hdrs,
+        b"",
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(got.json()["sender"], serde_json::json!([]));
+    // XML in, XML out.
+    let xml = http(
+        &empty.url(),
+        "GET",
+        &format!("{APP}/events?ack=9"),
+        &[("accept", XML)],
+        b"",
+    );
+    assert!(xml.text().contains("<events"), "{}", xml.text());
+    assert!(empty.misses().is_empty());
+}
+
+#[test]
+fn pace_recorded_holds_about_as_long_as_recorded() {
+    let f = fixture();
+    let server = builder(&f).pace(Pace::Recorded).start().unwrap();
+    let start = Instant::now();
+    let got = send(&server.url(), &f.recs[6]); // recorded in 300 ms
+    let took = start.elapsed();
+    assert_eq!(got.status, 200);
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    drop(server);
+
+    let scaled = builder(&f).pace(Pace::Scaled(0.0)).start().unwrap();
+    let start = Instant::now();
+    send(&scaled.url(), &f.recs[6]);
+    assert!(start.elapsed() < Duration::from_millis(300));
+}
+
+/// The client under test: the recorded requests in order. Its transcript names the replay's
+/// port as `PORT`, so that two replays on two ports compare.
+fn drive(base: &str, recs: &[Rec]) -> Vec<Resp> {
+    let port = base.rsplit(':').next().unwrap().to_string();
+    recs.iter()
+        .map(|rec| {
+            let mut r = send(base, rec).without_server_headers();
+            for (_, v) in r.headers.iter_mut() {
+                *v = v.replace(&port, "PORT");
+            }
+            r.body = String::from_utf8_lossy(&r.body)
+                .replace(&port, "PORT")
+                .into_bytes();
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn two_replays_driven_alike_give_identical_transcripts() {
+    let f = fixture();
+    let a = builder(&f).start().unwrap();
+    let b = builder(&f).start().unwrap();
+    let mut ta = drive(&a.url(), &f.recs);
+    let mut tb = drive(&b.url(), &f.recs);
+    // Synthetic answers (502, end of feed) carry the server's current Date.
+    for t in [&mut ta, &mut tb] {
+        for (r, rec) in t.iter_mut().zip(&f.recs) {
+            if rec.status.is_none() {
+                r.headers.retain(|(n, _)| n != "date");
+            }
+        }
+    }
+    assert_eq!(ta, tb);
+    assert_eq!(a.report().misses, b.report().misses);
+}
+
+#[test]
+fn report_lists_misses_and_unplayed_on_demand_and_on_stop() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out/report.json");
+    let server = builder(&f).report_file(&path).start().unwrap();
+    let base = server.url();
+    send(&base, &f.recs[0]);
+    http(&base, "GET", "/ucwa/nowhere", &[], b"");
+    let on_demand = http(&base, "GET", "/_replay/report", &[], b"").json();
+    assert_eq!(on_demand["played"], 1);
+    assert_eq!(on_demand["misses"][0]["path"], "/ucwa/nowhere");
+    assert!(path.exists(), "the endpoint also writes --report");
+    assert_eq!(server.unplayed().len(), f.recs.len() - 1);
+    let panic =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.assert_all_played()))
+            .unwrap_err();
+    let text = panic.downcast_ref::<String>().unwrap();
+    assert!(text.contains("1 misses"), "{text}");
+    assert!(text.contains("GET /ucwa/nowhere"), "{text}");
+    assert!(text.contains("#2 GET /Autodiscover"), "{text}");
+
+    std::fs::remove_file(&path).unwrap();
+    let fin = server.stop();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(written["session"], "im");
+    assert_eq!(written["recorded"], f.recs.len());
+    assert_eq!(
+        written["unplayed"].as_array().unwrap().len(),
+        fin.unplayed.len()
+    );
+    assert_eq!(written["unplayed"][0]["seq"], 2);
+}
+
+#[test]
+fn two_credentials_each_get_their_own_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("two.sqlite");
+    let token = |user: &str, n: u32| {
+        Rec::new("POST", "/WebTicket/oauthtoken")
+            .body(
+                "application/x-www-form-urlencoded",
+                &format!(
+                    "grant_type=password&username={user}%40contoso.com&password=REDACTED-{}",
+                    n + 2
+                ),
+            )
+            .answer(
+                200,
+                "application/json",
+                &format!(r#"{{"access_token":"cwt=REDACTED-{n}","token_type":"Bearer"}}"#),
+            )
+    };
+    let recs = vec![
+        token("alice", 1),
+        token("bob", 2),
+        Rec::new("GET", format!("{APP}/me")).auth(1).answer(
+            200,
+            "application/json",
+            r#"{"name":"Alice"}"#,
+        ),
+        Rec::new("GET", format!("{APP}/me")).auth(2).answer(
+            200,
+            "application/json",
+            r#"{"name":"Bob"}"#,
+        ),
+    ];
+    write_session(&db, "two", FE1, &[], &recs);
+    let server = ReplayServer::builder_only_session(&db)
+        .body_match(BodyMatch::Strict)
+        .start()
+        .unwrap();
+    // Each user signs in with the real password (the recording holds placeholders) and
+    // gets the placeholder token recorded for them.
+    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
+        let got = http(
+            &server.url(),
+            "POST",
+            "/WebTicket/oauthtoken",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
+                .as_bytes(),
+        );
+        assert_eq!(got.status, 200, "{}", got.text());
+        assert_eq!(got.json()["access_token"], token);
+    }
+    let me = |auth: &str| {
+        http(
+            &server.url(),
+            "GET",
+            &format!("{APP}/me"),
+            &[("authorization", auth)],
+            b"",
+        )
+    };
+    assert!(me("Bearer cwt=REDACTED-2").text().contains("Bob"));
+    assert!(me("Bearer cwt=REDACTED-1").text().contains("Alice"));
+    let stranger = me("Bearer cwt=somethingelse");
+    assert_eq!(stranger.status, 404);
+    assert!(
+        stranger.text().contains("credential"),
+        "{}",
+        stranger.text()
+    );
+    assert_eq!(server.misses().len(), 1, "{}", server.report());
+}
+
+#[test]
+fn many_clients_at_once_see_consistent_cursors() {
+    let f = fixture();
+    let server = builder(&f).exhausted(Exhausted::Error).start().unwrap();
+    let me = f.recs[9].clone();
+    let base = server.url();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, me) = (base.clone(), me.clone());
+            std::thread::spawn(move || send(&base, &me))
+        })
+        .collect();
+    let mut bodies: Vec<String> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|r| r.status == 200)
+        .map(|r| r.text())
+        .collect();
+    bodies.sort();
+    // Exactly the two recorded answers, each once; the other six were told they exhausted.
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(bodies[0].contains("first") && bodies[1].contains("second"));
+    assert_eq!(server.misses().len(), 6);
+}
+
+#[test]
+fn replay_opens_no_outbound_connection() {
+    // The recorded upstream and token service are local ports we keep listening on.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tokens = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    upstream.set_nonblocking(true).unwrap();
+    tokens.set_nonblocking(true).unwrap();
+    let up = format!("http://{}", upstream.local_addr().unwrap());
+    let tok = format!("http://{}", tokens.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("local.sqlite");
+    let recs = im_session(&up, &tok);
+    write_session(&db, "local", &up, &[&tok], &recs);
+    let server = ReplayServer::builder(&db, "local")
+        .feed_end(FeedEnd::Empty)
+        .start()
+        .unwrap();
+    for rec in &recs {
+        let got = send(&server.url(), rec);
+        assert!(!got.text().contains(&up), "{}", got.text());
+    }
+    http(
+        &server.url(),
+        "GET",
+        &format!("{APP}/events?ack=7"),
+        &[],
+        b"",
+    );
+    http(&server.url(), "GET", "/not/recorded", &[], b"");
+    server.assert_no_misses_except(1);
+    drop(server);
+    for l in [&upstream, &tokens] {
+        match l.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("the replay connected to a recorded upstream: {other:?}"),
+        }
+    }
+}
+
+trait MissCount {
+    fn assert_no_misses_except(&self, n: usize);
+}
+
+impl MissCount for ReplayServer {
+    fn assert_no_misses_except(&self, n: usize) {
+        assert_eq!(self.misses().len(), n, "{}", self.report());
+    }
+}
+
+// ---- the command line ----
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+}
+
+fn run_replay(args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_prints_its_url_first_serves_and_exits_0_on_sigterm() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let mut child = bin()
+        .args(["replay", "--db"])
+        .arg(&f.db)
+        .args([
+            "--session",
+            "im",
+            "--listen",
+            "127.0.0.1:0",
+            "--feed-end",
+            "empty",
+            "--exhausted",
+            "error",
+            "--pace",
+            "scaled:0.1",
+            "--body-match",
+            "strict",
+            "--ignore-body-field",
+            "UserAgent",
+            "--format",
+            "json",
+            "--report",
+        ])
+        .arg(&report)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line:?}");
+    // --ignore-body-field UserAgent: a different UserAgent now matches.
+    let got = http(
+        &url,
+        "POST",
+        "/ucwa/oauth/v1/applications",
+        &[
+            ("accept", JSON),
+            ("content-type", "application/json"),
+            ("authorization", AUTH1),
+        ],
+        br#"{"UserAgent":"other","Culture":"en-US"}"#,
+    );
+    assert_eq!(got.status, 201);
+    assert_eq!(got.header("location"), Some(format!("{url}{APP}").as_str()));
+    let miss = http(&url, "GET", "/missing", &[], b"");
+    assert_eq!(miss.status, 404);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // --format json: the final report follows the URL line.
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let final_report: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    assert_eq!(final_report["misses"].as_array().unwrap().len(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 misses"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} unplayed", f.recs.len() - 1)),
+        "{stderr}"
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(written["misses"][0]["path"], "/missing");
+}
+
+fn assert_one_line_exit_2(out: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains(needle), "{stderr}");
+}
+
+#[test]
+fn cli_bad_input_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sqlite");
+    let out = run_replay(&["--db", missing.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_one_line_exit_2(&out, "no such recording");
+
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, b"not a database, just some words to fill a page").unwrap();
+    let out = run_replay(&["--db", garbage.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_one_line_exit_2(&out, "not a SQLite database");
+
+    let f = fixture();
+    let db = f.db.to_str().unwrap();
+    let out = run_replay(&["--db", db, "--session", "nope", "--listen", "127.0.0.1:0"]);
+    assert_one_line_exit_2(&out, "no session named \"nope\" (sessions: im)");
+
+    let out = run_replay(&["--db", db, "--pace", "warp"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--pace"));
+}
+
+// ---- end to end: record against the simulator through the proxy, replay offline ----
+
+mod end_to_end {
+    use super::*;
+    use serde_json::{Value, json};
+    use ucwa_replay::proxy::rewrite::Origin;
+    use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
+    use ucwa_replay::serve::BackgroundServer;
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    use ucwa_replay::store::{NewSession, StoreWriter};
+
+    /// A UCWA client that follows links, as a bot would, and keeps a transcript of every
+    /// response with its own base URL written as `BASE`.
+    struct UcwaClient {
+        base: String,
+        /// The simulator's control API while recording; `None` on replay (the recording
+        /// already holds what the other side did).
+        control: Option<String>,
+        token: Option<String>,
+        events: String,
+        transcript: Vec<(String, Resp)>,
+    }
+
+    impl UcwaClient {
+        fn relative(&self, href: &str) -> String {
+            href.strip_prefix(&self.base).unwrap_or(href).to_string()
+        }
+
+        fn send(
+            &mut self,
+            method: &str,
+            href: &str,
+            accept: &str,
+            body: Option<(&str, &[u8])>,
+        ) -> Resp {
+            let target = self.relative(href);
+            let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+            let mut headers = vec![("accept", accept)];
+            if let Some(a) = &auth {
+                headers.push(("authorization", a.as_str()));
+            }
+            let body = match body {
+                Some((ct, bytes)) => {
+                    headers.push(("content-type", ct));
+                    bytes
+                }
+                None => b"",
+            };
+            let mut r = http(&self.base, method, &target, &headers, body).without_server_headers();
+            for (_, v) in r.headers.iter_mut() {
+                *v = v.replace(&self.base, "BASE");
+            }
+            r.body = String::from_utf8_lossy(&r.body)
+                .replace(&self.base, "BASE")
+                .replace(&self.base.replace('/', "\\/"), "BASE")
+                .into_bytes();
+            // The recording proxy moves the header fields it rewrites to the end of the head
+            // (the store keeps the upstream's order, which replay serves): compare each
+            // name's values in order, not the interleaving of names.
+            r.headers.sort_by(|a, b| a.0.cmp(&b.0));
+            self.transcript
+                .push((format!("{method} {target}"), r.clone()));
+            r
+        }
+
+        fn link(v: &Value, rel: &str) -> String {
+            v["_links"][rel]["href"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {rel} link in {v}"))
+                .replace("BASE", "")
+        }
+
+        fn control(&self, action: &str, body: Value) {
+            if let Some(ctl) = &self.control {
+                let r = http(
+                    ctl,
+                    "POST",
+                    &format!("/_sim/{action}"),
+                    &[("content-type", "application/json")],
+                    body.to_string().as_bytes(),
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+            }
+        }
+
+        fn next_events(&mut self) -> Value {
+            let href = self.events.clone();
+            let r = self.send("GET", &href, JSON, None);
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            self.events = Self::link(&v, "next");
+            v
+        }
+
+        /// Poll the feed until an event of `rel`/`kind` comes (at most 6 batches).
+        fn events_until(&mut self, rel: &str, kind: &str) -> Value {
+            for _ in 0..6 {
+                let batch = self.next_events();
+                for sender in batch["sender"].as_array().into_iter().flatten() {
+                    for e in sender["events"].as_array().into_iter().flatten() {
+                        if e["link"]["rel"] == rel && e["type"] == kind {
+                            return e.clone();
+                        }
+                    }
+                }
+            }
+            panic!("no {rel} {kind} event");
+        }
+
+        /// Sign in from autodiscover, create an application, receive an IM, look at the
+        /// participantMessaging resource in XML, see the remote participant leave.
+        fn run(base: &str, control: Option<String>, endpoint_id: &str) -> Vec<(String, Resp)> {
+            let mut c = UcwaClient {
+                base: base.to_string(),
+                control,
+                token: None,
+                events: String::new(),
+                transcript: Vec::new(),
+            };
+            let root = c
+                .send(
+                    "GET",
+                    "/autodiscover/autodiscoverservice.svc/root",
+                    JSON,
+                    None,
+                )
+                .json();
+            let user = Self::link(&root, "user");
+            let challenge = c.send("GET", &user, JSON, None);
+            assert_eq!(challenge.status, 401);
+            let www = challenge
+                .headers
+                .iter()
+                .find(|(n, v)| n == "www-authenticate" && v.starts_with("MsRtcOAuth"))
+                .map(|(_, v)| v.clone())
+                .unwrap();
+            let token_href = www.split('"').nth(1).unwrap().replace("BASE", "");
+            let token = c.send(
+                "POST",
+                &token_href,
+                JSON,
+                Some((
+                    "application/x-www-form-urlencoded",
+                    b"grant_type=password&username=alice%40contoso.com&password=Pa55w0rd%21",
+                )),
+            );
+            assert_eq!(token.status, 200, "{}", token.text());
+            c.token = Some(token.json()["access_token"].as_str().unwrap().to_string());
+            let user = c.send("GET", &user, JSON, None).json();
+            let apps = Self::link(&user, "applications");
+            let body = json!({"UserAgent":"replay-e2e","EndpointId":endpoint_id,"Culture":"en-US"})
+                .to_string();
+            let app = c.send(
+                "POST",
+                &apps,
+                JSON,
+                Some(("application/json", body.as_bytes())),
+            );
+            assert_eq!(app.status, 201, "{}", app.text());
+            let app = app.json();
+            let app_href = Self::link(&app, "self");
+            c.events = Self::link(&app, "events");
+            let available = c.send(
+                "POST",
+                &format!("{app_href}/me/makeMeAvailable"),
+                JSON,
+                Some((
+                    "application/json",
+                    br#"{"SupportedModalities":["Messaging"]}"#,
+                )),
+            );
+            assert_eq!(available.status, 204, "{}", available.text());
+            c.next_events();
+            c.control(
+                "invite",
+                json!({"from":"sip:lene.aaling@contoso.com","message":"Hi Tosh\r\n"}),
+            );
+            let started = c.events_until("messagingInvitation", "started");
+            let accept = started["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(c.send("POST", &accept, JSON, None).status, 204);
+            let added = c.events_until("participantMessaging", "added");
+            let pm = added["link"]["href"].as_str().unwrap().to_string();
+            let xml = c.send("GET", &pm, XML, None);
+            assert_eq!(xml.status, 200, "{}", xml.text());
+            assert!(xml.text().contains("participantMessaging"));
+            c.control("leave", json!({"participant":"lene.aaling@contoso.com"}));
+            c.events_until("participantMessaging", "deleted");
+            c.transcript
+        }
+    }
+
+    #[test]
+    fn a_recorded_im_session_replays_byte_identical_with_nothing_missed_or_unplayed() {
+        let sim = SimServer::start(SimConfig {
+            seed: 11,
+            time_scale: 0.001,
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("e2e.sqlite");
+        let session = NewSession {
+            name: "im".into(),
+            upstream: sim.url(),
+            also_upstreams: vec![],
+            replace: false,
+        };
+        let writer = StoreWriter::create(&db, &session).unwrap();
+        let sink = writer.sink();
+        let proxy =
+            RecordingProxy::new(ProxyConfig::new(Origin::parse(&sim.url()).unwrap())).unwrap();
+        let recorder = BackgroundServer::start(
+            "recording-proxy",
+            "127.0.0.1:0".parse().unwrap(),
+            move |listener, token| async move {
+                proxy.run(listener, None, sink, token).await.unwrap();
+            },
+        )
+        .unwrap();
+        let recorded = UcwaClient::run(&recorder.url(), Some(sim.url()), "0f8fad5b-first-run");
+        recorder.stop();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(writer.finish())
+            .unwrap();
+        let sim_addr = sim.addr();
+        sim.stop();
+        // Listen where the simulator was: the replay must never come knocking.
+        let watch = std::net::TcpListener::bind(sim_addr).ok();
+        if let Some(w) = &watch {
+            w.set_nonblocking(true).unwrap();
+        }
+
+        let server = ReplayServer::builder(&db, "im")
+            .feed_end(FeedEnd::Empty)
+            .start()
+            .unwrap();
+        let replayed = UcwaClient::run(&server.url(), None, "7c9e6679-second-run");
+        assert_eq!(recorded.len(), replayed.len());
+        for ((what, a), (_, b)) in recorded.iter().zip(&replayed) {
+            assert_eq!(a, b, "{what}");
+        }
+        server.assert_all_played();
+
+        // Driven again, a second replay gives the same transcript.
+        let again = ReplayServer::builder(&db, "im")
+            .feed_end(FeedEnd::Empty)
+            .start()
+            .unwrap();
+        assert_eq!(UcwaClient::run(&again.url(), None, "x"), replayed);
+        drop((server, again));
+        if let Some(w) = watch {
+            match w.accept() {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => panic!("the replay connected to the recorded upstream: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn startup_is_fast_enough_for_a_server_per_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("big.sqlite");
+    let body = format!(
+        r#"{{"_links":{{"self":{{"href":"{FE1}{APP}/me"}}}},"pad":"{}"}}"#,
+        "x".repeat(2000)
+    );
+    let recs: Vec<Rec> = (0..3000)
+        .map(|i| {
+            Rec::new("POST", format!("{APP}/things/{}", i % 100))
+                .auth(1)
+                .body("application/json", &format!(r#"{{"n":{i}}}"#))
+                .answer(200, "application/json", &body)
+        })
+        .collect();
+    write_session(&db, "big", FE1, &[], &recs);
+    let start = Instant::now();
+    let server = ReplayServer::builder(&db, "big").start().unwrap();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let got = send(&server.url(), &recs[2999]);
+    assert_eq!(got.status, 200);
+    assert!(server.misses().is_empty());
+}

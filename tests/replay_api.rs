@@ -1,0 +1,116 @@
+//! The replay library API exactly as a user's crate uses it in its own tests: start a replay
+//! server from a recording file on port 0, point a client at it, check misses and unplayed
+//! exchanges, drop it. Once from a plain `#[test]`, once from a `#[tokio::test]`.
+
+mod replay_fixture;
+
+use replay_fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, http, im_session, write_session};
+use ucwa_replay::replay::{Exhausted, FeedEnd, ReplayServer};
+
+#[test]
+fn from_a_plain_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("recording.sqlite");
+    let recs = im_session(FE1, LYNCWEB);
+    write_session(&db, "send-im", FE1, &[LYNCWEB], &recs);
+
+    let server = ReplayServer::builder(&db, "send-im")
+        .feed_end(FeedEnd::Empty)
+        .exhausted(Exhausted::RepeatLast)
+        .start()
+        .unwrap();
+    let base = server.url();
+    assert!(base.starts_with("http://127.0.0.1:"));
+
+    // The client under test signs in and reads its first batch of events.
+    let discover = http(
+        &base,
+        "GET",
+        "/autodiscover/autodiscoverservice.svc/root",
+        &[("accept", JSON)],
+        b"",
+    );
+    assert_eq!(discover.status, 200);
+    assert!(discover.text().contains(&base.replace('/', "\\/")));
+    let events = http(
+        &base,
+        "GET",
+        &format!("{APP}/events?ack=1&timeout=180"),
+        &[("accept", JSON), ("authorization", AUTH1)],
+        b"",
+    );
+    assert!(events.text().contains("participantMessaging"));
+
+    assert!(server.misses().is_empty());
+    let unplayed = server.unplayed();
+    assert_eq!(unplayed.len(), recs.len() - 2);
+    assert_eq!(unplayed[0].seq, 2);
+    let failure =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.assert_all_played()));
+    assert!(failure.is_err(), "unplayed exchanges fail the assertion");
+    drop(server);
+    assert!(
+        std::net::TcpStream::connect(base.trim_start_matches("http://")).is_err(),
+        "dropping the handle stops the server"
+    );
+}
+
+#[tokio::test]
+async fn from_a_tokio_test() {
+    use ucwa_replay::replay::key::{KeyOptions, match_key};
+    use ucwa_replay::store::{NewSession, StoreWriter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("recording.sqlite");
+    let session = NewSession {
+        name: "me".into(),
+        upstream: FE1.into(),
+        also_upstreams: vec![],
+        replace: false,
+    };
+    let writer = StoreWriter::create(&db, &session).unwrap();
+    let sink = writer.sink();
+    let rec = Rec::new("GET", format!("{APP}/me")).auth(1).answer(
+        200,
+        "application/json",
+        r#"{"name":"Alice"}"#,
+    );
+    let mut exchange = rec.to_exchange(1, FE1);
+    exchange.match_key = match_key(
+        &KeyOptions::default(),
+        "GET",
+        &format!("{APP}/me"),
+        None,
+        Some(JSON),
+        None,
+        b"",
+    )
+    .to_string();
+    sink.submit(exchange);
+    drop(sink);
+    writer.finish().await.unwrap();
+
+    let server = ReplayServer::builder(&db, "me").start().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let resp = client
+        .get(format!("{}{APP}/me", server.url()))
+        .header("accept", JSON)
+        .header("authorization", AUTH1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), r#"{"name":"Alice"}"#);
+
+    let miss = client
+        .get(format!("{}{APP}/you", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(miss.status(), 404);
+    assert_eq!(miss.headers()["x-ucwa-replay"], "miss");
+    assert_eq!(server.misses().len(), 1);
+    assert!(server.unplayed().is_empty());
+    let report = server.stop();
+    assert_eq!(report.played, 1);
+}
