@@ -189,6 +189,10 @@ async fn upstream_answer(
 // Helpers.
 
 fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
+    record_session(upstream, db, "s1", extra)
+}
+
+fn record_session(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
     let mut args = vec![
         "record",
         "--upstream",
@@ -198,7 +202,7 @@ fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
         "--db",
         db.to_str().unwrap(),
         "--session",
-        "s1",
+        session,
     ];
     args.extend_from_slice(extra);
     Server::start(&args)
@@ -214,8 +218,12 @@ fn stop(server: &mut Server) {
 }
 
 fn exchanges(db: &std::path::Path) -> Vec<Exchange> {
+    exchanges_of(db, "s1")
+}
+
+fn exchanges_of(db: &std::path::Path, name: &str) -> Vec<Exchange> {
     let rec = Recording::open(db).expect("open recording");
-    let session = rec.session(Some("s1")).expect("session");
+    let session = rec.session(Some(name)).expect("session");
     rec.exchanges(&session).expect("exchanges")
 }
 
@@ -736,4 +744,352 @@ fn the_file_opens_cleanly_after_sigkill() {
     let all = exchanges(&db);
     assert!(all.len() <= 10);
     assert!(!all.is_empty(), "a half second is enough to write");
+}
+
+// ---------------------------------------------------------------------------------------
+// A whole UCWA session through the proxy, against the simulator.
+
+const UCWA_XML: &str = "application/vnd.microsoft.com.ucwa+xml";
+
+/// A scripted UCWA client that only follows links (JSON or XML) and logs what it sent.
+struct UcwaClient {
+    http: reqwest::Client,
+    /// The proxy's public URL: everything goes through it.
+    base: String,
+    /// The simulator's own origin, which must never reach the client.
+    hidden: String,
+    xml: bool,
+    token: Option<String>,
+    sent: Vec<(String, String)>,
+    events_href: String,
+    /// (link rel, type) of every event received, in order.
+    events: Vec<(String, String)>,
+}
+
+impl UcwaClient {
+    fn abs(&self, href: &str) -> String {
+        if href.starts_with("http") {
+            assert!(href.starts_with(&self.base), "left the proxy: {href}");
+            href.to_string()
+        } else {
+            format!("{}{href}", self.base)
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        href: &str,
+        body: Option<(&str, String)>,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let url = self.abs(href);
+        let path = url[self.base.len()..]
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        self.sent.push((method.to_string(), path));
+        let mut rb = self.http.request(method.parse().unwrap(), &url).header(
+            "Accept",
+            if self.xml {
+                UCWA_XML
+            } else {
+                "application/json"
+            },
+        );
+        if let Some(t) = &self.token {
+            rb = rb.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some((ct, b)) = body {
+            rb = rb.header("Content-Type", ct).body(b);
+        }
+        let r = rb.send().await.expect("request through the proxy");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        for (name, value) in &headers {
+            let v = value.to_str().unwrap_or("");
+            assert!(!v.contains(&self.hidden), "upstream origin in {name}: {v}");
+        }
+        assert!(
+            !text.contains(&self.hidden),
+            "upstream origin in body: {text}"
+        );
+        let escaped = self.hidden.replace('/', "\\/");
+        assert!(
+            !text.contains(&escaped),
+            "escaped upstream origin in body: {text}"
+        );
+        (status, text, headers)
+    }
+
+    /// Every (rel, href) pair of a JSON or XML body.
+    fn links(&self, body: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.xml {
+            let doc = roxmltree::Document::parse(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            for n in doc.descendants().filter(|n| n.is_element()) {
+                if let (Some(rel), Some(href)) = (n.attribute("rel"), n.attribute("href")) {
+                    out.push((rel.to_string(), href.to_string()));
+                }
+            }
+        } else {
+            fn walk(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+                match v {
+                    serde_json::Value::Object(map) => {
+                        if let Some(serde_json::Value::Object(links)) = map.get("_links") {
+                            for (rel, l) in links {
+                                if let Some(h) = l.get("href").and_then(|h| h.as_str()) {
+                                    out.push((rel.clone(), h.to_string()));
+                                }
+                            }
+                        }
+                        for x in map.values() {
+                            walk(x, out);
+                        }
+                    }
+                    serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+                    _ => {}
+                }
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            walk(&v, &mut out);
+        }
+        out
+    }
+
+    fn link(&self, body: &str, rel: &str) -> String {
+        self.links(body)
+            .into_iter()
+            .find(|(r, _)| r == rel)
+            .map(|(_, h)| h)
+            .unwrap_or_else(|| panic!("no {rel} link in {body}"))
+    }
+
+    fn batch_events(&self, body: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.xml {
+            let doc = roxmltree::Document::parse(body).unwrap();
+            for sender in doc.descendants().filter(|n| n.has_tag_name("sender")) {
+                for e in sender.children().filter(|n| n.is_element()) {
+                    out.push((
+                        e.attribute("rel").unwrap_or("").to_string(),
+                        e.tag_name().name().to_string(),
+                    ));
+                }
+            }
+        } else {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            for s in v["sender"].as_array().into_iter().flatten() {
+                for e in s["events"].as_array().into_iter().flatten() {
+                    out.push((
+                        e["link"]["rel"].as_str().unwrap_or("").to_string(),
+                        e["type"].as_str().unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// GET the feed until an event `(rel, type)` arrives; returns the batch that held it.
+    async fn pump_until(&mut self, rel: &str, kind: &str) -> String {
+        for _ in 0..20 {
+            let href = self.events_href.clone();
+            let (status, body, _) = self.send("GET", &href, None).await;
+            assert_eq!(status, 200, "{body}");
+            self.events_href = self.link(&body, "next");
+            let got = self.batch_events(&body);
+            let found = got.iter().any(|(r, k)| r == rel && k == kind);
+            self.events.extend(got);
+            if found {
+                return body;
+            }
+        }
+        panic!("no {rel} {kind} event; got {:?}", self.events);
+    }
+}
+
+async fn control(sim: &str, action: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{sim}/_sim/{action}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{action}: {}", r.text().await.unwrap());
+}
+
+/// Autodiscover → 401 → token → user → application → feed → incoming IM with
+/// participantMessaging added/updated/deleted and a message.
+async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = UcwaClient {
+        http: reqwest::Client::new(),
+        base,
+        hidden: sim.clone(),
+        xml,
+        token: None,
+        sent: Vec::new(),
+        events_href: String::new(),
+        events: Vec::new(),
+    };
+    let (status, root, _) = c.send("GET", "/", None).await;
+    assert_eq!(status, 200, "{root}");
+    let user = c.link(&root, "user");
+    let (status, _, headers) = c.send("GET", &user, None).await;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("MsRtcOAuth"))
+        .expect("MsRtcOAuth challenge")
+        .to_string();
+    let token_href = challenge.split('"').nth(1).unwrap().to_string();
+    let form = format!(
+        "grant_type=password&username=alice@contoso.com&password={}",
+        ucwa_replay::sim::PASSWORD.replace('!', "%21")
+    );
+    let (status, token, _) = c
+        .send(
+            "POST",
+            &token_href,
+            Some(("application/x-www-form-urlencoded", form)),
+        )
+        .await;
+    assert_eq!(status, 200, "{token}");
+    let token: serde_json::Value = serde_json::from_str(&token).unwrap();
+    c.token = Some(token["access_token"].as_str().unwrap().to_string());
+    let (status, user_doc, _) = c.send("GET", &user, None).await;
+    assert_eq!(status, 200, "{user_doc}");
+    let apps = c.link(&user_doc, "applications");
+    let (status, app, _) = c
+        .send(
+            "POST",
+            &apps,
+            Some((
+                "application/json",
+                r#"{"UserAgent":"record-test","EndpointId":"0b5cf6a2-2c2f-4a4c-9d7e-6f1d9a0c1e11","Culture":"en-US"}"#.into(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    c.events_href = c.link(&app, "events");
+    let available = c.link(&app, "makeMeAvailable");
+    let (status, body, _) = c
+        .send(
+            "POST",
+            &available,
+            Some((
+                "application/json",
+                r#"{"SupportedModalities":["Messaging"]}"#.into(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    c.pump_until("communication", "updated").await;
+
+    control(
+        &sim,
+        "invite",
+        serde_json::json!({"from":"bob@contoso.com","message":"Hi"}),
+    )
+    .await;
+    let batch = c.pump_until("messagingInvitation", "started").await;
+    let accept = c.link(&batch, "accept");
+    let (status, body, _) = c.send("POST", &accept, None).await;
+    assert_eq!(status, 204, "{body}");
+    c.pump_until("participantMessaging", "added").await;
+    let carol = serde_json::json!({"participant":"carol@contoso.com"});
+    control(&sim, "join", carol.clone()).await;
+    c.pump_until("participant", "added").await;
+    control(&sim, "update", carol.clone()).await;
+    c.pump_until("participantMessaging", "updated").await;
+    control(
+        &sim,
+        "message",
+        serde_json::json!({"from":"bob@contoso.com","text":"How are you?"}),
+    )
+    .await;
+    c.pump_until("message", "completed").await;
+    control(&sim, "leave", carol).await;
+    c.pump_until("participantMessaging", "deleted").await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sims: Vec<SimServer> = (0..2)
+        .map(|i| {
+            SimServer::start(SimConfig {
+                seed: 7 + i,
+                time_scale: 0.001,
+            })
+            .unwrap()
+        })
+        .collect();
+    let (_dir, db) = temp_db();
+    // Two record processes write two sessions into one file at the same time.
+    let mut json_proxy = record_session(&sims[0].url(), &db, "json", &[]);
+    let mut xml_proxy = record_session(&sims[1].url(), &db, "xml", &[]);
+    let (json_client, xml_client) = tokio::join!(
+        im_session(json_proxy.url.clone(), sims[0].url(), false),
+        im_session(xml_proxy.url.clone(), sims[1].url(), true),
+    );
+    stop(&mut json_proxy);
+    stop(&mut xml_proxy);
+
+    for (name, client, sim) in [
+        ("json", &json_client, &sims[0]),
+        ("xml", &xml_client, &sims[1]),
+    ] {
+        let all = exchanges_of(&db, name);
+        let recorded: Vec<(String, String)> = all
+            .iter()
+            .map(|e| (e.method.clone(), e.path.clone()))
+            .collect();
+        assert_eq!(recorded, client.sent, "{name}: every exchange, in order");
+        assert!(
+            all.iter().all(|e| e.error.is_none() && e.status.is_some()),
+            "{name}"
+        );
+        let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
+        let feed: Vec<&Exchange> = all.iter().filter(|e| e.path.ends_with("/events")).collect();
+        assert!(feed.iter().all(|e| e.kind == "events"), "{name}");
+        // The store keeps the upstream form: the autodiscover body names the simulator.
+        let root = String::from_utf8_lossy(&all[0].response_body);
+        assert!(root.contains(&sim.url()), "{name}: {root}");
+        assert_eq!(all[0].upstream.as_deref(), Some(sim.url().as_str()));
+        if name == "xml" {
+            assert!(
+                all.iter()
+                    .skip(1)
+                    .all(|e| e.representation.as_str() == "xml")
+            );
+        }
+        // Events as the client saw them, in order.
+        let pm: Vec<&str> = client
+            .events
+            .iter()
+            .filter(|(rel, _)| rel == "participantMessaging")
+            .map(|(_, kind)| kind.as_str())
+            .collect();
+        let first = |k: &str| pm.iter().position(|x| *x == k).unwrap();
+        assert!(
+            first("added") < first("updated") && first("updated") < first("deleted"),
+            "{pm:?}"
+        );
+        // When the events parser indexes the feed, the index agrees with what the client saw.
+        let indexed: Vec<(String, String)> = all
+            .iter()
+            .flat_map(|e| e.events.iter())
+            .map(|ev| (ev.link_rel.clone(), ev.event_type.clone()))
+            .collect();
+        if !indexed.is_empty() {
+            assert_eq!(indexed, client.events, "{name}");
+        }
+    }
 }
