@@ -462,9 +462,15 @@ fn upstream_reset_mid_body_is_a_502_and_recorded() {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":",
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let kind = if String::from_utf8_lossy(&buf[..n]).contains("/binary") {
+                "application/octet-stream"
+            } else {
+                "application/json"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: 1000\r\n\r\n{{\"partial\":"
             );
         }
     });
@@ -481,6 +487,27 @@ fn upstream_reset_mid_body_is_a_502_and_recorded() {
     assert!(text.contains("<subcode>UpstreamReset</subcode>"), "{text}");
     stop(&mut proxy);
     assert_recorded_error(&db, "reset");
+
+    // A streamed (binary) body has already started: the client sees it cut short, the
+    // recording says why.
+    let (_dir2, db2) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db2, &[]);
+    let r = get(proxy.addr(), "/binary", "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() < 1000);
+    assert_eq!(
+        get(proxy.addr(), "/binary", "").status,
+        200,
+        "the proxy lives on"
+    );
+    stop(&mut proxy);
+    let all = exchanges(&db2);
+    assert_eq!(all.len(), 2);
+    for ex in &all {
+        let err = ex.error.as_deref().unwrap_or("");
+        assert!(err.contains("mid-body"), "{err:?}");
+        assert_eq!(ex.response_body, b"{\"partial\":");
+    }
 }
 
 #[test]
@@ -921,9 +948,8 @@ async fn control(sim: &str, action: &str, body: serde_json::Value) {
     assert_eq!(r.status(), 200, "{action}: {}", r.text().await.unwrap());
 }
 
-/// Autodiscover → 401 → token → user → application → feed → incoming IM with
-/// participantMessaging added/updated/deleted and a message.
-async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
+/// Autodiscover → 401 → token → user → application → makeMeAvailable → first feed batch.
+async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
     let mut c = UcwaClient {
         http: reqwest::Client::new(),
         base,
@@ -989,7 +1015,13 @@ async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
         .await;
     assert_eq!(status, 204, "{body}");
     c.pump_until("communication", "updated").await;
+    c
+}
 
+/// A signed-in client receives an IM with participantMessaging added/updated/deleted and a
+/// message.
+async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = sign_in(base, sim.clone(), xml).await;
     control(
         &sim,
         "invite",
@@ -1092,4 +1124,103 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
             assert_eq!(indexed, client.events, "{name}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pget_replaced_upstream_reaches_the_client_as_409() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sim = SimServer::start(SimConfig {
+        seed: 11,
+        time_scale: 0.001,
+    })
+    .unwrap();
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&sim.url(), &db, &[]);
+    let c = sign_in(proxy.url.clone(), sim.url(), false).await;
+    // timeout=1800 simulated seconds: held for 1.8 s of real time.
+    let sep = if c.events_href.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let href = format!("{}{sep}timeout=1800", c.abs(&c.events_href));
+    let auth = format!("Bearer {}", c.token.clone().unwrap());
+    let pget = |http: reqwest::Client| {
+        let (href, auth) = (href.clone(), auth.clone());
+        tokio::spawn(async move { http.get(href).header("Authorization", auth).send().await })
+    };
+    let first = pget(c.http.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = pget(c.http.clone());
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 409);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(body["subcode"], "PGetReplaced", "{body}");
+    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    stop(&mut proxy);
+    let feed: Vec<Option<u16>> = exchanges(&db)
+        .iter()
+        .filter(|e| e.kind == "events")
+        .map(|e| e.status)
+        .collect();
+    assert!(feed.ends_with(&[Some(409), Some(200)]), "{feed:?}");
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line_and_exit_2() {
+    let (dir, db) = temp_db();
+    let db = db.display().to_string();
+    let garbage = dir.path().join("garbage.sqlite");
+    let junk = b"not a database, not even close to one";
+    std::fs::write(&garbage, junk).unwrap();
+    let garbage_arg = garbage.display().to_string();
+    let up = "http://127.0.0.1:9";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--upstream", "ftp://x", "--db", &db],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "--upstream",
+                up,
+                "--db",
+                &db,
+                "--public-url",
+                "http://p.example/a/b",
+            ],
+            "without a path",
+        ),
+        (
+            vec![
+                "--upstream",
+                up,
+                "--db",
+                &db,
+                "--upstream-ca",
+                "/nonexistent/ca.pem",
+            ],
+            "/nonexistent/ca.pem",
+        ),
+        (
+            vec!["--upstream", up, "--db", &garbage_arg],
+            "not a SQLite database",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args(["record", "--session", "s", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "no URL printed for {args:?}");
+    }
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        junk,
+        "the file is untouched"
+    );
 }

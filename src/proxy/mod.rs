@@ -109,6 +109,17 @@ impl RecordingProxy {
     pub fn new(config: ProxyConfig) -> Result<Self, Error> {
         if let Some(public) = &config.public_url {
             Origin::parse(public)?;
+            // Only an origin: the proxy serves the upstream's paths at its root.
+            let path = public
+                .parse::<http::Uri>()
+                .ok()
+                .map(|u| u.path().to_string());
+            if path.as_deref().is_some_and(|p| p != "/" && !p.is_empty()) {
+                return Err(Error::invalid(
+                    "--public-url",
+                    format!("{public:?}: give an origin (scheme://host[:port]) without a path"),
+                ));
+            }
         }
         let client = UpstreamClient::new(&config.trust)?;
         let redactor = Redactor::new(&config.redact)?;

@@ -185,6 +185,17 @@ impl Recorder {
             &ex.request_body,
         )
         .to_string();
+        tracing::debug!(
+            seq = ex.seq,
+            method = %ex.method,
+            path = %ex.path,
+            status = ?ex.status,
+            kind = %ex.kind,
+            ms = ex.duration_us / 1000,
+            events = ex.events.len(),
+            error = ex.error.as_deref().unwrap_or(""),
+            "exchange"
+        );
         let stored = match self.sink.lock() {
             Ok(sink) => match sink.as_ref() {
                 Some(sink) => {

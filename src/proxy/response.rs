@@ -21,6 +21,8 @@ use crate::store::HeaderList;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 use crate::upstream::UpstreamError;
 
+/// Largest declared text body read whole for rewriting; larger ones stream untouched.
+const MAX_BUFFERED: u64 = 64 * 1024 * 1024;
 /// Largest decoded body the proxy rewrites; beyond it the body passes untouched.
 const MAX_REWRITE: usize = 256 * 1024 * 1024;
 
@@ -142,7 +144,19 @@ pub async fn relay(
         .map(str::to_string);
     client_headers(&mut parts.headers, rules);
 
-    if *method == Method::HEAD || !is_text_like(content_type.as_deref()) {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_big = declared.is_some_and(|n| n > MAX_BUFFERED);
+    if too_big {
+        tracing::warn!(
+            bytes = declared,
+            "large text body streamed without origin rewriting"
+        );
+    }
+    if *method == Method::HEAD || too_big || !is_text_like(content_type.as_deref()) {
         let tap = ResponseTap::new(boxed(body), pending, true);
         return Response::from_parts(parts, boxed(tap));
     }
