@@ -1224,3 +1224,32 @@ fn bad_input_is_refused_with_one_line_and_exit_2() {
         "the file is untouched"
     );
 }
+
+#[test]
+fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let addr = proxy.addr();
+    {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
+        )
+        .unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        while up.requests() == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    } // hang up with 984 bytes missing
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(addr, "/echo", "").status, 200, "the proxy lives on");
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2);
+    let err = all[0].error.as_deref().unwrap_or("");
+    assert!(err.starts_with("client aborted"), "{err:?}");
+    assert_eq!(all[0].request_body, b"only a few bytes");
+}

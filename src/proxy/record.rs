@@ -273,7 +273,9 @@ impl Pending {
         if let Some(handle) = self.request_body.take()
             && let Ok(mut copy) = handle.lock()
         {
-            let Captured { bytes, truncated } = std::mem::take(&mut *copy);
+            let Captured {
+                bytes, truncated, ..
+            } = std::mem::take(&mut *copy);
             ex.request_body = bytes;
             ex.request_truncated = truncated;
         }

@@ -46,6 +46,14 @@ pub struct ResponseRules {
 /// Rewrite the response head for the client.
 pub fn client_headers(headers: &mut HeaderMap, rules: &ResponseRules) {
     strip_hop_by_hop(headers, false);
+    // RFC 9110 §7.6.3: an intermediary adds itself to Via in both directions.
+    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, 1.1 ucwa-replay"),
+        _ => "1.1 ucwa-replay".to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&via) {
+        headers.insert(header::VIA, v);
+    }
     for name in ORIGIN_HEADERS {
         map_values(headers, name, |v| match rules.to_public.rewrite(v) {
             Cow::Borrowed(_) => None,
@@ -259,6 +267,7 @@ mod tests {
         );
         assert_eq!(h["set-cookie"], "a=1; path=/");
         assert!(h.get("connection").is_none());
+        assert_eq!(h["via"], "1.1 ucwa-replay");
         assert!(is_text_like(Some(
             "application/vnd.microsoft.com.ucwa+json; charset=utf-8"
         )));
