@@ -451,6 +451,9 @@ async fn application_lifecycle() {
     );
     assert!(outline.contains(&("resource".into(), "communication".into(), String::new())));
 
+    let early = c.control("invite", json!({})).await;
+    assert_eq!(early.status, 409, "no invitations before makeMeAvailable");
+    assert_eq!(early.json()["code"], "Conflict");
     let me = &app["_embedded"]["me"]["_links"];
     let mma = me["makeMeAvailable"]["href"].as_str().unwrap();
     assert_eq!(
@@ -1197,8 +1200,13 @@ async fn pget_semantics() {
     );
     // The same pending ack gets the same batch, at once.
     let t0 = Instant::now();
-    let same = c.get(&format!("{}&timeout=1", c.events)).await;
-    assert!(t0.elapsed() < Duration::from_millis(150));
+    // (A held request would now wait 1800 ms.)
+    let same = c.get(&format!("{}&timeout=1800", c.events)).await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_eq!(same.body, again.body);
     c.events = again.json()["_links"]["next"]["href"]
         .as_str()
@@ -1526,14 +1534,36 @@ async fn script(seed: u64) -> Vec<String> {
     record(&c.get(&conv).await);
     record(&c.post_empty(&format!("{conv}/messaging/terminate")).await);
     let r = feed(&c).await;
+    c.events = r.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
     record(&r);
-    record(
-        &c.get(&format!(
-            "{}&timeout=180",
-            r.json()["_links"]["next"]["href"].as_str().unwrap()
-        ))
-        .await,
+    let empty = c.get(&format!("{}&timeout=180", c.events)).await;
+    c.events = empty.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    record(&empty);
+    // A P-GET held while another request changes state, as real clients do.
+    let held = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
+    };
+    wait_held(&c, true).await;
+    let r = c
+        .post_json(
+            &format!("{}/communication/messagingInvitations", c.app),
+            json!({"to":"sip:carol@contoso.com"}),
+        )
+        .await;
+    let pget = held.await.unwrap();
+    assert_eq!(
+        find_event(&pget.json(), "messagingInvitation", "started").len(),
+        1
     );
+    record(&r);
+    record(&pget);
     out
 }
 

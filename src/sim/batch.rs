@@ -170,7 +170,8 @@ pub fn handle(sim: &Sim, req: &Req) -> Handled {
     let body = std::str::from_utf8(&req.body)
         .map_err(|_| Fail::bad_request("The batch body is not UTF-8."))?;
     let parts = parts(body, &boundary_in)?;
-    let boundary_out = sim.lock().rng.guid();
+    // Derived from the request body, so that it does not depend on other requests.
+    let boundary_out = super::clock::Rng::new(super::state::fnv1a(&req.body)).guid();
     let mut out = String::new();
     for part in parts {
         let reply = match inner_request(req, part) {

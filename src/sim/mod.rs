@@ -5,9 +5,11 @@
 //! events-feed and instant-messaging flows, in JSON (default) or XML (`Accept:
 //! application/xml` or `application/vnd.microsoft.com.ucwa+xml`; the content type echoes
 //! what was asked), and it is deterministic: with the same [`SimConfig::seed`] and the same
-//! sequence of requests every status, header and body is identical byte for byte (ids,
-//! tokens, etags and the `Date` header come from a seeded stream and a simulated clock that
-//! starts at 2024-01-01 and advances one second per response).
+//! sequence of requests every status, header and body is identical byte for byte. Ids,
+//! tokens and etags come from a seeded stream drawn only by state-changing requests; the
+//! `Date` header and message timestamps from a simulated clock that starts at 2024-01-01 and
+//! advances one second per non-GET request; `X-MS-Correlation-Id` from the request itself.
+//! So a P-GET held across other requests (as every real client does) changes no bytes.
 //!
 //! # Signing in
 //! - `GET /` or `GET /autodiscover/autodiscoverservice.svc/root`: `_links.user` (absolute,
@@ -143,6 +145,20 @@ impl Sim {
     }
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>, info: ConnInfo) -> Response<Body> {
+        // Date and correlation id are fixed on arrival and depend on as little ordering as
+        // possible, so that a P-GET released concurrently with other requests cannot change
+        // their bytes: the clock advances only for requests that change state, and the
+        // correlation id derives from the request itself (and how often it was seen).
+        let stamp = {
+            let mut state = self.lock();
+            let now = if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+                state.clock.now()
+            } else {
+                state.clock.tick()
+            };
+            let key = format!("{} {}", req.method(), req.uri());
+            (clock::http_date(now), state.correlation_id(&key))
+        };
         let (parts, body) = req.into_parts();
         let neg = Negotiated::from_accept(
             parts
@@ -159,7 +175,7 @@ impl Sim {
                     None,
                     "The request body is too large or was cut off.",
                 );
-                return self.finish(Reply::error(&neg, &error_body(fail)));
+                return self.finish(Reply::error(&neg, &error_body(fail)), stamp);
             }
         };
         let host = parts
@@ -183,7 +199,7 @@ impl Sim {
             Ok(reply) => reply,
             Err(fail) => fail_reply(&req, fail),
         };
-        self.finish(reply)
+        self.finish(reply, stamp)
     }
 
     async fn route(self: &Arc<Self>, req: &Req, info: ConnInfo) -> exchange::Handled {
@@ -198,7 +214,10 @@ impl Sim {
             }
             return control::handle(&mut self.lock(), req);
         }
-        if path.len() >= 6 && path[..6].eq_ignore_ascii_case("/ucwa/") {
+        if path
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("/ucwa/"))
+        {
             return routes::handle(self, req).await;
         }
         let mut state = self.lock();
@@ -225,13 +244,10 @@ impl Sim {
         }
     }
 
-    /// Stamp the headers every response carries, from the simulated clock and the seed.
-    fn finish(&self, reply: Reply) -> Response<Body> {
-        let (date, correlation) = {
-            let mut state = self.lock();
-            let now = state.clock.tick();
-            (clock::http_date(now), state.rng.hex(8))
-        };
+    /// Add the headers every response carries (`stamp`: the Date and correlation id the
+    /// request got on arrival).
+    fn finish(&self, reply: Reply, stamp: (String, String)) -> Response<Body> {
+        let (date, correlation) = stamp;
         let mut resp = Response::new(full(reply.body));
         *resp.status_mut() = reply.status;
         let headers = resp.headers_mut();

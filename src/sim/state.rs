@@ -186,7 +186,11 @@ impl App {
 /// The whole simulated front-end.
 #[derive(Debug)]
 pub struct State {
+    /// Ids, tokens and etags: drawn only by state-changing requests, in their order.
     pub rng: Rng,
+    seed: u64,
+    /// How often each request (method + URI) was seen, for correlation ids.
+    seen: HashMap<String, u64>,
     pub clock: Clock,
     pub tokens: HashMap<String, Token>,
     pub apps: BTreeMap<String, App>,
@@ -204,6 +208,8 @@ impl State {
         let next_app = 100 + rng.next_u64() % 900;
         State {
             rng,
+            seed,
+            seen: HashMap::new(),
             clock: Clock::default(),
             tokens: HashMap::new(),
             apps: BTreeMap::new(),
@@ -220,6 +226,15 @@ impl State {
         id.to_string()
     }
 
+    /// A correlation id for the n-th occurrence of a request: the same script gets the same
+    /// ids whatever the interleaving of its concurrent requests.
+    pub fn correlation_id(&mut self, request: &str) -> String {
+        let n = self.seen.entry(request.to_string()).or_insert(0);
+        *n += 1;
+        let mut rng = Rng::new(self.seed ^ fnv1a(request.as_bytes()) ^ n.rotate_left(32));
+        rng.hex(8)
+    }
+
     pub fn new_waiter_id(&mut self) -> u64 {
         self.next_waiter += 1;
         self.next_waiter
@@ -232,6 +247,13 @@ impl State {
             .find(|a| self.apps.contains_key(*a))
             .map(String::as_str)
     }
+}
+
+/// FNV-1a: a stable hash (std's hasher may change between Rust releases).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
