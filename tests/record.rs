@@ -406,7 +406,7 @@ fn connect_and_absolute_uris_for_other_hosts_are_refused() {
     let addr = proxy.addr();
     let r = raw_request(
         addr,
-        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
+        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 405, "{}", r.text());
     let r = get(addr, "http://evil.example/echo", "");
