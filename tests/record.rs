@@ -613,7 +613,48 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
         ],
     );
     assert!(proxy.url.starts_with("https://127.0.0.1:"), "{}", proxy.url);
+    // An h2 client (ALPN) over TLS, end to end through TLS on both sides.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (version, status, body) = runtime.block_on(h2_get(&ca, &format!("{}/links", proxy.url)));
+    assert_eq!(version, http::Version::HTTP_2);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&format!("\"{}/ucwa/x\"", proxy.url)),
+        "{body}"
+    );
+    // (A current-thread runtime that is not running cannot answer the server's GOAWAY.)
+    drop(runtime);
     stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].http_version, "HTTP/2.0");
+    assert_eq!(all[0].status, Some(200));
+}
+
+/// GET `url` with a client that speaks h2 when the server offers it, trusting `ca`.
+async fn h2_get(ca: &std::path::Path, url: &str) -> (http::Version, u16, String) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let tls = ucwa_replay::upstream::client_tls_config(&ucwa_replay::upstream::TrustConfig {
+        extra_ca: vec![ca.to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_all_versions()
+        .build();
+    let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build(connector);
+    let req = Request::get(url).body(ucwa_replay::body::empty()).unwrap();
+    let resp = client.request(req).await.expect("h2 request");
+    let version = resp.version();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (version, status, String::from_utf8_lossy(&body).into_owned())
 }
 
 // ---------------------------------------------------------------------------------------
