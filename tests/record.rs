@@ -598,6 +598,16 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
     assert!(!text.contains(&upstream), "{text}");
     stop(&mut proxy);
 
+    // --insecure-upstream: explicit, and said out loud.
+    let mut proxy = record(&upstream, &db, &["--insecure-upstream", "--replace"]);
+    assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
+    stop(&mut proxy);
+    assert!(
+        proxy.stderr().contains("NOT verified"),
+        "{}",
+        proxy.stderr()
+    );
+
     // And the proxy's own TLS listener serves with the same certificate.
     let mut proxy = record(
         &upstream,
