@@ -1175,6 +1175,35 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
             assert_eq!(indexed, client.events, "{name}");
         }
     }
+
+    // No secret reaches the disk (once the redactor is in: it replaces the token in the
+    // stored Authorization headers).
+    let tokens: Vec<String> = [&json_client, &xml_client]
+        .iter()
+        .map(|c| c.token.clone().unwrap())
+        .collect();
+    let stored_auth: Vec<String> = ["json", "xml"]
+        .iter()
+        .flat_map(|n| exchanges_of(&db, n))
+        .filter_map(|e| e.request_headers.get("authorization").map(str::to_string))
+        .collect();
+    assert!(!stored_auth.is_empty());
+    let redacting = stored_auth
+        .iter()
+        .all(|a| !tokens.iter().any(|t| a.contains(t.as_str())));
+    if redacting {
+        let mut raw = std::fs::read(&db).unwrap();
+        raw.extend(std::fs::read(db.with_extension("sqlite-wal")).unwrap_or_default());
+        let password = ucwa_replay::sim::PASSWORD;
+        for secret in tokens
+            .iter()
+            .map(String::as_str)
+            .chain([password, &password.replace('!', "%21")])
+        {
+            let found = raw.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret:?} is in the recording's bytes");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
