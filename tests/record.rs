@@ -189,6 +189,10 @@ async fn upstream_answer(
 // Helpers.
 
 fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
+    record_session(upstream, db, "s1", extra)
+}
+
+fn record_session(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
     let mut args = vec![
         "record",
         "--upstream",
@@ -198,7 +202,7 @@ fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
         "--db",
         db.to_str().unwrap(),
         "--session",
-        "s1",
+        session,
     ];
     args.extend_from_slice(extra);
     Server::start(&args)
@@ -214,8 +218,12 @@ fn stop(server: &mut Server) {
 }
 
 fn exchanges(db: &std::path::Path) -> Vec<Exchange> {
+    exchanges_of(db, "s1")
+}
+
+fn exchanges_of(db: &std::path::Path, name: &str) -> Vec<Exchange> {
     let rec = Recording::open(db).expect("open recording");
-    let session = rec.session(Some("s1")).expect("session");
+    let session = rec.session(Some(name)).expect("session");
     rec.exchanges(&session).expect("exchanges")
 }
 
@@ -398,7 +406,7 @@ fn connect_and_absolute_uris_for_other_hosts_are_refused() {
     let addr = proxy.addr();
     let r = raw_request(
         addr,
-        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
+        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 405, "{}", r.text());
     let r = get(addr, "http://evil.example/echo", "");
@@ -454,9 +462,15 @@ fn upstream_reset_mid_body_is_a_502_and_recorded() {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":",
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let kind = if String::from_utf8_lossy(&buf[..n]).contains("/binary") {
+                "application/octet-stream"
+            } else {
+                "application/json"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: 1000\r\n\r\n{{\"partial\":"
             );
         }
     });
@@ -473,6 +487,27 @@ fn upstream_reset_mid_body_is_a_502_and_recorded() {
     assert!(text.contains("<subcode>UpstreamReset</subcode>"), "{text}");
     stop(&mut proxy);
     assert_recorded_error(&db, "reset");
+
+    // A streamed (binary) body has already started: the client sees it cut short, the
+    // recording says why.
+    let (_dir2, db2) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db2, &[]);
+    let r = get(proxy.addr(), "/binary", "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.len() < 1000);
+    assert_eq!(
+        get(proxy.addr(), "/binary", "").status,
+        200,
+        "the proxy lives on"
+    );
+    stop(&mut proxy);
+    let all = exchanges(&db2);
+    assert_eq!(all.len(), 2);
+    for ex in &all {
+        let err = ex.error.as_deref().unwrap_or("");
+        assert!(err.contains("mid-body"), "{err:?}");
+        assert_eq!(ex.response_body, b"{\"partial\":");
+    }
 }
 
 #[test]
@@ -563,6 +598,16 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
     assert!(!text.contains(&upstream), "{text}");
     stop(&mut proxy);
 
+    // --insecure-upstream: explicit, and said out loud.
+    let mut proxy = record(&upstream, &db, &["--insecure-upstream", "--replace"]);
+    assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
+    stop(&mut proxy);
+    assert!(
+        proxy.stderr().contains("NOT verified"),
+        "{}",
+        proxy.stderr()
+    );
+
     // And the proxy's own TLS listener serves with the same certificate.
     let mut proxy = record(
         &upstream,
@@ -578,7 +623,48 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
         ],
     );
     assert!(proxy.url.starts_with("https://127.0.0.1:"), "{}", proxy.url);
+    // An h2 client (ALPN) over TLS, end to end through TLS on both sides.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (version, status, body) = runtime.block_on(h2_get(&ca, &format!("{}/links", proxy.url)));
+    assert_eq!(version, http::Version::HTTP_2);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(&format!("\"{}/ucwa/x\"", proxy.url)),
+        "{body}"
+    );
+    // (A current-thread runtime that is not running cannot answer the server's GOAWAY.)
+    drop(runtime);
     stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].http_version, "HTTP/2.0");
+    assert_eq!(all[0].status, Some(200));
+}
+
+/// GET `url` with a client that speaks h2 when the server offers it, trusting `ca`.
+async fn h2_get(ca: &std::path::Path, url: &str) -> (http::Version, u16, String) {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let tls = ucwa_replay::upstream::client_tls_config(&ucwa_replay::upstream::TrustConfig {
+        extra_ca: vec![ca.to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_all_versions()
+        .build();
+    let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build(connector);
+    let req = Request::get(url).body(ucwa_replay::body::empty()).unwrap();
+    let resp = client.request(req).await.expect("h2 request");
+    let version = resp.version();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (version, status, String::from_utf8_lossy(&body).into_owned())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -736,4 +822,514 @@ fn the_file_opens_cleanly_after_sigkill() {
     let all = exchanges(&db);
     assert!(all.len() <= 10);
     assert!(!all.is_empty(), "a half second is enough to write");
+}
+
+// ---------------------------------------------------------------------------------------
+// A whole UCWA session through the proxy, against the simulator.
+
+const UCWA_XML: &str = "application/vnd.microsoft.com.ucwa+xml";
+
+/// A scripted UCWA client that only follows links (JSON or XML) and logs what it sent.
+struct UcwaClient {
+    http: reqwest::Client,
+    /// The proxy's public URL: everything goes through it.
+    base: String,
+    /// The simulator's own origin, which must never reach the client.
+    hidden: String,
+    xml: bool,
+    token: Option<String>,
+    sent: Vec<(String, String)>,
+    events_href: String,
+    /// (link rel, type) of every event received, in order.
+    events: Vec<(String, String)>,
+}
+
+impl UcwaClient {
+    fn abs(&self, href: &str) -> String {
+        if href.starts_with("http") {
+            assert!(href.starts_with(&self.base), "left the proxy: {href}");
+            href.to_string()
+        } else {
+            format!("{}{href}", self.base)
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        href: &str,
+        body: Option<(&str, String)>,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let url = self.abs(href);
+        let path = url[self.base.len()..]
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        self.sent.push((method.to_string(), path));
+        let mut rb = self.http.request(method.parse().unwrap(), &url).header(
+            "Accept",
+            if self.xml {
+                UCWA_XML
+            } else {
+                "application/json"
+            },
+        );
+        if let Some(t) = &self.token {
+            rb = rb.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some((ct, b)) = body {
+            rb = rb.header("Content-Type", ct).body(b);
+        }
+        let r = rb.send().await.expect("request through the proxy");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        for (name, value) in &headers {
+            let v = value.to_str().unwrap_or("");
+            assert!(!v.contains(&self.hidden), "upstream origin in {name}: {v}");
+        }
+        assert!(
+            !text.contains(&self.hidden),
+            "upstream origin in body: {text}"
+        );
+        let escaped = self.hidden.replace('/', "\\/");
+        assert!(
+            !text.contains(&escaped),
+            "escaped upstream origin in body: {text}"
+        );
+        (status, text, headers)
+    }
+
+    /// Every (rel, href) pair of a JSON or XML body.
+    fn links(&self, body: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.xml {
+            let doc = roxmltree::Document::parse(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            for n in doc.descendants().filter(|n| n.is_element()) {
+                if let (Some(rel), Some(href)) = (n.attribute("rel"), n.attribute("href")) {
+                    out.push((rel.to_string(), href.to_string()));
+                }
+            }
+        } else {
+            fn walk(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+                match v {
+                    serde_json::Value::Object(map) => {
+                        if let Some(serde_json::Value::Object(links)) = map.get("_links") {
+                            for (rel, l) in links {
+                                if let Some(h) = l.get("href").and_then(|h| h.as_str()) {
+                                    out.push((rel.clone(), h.to_string()));
+                                }
+                            }
+                        }
+                        for x in map.values() {
+                            walk(x, out);
+                        }
+                    }
+                    serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+                    _ => {}
+                }
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            walk(&v, &mut out);
+        }
+        out
+    }
+
+    fn link(&self, body: &str, rel: &str) -> String {
+        self.links(body)
+            .into_iter()
+            .find(|(r, _)| r == rel)
+            .map(|(_, h)| h)
+            .unwrap_or_else(|| panic!("no {rel} link in {body}"))
+    }
+
+    fn batch_events(&self, body: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.xml {
+            let doc = roxmltree::Document::parse(body).unwrap();
+            for sender in doc.descendants().filter(|n| n.has_tag_name("sender")) {
+                for e in sender.children().filter(|n| n.is_element()) {
+                    out.push((
+                        e.attribute("rel").unwrap_or("").to_string(),
+                        e.tag_name().name().to_string(),
+                    ));
+                }
+            }
+        } else {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            for s in v["sender"].as_array().into_iter().flatten() {
+                for e in s["events"].as_array().into_iter().flatten() {
+                    out.push((
+                        e["link"]["rel"].as_str().unwrap_or("").to_string(),
+                        e["type"].as_str().unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// GET the feed until an event `(rel, type)` arrives; returns the batch that held it.
+    async fn pump_until(&mut self, rel: &str, kind: &str) -> String {
+        for _ in 0..20 {
+            let href = self.events_href.clone();
+            let (status, body, _) = self.send("GET", &href, None).await;
+            assert_eq!(status, 200, "{body}");
+            self.events_href = self.link(&body, "next");
+            let got = self.batch_events(&body);
+            let found = got.iter().any(|(r, k)| r == rel && k == kind);
+            self.events.extend(got);
+            if found {
+                return body;
+            }
+        }
+        panic!("no {rel} {kind} event; got {:?}", self.events);
+    }
+}
+
+async fn control(sim: &str, action: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{sim}/_sim/{action}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{action}: {}", r.text().await.unwrap());
+}
+
+/// Autodiscover → 401 → token → user → application → makeMeAvailable → first feed batch.
+async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = UcwaClient {
+        http: reqwest::Client::new(),
+        base,
+        hidden: sim.clone(),
+        xml,
+        token: None,
+        sent: Vec::new(),
+        events_href: String::new(),
+        events: Vec::new(),
+    };
+    let (status, root, _) = c.send("GET", "/", None).await;
+    assert_eq!(status, 200, "{root}");
+    let user = c.link(&root, "user");
+    let (status, _, headers) = c.send("GET", &user, None).await;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("MsRtcOAuth"))
+        .expect("MsRtcOAuth challenge")
+        .to_string();
+    let token_href = challenge.split('"').nth(1).unwrap().to_string();
+    let form = format!(
+        "grant_type=password&username=alice@contoso.com&password={}",
+        ucwa_replay::sim::PASSWORD.replace('!', "%21")
+    );
+    let (status, token, _) = c
+        .send(
+            "POST",
+            &token_href,
+            Some(("application/x-www-form-urlencoded", form)),
+        )
+        .await;
+    assert_eq!(status, 200, "{token}");
+    let token: serde_json::Value = serde_json::from_str(&token).unwrap();
+    c.token = Some(token["access_token"].as_str().unwrap().to_string());
+    let (status, user_doc, _) = c.send("GET", &user, None).await;
+    assert_eq!(status, 200, "{user_doc}");
+    let apps = c.link(&user_doc, "applications");
+    let (status, app, _) = c
+        .send(
+            "POST",
+            &apps,
+            Some((
+                "application/json",
+                r#"{"UserAgent":"record-test","EndpointId":"0b5cf6a2-2c2f-4a4c-9d7e-6f1d9a0c1e11","Culture":"en-US"}"#.into(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    c.events_href = c.link(&app, "events");
+    let available = c.link(&app, "makeMeAvailable");
+    let (status, body, _) = c
+        .send(
+            "POST",
+            &available,
+            Some((
+                "application/json",
+                r#"{"SupportedModalities":["Messaging"]}"#.into(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    c.pump_until("communication", "updated").await;
+    c
+}
+
+/// A signed-in client receives an IM with participantMessaging added/updated/deleted and a
+/// message.
+async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = sign_in(base, sim.clone(), xml).await;
+    control(
+        &sim,
+        "invite",
+        serde_json::json!({"from":"bob@contoso.com","message":"Hi"}),
+    )
+    .await;
+    let batch = c.pump_until("messagingInvitation", "started").await;
+    let accept = c.link(&batch, "accept");
+    let (status, body, _) = c.send("POST", &accept, None).await;
+    assert_eq!(status, 204, "{body}");
+    c.pump_until("participantMessaging", "added").await;
+    let carol = serde_json::json!({"participant":"carol@contoso.com"});
+    control(&sim, "join", carol.clone()).await;
+    c.pump_until("participant", "added").await;
+    control(&sim, "update", carol.clone()).await;
+    c.pump_until("participantMessaging", "updated").await;
+    control(
+        &sim,
+        "message",
+        serde_json::json!({"from":"bob@contoso.com","text":"How are you?"}),
+    )
+    .await;
+    c.pump_until("message", "completed").await;
+    control(&sim, "leave", carol).await;
+    c.pump_until("participantMessaging", "deleted").await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sims: Vec<SimServer> = (0..2)
+        .map(|i| {
+            SimServer::start(SimConfig {
+                seed: 7 + i,
+                time_scale: 0.001,
+            })
+            .unwrap()
+        })
+        .collect();
+    let (_dir, db) = temp_db();
+    // Two record processes write two sessions into one file at the same time.
+    let mut json_proxy = record_session(&sims[0].url(), &db, "json", &[]);
+    let mut xml_proxy = record_session(&sims[1].url(), &db, "xml", &[]);
+    let (json_client, xml_client) = tokio::join!(
+        im_session(json_proxy.url.clone(), sims[0].url(), false),
+        im_session(xml_proxy.url.clone(), sims[1].url(), true),
+    );
+    stop(&mut json_proxy);
+    stop(&mut xml_proxy);
+
+    for (name, client, sim) in [
+        ("json", &json_client, &sims[0]),
+        ("xml", &xml_client, &sims[1]),
+    ] {
+        let all = exchanges_of(&db, name);
+        let recorded: Vec<(String, String)> = all
+            .iter()
+            .map(|e| (e.method.clone(), e.path.clone()))
+            .collect();
+        assert_eq!(recorded, client.sent, "{name}: every exchange, in order");
+        assert!(
+            all.iter().all(|e| e.error.is_none() && e.status.is_some()),
+            "{name}"
+        );
+        let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
+        let feed: Vec<&Exchange> = all.iter().filter(|e| e.path.ends_with("/events")).collect();
+        assert!(feed.iter().all(|e| e.kind == "events"), "{name}");
+        // The store keeps the upstream form: the autodiscover body names the simulator.
+        let root = String::from_utf8_lossy(&all[0].response_body);
+        assert!(root.contains(&sim.url()), "{name}: {root}");
+        assert_eq!(all[0].upstream.as_deref(), Some(sim.url().as_str()));
+        if name == "xml" {
+            assert!(
+                all.iter()
+                    .skip(1)
+                    .all(|e| e.representation.as_str() == "xml")
+            );
+        }
+        // Events as the client saw them, in order.
+        let pm: Vec<&str> = client
+            .events
+            .iter()
+            .filter(|(rel, _)| rel == "participantMessaging")
+            .map(|(_, kind)| kind.as_str())
+            .collect();
+        let first = |k: &str| pm.iter().position(|x| *x == k).unwrap();
+        assert!(
+            first("added") < first("updated") && first("updated") < first("deleted"),
+            "{pm:?}"
+        );
+        // When the events parser indexes the feed, the index agrees with what the client saw.
+        let indexed: Vec<(String, String)> = all
+            .iter()
+            .flat_map(|e| e.events.iter())
+            .map(|ev| (ev.link_rel.clone(), ev.event_type.clone()))
+            .collect();
+        if !indexed.is_empty() {
+            assert_eq!(indexed, client.events, "{name}");
+        }
+    }
+
+    // No secret reaches the disk (once the redactor is in: it replaces the token in the
+    // stored Authorization headers).
+    let tokens: Vec<String> = [&json_client, &xml_client]
+        .iter()
+        .map(|c| c.token.clone().unwrap())
+        .collect();
+    let stored_auth: Vec<String> = ["json", "xml"]
+        .iter()
+        .flat_map(|n| exchanges_of(&db, n))
+        .filter_map(|e| e.request_headers.get("authorization").map(str::to_string))
+        .collect();
+    assert!(!stored_auth.is_empty());
+    let redacting = stored_auth
+        .iter()
+        .all(|a| !tokens.iter().any(|t| a.contains(t.as_str())));
+    if redacting {
+        let mut raw = std::fs::read(&db).unwrap();
+        raw.extend(std::fs::read(db.with_extension("sqlite-wal")).unwrap_or_default());
+        let password = ucwa_replay::sim::PASSWORD;
+        for secret in tokens
+            .iter()
+            .map(String::as_str)
+            .chain([password, &password.replace('!', "%21")])
+        {
+            let found = raw.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret:?} is in the recording's bytes");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pget_replaced_upstream_reaches_the_client_as_409() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sim = SimServer::start(SimConfig {
+        seed: 11,
+        time_scale: 0.001,
+    })
+    .unwrap();
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&sim.url(), &db, &[]);
+    let c = sign_in(proxy.url.clone(), sim.url(), false).await;
+    // timeout=1800 simulated seconds: held for 1.8 s of real time.
+    let sep = if c.events_href.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let href = format!("{}{sep}timeout=1800", c.abs(&c.events_href));
+    let auth = format!("Bearer {}", c.token.clone().unwrap());
+    let pget = |http: reqwest::Client| {
+        let (href, auth) = (href.clone(), auth.clone());
+        tokio::spawn(async move { http.get(href).header("Authorization", auth).send().await })
+    };
+    let first = pget(c.http.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = pget(c.http.clone());
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 409);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(body["subcode"], "PGetReplaced", "{body}");
+    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    stop(&mut proxy);
+    let feed: Vec<Option<u16>> = exchanges(&db)
+        .iter()
+        .filter(|e| e.kind == "events")
+        .map(|e| e.status)
+        .collect();
+    assert!(feed.ends_with(&[Some(409), Some(200)]), "{feed:?}");
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line_and_exit_2() {
+    let (dir, db) = temp_db();
+    let db = db.display().to_string();
+    let garbage = dir.path().join("garbage.sqlite");
+    let junk = b"not a database, not even close to one";
+    std::fs::write(&garbage, junk).unwrap();
+    let garbage_arg = garbage.display().to_string();
+    let up = "http://127.0.0.1:9";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--upstream", "ftp://x", "--db", &db],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "--upstream",
+                up,
+                "--db",
+                &db,
+                "--public-url",
+                "http://p.example/a/b",
+            ],
+            "without a path",
+        ),
+        (
+            vec![
+                "--upstream",
+                up,
+                "--db",
+                &db,
+                "--upstream-ca",
+                "/nonexistent/ca.pem",
+            ],
+            "/nonexistent/ca.pem",
+        ),
+        (
+            vec!["--upstream", up, "--db", &garbage_arg],
+            "not a SQLite database",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args(["record", "--session", "s", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "no URL printed for {args:?}");
+    }
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        junk,
+        "the file is untouched"
+    );
+}
+
+#[test]
+fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let addr = proxy.addr();
+    {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
+        )
+        .unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        while up.requests() == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    } // hang up with 984 bytes missing
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(addr, "/echo", "").status, 200, "the proxy lives on");
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2);
+    let err = all[0].error.as_deref().unwrap_or("");
+    assert!(err.starts_with("client aborted"), "{err:?}");
+    assert_eq!(all[0].request_body, b"only a few bytes");
 }

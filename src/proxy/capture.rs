@@ -24,6 +24,8 @@ pub struct Captured {
     pub bytes: Vec<u8>,
     /// More bytes passed than the cap allowed to keep.
     pub truncated: bool,
+    /// The body broke off on the client's side (it hung up while uploading).
+    pub broken: bool,
 }
 
 impl Captured {
@@ -83,7 +85,12 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Some(Err(err)) => Poll::Ready(Some(Err(err.into()))),
+            Some(Err(err)) => {
+                if let Ok(mut copy) = this.copy.lock() {
+                    copy.broken = true;
+                }
+                Poll::Ready(Some(Err(err.into())))
+            }
             None => Poll::Ready(None),
         }
     }

@@ -109,6 +109,17 @@ impl RecordingProxy {
     pub fn new(config: ProxyConfig) -> Result<Self, Error> {
         if let Some(public) = &config.public_url {
             Origin::parse(public)?;
+            // Only an origin: the proxy serves the upstream's paths at its root.
+            let path = public
+                .parse::<http::Uri>()
+                .ok()
+                .map(|u| u.path().to_string());
+            if path.as_deref().is_some_and(|p| p != "/" && !p.is_empty()) {
+                return Err(Error::invalid(
+                    "--public-url",
+                    format!("{public:?}: give an origin (scheme://host[:port]) without a path"),
+                ));
+            }
         }
         let client = UpstreamClient::new(&config.trust)?;
         let redactor = Redactor::new(&config.redact)?;
@@ -267,7 +278,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
         }
     };
     let (tee, copy) = Tee::new(body, shared.max_body);
-    pending.set_request_capture(copy);
+    pending.set_request_capture(copy.clone());
     let mut out = Request::new(boxed(tee));
     *out.method_mut() = method.clone();
     *out.uri_mut() = uri;
@@ -297,7 +308,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
             let left = deadline.saturating_sub(started.elapsed());
             relay(resp, pending, &method, &shared.rules, left, repr).await
         }
-        Err(failure) => upstream_failed(failure, pending, repr),
+        Err(failure) => {
+            let client_broke = copy.lock().map(|c| c.broken).unwrap_or(false);
+            if client_broke {
+                // The upload failed on the client's side: nobody is left to answer.
+                tracing::debug!("client hung up while sending the request body");
+                pending.finish(Some(format!("{} (request body)", record::CLIENT_ABORTED)));
+                return failure_response(&failure, repr);
+            }
+            upstream_failed(failure, pending, repr)
+        }
     }
 }
 

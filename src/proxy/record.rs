@@ -185,6 +185,17 @@ impl Recorder {
             &ex.request_body,
         )
         .to_string();
+        tracing::debug!(
+            seq = ex.seq,
+            method = %ex.method,
+            path = %ex.path,
+            status = ?ex.status,
+            kind = %ex.kind,
+            ms = ex.duration_us / 1000,
+            events = ex.events.len(),
+            error = ex.error.as_deref().unwrap_or(""),
+            "exchange"
+        );
         let stored = match self.sink.lock() {
             Ok(sink) => match sink.as_ref() {
                 Some(sink) => {
@@ -262,7 +273,9 @@ impl Pending {
         if let Some(handle) = self.request_body.take()
             && let Ok(mut copy) = handle.lock()
         {
-            let Captured { bytes, truncated } = std::mem::take(&mut *copy);
+            let Captured {
+                bytes, truncated, ..
+            } = std::mem::take(&mut *copy);
             ex.request_body = bytes;
             ex.request_truncated = truncated;
         }

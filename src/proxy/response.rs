@@ -21,6 +21,8 @@ use crate::store::HeaderList;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 use crate::upstream::UpstreamError;
 
+/// Largest declared text body read whole for rewriting; larger ones stream untouched.
+const MAX_BUFFERED: u64 = 64 * 1024 * 1024;
 /// Largest decoded body the proxy rewrites; beyond it the body passes untouched.
 const MAX_REWRITE: usize = 256 * 1024 * 1024;
 
@@ -44,6 +46,14 @@ pub struct ResponseRules {
 /// Rewrite the response head for the client.
 pub fn client_headers(headers: &mut HeaderMap, rules: &ResponseRules) {
     strip_hop_by_hop(headers, false);
+    // RFC 9110 §7.6.3: an intermediary adds itself to Via in both directions.
+    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, 1.1 ucwa-replay"),
+        _ => "1.1 ucwa-replay".to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&via) {
+        headers.insert(header::VIA, v);
+    }
     for name in ORIGIN_HEADERS {
         map_values(headers, name, |v| match rules.to_public.rewrite(v) {
             Cow::Borrowed(_) => None,
@@ -142,7 +152,19 @@ pub async fn relay(
         .map(str::to_string);
     client_headers(&mut parts.headers, rules);
 
-    if *method == Method::HEAD || !is_text_like(content_type.as_deref()) {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_big = declared.is_some_and(|n| n > MAX_BUFFERED);
+    if too_big {
+        tracing::warn!(
+            bytes = declared,
+            "large text body streamed without origin rewriting"
+        );
+    }
+    if *method == Method::HEAD || too_big || !is_text_like(content_type.as_deref()) {
         let tap = ResponseTap::new(boxed(body), pending, true);
         return Response::from_parts(parts, boxed(tap));
     }
@@ -245,6 +267,7 @@ mod tests {
         );
         assert_eq!(h["set-cookie"], "a=1; path=/");
         assert!(h.get("connection").is_none());
+        assert_eq!(h["via"], "1.1 ucwa-replay");
         assert!(is_text_like(Some(
             "application/vnd.microsoft.com.ucwa+json; charset=utf-8"
         )));
