@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
 pub mod diff;
 pub mod inspect;
 pub mod record;
@@ -37,6 +38,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// End to end with no network: simulator → record → replay → diff, checked.
+    Demo(demo::Args),
     /// Run the built-in UCWA front-end simulator.
     Simulate(simulate::Args),
     /// Proxy to an upstream UCWA server and record the session.
@@ -66,6 +69,7 @@ pub struct Ctx {
 impl Command {
     pub async fn run(self, ctx: Ctx) -> anyhow::Result<ExitCode> {
         match self {
+            Command::Demo(a) => demo::run(a, ctx).await,
             Command::Simulate(a) => simulate::run(a, ctx).await,
             Command::Record(a) => record::run(a, ctx).await,
             Command::Replay(a) => replay::run(a, ctx).await,

@@ -4,7 +4,9 @@
 
 pub mod client;
 pub mod links;
+pub mod pipeline;
 pub mod script;
 
 pub use client::{ClientError, Seen, UcwaClient};
+pub use pipeline::{DemoError, DemoOptions, Step, record_session, run_demo};
 pub use script::{ScriptOptions, ScriptRun, normalise_transcript, run_im_session};

@@ -46,6 +46,8 @@ pub struct ScriptRun {
     pub events: Vec<EventRow>,
     /// The bearer token the server issued (a `REDACTED-n` placeholder under replay).
     pub token: String,
+    /// The base URL the script ran against.
+    pub base: String,
 }
 
 fn protocol(context: &str, message: impl Into<String>) -> ClientError {
@@ -253,6 +255,7 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
         transcript: c.transcript().to_vec(),
         events: feed.events,
         token,
+        base: c.base().to_string(),
     })
 }
 

@@ -76,27 +76,13 @@ fn map_values(
     name: &header::HeaderName,
     f: impl Fn(&[u8]) -> Option<Vec<u8>>,
 ) {
-    let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
-    if values.is_empty() {
-        return;
-    }
-    let mut changed = false;
-    let new: Vec<HeaderValue> = values
-        .into_iter()
-        .map(
-            |v| match f(v.as_bytes()).and_then(|b| HeaderValue::from_bytes(&b).ok()) {
-                Some(n) => {
-                    changed = true;
-                    n
-                }
-                None => v,
-            },
-        )
-        .collect();
-    if changed {
-        headers.remove(name);
-        for v in new {
-            headers.append(name.clone(), v);
+    // In place: a rewritten field keeps its position among the others, so the client sees
+    // the upstream's order (and replay, which stores that order, can reproduce it).
+    for (n, v) in headers.iter_mut() {
+        if n == name
+            && let Some(new) = f(v.as_bytes()).and_then(|b| HeaderValue::from_bytes(&b).ok())
+        {
+            *v = new;
         }
     }
 }

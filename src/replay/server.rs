@@ -26,7 +26,8 @@ use super::pacing;
 use super::redacted::equal_but_secrets;
 use super::report::{ReplayReport, Unplayed};
 use crate::body::{Body, full};
-use crate::proxy::rewrite::{Origin, OriginRewriter, strip_cookie_domain};
+use crate::proxy::response::{ResponseRules, client_headers};
+use crate::proxy::rewrite::{Origin, OriginRewriter};
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
 use crate::store::{Exchange, Recording, SessionInfo};
 use crate::ucwa::feed::{ack_of, is_events_request};
@@ -460,32 +461,23 @@ impl Replayer {
         };
         let rewriter = self.rewriter(public_base);
         let body = rewriter.rewrite(&exchange.response_body).into_owned();
-        let hosts: Vec<&str> = std::iter::once(self.upstream.host.as_str())
-            .chain(self.also.iter().map(|o| o.host.as_str()))
-            .collect();
-        let mut headers = HeaderMap::with_capacity(exchange.response_headers.0.len());
-        for (name, value) in exchange.response_headers.iter() {
-            let lower = name.to_ascii_lowercase();
-            let value: Vec<u8> = match lower.as_str() {
-                // The body is stored decoded and sent whole.
-                "content-encoding" if exchange.content_encoding.is_some() => continue,
-                "transfer-encoding" | "connection" | "keep-alive" => continue,
-                "content-length" => body.len().to_string().into_bytes(),
-                "location" | "content-location" | "www-authenticate" => {
-                    rewriter.rewrite(value).into_owned()
-                }
-                "set-cookie" => match std::str::from_utf8(value) {
-                    Ok(text) => strip_cookie_domain(text, &hosts).into_owned().into_bytes(),
-                    Err(_) => value.to_vec(),
-                },
-                _ => value.to_vec(),
-            };
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(&value),
-            ) {
-                headers.append(n, v);
-            }
+        // The same head rewriting as the recording proxy (hop-by-hop fields, Via, origins in
+        // Location / WWW-Authenticate / …, cookie domains), so the client gets what it got
+        // while recording.
+        let rules = ResponseRules {
+            to_public: rewriter,
+            upstream_hosts: std::iter::once(self.upstream.host.clone())
+                .chain(self.also.iter().map(|o| o.host.clone()))
+                .collect(),
+        };
+        let mut headers = exchange.response_headers.to_http();
+        if exchange.content_encoding.is_some() {
+            // The body is stored decoded and sent whole.
+            headers.remove(header::CONTENT_ENCODING);
+        }
+        client_headers(&mut headers, &rules);
+        if let Some(length) = headers.get_mut(header::CONTENT_LENGTH) {
+            *length = HeaderValue::from(body.len());
         }
         let keeps_length = !body.is_empty() || !headers.contains_key(header::CONTENT_LENGTH);
         let body = if keeps_length {
