@@ -1,0 +1,1732 @@
+//! End-to-end tests of the UCWA simulator over real HTTP (reqwest), on port 0, with a
+//! shortened clock (`time_scale` 0.001: a 180 s P-GET timeout lasts 180 ms).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use ucwa_replay::sim::{PASSWORD, SimConfig, SimServer};
+
+const NS: &str = "http://schemas.microsoft.com/rtc/2012/03/ucwa";
+const XML: &str = "application/vnd.microsoft.com.ucwa+xml";
+
+fn start(seed: u64) -> SimServer {
+    SimServer::start(SimConfig {
+        seed,
+        time_scale: 0.001,
+    })
+    .expect("simulator starts")
+}
+
+#[derive(Debug, Clone)]
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+/// A UCWA client of the simulator: token, application, and the events cursor.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    app: String,
+    events: String,
+}
+
+impl Client {
+    fn new(base: &str) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.to_string(),
+            token: None,
+            app: String::new(),
+            events: String::new(),
+        }
+    }
+
+    fn url(&self, href: &str) -> String {
+        if href.starts_with("http") {
+            href.to_string()
+        } else {
+            format!("{}{href}", self.base)
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        href: &str,
+        accept: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
+        let mut rb = self.http.request(method, self.url(href));
+        if let Some(t) = &self.token {
+            rb = rb.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(a) = accept {
+            rb = rb.header("Accept", a);
+        }
+        if let Some((ct, bytes)) = body {
+            rb = rb.header("Content-Type", ct).body(bytes);
+        }
+        let r = rb.send().await.expect("request sent");
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body read"),
+        }
+    }
+
+    async fn get(&self, href: &str) -> Resp {
+        self.send(Method::GET, href, None, None).await
+    }
+
+    async fn get_xml(&self, href: &str) -> Resp {
+        self.send(Method::GET, href, Some(XML), None).await
+    }
+
+    async fn post_json(&self, href: &str, v: Value) -> Resp {
+        self.send(
+            Method::POST,
+            href,
+            None,
+            Some(("application/json", v.to_string().into_bytes())),
+        )
+        .await
+    }
+
+    async fn post_empty(&self, href: &str) -> Resp {
+        self.send(Method::POST, href, None, None).await
+    }
+
+    async fn control(&self, action: &str, v: Value) -> Resp {
+        let r = self
+            .http
+            .post(format!("{}/_sim/{action}", self.base))
+            .header("Content-Type", "application/json")
+            .body(v.to_string())
+            .send()
+            .await
+            .expect("control request");
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body"),
+        }
+    }
+
+    async fn token_for(&self, user: &str, password: &str, scope: Option<&str>) -> Resp {
+        let mut form = format!("grant_type=password&username={user}&password={password}");
+        if let Some(s) = scope {
+            form.push_str(&format!("&scope={s}"));
+        }
+        let r = self
+            .http
+            .post(format!("{}/WebTicket/oauthtoken", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("token request");
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body"),
+        }
+    }
+
+    async fn sign_in(&mut self, scope: Option<&str>) {
+        let r = self
+            .token_for("alice@contoso.com", "Pa55w0rd%21", scope)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        self.token = Some(r.json()["access_token"].as_str().unwrap().to_string());
+    }
+
+    async fn create_app(&mut self) -> Resp {
+        let r = self
+            .post_json(
+                "/ucwa/oauth/v1/applications",
+                json!({"UserAgent":"sim-test","EndpointId":"a917c6f4-976c-4cf3-847d-cdfffa28ccdf","Culture":"en-US"}),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 200, "{}", r.body);
+        let v = r.json();
+        self.app = v["_links"]["self"]["href"].as_str().unwrap().to_string();
+        self.events = v["_links"]["events"]["href"].as_str().unwrap().to_string();
+        r
+    }
+
+    /// Signed in, application created, available, first feed batch consumed.
+    async fn ready(base: &str) -> Client {
+        let mut c = Client::new(base);
+        c.sign_in(None).await;
+        c.create_app().await;
+        let r = c
+            .post_json(
+                &format!("{}/me/makeMeAvailable", c.app),
+                json!({"SupportedModalities":["Messaging"]}),
+            )
+            .await;
+        assert_eq!(r.status, 204);
+        let first = c.next_events().await;
+        assert_eq!(
+            flat(&first)[0],
+            (
+                "communication".into(),
+                "communication".into(),
+                "updated".into(),
+                None,
+                None
+            )
+        );
+        c
+    }
+
+    /// GET the current events href and move to `_links.next`.
+    async fn next_events(&mut self) -> Value {
+        let r = self.get(&self.events.clone()).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        self.events = v["_links"]["next"]["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no next link: {v}"))
+            .to_string();
+        v
+    }
+}
+
+type Flat = (String, String, String, Option<String>, Option<String>);
+
+/// (sender rel, link rel, type, in rel, status) of every event in order.
+fn flat(batch: &Value) -> Vec<Flat> {
+    let mut out = Vec::new();
+    for s in batch["sender"].as_array().into_iter().flatten() {
+        for e in s["events"].as_array().into_iter().flatten() {
+            out.push((
+                s["rel"].as_str().unwrap().to_string(),
+                e["link"]["rel"].as_str().unwrap().to_string(),
+                e["type"].as_str().unwrap().to_string(),
+                e["in"]["rel"].as_str().map(str::to_string),
+                e["status"].as_str().map(str::to_string),
+            ));
+        }
+    }
+    out
+}
+
+fn find_event<'a>(batch: &'a Value, link_rel: &str, kind: &str) -> Vec<&'a Value> {
+    batch["sender"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["events"].as_array().into_iter().flatten())
+        .filter(|e| e["link"]["rel"] == link_rel && e["type"] == kind)
+        .collect()
+}
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ucwa/samples")
+}
+
+/// A sample payload: the file without its `# ` header lines and the blank line after them.
+fn sample(rel: &str) -> Option<String> {
+    let text = std::fs::read_to_string(shared().join(rel)).ok()?;
+    let mut lines = text.lines().skip_while(|l| l.starts_with("# "));
+    let first = lines.next()?;
+    let mut out = if first.is_empty() {
+        String::new()
+    } else {
+        format!("{first}\n")
+    };
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Same keys and value types, recursively (hrefs differ between the docs and a server).
+fn same_shape(a: &Value, b: &Value, path: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let kx: Vec<&String> = x.keys().collect();
+            let ky: Vec<&String> = y.keys().collect();
+            let mut sx = kx.clone();
+            let mut sy = ky.clone();
+            sx.sort();
+            sy.sort();
+            assert_eq!(sx, sy, "keys differ at {path}");
+            for k in kx {
+                same_shape(&x[k], &y[k], &format!("{path}/{k}"));
+            }
+        }
+        (Value::String(_), Value::String(_)) => {}
+        (x, y) => assert_eq!(x, y, "values differ at {path}"),
+    }
+}
+
+/// Structure of an XML resource: (element, rel/name attribute, text) in document order.
+fn xml_outline(text: &str) -> Vec<(String, String, String)> {
+    let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("bad XML ({e}): {text}"));
+    doc.root_element()
+        .descendants()
+        .filter(|n| n.is_element())
+        .map(|n| {
+            assert_eq!(n.tag_name().namespace(), Some(NS));
+            (
+                n.tag_name().name().to_string(),
+                n.attribute("rel")
+                    .or(n.attribute("name"))
+                    .unwrap_or("")
+                    .to_string(),
+                n.text().unwrap_or("").trim().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sign_in_flow() {
+    let sim = start(1);
+    let base = sim.url();
+    let mut c = Client::new(&base);
+
+    let root = c.get("/").await;
+    assert_eq!(root.status, 200);
+    assert!(root.header("content-type").starts_with("application/json"));
+    let user_href = root.json()["_links"]["user"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        user_href,
+        format!(
+            "{base}/Autodiscover/AutodiscoverService.svc/root/oauth/user?originalDomain=contoso.com"
+        )
+    );
+    assert!(
+        root.json()["_links"]["xframe"]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with(&base)
+    );
+    let root2 = c.get("/autodiscover/autodiscoverservice.svc/root").await;
+    assert_eq!(root2.json()["_links"], root.json()["_links"]);
+    let root_xml = c.get_xml("/").await;
+    assert_eq!(
+        root_xml.header("content-type"),
+        format!("{XML}; charset=utf-8")
+    );
+    assert!(xml_outline(&root_xml.body).contains(&("link".into(), "user".into(), String::new())));
+
+    let unauth = c.get(&user_href).await;
+    assert_eq!(unauth.status, 401);
+    assert!(unauth.header("content-type").starts_with("text/html"));
+    assert!(unauth.body.contains("<html"));
+    let challenges = unauth.all("www-authenticate");
+    assert_eq!(challenges.len(), 2, "{challenges:?}");
+    assert!(challenges[0].starts_with("Bearer trusted_issuers="));
+    assert!(challenges[0].contains("client_id=\"00000004-0000-0ff1-ce00-000000000000\""));
+    assert_eq!(
+        challenges[1],
+        format!(
+            "MsRtcOAuth href=\"{base}/WebTicket/oauthtoken\",grant_type=\"urn:microsoft.rtc:windows,urn:microsoft.rtc:anonmeeting,password\""
+        )
+    );
+
+    let wrong = c.token_for("alice@contoso.com", "nope", None).await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.json(), json!({"error":"invalid_grant"}));
+    let grant = c
+        .http
+        .post(format!("{base}/WebTicket/oauthtoken"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grant.status(), 400);
+
+    let ok = c
+        .token_for("alice@contoso.com", &PASSWORD.replace('!', "%21"), None)
+        .await;
+    assert_eq!(ok.status, 200);
+    let t = ok.json();
+    assert!(t["access_token"].as_str().unwrap().starts_with("cwt=AAEB"));
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["ms_rtc_identityscope"], "local");
+    assert!(t["expires_in"].as_u64().unwrap() > 0);
+    assert_eq!(
+        t.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "access_token",
+            "expires_in",
+            "ms_rtc_identityscope",
+            "token_type"
+        ]
+    );
+    c.token = Some(t["access_token"].as_str().unwrap().to_string());
+    let user = c.get(&user_href).await;
+    assert_eq!(user.status, 200);
+    assert_eq!(
+        user.json()["_links"]["applications"]["href"],
+        format!("{base}/ucwa/oauth/v1/applications")
+    );
+
+    // A token the simulator did not issue is no token.
+    c.token = Some("cwt=AAEBforged".into());
+    assert_eq!(c.get(&user_href).await.status, 401);
+    let r = c.get("/ucwa/oauth/v1/applications/1/me").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.all("www-authenticate").len(), 2);
+}
+
+#[tokio::test]
+async fn application_lifecycle() {
+    let sim = start(2);
+    let mut c = Client::new(&sim.url());
+    let r = c
+        .post_json(
+            "/ucwa/oauth/v1/applications",
+            json!({"UserAgent":"x","EndpointId":"e"}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "no token, no application");
+    c.sign_in(None).await;
+    let created = c.create_app().await;
+    assert_eq!(created.status, 201);
+    let app = created.json();
+    assert_eq!(app["rel"], "application");
+    for l in ["self", "policies", "batch", "events"] {
+        assert!(app["_links"][l]["href"].is_string(), "link {l}");
+    }
+    assert!(c.events.ends_with("/events?ack=1"));
+    assert!(c.app.starts_with("/ucwa/oauth/v1/applications/"));
+    for e in ["me", "people", "onlineMeetings", "communication"] {
+        assert_eq!(app["_embedded"][e]["rel"], e);
+    }
+    let cookie = created.header("set-cookie");
+    assert!(cookie.starts_with("cwt_ucwa="));
+    assert!(cookie.ends_with(&format!("; path={}/photos; secure; HttpOnly", c.app)));
+
+    let again = c.create_app().await;
+    assert_eq!(
+        again.status, 200,
+        "same EndpointId gives the existing application"
+    );
+    assert_eq!(again.json()["_links"]["self"], app["_links"]["self"]);
+
+    let got = c.get(&c.app.clone()).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["_links"], app["_links"]);
+    let xml = c.get_xml(&c.app.clone()).await;
+    let outline = xml_outline(&xml.body);
+    assert_eq!(
+        outline[0],
+        ("resource".into(), "application".into(), String::new())
+    );
+    assert!(outline.contains(&("resource".into(), "communication".into(), String::new())));
+
+    let early = c.control("invite", json!({})).await;
+    assert_eq!(early.status, 409, "no invitations before makeMeAvailable");
+    assert_eq!(early.json()["code"], "Conflict");
+    let me = &app["_embedded"]["me"]["_links"];
+    let mma = me["makeMeAvailable"]["href"].as_str().unwrap();
+    assert_eq!(
+        c.post_json(mma, json!({"SupportedModalities":["Messaging"]}))
+            .await
+            .status,
+        204
+    );
+    let me_now = c.get(&format!("{}/me", c.app)).await.json();
+    let rma = me_now["_links"]["reportMyActivity"]["href"]
+        .as_str()
+        .unwrap();
+    assert_eq!(c.post_empty(rma).await.status, 204);
+    for rel in ["presence", "note", "location"] {
+        let r = c.get(me_now["_links"][rel]["href"].as_str().unwrap()).await;
+        assert_eq!(r.status, 200, "{rel}");
+        assert_eq!(r.json()["rel"], rel);
+    }
+    assert_eq!(c.get(&format!("{}/people/search", c.app)).await.status, 404);
+    for rel in ["people", "onlineMeetings", "communication"] {
+        let href = app["_embedded"][rel]["_links"]["self"]["href"]
+            .as_str()
+            .unwrap();
+        assert_eq!(c.get(href).await.status, 200, "{rel}");
+    }
+    assert_eq!(
+        c.get(app["_links"]["policies"]["href"].as_str().unwrap())
+            .await
+            .status,
+        200
+    );
+
+    let del = c.send(Method::DELETE, &c.app.clone(), None, None).await;
+    assert_eq!(del.status, 204);
+    let gone = c.get(&c.app.clone()).await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.json()["subcode"], "ApplicationNotFound");
+    let feed = c.get(&c.events.clone()).await;
+    assert_eq!(feed.status, 404);
+    assert_eq!(feed.json()["subcode"], "ApplicationNotFound");
+}
+
+#[tokio::test]
+async fn reduced_scope_token_is_forbidden_on_conversations() {
+    let sim = start(3);
+    let mut full = Client::ready(&sim.url()).await;
+    full.control("invite", json!({"from":"bob@contoso.com"}))
+        .await;
+    let started = full.next_events().await;
+    let accept = find_event(&started, "messagingInvitation", "started")[0]["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(full.post_empty(&accept).await.status, 204);
+    let state = full
+        .http
+        .get(format!("{}/_sim/state", full.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let conv = state["applications"][0]["conversations"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pm = format!("{conv}/participants/bob@contoso.com/messaging");
+    assert_eq!(full.get(&pm).await.status, 200);
+
+    // The same user with a token lacking both conversation scopes.
+    let mut narrow = Client::new(&sim.url());
+    narrow
+        .sign_in(Some("User.ReadWrite%20Contacts.ReadWrite"))
+        .await;
+    narrow.create_app().await;
+    assert_eq!(
+        narrow.app, full.app,
+        "same user, same EndpointId: same application"
+    );
+    for href in [
+        pm.clone(),
+        conv.clone(),
+        format!("{}/communication/conversations", full.app),
+    ] {
+        let r = narrow.get(&href).await;
+        assert_eq!(r.status, 403, "{href}");
+        assert_eq!(r.json()["code"], "Forbidden");
+    }
+    let r = narrow.get_xml(&pm).await;
+    assert_eq!(r.status, 403);
+    assert!(xml_outline(&r.body).contains(&("code".into(), String::new(), "Forbidden".into())));
+    let start_im = narrow
+        .post_json(
+            &format!("{}/communication/messagingInvitations", full.app),
+            json!({"to":"sip:bob@contoso.com"}),
+        )
+        .await;
+    assert_eq!(start_im.status, 403);
+    // Non-conversation resources stay open to it.
+    assert_eq!(narrow.get(&format!("{}/me", full.app)).await.status, 200);
+    // One conversation scope is enough.
+    let mut receive = Client::new(&sim.url());
+    receive.sign_in(Some("Conversations.Receive")).await;
+    receive.create_app().await;
+    assert_eq!(receive.get(&pm).await.status, 200);
+}
+
+#[tokio::test]
+async fn incoming_im_and_the_seed_resource() {
+    let sim = start(4);
+    let mut c = Client::ready(&sim.url()).await;
+    let inv = c
+        .control(
+            "invite",
+            json!({"from":"sip:lene.aaling@contoso.com","message":"Hi Tosh\r\n"}),
+        )
+        .await;
+    assert_eq!(inv.status, 200, "{}", inv.body);
+
+    let b2 = c.next_events().await;
+    assert_eq!(
+        flat(&b2),
+        vec![
+            (
+                "communication".into(),
+                "messagingInvitation".into(),
+                "started".into(),
+                None,
+                None
+            ),
+            (
+                "communication".into(),
+                "conversation".into(),
+                "added".into(),
+                None,
+                None
+            ),
+            (
+                "conversation".into(),
+                "localParticipant".into(),
+                "added".into(),
+                None,
+                None
+            ),
+        ]
+    );
+    let started =
+        &find_event(&b2, "messagingInvitation", "started")[0]["_embedded"]["messagingInvitation"];
+    assert_eq!(started["direction"], "Incoming");
+    assert_eq!(
+        started["_links"]["message"]["href"],
+        "data:text/plain;charset=utf-8,Hi+Tosh%0D%0A"
+    );
+    assert_eq!(
+        started["_embedded"]["from"]["uri"],
+        "sip:lene.aaling@contoso.com"
+    );
+    assert_eq!(started["_embedded"]["from"]["name"], "Lene Aaling");
+    assert_eq!(
+        find_event(&b2, "localParticipant", "added")[0]["_embedded"]["localParticipant"]["rel"],
+        "participant"
+    );
+    let accept = started["_links"]["accept"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let invitation = started["_links"]["self"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let b3 = c.next_events().await;
+    assert_eq!(flat(&b3)[0].1, "participant");
+    assert_eq!(
+        flat(&b3)[1],
+        (
+            "communication".into(),
+            "messagingInvitation".into(),
+            "updated".into(),
+            None,
+            None
+        )
+    );
+
+    assert_eq!(c.post_empty(&accept).await.status, 204);
+    assert_eq!(c.post_empty(&accept).await.status, 409, "accepting twice");
+    let b4 = c.next_events().await;
+    let f4 = flat(&b4);
+    assert_eq!(
+        f4[0],
+        (
+            "conversation".into(),
+            "messaging".into(),
+            "updated".into(),
+            None,
+            None
+        )
+    );
+    assert_eq!(
+        f4[1],
+        (
+            "communication".into(),
+            "conversation".into(),
+            "updated".into(),
+            None,
+            None
+        )
+    );
+    assert_eq!(
+        f4[2],
+        (
+            "conversation".into(),
+            "participantMessaging".into(),
+            "added".into(),
+            Some("participant".into()),
+            None
+        )
+    );
+    assert_eq!(
+        f4[3],
+        (
+            "conversation".into(),
+            "participantMessaging".into(),
+            "added".into(),
+            Some("localParticipant".into()),
+            None
+        )
+    );
+    assert_eq!(
+        f4[4],
+        (
+            "communication".into(),
+            "messagingInvitation".into(),
+            "completed".into(),
+            None,
+            Some("Success".into())
+        )
+    );
+    assert_eq!(
+        find_event(&b4, "messaging", "updated")[0]["_embedded"]["messaging"]["state"],
+        "Connected"
+    );
+    // Several senders per response, in order (conversation, communication, conversation, communication).
+    let senders: Vec<&str> = b4["sender"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rel"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        senders,
+        [
+            "conversation",
+            "communication",
+            "conversation",
+            "communication"
+        ]
+    );
+    let remote_pm = find_event(&b4, "participantMessaging", "added")[0]["link"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(remote_pm.ends_with("/participants/lene.aaling@contoso.com/messaging"));
+
+    let b5 = c.next_events().await;
+    let msg = &find_event(&b5, "message", "completed")[0];
+    assert_eq!(msg["status"], "Success");
+    assert_eq!(msg["_embedded"]["message"]["direction"], "Incoming");
+    assert_eq!(
+        msg["_embedded"]["message"]["_links"]["plainMessage"]["href"],
+        "data:text/plain;charset=utf-8,Hi+Tosh%0D%0A"
+    );
+    let message_href = msg["link"]["href"].as_str().unwrap();
+    let m = c.get(message_href).await;
+    assert!(m.body.contains(r#""timeStamp":"\/Date("#), "{}", m.body);
+    assert_eq!(c.get(&invitation).await.json()["state"], "Connected");
+
+    // participantMessaging, JSON and XML, in the seed's shape.
+    let pm = c.get(&remote_pm).await;
+    assert_eq!(pm.status, 200);
+    assert_eq!(pm.header("content-type"), "application/json; charset=utf-8");
+    let pm_json = pm.json();
+    assert_eq!(pm_json["rel"], "participantMessaging");
+    assert_eq!(pm_json["_links"]["self"]["href"], remote_pm.as_str());
+    assert_eq!(
+        pm_json["_links"]["participant"]["href"],
+        remote_pm.trim_end_matches("/messaging")
+    );
+    if let Some(seed) = sample("ref/participantMessaging/get-json-response.body.json") {
+        let seed: Value = serde_json::from_str(&seed).unwrap();
+        same_shape(&pm_json, &seed, "");
+        assert_eq!(
+            pm_json.as_object().unwrap().keys().collect::<Vec<_>>(),
+            seed.as_object().unwrap().keys().collect::<Vec<_>>()
+        );
+    } else {
+        panic!("the shared samples are missing: {}", shared().display());
+    }
+    for accept in ["application/xml", XML] {
+        let x = c.send(Method::GET, &remote_pm, Some(accept), None).await;
+        assert_eq!(x.status, 200);
+        assert_eq!(x.header("content-type"), format!("{accept}; charset=utf-8"));
+        let doc = roxmltree::Document::parse(&x.body).unwrap();
+        let root = doc.root_element();
+        assert_eq!(root.attribute("href"), Some(remote_pm.as_str()));
+        let seed = sample("ref/participantMessaging/get-xml-response.body.xml").unwrap();
+        assert_eq!(xml_outline(&x.body), xml_outline(&seed));
+        let seed_doc = roxmltree::Document::parse(&seed).unwrap();
+        let attrs = |n: roxmltree::Node| {
+            n.attributes()
+                .map(|a| a.name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(attrs(root), attrs(seed_doc.root_element()));
+    }
+
+    // The seed's three events through the feed: added (above), updated, deleted.
+    c.control("join", json!({"participant":"carol@contoso.com"}))
+        .await;
+    let b6 = c.next_events().await;
+    assert_eq!(
+        flat(&b6),
+        vec![
+            (
+                "conversation".into(),
+                "participant".into(),
+                "added".into(),
+                None,
+                None
+            ),
+            (
+                "conversation".into(),
+                "participantMessaging".into(),
+                "added".into(),
+                Some("participant".into()),
+                None
+            ),
+        ]
+    );
+    let added = &find_event(&b6, "participantMessaging", "added")[0];
+    assert_eq!(
+        added["_embedded"]["participantMessaging"]["rel"],
+        "participantMessaging"
+    );
+    let r = c
+        .control("update", json!({"participant":"carol@contoso.com"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b7 = c.next_events().await;
+    assert_eq!(
+        flat(&b7),
+        vec![(
+            "conversation".into(),
+            "participantMessaging".into(),
+            "updated".into(),
+            Some("participant".into()),
+            None
+        )]
+    );
+    let carol_pm = r.json()["participantMessaging"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(c.get(&carol_pm).await.status, 200);
+    c.control("leave", json!({"participant":"carol@contoso.com"}))
+        .await;
+    let b8_xml = c.get_xml(&c.events.clone()).await;
+    let outline = xml_outline(&b8_xml.body);
+    assert_eq!(outline[0].0, "events");
+    assert!(outline.contains(&(
+        "deleted".into(),
+        "participantMessaging".into(),
+        String::new()
+    )));
+    assert!(outline.contains(&("in".into(), "participant".into(), String::new())));
+    let b8 = c.next_events().await;
+    assert_eq!(
+        flat(&b8),
+        vec![(
+            "conversation".into(),
+            "participantMessaging".into(),
+            "deleted".into(),
+            Some("participant".into()),
+            None
+        )]
+    );
+    assert_eq!(c.get(&carol_pm).await.status, 404);
+    assert_eq!(
+        c.control("leave", json!({"participant":"carol@contoso.com"}))
+            .await
+            .status,
+        409
+    );
+
+    // A message from the remote side.
+    let r = c
+        .control("message", json!({"text":"<b>hi</b>","html":true}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b9 = c.next_events().await;
+    let m = &find_event(&b9, "message", "completed")[0]["_embedded"]["message"];
+    assert!(
+        m["_links"]["htmlMessage"]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:text/html;charset=utf-8,")
+    );
+    assert_eq!(m["_links"]["participant"]["title"], "Lene Aaling");
+}
+
+#[tokio::test]
+async fn decline_ends_the_conversation() {
+    let sim = start(5);
+    let mut c = Client::ready(&sim.url()).await;
+    let inv = c.control("invite", json!({})).await.json();
+    c.next_events().await;
+    c.next_events().await;
+    assert_eq!(
+        c.post_empty(inv["decline"].as_str().unwrap()).await.status,
+        204
+    );
+    let b = c.next_events().await;
+    let done = &find_event(&b, "messagingInvitation", "completed")[0];
+    assert_eq!(done["status"], "Failure");
+    assert_eq!(done["reason"]["subcode"], "Declined");
+    assert_eq!(find_event(&b, "conversation", "deleted").len(), 1);
+    assert_eq!(
+        c.get(inv["conversation"].as_str().unwrap()).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn outgoing_im_flow() {
+    let sim = start(6);
+    let mut c = Client::ready(&sim.url()).await;
+    let comm = c.get(&format!("{}/communication", c.app)).await.json();
+    let start_href = comm["_links"]["startMessaging"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post_json(
+            &start_href,
+            json!({"importance":"Normal","sessionContext":"33dc","subject":"Task Sample","telemetryId":null,"to":"sip:lenea@contoso.com","operationId":"5028e824-2268-4b14-9e59-1abad65ff393"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let location = r.header("location").to_string();
+    assert!(location.starts_with(&format!("{start_href}/")));
+
+    let b2 = c.next_events().await;
+    let st = &find_event(&b2, "messagingInvitation", "started")[0];
+    assert_eq!(st["link"]["href"], location.as_str());
+    assert_eq!(
+        st["_embedded"]["messagingInvitation"]["operationId"],
+        "5028e824-2268-4b14-9e59-1abad65ff393"
+    );
+    assert_eq!(
+        st["_embedded"]["messagingInvitation"]["direction"],
+        "Outgoing"
+    );
+    assert_eq!(
+        find_event(&b2, "messaging", "updated")[0]["_embedded"]["messaging"]["state"],
+        "Connecting"
+    );
+
+    let b3 = c.next_events().await;
+    assert_eq!(find_event(&b3, "participantMessaging", "added").len(), 2);
+    let done = &find_event(&b3, "messagingInvitation", "completed")[0];
+    assert_eq!(done["status"], "Success");
+    assert_eq!(
+        done["_embedded"]["messagingInvitation"]["operationId"],
+        "5028e824-2268-4b14-9e59-1abad65ff393"
+    );
+    assert_eq!(
+        done["_embedded"]["messagingInvitation"]["_embedded"]["acceptedByParticipant"][0]["uri"],
+        "sip:lenea@contoso.com"
+    );
+    let messaging = &find_event(&b3, "messaging", "updated")[0]["_embedded"]["messaging"];
+    assert_eq!(messaging["state"], "Connected");
+    let send = messaging["_links"]["sendMessage"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stop = messaging["_links"]["stopMessaging"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conv_href = messaging["_links"]["conversation"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Walk the resources linked from the conversation.
+    let conv = c.get(&conv_href).await.json();
+    assert_eq!(conv["state"], "Connected");
+    assert_eq!(conv["activeModalities"], json!(["Messaging"]));
+    let parts = c
+        .get(conv["_links"]["participants"]["href"].as_str().unwrap())
+        .await
+        .json();
+    let lp = c
+        .get(
+            parts["_links"]["localParticipant"]["href"]
+                .as_str()
+                .unwrap(),
+        )
+        .await
+        .json();
+    assert_eq!(lp["uri"], "sip:alice@contoso.com");
+    let remote = c
+        .get(parts["_links"]["participant"][0]["href"].as_str().unwrap())
+        .await
+        .json();
+    let own_pm = c
+        .get(
+            lp["_links"]["participantMessaging"]["href"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(own_pm.status, 200);
+    let remote_pm_href = remote["_links"]["participantMessaging"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        c.get(&remote_pm_href).await.json()["rel"],
+        "participantMessaging"
+    );
+    let convs = c
+        .get(&format!(
+            "{}/communication/conversations?filter=active",
+            c.app
+        ))
+        .await
+        .json();
+    assert_eq!(
+        convs["_links"]["conversation"][0]["href"],
+        conv_href.as_str()
+    );
+
+    let sent = c
+        .send(
+            Method::POST,
+            &send,
+            None,
+            Some(("text/plain", b"What's up?".to_vec())),
+        )
+        .await;
+    assert_eq!(sent.status, 201);
+    let msg_href = sent.header("location").to_string();
+    let b4 = c.next_events().await;
+    let done = &find_event(&b4, "message", "completed")[0];
+    assert_eq!(done["link"]["href"], msg_href.as_str());
+    assert_eq!(done["status"], "Success");
+    assert_eq!(done["_embedded"]["message"]["direction"], "Outgoing");
+    let m = c.get(&msg_href).await.json();
+    assert_eq!(
+        m["_links"]["plainMessage"]["href"],
+        "data:text/plain;charset=utf-8,What%27s+up%3F"
+    );
+    let html = c
+        .send(
+            Method::POST,
+            &send,
+            None,
+            Some(("text/html; charset=utf-8", b"<p>hi</p>".to_vec())),
+        )
+        .await;
+    assert_eq!(html.status, 201);
+    c.next_events().await;
+    let hm = c.get(html.header("location")).await.json();
+    assert!(hm["_links"]["htmlMessage"]["href"].is_string());
+    let list = c.get(&send).await.json();
+    assert_eq!(list["_links"]["message"].as_array().unwrap().len(), 2);
+
+    let term = c.post_empty(&stop).await;
+    assert_eq!(term.status, 204);
+    let b6 = c.next_events().await;
+    let deleted = find_event(&b6, "participantMessaging", "deleted");
+    assert_eq!(deleted.len(), 2);
+    assert_eq!(deleted[0]["in"]["rel"], "participant");
+    assert_eq!(deleted[1]["in"]["rel"], "localParticipant");
+    assert_eq!(
+        find_event(&b6, "messaging", "updated")[0]["_embedded"]["messaging"]["state"],
+        "Disconnected"
+    );
+    assert_eq!(c.get(&remote_pm_href).await.status, 404);
+    let again = c
+        .send(
+            Method::POST,
+            &send,
+            None,
+            Some(("text/plain", b"late".to_vec())),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+
+    assert_eq!(
+        c.send(Method::DELETE, &conv_href, None, None).await.status,
+        204
+    );
+    let b7 = c.next_events().await;
+    assert_eq!(find_event(&b7, "conversation", "deleted").len(), 1);
+    assert_eq!(c.get(&conv_href).await.status, 404);
+}
+
+#[tokio::test]
+async fn injected_errors_in_both_representations() {
+    let sim = start(7);
+    let mut c = Client::ready(&sim.url()).await;
+    c.control("invite", json!({})).await;
+    let b = c.next_events().await;
+    let accept = find_event(&b, "messagingInvitation", "started")[0]["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.post_empty(&accept).await;
+    let state = c
+        .http
+        .get(format!("{}/_sim/state", c.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let conv = state["applications"][0]["conversations"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pm = format!("{conv}/participants/bob@contoso.com/messaging");
+
+    let table: [(u16, Option<&str>, &str); 6] = [
+        (500, Some("InvalidExchangeServerVersion"), "ServiceFailure"),
+        (409, Some("AlreadyExists"), "Conflict"),
+        (409, Some("TooManyGroups"), "Conflict"),
+        (409, Some("None"), "Conflict"),
+        (410, Some("CannotRedirect"), "Gone"),
+        (404, Some("ApplicationNotFound"), "NotFound"),
+    ];
+    for (status, subcode, code) in table {
+        for xml in [false, true] {
+            let r = c
+                .control("errors", json!({"method":"GET","rel":"participantMessaging","status":status,"subcode":subcode}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let got = if xml {
+                c.get_xml(&pm).await
+            } else {
+                c.get(&pm).await
+            };
+            assert_eq!(got.status.as_u16(), status);
+            if xml {
+                assert_eq!(got.header("content-type"), format!("{XML}; charset=utf-8"));
+                let o = xml_outline(&got.body);
+                assert_eq!(o[0].0, "reason");
+                assert!(
+                    o.contains(&("code".into(), String::new(), code.into())),
+                    "{o:?}"
+                );
+                assert!(o.contains(&("subcode".into(), String::new(), subcode.unwrap().into())));
+            } else {
+                assert_eq!(
+                    got.header("content-type"),
+                    "application/json; charset=utf-8"
+                );
+                let v = got.json();
+                assert_eq!(v["code"], code);
+                assert_eq!(v["subcode"], subcode.unwrap());
+                assert!(v["message"].is_string());
+            }
+            // Only the next matching request.
+            assert_eq!(c.get(&pm).await.status, 200);
+        }
+    }
+    // By path, for a POST, and with a count.
+    let r = c
+        .control("errors", json!({"path": format!("{}{}", c.base, c.app) + "/me/reportMyActivity", "status":503, "times":2}))
+        .await;
+    assert_eq!(r.status, 200);
+    let rma = format!("{}/me/reportMyActivity", c.app);
+    assert_eq!(c.get(&pm).await.status, 200, "path does not match");
+    assert_eq!(c.post_empty(&rma).await.status, 503);
+    assert_eq!(c.post_empty(&rma).await.status, 503);
+    assert_eq!(c.post_empty(&rma).await.status, 204);
+    // Bad injections are refused.
+    assert_eq!(
+        c.control("errors", json!({"status":200,"rel":"me"}))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(c.control("errors", json!({"status":500})).await.status, 400);
+    assert_eq!(c.control("errors", json!({"status":"x"})).await.status, 400);
+    assert_eq!(c.control("nothing", json!({})).await.status, 404);
+}
+
+#[tokio::test]
+async fn pget_semantics() {
+    let sim = start(8);
+    let mut c = Client::ready(&sim.url()).await;
+
+    // Timeout: an empty batch with just the links, after timeout × time_scale.
+    let t0 = Instant::now();
+    let r = c.get(&format!("{}&timeout=300", c.events)).await;
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "{waited:?} {} {}",
+        r.status,
+        r.body
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let v = r.json();
+    assert_eq!(v["sender"], json!([]));
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["_links", "sender"]
+    );
+    assert!(
+        v["_links"]["self"]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/events?ack=2")
+    );
+    assert!(
+        v["_links"]["next"]["href"]
+            .as_str()
+            .unwrap()
+            .ends_with("/events?ack=3")
+    );
+    c.events = v["_links"]["next"]["href"].as_str().unwrap().to_string();
+    // Clamped below to 180 s (180 ms here), and remembered.
+    let t0 = Instant::now();
+    let again = c.get(&format!("{}&timeout=1", c.events)).await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t0.elapsed()
+    );
+    // The same pending ack gets the same batch, at once.
+    let t0 = Instant::now();
+    // (A held request would now wait 1800 ms.)
+    let same = c.get(&format!("{}&timeout=1800", c.events)).await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(same.body, again.body);
+    c.events = again.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Hold until events are due.
+    let held = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
+    };
+    wait_held(&c, true).await;
+    c.control("invite", json!({})).await;
+    let r = held.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        find_event(&r.json(), "messagingInvitation", "started").len(),
+        1
+    );
+    let pending_ack = c.events.clone();
+    c.events = r.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The ack of that batch asked again: the same batch, identical bytes.
+    let replay = c.get(&pending_ack).await;
+    assert_eq!(replay.body, r.body);
+
+    // Replacement: a second P-GET releases the first with 409 PGetReplaced.
+    let next = c.next_events().await; // participant added (queued unit)
+    assert_eq!(flat(&next)[0].1, "participant");
+    let first = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
+    };
+    wait_held(&c, true).await;
+    let second = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get_xml(&format!("{}&timeout=180", c.events)).await })
+    };
+    let r1 = first.await.unwrap();
+    assert_eq!(r1.status, 409);
+    assert_eq!(r1.json()["subcode"], "PGetReplaced");
+    let r2 = second.await.unwrap();
+    assert_eq!(r2.status, 200);
+    let o = xml_outline(&r2.body);
+    assert_eq!(o[0].0, "events");
+    assert!(o.contains(&("link".into(), "next".into(), String::new())));
+    assert!(
+        !o.iter().any(|e| e.0 == "sender"),
+        "timed-out XML batch is empty: {o:?}"
+    );
+
+    // Wrong ack: only _links.resync, pointing at the first unacknowledged batch.
+    let wrong = c.get(&format!("{}/events?ack=999", c.app)).await.json();
+    assert_eq!(
+        wrong.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["_links"]
+    );
+    assert_eq!(
+        wrong["_links"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["resync"]
+    );
+    let resync = wrong["_links"]["resync"]["href"].as_str().unwrap();
+    assert_eq!(resync, c.events.as_str());
+    let stale = c.get(&format!("{}/events?ack=1", c.app)).await.json();
+    assert_eq!(stale["_links"]["resync"]["href"], c.events.as_str());
+    let xml = c.get_xml(&format!("{}/events?ack=0", c.app)).await;
+    assert!(xml_outline(&xml.body).contains(&("link".into(), "resync".into(), String::new())));
+
+    // A client hanging up during a held P-GET breaks nothing.
+    let doc = roxmltree::Document::parse(&r2.body).unwrap();
+    let next = doc
+        .descendants()
+        .find(|n| n.has_tag_name((NS, "link")) && n.attribute("rel") == Some("next"))
+        .and_then(|n| n.attribute("href"))
+        .unwrap();
+    c.events = next.to_string();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let err = impatient
+        .get(format!("{}{}&timeout=1800", c.base, c.events))
+        .header(
+            "Authorization",
+            format!("Bearer {}", c.token.as_deref().unwrap()),
+        )
+        .send()
+        .await;
+    assert!(
+        err.is_err(),
+        "the request should have timed out on the client side"
+    );
+    assert_eq!(
+        c.control("invite", json!({"from":"dave@contoso.com"}))
+            .await
+            .status,
+        200
+    );
+    let after = c.next_events().await;
+    assert_eq!(
+        find_event(&after, "messagingInvitation", "started").len(),
+        1
+    );
+}
+
+async fn wait_held(c: &Client, held: bool) {
+    for _ in 0..200 {
+        let s = c
+            .http
+            .get(format!("{}/_sim/state", c.base))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        if s["applications"][0]["heldPGet"] == held {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the P-GET was never held");
+}
+
+#[tokio::test]
+async fn bad_input_gets_ucwa_errors() {
+    let sim = start(9);
+    let c = Client::ready(&sim.url()).await;
+    let r = c.get(&format!("{}/nothing/here", c.app)).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "NotFound");
+    let r = c.get_xml("/no/such/thing").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(xml_outline(&r.body)[0].0, "reason");
+
+    let r = c
+        .send(
+            Method::POST,
+            "/ucwa/oauth/v1/applications",
+            None,
+            Some(("application/json", b"{\"UserAgent\":".to_vec())),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["code"], "BadRequest");
+    let r = c
+        .send(
+            Method::POST,
+            "/ucwa/oauth/v1/applications",
+            None,
+            Some(("text/csv", b"a,b".to_vec())),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(r.json()["code"], "UnsupportedMediaType");
+    let r = c.get(&format!("{}/me/makeMeAvailable", c.app)).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.json()["code"], "MethodNotAllowed");
+    assert_eq!(r.header("allow"), "POST");
+    let r = c.send(Method::PUT, &c.app.clone(), None, None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), "GET, DELETE");
+
+    let r = c
+        .post_json(
+            &format!("{}/communication/messagingInvitations", c.app),
+            json!({"to": 5}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    c.post_json(
+        &format!("{}/communication/messagingInvitations", c.app),
+        json!({"to":"sip:bob@contoso.com"}),
+    )
+    .await;
+    let state = c
+        .http
+        .get(format!("{}/_sim/state", c.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let conv = state["applications"][0]["conversations"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .send(
+            Method::POST,
+            &format!("{conv}/messaging/messages"),
+            None,
+            Some(("application/octet-stream", vec![0, 1])),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    let r = c.get(&format!("{conv}/messaging/messages/77")).await;
+    assert_eq!(r.status, 404);
+    let r = c
+        .get(&format!("{conv}/participants/nobody@contoso.com"))
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(c.control("invite", json!({"from": 3})).await.status, 400);
+    let raw = c
+        .http
+        .post(format!("{}/_sim/join", c.base))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+
+    // XML request bodies (UCWA 1.0 `<input>`) are understood.
+    let xml_app = c
+        .send(
+            Method::POST,
+            "/ucwa/oauth/v1/applications",
+            Some(XML),
+            Some((XML, br#"<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="culture">en-US</property><property name="endpointId">xml-1</property><property name="userAgent">x</property></input>"#.to_vec())),
+        )
+        .await;
+    assert_eq!(xml_app.status, 201, "{}", xml_app.body);
+    assert_eq!(xml_outline(&xml_app.body)[0].1, "application");
+}
+
+/// Every response of a fixed script, as bytes with the listener's origin replaced.
+async fn script(seed: u64) -> Vec<String> {
+    let sim = start(seed);
+    let base = sim.url();
+    let mut out = Vec::new();
+    let mut record = |r: &Resp| {
+        let mut s = format!("{}\n", r.status);
+        for (k, v) in &r.headers {
+            s.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("?")));
+        }
+        s.push('\n');
+        s.push_str(&r.body);
+        out.push(s.replace(&base, "ORIGIN"));
+    };
+    let mut c = Client::new(&base);
+    record(&c.get("/").await);
+    record(
+        &c.get("/Autodiscover/AutodiscoverService.svc/root/oauth/user")
+            .await,
+    );
+    let t = c.token_for("alice@contoso.com", "Pa55w0rd%21", None).await;
+    record(&t);
+    c.token = Some(t.json()["access_token"].as_str().unwrap().to_string());
+    record(&c.create_app().await);
+    record(
+        &c.post_json(&format!("{}/me/makeMeAvailable", c.app), json!({}))
+            .await,
+    );
+    let feed = |c: &Client| {
+        let href = c.events.clone();
+        let c = c.clone();
+        async move { c.get(&href).await }
+    };
+    let r = feed(&c).await;
+    c.events = r.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    record(&r);
+    let r = c
+        .post_json(
+            &format!("{}/communication/messagingInvitations", c.app),
+            json!({"to":"sip:bob@contoso.com","operationId":"op-1"}),
+        )
+        .await;
+    record(&r);
+    for _ in 0..2 {
+        let r = feed(&c).await;
+        c.events = r.json()["_links"]["next"]["href"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        record(&r);
+    }
+    let state = c
+        .http
+        .get(format!("{base}/_sim/state"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let conv = state["applications"][0]["conversations"][0]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = c
+        .send(
+            Method::POST,
+            &format!("{conv}/messaging/messages"),
+            None,
+            Some(("text/plain", b"hello".to_vec())),
+        )
+        .await;
+    record(&m);
+    let r = feed(&c).await;
+    c.events = r.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    record(&r);
+    record(&c.get(m.header("location")).await);
+    record(
+        &c.get_xml(&format!("{conv}/participants/bob@contoso.com/messaging"))
+            .await,
+    );
+    c.control(
+        "errors",
+        json!({"rel":"conversation","status":409,"subcode":"TooManyGroups"}),
+    )
+    .await;
+    record(&c.get(&conv).await);
+    record(&c.post_empty(&format!("{conv}/messaging/terminate")).await);
+    let r = feed(&c).await;
+    c.events = r.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    record(&r);
+    let empty = c.get(&format!("{}&timeout=180", c.events)).await;
+    c.events = empty.json()["_links"]["next"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    record(&empty);
+    // A P-GET held while another request changes state, as real clients do.
+    let held = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
+    };
+    wait_held(&c, true).await;
+    let r = c
+        .post_json(
+            &format!("{}/communication/messagingInvitations", c.app),
+            json!({"to":"sip:carol@contoso.com"}),
+        )
+        .await;
+    let pget = held.await.unwrap();
+    assert_eq!(
+        find_event(&pget.json(), "messagingInvitation", "started").len(),
+        1
+    );
+    record(&r);
+    record(&pget);
+    out
+}
+
+#[tokio::test]
+async fn same_seed_same_bytes() {
+    let (a, b) = tokio::join!(script(42), script(42));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y);
+    }
+    assert!(
+        a.iter().all(|r| r.contains("\ndate: Mon, 01 Jan 2024 ")),
+        "simulated Date on every response"
+    );
+    let c = script(43).await;
+    assert_ne!(a, c, "another seed gives other ids");
+}
+
+#[cfg(unix)]
+#[test]
+fn simulate_command_prints_its_url_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("ucwa-replay"))
+        .args(["-q", "simulate", "--listen", "127.0.0.1:0", "--seed", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::Write;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("http://x/Autodiscover/"));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            assert!(code.success(), "{code:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "simulate did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn shutdown_releases_held_pgets_at_once() {
+    // Real clock: without the release, this P-GET would be held for 1800 s.
+    let sim = SimServer::start(SimConfig {
+        seed: 10,
+        time_scale: 1.0,
+    })
+    .unwrap();
+    let mut c = Client::ready(&sim.url()).await;
+    c.events = format!("{}&timeout=1800", c.events);
+    let held = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&c.events).await })
+    };
+    wait_held(&c, true).await;
+    let t0 = Instant::now();
+    tokio::task::spawn_blocking(move || drop(sim))
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("released")
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["sender"], json!([]));
+}
+
+#[tokio::test]
+async fn batch_answers_each_part() {
+    let sim = start(11);
+    let c = Client::ready(&sim.url()).await;
+    let app_id = c.app.rsplit('/').next().unwrap().to_string();
+    let b = "77f2569d-c005-442b-b856-782305305e5f";
+    let body = format!(
+        "--{b}\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET {app}/me HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n\
+         --{b}\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET {app}/communication HTTP/1.1\r\nHost: x\r\nAccept: application/xml\r\n\r\n\
+         --{b}\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET {app}/events?ack=2 HTTP/1.1\r\nHost: x\r\n\r\n\
+         --{b}--\r\n",
+        app = c.app
+    );
+    let r = c
+        .send(
+            Method::POST,
+            &format!("{}/batch", c.app),
+            Some("multipart/batching"),
+            Some((
+                &format!("multipart/batching;boundary={b}"),
+                body.into_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ct = r.header("content-type").to_string();
+    assert!(ct.starts_with("multipart/batching; boundary=\""), "{ct}");
+    let out_b = ct.split('"').nth(1).unwrap();
+    let parts: Vec<&str> = r.body.split(&format!("--{out_b}")).skip(1).collect();
+    assert_eq!(parts.len(), 4, "{}", r.body);
+    assert!(parts[3].starts_with("--"));
+    assert!(parts[0].contains("msgtype=response"));
+    assert!(parts[0].contains("HTTP/1.1 200 OK\r\n"));
+    assert!(parts[0].contains(&format!(
+        "\"self\":{{\"href\":\"/ucwa/oauth/v1/applications/{app_id}/me\"}}"
+    )));
+    assert!(parts[1].contains("Content-Type: application/xml; charset=utf-8"));
+    assert!(parts[1].contains("<resource rel=\"communication\""));
+    assert!(parts[2].contains("HTTP/1.1 400 Bad Request"));
+    // Wrong content type for a batch.
+    let r = c
+        .send(
+            Method::POST,
+            &format!("{}/batch", c.app),
+            None,
+            Some(("application/json", b"{}".to_vec())),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+}
+
+#[tokio::test]
+async fn pget_priority_decides_which_request_stays() {
+    let sim = start(12);
+    let c = Client::ready(&sim.url()).await;
+    let high = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.get(&format!("{}&timeout=1800&priority=5", c.events))
+                .await
+        })
+    };
+    wait_held(&c, true).await;
+    let low = c.get(&format!("{}&priority=1", c.events)).await;
+    assert_eq!(low.status, 409);
+    assert_eq!(low.json()["subcode"], "PGetReplaced");
+    let higher = {
+        let c = c.clone();
+        tokio::spawn(async move { c.get(&format!("{}&timeout=180&priority=9", c.events)).await })
+    };
+    let r = high.await.unwrap();
+    assert_eq!(r.status, 409, "the higher priority replaces the held one");
+    assert_eq!(higher.await.unwrap().status, 200);
+}
