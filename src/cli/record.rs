@@ -1,12 +1,154 @@
-//! `ucwa-replay record` (under construction).
+//! `ucwa-replay record`: proxy to an upstream UCWA server and record the session.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use ucwa_replay::proxy::{DEFAULT_MAX_BODY, Origin, ProxyConfig, RecordingProxy, tls};
+use ucwa_replay::redact::RedactConfig;
+use ucwa_replay::replay::key::KeyOptions;
+use ucwa_replay::store::{NewSession, StoreWriter};
+use ucwa_replay::upstream::TrustConfig;
 
 use super::Ctx;
 
+/// Boxed so that the `Command` enum stays small (clippy::large_enum_variant).
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub inner: Box<RecordArgs>,
+}
 
-pub async fn run(_args: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("record is not built yet")
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The UCWA server to record (e.g. https://fe1.contoso.com or https://lyncdiscover.contoso.com).
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4781")]
+    pub listen: String,
+    /// The recording file.
+    #[arg(long, value_name = "FILE", default_value = "recordings/ucwa.sqlite")]
+    pub db: PathBuf,
+    /// Name of the session to record.
+    #[arg(long, value_name = "NAME")]
+    pub session: String,
+    /// Replace an existing session of the same name.
+    #[arg(long)]
+    pub replace: bool,
+    /// The origin clients use to reach the proxy (default: http(s):// + the listen address).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Another origin of the deployment (lyncdiscover., lyncweb., the pool), published under
+    /// /_upstream/HOST on this listener. Repeatable.
+    #[arg(long = "also-upstream", value_name = "URL")]
+    pub also_upstream: Vec<String>,
+    /// Trust the system's root certificates instead of the Mozilla set.
+    #[arg(long)]
+    pub native_roots: bool,
+    /// Also trust the CA certificate(s) in this PEM file (repeatable).
+    #[arg(long, value_name = "FILE.pem")]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Do not verify the upstream's certificate (logged as a warning).
+    #[arg(long)]
+    pub insecure_upstream: bool,
+    /// Serve https with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Store at most this many bytes of each body (the client still gets every byte).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+    /// Seconds to wait for the upstream on ordinary requests (events-feed P-GETs wait for
+    /// their own `timeout` + 60 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub upstream_timeout: u64,
+    /// Another header to redact (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Another JSON or form field to redact (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_field: Vec<String>,
+    /// Another regex whose matches are redacted (repeatable).
+    #[arg(long, value_name = "RE")]
+    pub redact_regex: Vec<String>,
+    /// Another body field left out of the replay match key (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub ignore_body_field: Vec<String>,
+}
+
+pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let args = *args.inner;
+    let upstream = Origin::parse(&args.upstream)?;
+    let also_upstreams = args
+        .also_upstream
+        .iter()
+        .map(|u| Origin::parse(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut config = ProxyConfig::new(upstream.clone());
+    config.also_upstreams = also_upstreams.clone();
+    config.public_url = args.public_url.clone();
+    config.trust = TrustConfig {
+        native_roots: args.native_roots,
+        extra_ca: args.upstream_ca.clone(),
+        insecure: args.insecure_upstream,
+    };
+    config.upstream_timeout = Duration::from_secs(args.upstream_timeout.max(1));
+    config.max_body = args.max_body;
+    config.redact = RedactConfig {
+        headers: args.redact_header.clone(),
+        fields: args.redact_field.clone(),
+        regexes: args.redact_regex.clone(),
+    };
+    config.key_options = KeyOptions::with_extra_fields(args.ignore_body_field.iter().cloned());
+    let proxy = RecordingProxy::new(config)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor_from_pem_files(cert, key)?),
+        _ => None,
+    };
+
+    let writer = StoreWriter::create(
+        &args.db,
+        &NewSession {
+            name: args.session.clone(),
+            upstream: upstream.base(),
+            also_upstreams: also_upstreams.iter().map(Origin::base).collect(),
+            replace: args.replace,
+        },
+    )?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|source| ucwa_replay::Error::Bind {
+            addr: args.listen.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().context("listener address")?;
+    let public = proxy.public_url(local, tls.is_some());
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{public}")?;
+        out.flush()?;
+    }
+    let run = proxy
+        .run(listener, tls, writer.sink(), ctx.shutdown.clone())
+        .await;
+    let stats = writer.finish().await?;
+    let proxy_stats = run?;
+    let lost = if proxy_stats.lost > 0 {
+        format!(", {} finished too late to be stored", proxy_stats.lost)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "recorded session {:?} into {}: {} exchanges, {} events{lost}",
+        args.session,
+        args.db.display(),
+        stats.exchanges,
+        stats.events
+    );
+    Ok(ExitCode::SUCCESS)
 }

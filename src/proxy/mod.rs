@@ -1,5 +1,312 @@
-//! The recording reverse proxy (DESIGN.md "The data path").
+//! The recording reverse proxy (DESIGN.md "The data path"): every request is forwarded to
+//! the configured upstream with bodies streaming both ways, the response is rewritten to the
+//! public origin, and a copy of both is recorded off the client's path.
+//!
+//! - [`forward`]: routing (main upstream, `/_upstream/HOST` also-upstreams), refusals, request
+//!   headers;
+//! - [`response`]: response headers and bodies back to the client;
+//! - [`capture`]: body wrappers that copy while streaming and notice the end of an exchange;
+//! - [`record`]: decode, redact, classify, key and store a finished exchange;
+//! - [`decode`]: content decoding; [`rewrite`]: origin substitution; [`tls`]: the listener.
+//!
+//! The caller binds the listener and owns the shutdown token (mini-redis style):
+//! `RecordingProxy::new(config)?.run(listener, tls, sink, shutdown).await`.
 
+pub mod capture;
+pub mod decode;
+pub mod forward;
+pub mod record;
+pub mod response;
 pub mod rewrite;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, header};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use rewrite::{Origin, OriginRewriter};
+
+use self::capture::Tee;
+use self::forward::{ClientSide, Router, pget_deadline, upstream_request_headers, via_version};
+use self::record::Recorder;
+use self::response::{ResponseRules, failure_response, relay};
+use crate::body::{Body, boxed};
+use crate::error::Error;
+use crate::redact::{RedactConfig, Redactor};
+use crate::replay::key::KeyOptions;
+use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
+use crate::store::{ExchangeSink, HeaderList};
+use crate::ucwa::{ErrorBody, Representation, error_response, feed};
+use crate::upstream::{TrustConfig, UpstreamClient, UpstreamError};
+
+/// Default `--max-body`: bodies are stored up to 32 MiB (the client always gets every byte).
+pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+/// Default `--upstream-timeout` for requests other than events-feed P-GETs.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything the recording proxy is configured with. Start from [`ProxyConfig::new`].
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The front-end every request goes to.
+    pub upstream: Origin,
+    /// Other hosts of the deployment, published under `/_upstream/HOST`.
+    pub also_upstreams: Vec<Origin>,
+    /// The origin clients use to reach the proxy; default `http(s)://` + the bound address.
+    pub public_url: Option<String>,
+    pub trust: TrustConfig,
+    /// Deadline of ordinary requests (P-GETs get their `timeout` + 60 s, at most 1860 s).
+    pub upstream_timeout: Duration,
+    /// How many bytes of each body are stored.
+    pub max_body: usize,
+    pub redact: RedactConfig,
+    pub key_options: KeyOptions,
+    /// How long in-flight exchanges may take to finish at shutdown.
+    pub drain: Duration,
+}
+
+impl ProxyConfig {
+    /// Defaults for everything but the upstream.
+    pub fn new(upstream: Origin) -> Self {
+        ProxyConfig {
+            upstream,
+            also_upstreams: Vec::new(),
+            public_url: None,
+            trust: TrustConfig::default(),
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+            redact: RedactConfig::default(),
+            key_options: KeyOptions::default(),
+            drain: DEFAULT_DRAIN,
+        }
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Exchanges handed to the store.
+    pub exchanges: u64,
+    /// Exchanges that finished too late to be stored.
+    pub lost: u64,
+}
+
+/// A configured, not yet running, recording proxy.
+#[derive(Debug)]
+pub struct RecordingProxy {
+    config: ProxyConfig,
+    client: UpstreamClient,
+    redactor: Redactor,
+}
+
+impl RecordingProxy {
+    /// Check the configuration (public URL, trust files, redaction regexes) and build the
+    /// upstream client.
+    pub fn new(config: ProxyConfig) -> Result<Self, Error> {
+        if let Some(public) = &config.public_url {
+            Origin::parse(public)?;
+        }
+        let client = UpstreamClient::new(&config.trust)?;
+        let redactor = Redactor::new(&config.redact)?;
+        Ok(RecordingProxy {
+            config,
+            client,
+            redactor,
+        })
+    }
+
+    /// The public URL for a listener bound at `local`.
+    pub fn public_url(&self, local: SocketAddr, tls: bool) -> String {
+        match &self.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => default_public_url(local, tls),
+        }
+    }
+
+    /// Serve until `shutdown` fires: stop accepting, release held P-GETs, let other
+    /// exchanges finish within the drain deadline, hand every record to `sink`, and drop
+    /// every clone of `sink` before returning (so the writer can finish).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        sink: ExchangeSink,
+        shutdown: CancellationToken,
+    ) -> Result<ProxyStats, Error> {
+        let local = listener.local_addr()?;
+        let public = self.public_url(local, tls.is_some());
+        let public_origin = Origin::parse(&public)?;
+        let cfg = self.config;
+        let mut upstreams = vec![cfg.upstream.clone()];
+        upstreams.extend(cfg.also_upstreams.iter().cloned());
+        let recorder = Arc::new(Recorder::new(
+            self.redactor,
+            cfg.key_options.clone(),
+            sink,
+            cfg.max_body,
+        ));
+        let shared = Arc::new(Shared {
+            rules: ResponseRules {
+                to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, &public),
+                upstream_hosts: upstreams.iter().map(|o| o.host.clone()).collect(),
+            },
+            to_upstream: OriginRewriter::to_upstream(&cfg.upstream, &cfg.also_upstreams, &public),
+            router: Router::new(upstreams, &public_origin, local),
+            client: self.client,
+            upstream_timeout: cfg.upstream_timeout,
+            max_body: cfg.max_body,
+            recorder: recorder.clone(),
+            shutdown: shutdown.clone(),
+        });
+        tracing::info!(%public, upstream = %cfg.upstream, "recording proxy listening");
+        let handler = move |req, conn| {
+            let shared = shared.clone();
+            async move { handle(shared, req, conn).await }
+        };
+        serve(listener, tls, handler, shutdown, cfg.drain).await;
+        recorder.close(Duration::from_secs(10)).await;
+        let (exchanges, lost) = recorder.counts();
+        Ok(ProxyStats { exchanges, lost })
+    }
+}
+
+/// `http(s)://` + the bound address (an unspecified address is reached as loopback).
+pub fn default_public_url(local: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let mut addr = local;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("{scheme}://{addr}")
+}
+
+/// State shared by every request.
+struct Shared {
+    router: Router,
+    client: UpstreamClient,
+    rules: ResponseRules,
+    to_upstream: OriginRewriter,
+    upstream_timeout: Duration,
+    max_body: usize,
+    recorder: Arc<Recorder>,
+    shutdown: CancellationToken,
+}
+
+/// One request, start to finish. Never fails: refusals and upstream failures are answered
+/// with UCWA error bodies, and every forwarded request is recorded.
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let repr = Representation::from_accept(accept.as_deref());
+    let h2 = req.version() == http::Version::HTTP_2;
+    let route = match shared.router.route(req.method(), req.uri(), h2) {
+        Ok(route) => route,
+        Err(refusal) => {
+            tracing::warn!(peer = %conn.peer, method = %req.method(), uri = %req.uri(), "{refusal}");
+            let err = ErrorBody::new(refusal.status, Some(refusal.subcode), refusal.message);
+            return error_response(&err, repr);
+        }
+    };
+    let upstream = shared.router.upstreams[route.upstream].clone();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let mut pending = shared.recorder.begin(&route.upstream_path);
+
+    let client_host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()));
+    let mut headers = parts.headers;
+    upstream_request_headers(
+        &mut headers,
+        &upstream,
+        &shared.to_upstream,
+        &ClientSide {
+            peer: conn.peer,
+            tls: conn.tls,
+            host: client_host.as_deref(),
+            version: via_version(parts.version),
+        },
+    );
+    let upstream_path_only = route.upstream_path.split('?').next().unwrap_or("");
+    let events = feed::is_events_request(method.as_str(), upstream_path_only);
+    if let Some(ex) = pending.exchange() {
+        ex.method = method.to_string();
+        ex.path = parts.uri.path().to_string();
+        ex.query = parts.uri.query().map(str::to_string);
+        ex.http_version = format!("{:?}", parts.version);
+        ex.representation = repr;
+        ex.upstream = Some(upstream.base());
+        ex.request_headers = HeaderList::from_http(&headers);
+    }
+    let deadline = if events {
+        pget_deadline(parts.uri.query())
+    } else {
+        shared.upstream_timeout
+    };
+
+    let uri: http::Uri = match format!("{}{}", upstream.base(), route.upstream_path).parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            let message = format!("cannot forward this request target: {e}");
+            pending.finish(Some(message.clone()));
+            let err = ErrorBody::new(http::StatusCode::BAD_REQUEST, None, message);
+            return error_response(&err, repr);
+        }
+    };
+    let (tee, copy) = Tee::new(body, shared.max_body);
+    pending.set_request_capture(copy);
+    let mut out = Request::new(boxed(tee));
+    *out.method_mut() = method.clone();
+    *out.uri_mut() = uri;
+    *out.version_mut() = http::Version::HTTP_11;
+    *out.headers_mut() = headers;
+
+    let started = tokio::time::Instant::now();
+    let sent = if events {
+        // Held P-GETs are released at shutdown rather than waited for.
+        tokio::select! {
+            sent = shared.client.send(out, deadline) => sent,
+            _ = shared.shutdown.cancelled() => {
+                pending.finish(Some("aborted: proxy shutting down".into()));
+                let err = ErrorBody::new(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    Some("ProxyShuttingDown"),
+                    "the recording proxy is shutting down",
+                );
+                return error_response(&err, repr);
+            }
+        }
+    } else {
+        shared.client.send(out, deadline).await
+    };
+    match sent {
+        Ok(resp) => {
+            let left = deadline.saturating_sub(started.elapsed());
+            relay(resp, pending, &method, &shared.rules, left, repr).await
+        }
+        Err(failure) => upstream_failed(failure, pending, repr),
+    }
+}
+
+fn upstream_failed(
+    failure: UpstreamError,
+    mut pending: record::Pending,
+    repr: Representation,
+) -> Response<Body> {
+    tracing::warn!(error = %failure, "upstream request failed");
+    pending.finish(Some(failure.message.clone()));
+    failure_response(&failure, repr)
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::model::{Exchange, NewSession};
@@ -203,7 +203,9 @@ fn write_batch(
     session_id: i64,
     batch: &[Exchange],
 ) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: a deferred transaction that reads first cannot upgrade to a write while
+    // another process writes the same file (SQLITE_BUSY without waiting for busy_timeout).
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut events = 0;
     {
         let mut count_earlier = tx.prepare_cached(

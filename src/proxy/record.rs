@@ -1,0 +1,289 @@
+//! Finishing an exchange off the client's path: decode the response body, redact, classify,
+//! index the events feed, compute the match key, and hand the row to the store's writer.
+//!
+//! A [`Pending`] record travels with the request (handler, then response body); whoever
+//! ends the exchange calls [`Pending::finish`], and dropping it unfinished records the
+//! exchange as "client aborted" — the client hung up and hyper dropped our future or body.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::task::TaskTracker;
+
+use super::capture::{CaptureHandle, Captured};
+use super::decode::{decode, is_encoded};
+use crate::redact::Redactor;
+use crate::replay::key::{KeyOptions, match_key};
+use crate::store::{Exchange, ExchangeSink, HeaderList};
+use crate::ucwa::Representation;
+use crate::ucwa::classify::Classifier;
+use crate::ucwa::feed;
+
+/// The error text of an exchange the client abandoned.
+pub const CLIENT_ABORTED: &str = "client aborted";
+
+/// Session-wide recording state shared by every connection.
+#[derive(Debug)]
+pub struct Recorder {
+    redactor: Redactor,
+    classifier: Classifier,
+    key_options: KeyOptions,
+    /// Taken out at shutdown so that the writer can finish even if a connection outlives
+    /// the drain deadline; exchanges finishing later are logged, not stored.
+    sink: Mutex<Option<ExchangeSink>>,
+    tracker: TaskTracker,
+    max_body: usize,
+    seq: AtomicU64,
+    submitted: AtomicU64,
+    lost: AtomicU64,
+}
+
+impl Recorder {
+    pub fn new(
+        redactor: Redactor,
+        key_options: KeyOptions,
+        sink: ExchangeSink,
+        max_body: usize,
+    ) -> Self {
+        Recorder {
+            redactor,
+            classifier: Classifier::new(),
+            key_options,
+            sink: Mutex::new(Some(sink)),
+            tracker: TaskTracker::new(),
+            max_body,
+            seq: AtomicU64::new(0),
+            submitted: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        }
+    }
+
+    /// Start the record of a request that has just arrived (its `seq` is its arrival order).
+    pub fn begin(self: &Arc<Self>, upstream_path: &str) -> Pending {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        let started_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        Pending {
+            recorder: self.clone(),
+            exchange: Some(Exchange {
+                id: 0,
+                seq,
+                started_us,
+                duration_us: 0,
+                method: String::new(),
+                path: String::new(),
+                query: None,
+                http_version: String::new(),
+                request_headers: HeaderList::default(),
+                request_body: Vec::new(),
+                request_truncated: false,
+                status: None,
+                response_headers: HeaderList::default(),
+                response_body: Vec::new(),
+                response_truncated: false,
+                content_encoding: None,
+                error: None,
+                kind: String::new(),
+                representation: Representation::Json,
+                match_key: String::new(),
+                ordinal: 0,
+                credential: None,
+                upstream: None,
+                events: Vec::new(),
+            }),
+            started: Instant::now(),
+            request_body: None,
+            upstream_path: upstream_path.split('?').next().unwrap_or("").to_string(),
+            response_decoded: false,
+        }
+    }
+
+    /// Wait (at most `deadline`) for exchanges being finished, then let go of the sink.
+    pub async fn close(&self, deadline: std::time::Duration) {
+        self.tracker.close();
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some exchanges were still being finished at shutdown");
+        }
+        if let Ok(mut sink) = self.sink.lock() {
+            sink.take();
+        }
+    }
+
+    /// Exchanges handed to the writer, and exchanges that could not be.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.submitted.load(Ordering::Relaxed),
+            self.lost.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Everything that turns a raw exchange into a stored row (CPU work, off the client's
+    /// path).
+    fn complete(&self, mut ex: Exchange, upstream_path: &str, response_decoded: bool) {
+        if !response_decoded {
+            let encoding = ex
+                .response_headers
+                .get("content-encoding")
+                .map(str::to_string);
+            if let Some(enc) = encoding.filter(|e| is_encoded(Some(e))) {
+                if ex.response_truncated {
+                    // A cut compressed stream cannot be decoded; keep it as it came.
+                    ex.content_encoding = Some(enc);
+                } else {
+                    match decode(&enc, &ex.response_body, self.max_body) {
+                        Ok(d) => {
+                            ex.response_body = d.bytes;
+                            ex.response_truncated = d.truncated;
+                            ex.content_encoding = Some(enc);
+                        }
+                        Err(err) => {
+                            tracing::warn!(seq = ex.seq, %err, "response body stored still encoded");
+                            ex.content_encoding = Some(enc);
+                        }
+                    }
+                }
+            }
+        }
+        self.redactor.redact_exchange(&mut ex);
+        ex.kind = self.classifier.kind(&ex.method, upstream_path);
+        let response_repr =
+            Representation::from_content_type(ex.response_headers.get("content-type"));
+        let body_repr = if response_repr == Representation::Other {
+            ex.representation
+        } else {
+            response_repr
+        };
+        if !ex.response_body.is_empty() {
+            self.classifier.learn(body_repr, &ex.response_body);
+        }
+        if feed::is_events_request(&ex.method, upstream_path)
+            && ex.status == Some(200)
+            && !ex.response_body.is_empty()
+        {
+            match feed::parse_events(
+                body_repr,
+                &ex.response_body,
+                feed::ack_of(ex.query.as_deref()),
+            ) {
+                Ok(events) => ex.events = events,
+                Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
+            }
+        }
+        ex.match_key = match_key(
+            &self.key_options,
+            &ex.method,
+            &ex.path,
+            ex.query.as_deref(),
+            ex.request_headers.get("accept"),
+            ex.request_headers.get("content-type"),
+            &ex.request_body,
+        )
+        .to_string();
+        let stored = match self.sink.lock() {
+            Ok(sink) => match sink.as_ref() {
+                Some(sink) => {
+                    sink.submit(ex);
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        };
+        if stored {
+            self.submitted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("an exchange finished after shutdown and was not stored");
+        }
+    }
+}
+
+/// The record of one exchange in flight.
+#[derive(Debug)]
+pub struct Pending {
+    recorder: Arc<Recorder>,
+    exchange: Option<Exchange>,
+    started: Instant,
+    request_body: Option<CaptureHandle>,
+    upstream_path: String,
+    response_decoded: bool,
+}
+
+impl Pending {
+    /// The row being filled (None only after finishing).
+    pub fn exchange(&mut self) -> Option<&mut Exchange> {
+        self.exchange.as_mut()
+    }
+
+    /// Where the request body copy will be.
+    pub fn set_request_capture(&mut self, handle: CaptureHandle) {
+        self.request_body = Some(handle);
+    }
+
+    /// Store an already decoded (or never encoded) response body, cut at the cap.
+    pub fn set_response_body(&mut self, body: &[u8], content_encoding: Option<String>) {
+        let max = self.recorder.max_body;
+        if let Some(ex) = self.exchange.as_mut() {
+            ex.response_truncated = body.len() > max;
+            ex.response_body = body[..body.len().min(max)].to_vec();
+            ex.content_encoding = content_encoding;
+        }
+        self.response_decoded = true;
+    }
+
+    /// Copy streamed response bytes, up to the cap.
+    pub fn keep_response(&mut self, data: &[u8]) {
+        let max = self.recorder.max_body;
+        if let Some(ex) = self.exchange.as_mut() {
+            let room = max.saturating_sub(ex.response_body.len());
+            if data.len() > room {
+                ex.response_truncated = true;
+            }
+            ex.response_body
+                .extend_from_slice(&data[..data.len().min(room)]);
+        }
+    }
+
+    /// End the exchange (with an error, if any) and finish its record in the background.
+    pub fn finish(&mut self, error: Option<String>) {
+        let Some(mut ex) = self.exchange.take() else {
+            return;
+        };
+        ex.duration_us = self.started.elapsed().as_micros() as i64;
+        if ex.error.is_none() {
+            ex.error = error;
+        }
+        if let Some(handle) = self.request_body.take()
+            && let Ok(mut copy) = handle.lock()
+        {
+            let Captured { bytes, truncated } = std::mem::take(&mut *copy);
+            ex.request_body = bytes;
+            ex.request_truncated = truncated;
+        }
+        let recorder = self.recorder.clone();
+        let path = std::mem::take(&mut self.upstream_path);
+        let decoded = self.response_decoded;
+        let work = move || recorder.complete(ex, &path, decoded);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                self.recorder.tracker.spawn_blocking_on(work, &handle);
+            }
+            Err(_) => work(),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.exchange.is_some() {
+            tracing::debug!("client went away before the exchange ended");
+            self.finish(Some(CLIENT_ABORTED.to_string()));
+        }
+    }
+}

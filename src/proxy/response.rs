@@ -1,0 +1,253 @@
+//! The upstream's response on its way back: hop-by-hop fields dropped, upstream origins in
+//! headers and text bodies rewritten to the public origin, and the body either streamed
+//! through untouched (binary) or read whole, decoded and rewritten (text-like bodies, the
+//! only ones that can name an origin).
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::capture::ResponseTap;
+use super::decode::{decode, is_encoded};
+use super::forward::strip_hop_by_hop;
+use super::record::Pending;
+use super::rewrite::{OriginRewriter, strip_cookie_domain};
+use crate::body::{Body, boxed, full};
+use crate::store::HeaderList;
+use crate::ucwa::{ErrorBody, Representation, error_response};
+use crate::upstream::UpstreamError;
+
+/// Largest decoded body the proxy rewrites; beyond it the body passes untouched.
+const MAX_REWRITE: usize = 256 * 1024 * 1024;
+
+/// Headers whose values may name an upstream origin.
+const ORIGIN_HEADERS: &[header::HeaderName] = &[
+    header::LOCATION,
+    header::CONTENT_LOCATION,
+    header::WWW_AUTHENTICATE,
+    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+    header::LINK,
+];
+
+/// What the response side needs to know.
+#[derive(Debug, Clone)]
+pub struct ResponseRules {
+    pub to_public: OriginRewriter,
+    /// Host names of every upstream (their cookie domains are dropped).
+    pub upstream_hosts: Vec<String>,
+}
+
+/// Rewrite the response head for the client.
+pub fn client_headers(headers: &mut HeaderMap, rules: &ResponseRules) {
+    strip_hop_by_hop(headers, false);
+    for name in ORIGIN_HEADERS {
+        map_values(headers, name, |v| match rules.to_public.rewrite(v) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(b) => Some(b),
+        });
+    }
+    let hosts: Vec<&str> = rules.upstream_hosts.iter().map(String::as_str).collect();
+    map_values(headers, &header::SET_COOKIE, |v| {
+        let text = std::str::from_utf8(v).ok()?;
+        match strip_cookie_domain(text, &hosts) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(s) => Some(s.into_bytes()),
+        }
+    });
+}
+
+/// Replace the values of `name` for which `f` returns a new value, keeping their order.
+fn map_values(
+    headers: &mut HeaderMap,
+    name: &header::HeaderName,
+    f: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) {
+    let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
+    if values.is_empty() {
+        return;
+    }
+    let mut changed = false;
+    let new: Vec<HeaderValue> = values
+        .into_iter()
+        .map(
+            |v| match f(v.as_bytes()).and_then(|b| HeaderValue::from_bytes(&b).ok()) {
+                Some(n) => {
+                    changed = true;
+                    n
+                }
+                None => v,
+            },
+        )
+        .collect();
+    if changed {
+        headers.remove(name);
+        for v in new {
+            headers.append(name.clone(), v);
+        }
+    }
+}
+
+/// Bodies that may hold absolute URLs: JSON, XML, HTML, text, forms, UCWA batches.
+pub fn is_text_like(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.starts_with("text/")
+        || mime.starts_with("multipart/")
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+        || matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+                | "application/http"
+        )
+}
+
+/// Turn the upstream's response into the client's, handing the record to the body.
+pub async fn relay(
+    resp: Response<Incoming>,
+    mut pending: Pending,
+    method: &Method,
+    rules: &ResponseRules,
+    deadline: Duration,
+    repr: Representation,
+) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(ex) = pending.exchange() {
+        ex.status = Some(parts.status.as_u16());
+        ex.response_headers = HeaderList::from_http(&parts.headers);
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let encoding = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    client_headers(&mut parts.headers, rules);
+
+    if *method == Method::HEAD || !is_text_like(content_type.as_deref()) {
+        let tap = ResponseTap::new(boxed(body), pending, true);
+        return Response::from_parts(parts, boxed(tap));
+    }
+
+    // Text-like: the whole body is needed to rewrite origins (it is a UCWA resource, small).
+    let bytes = match tokio::time::timeout(deadline, body.collect()).await {
+        Err(_) => {
+            let failure = UpstreamError::timeout(deadline);
+            pending.finish(Some(format!("{failure} (mid-body)")));
+            return failure_response(&failure, repr);
+        }
+        Ok(Err(err)) => {
+            let failure = UpstreamError::classify(&err);
+            tracing::warn!(error = %failure, "upstream response body broke off");
+            pending.finish(Some(format!("{failure} (mid-body)")));
+            return failure_response(&failure, repr);
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let encoded = is_encoded(encoding.as_deref());
+    let plain: Cow<'_, [u8]> = match encoding.as_deref().filter(|_| encoded) {
+        None => Cow::Borrowed(&bytes[..]),
+        Some(enc) => match decode(enc, &bytes, MAX_REWRITE) {
+            Ok(d) if !d.truncated => Cow::Owned(d.bytes),
+            Ok(_) | Err(_) => {
+                tracing::warn!(
+                    encoding = enc,
+                    "compressed body passed through without rewriting"
+                );
+                pending.set_response_body(&bytes, Some(enc.to_string()));
+                let tap = ResponseTap::new(full(bytes), pending, false);
+                return Response::from_parts(parts, boxed(tap));
+            }
+        },
+    };
+    pending.set_response_body(&plain, encoding.clone().filter(|_| encoded));
+    let out = match rules.to_public.rewrite(&plain) {
+        Cow::Borrowed(_) => bytes.clone(),
+        Cow::Owned(rewritten) => {
+            parts.headers.remove(header::CONTENT_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));
+            bytes::Bytes::from(rewritten)
+        }
+    };
+    let tap = ResponseTap::new(full(out), pending, false);
+    Response::from_parts(parts, boxed(tap))
+}
+
+/// The UCWA-shaped 502/504 for an upstream failure.
+pub fn failure_response(failure: &UpstreamError, repr: Representation) -> Response<Body> {
+    let err = ErrorBody::new(
+        failure.status(),
+        Some(failure.subcode()),
+        failure.message.clone(),
+    );
+    error_response(&err, repr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::rewrite::Origin;
+
+    #[test]
+    fn header_origins_and_cookie_domains_are_rewritten() {
+        let up = Origin::parse("https://fe1.contoso.com").unwrap();
+        let rules = ResponseRules {
+            to_public: OriginRewriter::to_public(&up, &[], "http://127.0.0.1:9"),
+            upstream_hosts: vec!["fe1.contoso.com".into()],
+        };
+        let mut h = HeaderMap::new();
+        h.insert(
+            "location",
+            HeaderValue::from_static("https://fe1.contoso.com/ucwa/x"),
+        );
+        h.append(
+            "www-authenticate",
+            HeaderValue::from_static("Bearer trusted_issuers=\"\""),
+        );
+        h.append(
+            "www-authenticate",
+            HeaderValue::from_static(
+                "MsRtcOAuth href=\"https://fe1.contoso.com/WebTicket/oauthtoken\"",
+            ),
+        );
+        h.insert(
+            "set-cookie",
+            HeaderValue::from_static("a=1; Domain=.contoso.com; path=/"),
+        );
+        h.insert("connection", HeaderValue::from_static("close"));
+        client_headers(&mut h, &rules);
+        assert_eq!(h["location"], "http://127.0.0.1:9/ucwa/x");
+        let auth: Vec<_> = h.get_all("www-authenticate").iter().collect();
+        assert_eq!(auth[0], "Bearer trusted_issuers=\"\"");
+        assert_eq!(
+            auth[1],
+            "MsRtcOAuth href=\"http://127.0.0.1:9/WebTicket/oauthtoken\""
+        );
+        assert_eq!(h["set-cookie"], "a=1; path=/");
+        assert!(h.get("connection").is_none());
+        assert!(is_text_like(Some(
+            "application/vnd.microsoft.com.ucwa+json; charset=utf-8"
+        )));
+        assert!(!is_text_like(Some("image/png")));
+    }
+}

@@ -1,0 +1,1095 @@
+//! `ucwa-replay record` end to end: the real binary between a client and small scripted
+//! upstreams (echo, origin-bearing bodies, held P-GETs, and broken servers), then the
+//! recording read back.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{RawResponse, Server, raw_request, temp_db};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use ucwa_replay::body::{Body, full};
+use ucwa_replay::serve::{BackgroundServer, ConnInfo, serve};
+use ucwa_replay::store::{Exchange, Recording};
+
+// ---------------------------------------------------------------------------------------
+// A scripted upstream.
+
+#[derive(Default)]
+struct Seen {
+    requests: AtomicUsize,
+    /// P-GETs whose handler was dropped before answering (the proxy cancelled them).
+    pgets_cancelled: AtomicUsize,
+}
+
+struct Upstream {
+    server: BackgroundServer,
+    seen: Arc<Seen>,
+}
+
+impl Upstream {
+    fn start(name: &'static str) -> Upstream {
+        Self::start_with_tls(name, None)
+    }
+
+    fn start_with_tls(name: &'static str, tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
+        let seen = Arc::new(Seen::default());
+        let s = seen.clone();
+        let server = BackgroundServer::start(
+            name,
+            "127.0.0.1:0".parse().unwrap(),
+            move |listener, shutdown| async move {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let handler = move |req, conn| {
+                    let s = s.clone();
+                    async move { upstream_answer(name, scheme, &s, req, conn).await }
+                };
+                serve(listener, tls, handler, shutdown, Duration::from_secs(1)).await
+            },
+        )
+        .expect("start upstream");
+        Upstream { server, seen }
+    }
+
+    fn url(&self) -> String {
+        self.server.url()
+    }
+
+    fn requests(&self) -> usize {
+        self.seen.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a P-GET as cancelled unless it answered.
+struct HeldGuard<'a>(&'a Seen, bool);
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.pgets_cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<u64> {
+    query?
+        .split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+}
+
+fn json(status: u16, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(full(body))
+        .unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A body naming the upstream's own origin plainly and `\/`-escaped.
+fn links_body(me: &str) -> String {
+    let escaped = me.replace('/', "\\/");
+    format!(
+        r#"{{"_links":{{"self":{{"href":"{me}/ucwa/x"}},"esc":{{"href":"{escaped}\/ucwa\/y"}},"other":{{"href":"http://elsewhere.example/z"}}}}}}"#
+    )
+}
+
+async fn upstream_answer(
+    name: &'static str,
+    scheme: &str,
+    seen: &Seen,
+    req: Request<Incoming>,
+    conn: ConnInfo,
+) -> Response<Body> {
+    seen.requests.fetch_add(1, Ordering::SeqCst);
+    let me = format!("{scheme}://{}", conn.local);
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    match path.as_str() {
+        "/echo" => {
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let headers: Vec<(String, String)> = parts
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect();
+            let doc = serde_json::json!({
+                "server": name,
+                "method": parts.method.as_str(),
+                "path": path,
+                "query": query,
+                "headers": headers,
+                "body": String::from_utf8_lossy(&body),
+            });
+            json(200, doc.to_string())
+        }
+        "/links" => Response::builder()
+            .header("content-type", "application/json")
+            .header("location", format!("{me}/ucwa/created/1"))
+            .header("www-authenticate", "Bearer trusted_issuers=\"\"")
+            .header(
+                "www-authenticate",
+                format!("MsRtcOAuth href=\"{me}/WebTicket/oauthtoken\",grant_type=\"password\""),
+            )
+            .header("set-cookie", "cwt_ucwa=abc; Domain=127.0.0.1; path=/ucwa")
+            .body(full(links_body(&me)))
+            .unwrap(),
+        "/gzip" => Response::builder()
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(full(gzip(links_body(&me).as_bytes())))
+            .unwrap(),
+        "/binary" => Response::builder()
+            .header("content-type", "application/octet-stream")
+            .body(full(format!("raw {me}/ucwa bytes")))
+            .unwrap(),
+        "/big" => Response::builder()
+            .header("content-type", "application/octet-stream")
+            .body(full(vec![b'x'; 100_000]))
+            .unwrap(),
+        p if p.ends_with("/events") => {
+            let mut guard = HeldGuard(seen, false);
+            let hold = query_param(query.as_deref(), "hold_ms").unwrap_or(30_000);
+            tokio::time::sleep(Duration::from_millis(hold)).await;
+            guard.1 = true;
+            let ack = query_param(query.as_deref(), "ack").unwrap_or(1);
+            json(
+                200,
+                format!(
+                    r#"{{"_links":{{"self":{{"href":"{me}{p}?ack={ack}"}},"next":{{"href":"{me}{p}?ack={}"}}}},"sender":[]}}"#,
+                    ack + 1
+                ),
+            )
+        }
+        _ => json(
+            404,
+            r#"{"code":"NotFound","message":"no such resource"}"#.into(),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
+    record_session(upstream, db, "s1", extra)
+}
+
+fn record_session(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "record",
+        "--upstream",
+        upstream,
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--session",
+        session,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn stop(server: &mut Server) {
+    let status = server.terminate(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "exit {status:?}; stderr:\n{}",
+        server.stderr()
+    );
+}
+
+fn exchanges(db: &std::path::Path) -> Vec<Exchange> {
+    exchanges_of(db, "s1")
+}
+
+fn exchanges_of(db: &std::path::Path, name: &str) -> Vec<Exchange> {
+    let rec = Recording::open(db).expect("open recording");
+    let session = rec.session(Some(name)).expect("session");
+    rec.exchanges(&session).expect("exchanges")
+}
+
+fn get(addr: SocketAddr, target: &str, extra_headers: &str) -> RawResponse {
+    raw_request(
+        addr,
+        &format!(
+            "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n"
+        ),
+    )
+}
+
+fn closed_port() -> u16 {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+// ---------------------------------------------------------------------------------------
+// Forwarding and rewriting.
+
+#[test]
+fn hop_by_hop_headers_go_and_forwarding_headers_come() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let addr = proxy.addr();
+    let resp = raw_request(
+        addr,
+        &format!(
+            "POST /echo?a=1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\n\
+             Keep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nX-Rep: one\r\nX-Rep: two\r\n\
+             Referer: {}/ucwa/XFrame.html\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{{\"a\":\"b\"}} ",
+            proxy.url
+        ),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    let headers: Vec<(String, String)> = serde_json::from_value(doc["headers"].clone()).unwrap();
+    let find = |n: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    for gone in ["connection", "x-hop", "keep-alive", "proxy-authorization"] {
+        assert!(find(gone).is_empty(), "{gone} was forwarded: {headers:?}");
+    }
+    assert_eq!(find("x-rep"), ["one", "two"]);
+    assert_eq!(find("host"), [up.server.addr().to_string().as_str()]);
+    assert_eq!(find("x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(find("x-forwarded-proto"), ["http"]);
+    assert_eq!(find("x-forwarded-host"), [addr.to_string().as_str()]);
+    assert_eq!(find("via"), ["1.1 ucwa-replay"]);
+    // (The echoed Referer comes back rewritten to the public origin like any body: the
+    // forwarded form is checked in the recording below.)
+    assert_eq!(doc["body"], "{\"a\":\"b\"} ");
+    assert_eq!(doc["query"], "a=1");
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    let ex = &all[0];
+    assert_eq!((ex.method.as_str(), ex.path.as_str()), ("POST", "/echo"));
+    assert_eq!(ex.query.as_deref(), Some("a=1"));
+    assert_eq!(ex.status, Some(200));
+    assert_eq!(ex.request_body, b"{\"a\":\"b\"} ");
+    assert_eq!(ex.upstream.as_deref(), Some(up.url().as_str()));
+    assert!(ex.error.is_none(), "{:?}", ex.error);
+    assert!(!ex.match_key.is_empty());
+    assert_eq!(
+        ex.request_headers.get("referer"),
+        Some(format!("{}/ucwa/XFrame.html", up.url()).as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
+    let up = Upstream::start("main");
+    let also = Upstream::start("also");
+    let also_host = also.server.addr().to_string();
+    let (_dir, db) = temp_db();
+    let mut proxy = record(
+        &up.url(),
+        &db,
+        &["--also-upstream", &also.url(), "--max-body", "4096"],
+    );
+    let base = proxy.url.clone();
+    let client = reqwest::Client::new();
+    let up_host = up.server.addr().to_string();
+    let leaks = |text: &str| text.contains(&up_host) || text.contains(&also_host);
+
+    let r = client.get(format!("{base}/links")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, format!("{base}/ucwa/created/1"));
+    let auth: Vec<String> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(auth.len(), 2);
+    assert!(
+        auth[1].contains(&format!("href=\"{base}/WebTicket/oauthtoken\"")),
+        "{auth:?}"
+    );
+    assert_eq!(r.headers()["set-cookie"], "cwt_ucwa=abc; path=/ucwa");
+    let text = r.text().await.unwrap();
+    assert!(!leaks(&text), "{text}");
+    assert!(text.contains(&format!("\"{base}/ucwa/x\"")), "{text}");
+    assert!(
+        text.contains(&format!("\"{}\\/ucwa\\/y\"", base.replace('/', "\\/"))),
+        "{text}"
+    );
+    assert!(text.contains("http://elsewhere.example/z"));
+
+    // A compressed body that needs rewriting is decoded and sent plain.
+    let r = client.get(format!("{base}/gzip")).send().await.unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    let len: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert_eq!(len, text.len());
+    assert!(text.starts_with("{\"_links\""), "{text}");
+    assert!(!leaks(&text), "{text}");
+
+    // Binary bodies stream through untouched.
+    let r = client.get(format!("{base}/binary")).send().await.unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("raw {}/ucwa bytes", up.url())
+    );
+
+    // Large bodies reach the client whole; only the stored copy is cut.
+    let r = client.get(format!("{base}/big")).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().len(), 100_000);
+
+    // The also-upstream is reached under /_upstream/HOST.
+    let r = client
+        .get(format!("{base}/_upstream/{also_host}/echo?q=1"))
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["server"], "also");
+    assert_eq!(doc["path"], "/echo");
+    assert_eq!(also.requests(), 1);
+
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    let paths: Vec<&str> = all.iter().map(|e| e.path.as_str()).collect();
+    let also_path = format!("/_upstream/{also_host}/echo");
+    assert_eq!(
+        paths,
+        ["/links", "/gzip", "/binary", "/big", also_path.as_str()]
+    );
+    // The store keeps the upstream's form, decoded.
+    let gz = &all[1];
+    assert_eq!(gz.content_encoding.as_deref(), Some("gzip"));
+    assert_eq!(gz.response_body, links_body(&up.url()).as_bytes());
+    assert_eq!(
+        all[0].response_headers.get("location"),
+        Some(format!("{}/ucwa/created/1", up.url()).as_str())
+    );
+    let big = &all[3];
+    assert_eq!(big.response_body.len(), 4096);
+    assert!(big.response_truncated);
+    assert_eq!(all[4].upstream.as_deref(), Some(also.url().as_str()));
+    assert!(all.iter().all(|e| e.error.is_none()));
+}
+
+#[test]
+fn connect_and_absolute_uris_for_other_hosts_are_refused() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let addr = proxy.addr();
+    let r = raw_request(
+        addr,
+        "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
+    );
+    assert_eq!(r.status, 405, "{}", r.text());
+    let r = get(addr, "http://evil.example/echo", "");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("NotAProxy"), "{}", r.text());
+    let r = get(addr, "/_upstream/evil.example/echo", "");
+    assert_eq!(r.status, 404);
+    assert_eq!(up.requests(), 0);
+    // The proxy's own origin in absolute form is fine.
+    let r = get(addr, &format!("http://{addr}/echo"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.requests(), 1);
+    stop(&mut proxy);
+}
+
+// ---------------------------------------------------------------------------------------
+// Upstream failures.
+
+fn assert_recorded_error(db: &std::path::Path, needle: &str) {
+    let all = exchanges(db);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let err = all[0].error.as_deref().unwrap_or("");
+    assert!(
+        err.contains(needle),
+        "recorded error {err:?} lacks {needle:?}"
+    );
+}
+
+#[test]
+fn upstream_refused_is_a_ucwa_502_and_recorded() {
+    let (_dir, db) = temp_db();
+    let upstream = format!("http://127.0.0.1:{}", closed_port());
+    let mut proxy = record(&upstream, &db, &[]);
+    let r = get(proxy.addr(), "/ucwa/x", "Accept: application/json\r\n");
+    assert_eq!(r.status, 502);
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(doc["code"], "BadGateway");
+    assert_eq!(doc["subcode"], "UpstreamRefused");
+    assert!(
+        doc["message"].as_str().unwrap().contains("refused"),
+        "{doc}"
+    );
+    stop(&mut proxy);
+    assert_recorded_error(&db, "refused");
+}
+
+#[test]
+fn upstream_reset_mid_body_is_a_502_and_recorded() {
+    // Promises 1000 bytes, sends a few, hangs up.
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"partial\":",
+            );
+        }
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
+    let r = get(
+        proxy.addr(),
+        "/ucwa/x",
+        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
+    );
+    assert_eq!(r.status, 502);
+    let text = r.text();
+    assert!(text.contains("<reason"), "{text}");
+    assert!(text.contains("<subcode>UpstreamReset</subcode>"), "{text}");
+    stop(&mut proxy);
+    assert_recorded_error(&db, "reset");
+}
+
+#[test]
+fn upstream_stalled_is_a_504_and_recorded() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(
+        &format!("http://127.0.0.1:{port}"),
+        &db,
+        &["--upstream-timeout", "1"],
+    );
+    let started = Instant::now();
+    let r = get(proxy.addr(), "/ucwa/x", "");
+    assert_eq!(r.status, 504);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(doc["code"], "GatewayTimeout");
+    assert!(
+        doc["message"].as_str().unwrap().contains("timeout"),
+        "{doc}"
+    );
+    stop(&mut proxy);
+    assert_recorded_error(&db, "timeout");
+}
+
+/// A CA and a leaf for 127.0.0.1/localhost, as PEM files in `dir`: (ca.pem, cert.pem, key.pem).
+fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ucwa-replay test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, leaf_key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
+    let (dir, db) = temp_db();
+    let (ca, cert, key) = test_pki(dir.path());
+    let acceptor = ucwa_replay::proxy::tls::acceptor_from_pem_files(&cert, &key).unwrap();
+    let up = Upstream::start_with_tls("tls", Some(acceptor));
+    let upstream = format!("https://127.0.0.1:{}", up.server.addr().port());
+
+    let mut proxy = record(&upstream, &db, &[]);
+    let r = get(proxy.addr(), "/echo", "");
+    assert_eq!(r.status, 502, "{}", r.text());
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(doc["subcode"], "UpstreamTlsFailure", "{doc}");
+    let message = doc["message"].as_str().unwrap();
+    assert!(
+        message.contains("TLS") && message.contains("certificate"),
+        "{message}"
+    );
+    stop(&mut proxy);
+    assert_recorded_error(&db, "TLS");
+
+    let mut proxy = record(
+        &upstream,
+        &db,
+        &["--upstream-ca", ca.to_str().unwrap(), "--replace"],
+    );
+    let r = get(proxy.addr(), "/links", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains(&format!("{}/ucwa/x", proxy.url)), "{text}");
+    assert!(!text.contains(&upstream), "{text}");
+    stop(&mut proxy);
+
+    // And the proxy's own TLS listener serves with the same certificate.
+    let mut proxy = record(
+        &upstream,
+        &db,
+        &[
+            "--upstream-ca",
+            ca.to_str().unwrap(),
+            "--replace",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(proxy.url.starts_with("https://127.0.0.1:"), "{}", proxy.url);
+    stop(&mut proxy);
+}
+
+// ---------------------------------------------------------------------------------------
+// The events feed.
+
+#[test]
+fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let addr = proxy.addr();
+    {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET /ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=30000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+        )
+        .unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        while up.requests() == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(up.requests(), 1, "the P-GET reached the upstream");
+    } // hang up
+    let end = Instant::now() + Duration::from_secs(10);
+    while up.seen.pgets_cancelled.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        up.seen.pgets_cancelled.load(Ordering::SeqCst),
+        1,
+        "the upstream request was cancelled"
+    );
+    // The proxy lives on.
+    assert_eq!(get(addr, "/echo", "").status, 200);
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].kind, "events");
+    assert_eq!(all[0].status, None);
+    assert_eq!(all[0].error.as_deref(), Some("client aborted"));
+    assert_eq!(all[1].status, Some(200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_held_pgets_while_other_traffic_flows() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let base = proxy.url.clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(300)
+        .build()
+        .unwrap();
+    let mut held = Vec::new();
+    for app in 0..200 {
+        let url = format!(
+            "{base}/ucwa/oauth/v1/applications/{app}/events?ack=1&timeout=180&hold_ms=4000"
+        );
+        let c = client.clone();
+        held.push(tokio::spawn(async move { c.get(url).send().await }));
+    }
+    // Wait until every P-GET is held upstream, then check that other requests flow.
+    let end = Instant::now() + Duration::from_secs(20);
+    while up.requests() < 200 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(up.requests(), 200, "all P-GETs forwarded concurrently");
+    for _ in 0..20 {
+        let started = Instant::now();
+        let r = client.get(format!("{base}/echo")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    for h in held {
+        let r = h.await.unwrap().unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains(&format!("{base}/ucwa/oauth/v1/applications/")),
+            "{text}"
+        );
+    }
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 220);
+    assert_eq!(all.iter().filter(|e| e.kind == "events").count(), 200);
+    assert!(all.iter().all(|e| e.status == Some(200)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Shutdown.
+
+#[test]
+fn sigterm_releases_held_pgets_and_flushes_everything() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    let addr = proxy.addr();
+    for i in 0..50 {
+        assert_eq!(get(addr, &format!("/echo?i={i}"), "").status, 200);
+    }
+    let held = std::thread::spawn(move || {
+        get(
+            addr,
+            "/ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=60000",
+            "",
+        )
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    while up.requests() < 51 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    stop(&mut proxy);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(held.join().unwrap().status, 503);
+    assert!(
+        proxy.stderr().contains("51 exchanges"),
+        "stderr:\n{}",
+        proxy.stderr()
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM exchanges", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 51);
+    let all = exchanges(&db);
+    assert_eq!(
+        all[50].error.as_deref(),
+        Some("aborted: proxy shutting down")
+    );
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=51).collect::<Vec<u64>>());
+}
+
+#[test]
+fn the_file_opens_cleanly_after_sigkill() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &[]);
+    for _ in 0..10 {
+        assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    proxy.kill();
+    let all = exchanges(&db);
+    assert!(all.len() <= 10);
+    assert!(!all.is_empty(), "a half second is enough to write");
+}
+
+// ---------------------------------------------------------------------------------------
+// A whole UCWA session through the proxy, against the simulator.
+
+const UCWA_XML: &str = "application/vnd.microsoft.com.ucwa+xml";
+
+/// A scripted UCWA client that only follows links (JSON or XML) and logs what it sent.
+struct UcwaClient {
+    http: reqwest::Client,
+    /// The proxy's public URL: everything goes through it.
+    base: String,
+    /// The simulator's own origin, which must never reach the client.
+    hidden: String,
+    xml: bool,
+    token: Option<String>,
+    sent: Vec<(String, String)>,
+    events_href: String,
+    /// (link rel, type) of every event received, in order.
+    events: Vec<(String, String)>,
+}
+
+impl UcwaClient {
+    fn abs(&self, href: &str) -> String {
+        if href.starts_with("http") {
+            assert!(href.starts_with(&self.base), "left the proxy: {href}");
+            href.to_string()
+        } else {
+            format!("{}{href}", self.base)
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        href: &str,
+        body: Option<(&str, String)>,
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let url = self.abs(href);
+        let path = url[self.base.len()..]
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        self.sent.push((method.to_string(), path));
+        let mut rb = self.http.request(method.parse().unwrap(), &url).header(
+            "Accept",
+            if self.xml {
+                UCWA_XML
+            } else {
+                "application/json"
+            },
+        );
+        if let Some(t) = &self.token {
+            rb = rb.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some((ct, b)) = body {
+            rb = rb.header("Content-Type", ct).body(b);
+        }
+        let r = rb.send().await.expect("request through the proxy");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        for (name, value) in &headers {
+            let v = value.to_str().unwrap_or("");
+            assert!(!v.contains(&self.hidden), "upstream origin in {name}: {v}");
+        }
+        assert!(
+            !text.contains(&self.hidden),
+            "upstream origin in body: {text}"
+        );
+        let escaped = self.hidden.replace('/', "\\/");
+        assert!(
+            !text.contains(&escaped),
+            "escaped upstream origin in body: {text}"
+        );
+        (status, text, headers)
+    }
+
+    /// Every (rel, href) pair of a JSON or XML body.
+    fn links(&self, body: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.xml {
+            let doc = roxmltree::Document::parse(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            for n in doc.descendants().filter(|n| n.is_element()) {
+                if let (Some(rel), Some(href)) = (n.attribute("rel"), n.attribute("href")) {
+                    out.push((rel.to_string(), href.to_string()));
+                }
+            }
+        } else {
+            fn walk(v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+                match v {
+                    serde_json::Value::Object(map) => {
+                        if let Some(serde_json::Value::Object(links)) = map.get("_links") {
+                            for (rel, l) in links {
+                                if let Some(h) = l.get("href").and_then(|h| h.as_str()) {
+                                    out.push((rel.clone(), h.to_string()));
+                                }
+                            }
+                        }
+                        for x in map.values() {
+                            walk(x, out);
+                        }
+                    }
+                    serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+                    _ => {}
+                }
+            }
+            let v: serde_json::Value =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+            walk(&v, &mut out);
+        }
+        out
+    }
+
+    fn link(&self, body: &str, rel: &str) -> String {
+        self.links(body)
+            .into_iter()
+            .find(|(r, _)| r == rel)
+            .map(|(_, h)| h)
+            .unwrap_or_else(|| panic!("no {rel} link in {body}"))
+    }
+
+    fn batch_events(&self, body: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.xml {
+            let doc = roxmltree::Document::parse(body).unwrap();
+            for sender in doc.descendants().filter(|n| n.has_tag_name("sender")) {
+                for e in sender.children().filter(|n| n.is_element()) {
+                    out.push((
+                        e.attribute("rel").unwrap_or("").to_string(),
+                        e.tag_name().name().to_string(),
+                    ));
+                }
+            }
+        } else {
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            for s in v["sender"].as_array().into_iter().flatten() {
+                for e in s["events"].as_array().into_iter().flatten() {
+                    out.push((
+                        e["link"]["rel"].as_str().unwrap_or("").to_string(),
+                        e["type"].as_str().unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// GET the feed until an event `(rel, type)` arrives; returns the batch that held it.
+    async fn pump_until(&mut self, rel: &str, kind: &str) -> String {
+        for _ in 0..20 {
+            let href = self.events_href.clone();
+            let (status, body, _) = self.send("GET", &href, None).await;
+            assert_eq!(status, 200, "{body}");
+            self.events_href = self.link(&body, "next");
+            let got = self.batch_events(&body);
+            let found = got.iter().any(|(r, k)| r == rel && k == kind);
+            self.events.extend(got);
+            if found {
+                return body;
+            }
+        }
+        panic!("no {rel} {kind} event; got {:?}", self.events);
+    }
+}
+
+async fn control(sim: &str, action: &str, body: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{sim}/_sim/{action}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{action}: {}", r.text().await.unwrap());
+}
+
+/// Autodiscover → 401 → token → user → application → feed → incoming IM with
+/// participantMessaging added/updated/deleted and a message.
+async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = UcwaClient {
+        http: reqwest::Client::new(),
+        base,
+        hidden: sim.clone(),
+        xml,
+        token: None,
+        sent: Vec::new(),
+        events_href: String::new(),
+        events: Vec::new(),
+    };
+    let (status, root, _) = c.send("GET", "/", None).await;
+    assert_eq!(status, 200, "{root}");
+    let user = c.link(&root, "user");
+    let (status, _, headers) = c.send("GET", &user, None).await;
+    assert_eq!(status, 401);
+    let challenge = headers
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("MsRtcOAuth"))
+        .expect("MsRtcOAuth challenge")
+        .to_string();
+    let token_href = challenge.split('"').nth(1).unwrap().to_string();
+    let form = format!(
+        "grant_type=password&username=alice@contoso.com&password={}",
+        ucwa_replay::sim::PASSWORD.replace('!', "%21")
+    );
+    let (status, token, _) = c
+        .send(
+            "POST",
+            &token_href,
+            Some(("application/x-www-form-urlencoded", form)),
+        )
+        .await;
+    assert_eq!(status, 200, "{token}");
+    let token: serde_json::Value = serde_json::from_str(&token).unwrap();
+    c.token = Some(token["access_token"].as_str().unwrap().to_string());
+    let (status, user_doc, _) = c.send("GET", &user, None).await;
+    assert_eq!(status, 200, "{user_doc}");
+    let apps = c.link(&user_doc, "applications");
+    let (status, app, _) = c
+        .send(
+            "POST",
+            &apps,
+            Some((
+                "application/json",
+                r#"{"UserAgent":"record-test","EndpointId":"0b5cf6a2-2c2f-4a4c-9d7e-6f1d9a0c1e11","Culture":"en-US"}"#.into(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    c.events_href = c.link(&app, "events");
+    let available = c.link(&app, "makeMeAvailable");
+    let (status, body, _) = c
+        .send(
+            "POST",
+            &available,
+            Some((
+                "application/json",
+                r#"{"SupportedModalities":["Messaging"]}"#.into(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    c.pump_until("communication", "updated").await;
+
+    control(
+        &sim,
+        "invite",
+        serde_json::json!({"from":"bob@contoso.com","message":"Hi"}),
+    )
+    .await;
+    let batch = c.pump_until("messagingInvitation", "started").await;
+    let accept = c.link(&batch, "accept");
+    let (status, body, _) = c.send("POST", &accept, None).await;
+    assert_eq!(status, 204, "{body}");
+    c.pump_until("participantMessaging", "added").await;
+    let carol = serde_json::json!({"participant":"carol@contoso.com"});
+    control(&sim, "join", carol.clone()).await;
+    c.pump_until("participant", "added").await;
+    control(&sim, "update", carol.clone()).await;
+    c.pump_until("participantMessaging", "updated").await;
+    control(
+        &sim,
+        "message",
+        serde_json::json!({"from":"bob@contoso.com","text":"How are you?"}),
+    )
+    .await;
+    c.pump_until("message", "completed").await;
+    control(&sim, "leave", carol).await;
+    c.pump_until("participantMessaging", "deleted").await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sims: Vec<SimServer> = (0..2)
+        .map(|i| {
+            SimServer::start(SimConfig {
+                seed: 7 + i,
+                time_scale: 0.001,
+            })
+            .unwrap()
+        })
+        .collect();
+    let (_dir, db) = temp_db();
+    // Two record processes write two sessions into one file at the same time.
+    let mut json_proxy = record_session(&sims[0].url(), &db, "json", &[]);
+    let mut xml_proxy = record_session(&sims[1].url(), &db, "xml", &[]);
+    let (json_client, xml_client) = tokio::join!(
+        im_session(json_proxy.url.clone(), sims[0].url(), false),
+        im_session(xml_proxy.url.clone(), sims[1].url(), true),
+    );
+    stop(&mut json_proxy);
+    stop(&mut xml_proxy);
+
+    for (name, client, sim) in [
+        ("json", &json_client, &sims[0]),
+        ("xml", &xml_client, &sims[1]),
+    ] {
+        let all = exchanges_of(&db, name);
+        let recorded: Vec<(String, String)> = all
+            .iter()
+            .map(|e| (e.method.clone(), e.path.clone()))
+            .collect();
+        assert_eq!(recorded, client.sent, "{name}: every exchange, in order");
+        assert!(
+            all.iter().all(|e| e.error.is_none() && e.status.is_some()),
+            "{name}"
+        );
+        let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
+        let feed: Vec<&Exchange> = all.iter().filter(|e| e.path.ends_with("/events")).collect();
+        assert!(feed.iter().all(|e| e.kind == "events"), "{name}");
+        // The store keeps the upstream form: the autodiscover body names the simulator.
+        let root = String::from_utf8_lossy(&all[0].response_body);
+        assert!(root.contains(&sim.url()), "{name}: {root}");
+        assert_eq!(all[0].upstream.as_deref(), Some(sim.url().as_str()));
+        if name == "xml" {
+            assert!(
+                all.iter()
+                    .skip(1)
+                    .all(|e| e.representation.as_str() == "xml")
+            );
+        }
+        // Events as the client saw them, in order.
+        let pm: Vec<&str> = client
+            .events
+            .iter()
+            .filter(|(rel, _)| rel == "participantMessaging")
+            .map(|(_, kind)| kind.as_str())
+            .collect();
+        let first = |k: &str| pm.iter().position(|x| *x == k).unwrap();
+        assert!(
+            first("added") < first("updated") && first("updated") < first("deleted"),
+            "{pm:?}"
+        );
+        // When the events parser indexes the feed, the index agrees with what the client saw.
+        let indexed: Vec<(String, String)> = all
+            .iter()
+            .flat_map(|e| e.events.iter())
+            .map(|ev| (ev.link_rel.clone(), ev.event_type.clone()))
+            .collect();
+        if !indexed.is_empty() {
+            assert_eq!(indexed, client.events, "{name}");
+        }
+    }
+}
