@@ -99,8 +99,74 @@ pub async fn run_diff(args: DiffArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct VerifyArgs {}
+pub struct VerifyArgs {
+    /// The recording holding the session to verify (the new session is added to it).
+    #[arg(long, value_name = "FILE", default_value = "recordings/ucwa.sqlite")]
+    pub db: PathBuf,
+    /// The recorded session to re-send (may be omitted when the file holds one).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// The live upstream, e.g. https://fe1.contoso.com.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// A token for the live server (`cwt=…` or `Bearer …`); the token request is not re-sent.
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["username", "password"])]
+    pub token: Option<String>,
+    /// Sign in again with this user (password grant); needs --password.
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub username: Option<String>,
+    /// Password for --username (never stored).
+    #[arg(long, value_name = "PASSWORD", requires = "username")]
+    pub password: Option<String>,
+    /// Name of the session recording the live answers (default NAME-verify-<unix time>).
+    #[arg(long, value_name = "NAME")]
+    pub new_session: Option<String>,
+    /// Give up on an events-feed request after this long.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub events_timeout: std::time::Duration,
+    /// Give up on any other request after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Extra CA certificate (PEM) to trust for an https upstream. Repeatable.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_ca: Vec<PathBuf>,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+}
 
-pub async fn run_verify(_args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("verify is not built yet")
+pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    use ucwa_replay::diff::verify::{self, Credentials, VerifyOptions};
+    let diff = args.compare.options()?;
+    let credentials = match (args.token, args.username, args.password) {
+        (Some(t), _, _) => Credentials::Token(t),
+        (None, Some(username), Some(password)) => Credentials::Password { username, password },
+        _ => Credentials::None,
+    };
+    let recorded_name = match &args.session {
+        Some(n) => n.clone(),
+        None => Recording::open(&args.db)?.session(None)?.name,
+    };
+    let new_session = args
+        .new_session
+        .unwrap_or_else(|| verify::default_session_name(&recorded_name));
+    let opts = VerifyOptions {
+        upstream: args.upstream,
+        credentials,
+        new_session,
+        events_timeout: args.events_timeout,
+        request_timeout: args.request_timeout,
+        trust: ucwa_replay::upstream::TrustConfig {
+            extra_ca: args.upstream_ca,
+            ..Default::default()
+        },
+        diff,
+    };
+    let outcome = verify::verify(&args.db, Some(&recorded_name), &opts).await?;
+    tracing::info!(
+        session = %outcome.session,
+        sent = outcome.sent,
+        failed = outcome.failed,
+        "verify: live answers recorded"
+    );
+    print_report(&outcome.report, args.compare.format)
 }

@@ -29,6 +29,7 @@ pub mod json;
 pub mod normalize;
 pub mod render;
 pub mod text;
+pub mod verify;
 pub mod xml;
 
 pub use events::{EventDiff, EventRef, EventSummary};

@@ -105,6 +105,8 @@ pub struct Normalizer {
     /// Origins to replace, longest first.
     origins: Vec<String>,
     seen: HashMap<(&'static str, String), String>,
+    /// Placeholder → the id it stands for (for `verify`'s recorded → live translation).
+    ids: HashMap<String, String>,
     counters: HashMap<&'static str, u32>,
 }
 
@@ -136,6 +138,7 @@ impl Normalizer {
             opts,
             origins: variants,
             seen: HashMap::new(),
+            ids: HashMap::new(),
             counters: HashMap::new(),
         }
     }
@@ -153,7 +156,32 @@ impl Normalizer {
         *n += 1;
         let p = format!("{{{cat}{n}}}");
         self.seen.insert((cat, id.to_string()), p.clone());
+        self.ids.insert(p.clone(), id.to_string());
         p
+    }
+
+    /// Rewrite the ids in `s` (an href this normaliser's recording used) to the ids `other`
+    /// saw at the same places in order of first appearance: recorded hrefs → live hrefs.
+    /// Also says whether an id could not be mapped (not yet seen on either side).
+    pub fn translate(&self, s: &str, other: &Normalizer) -> (String, bool) {
+        let mut unmapped = false;
+        let out = ID_RE
+            .replace_all(s, |c: &Captures<'_>| {
+                let cat = category(&c[1]);
+                match self
+                    .seen
+                    .get(&(cat, c[2].to_string()))
+                    .and_then(|p| other.ids.get(p))
+                {
+                    Some(id) => format!("/{}/{id}", &c[1]),
+                    None => {
+                        unmapped = true;
+                        c[0].to_string()
+                    }
+                }
+            })
+            .into_owned();
+        (out, unmapped)
     }
 
     /// Normalise one string (an href, a header value, a text line, a JSON string value).
@@ -289,6 +317,23 @@ mod tests {
         assert_eq!(n.text("/x?operationId=abc&a=1"), "/x?operationId={op1}&a=1");
         assert_eq!(n.header("ETag", "\"7\""), "{etag1}");
         assert_eq!(n.header("Date", "Thu, 01 Jan 2026 00:00:00 GMT"), "{date}");
+    }
+
+    #[test]
+    fn translation_follows_first_appearance() {
+        let opts = NormalizeOptions::default();
+        let (mut rec, mut live) = (Normalizer::new(opts, &[]), Normalizer::new(opts, &[]));
+        rec.text("/a/applications/105/communication/conversations/7");
+        live.text("/a/applications/900/communication/conversations/42");
+        let (t, unmapped) = rec.translate(
+            "/a/applications/105/communication/conversations/7/participants/x",
+            &live,
+        );
+        assert_eq!(
+            t,
+            "/a/applications/900/communication/conversations/42/participants/x"
+        );
+        assert!(unmapped);
     }
 
     #[test]
