@@ -22,8 +22,8 @@ fn exchange(seq: u64, app: u32, variant: u32) -> Exchange {
         "/ucwa/oauth/v1/applications/{app}/communication/conversations/{}",
         conv + variant as u64 * 1000
     );
-    let feed = seq % 10 == 0;
-    let xml = seq % 7 == 0;
+    let feed = seq.is_multiple_of(10);
+    let xml = seq.is_multiple_of(7);
     let (path, query, kind) = if feed {
         (
             format!("/ucwa/oauth/v1/applications/{app}/events"),
