@@ -5,7 +5,9 @@
 //! `messages/`, `messagingInvitations/`) and `operationId` values become placeholders numbered
 //! in order of first appearance (`{app1}`, `{conv1}`, `{part2}`, `{op1}` …): the same shape
 //! with different ids is equal, while a link that points at a *different* participant than
-//! before still differs. Ack numbers become `{ack}`, UCWA dates (`\/Date(…)\/`) and ISO 8601
+//! before still differs. Per-run id fields (`threadId`, `instanceId`, `EndpointId`,
+//! `sessionContext`, …) become `{idN}`, GUID member names (the communication resource has
+//! one per application) `{guidN}`, `etag` fields `{etagN}`. Ack numbers become `{ack}`, UCWA dates (`\/Date(…)\/`) and ISO 8601
 //! times `{date}`, the session's upstream origins `{origin}`, ETags and correlation/request
 //! ids numbered placeholders, the `Date` header `{date}`. Every family can be switched off.
 
@@ -19,13 +21,14 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NormalizeOptions {
     /// Ids in hrefs and `operationId` values → `{app1}`, `{conv1}`, `{part1}`, `{msg1}`,
-    /// `{inv1}`, `{op1}`.
+    /// `{inv1}`, `{op1}`; per-run id fields (`threadId`, `instanceId`, …) → `{idN}`;
+    /// GUID member names → `{guidN}`.
     pub ids: bool,
     /// `ack=N` → `ack={ack}`.
     pub acks: bool,
     /// `\/Date(…)\/` and ISO 8601 date-times → `{date}`.
     pub dates: bool,
-    /// ETags, correlation / request ids, the `Date` header.
+    /// ETags (headers and `etag` fields), correlation / request ids, the `Date` header.
     pub volatile_headers: bool,
     /// The session's upstream origins (`https://fe1.contoso.com`) → `{origin}`.
     pub origins: bool,
@@ -77,6 +80,25 @@ static ISO_DATE_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
         .expect("static regex")
 });
+
+static GUID_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$",
+    )
+    .expect("static regex")
+});
+
+/// Fields (JSON members, XML `<property name>`) whose values are ids minted per run:
+/// normalised to `{idN}` with `ids` on (`operationId` to `{opN}`).
+const ID_FIELDS: &[&str] = &[
+    "threadId",
+    "instanceId",
+    "endpointId",
+    "sessionContext",
+    "telemetryId",
+    "clientRequestId",
+    "correlationId",
+];
 
 /// Headers whose values identify one request or one version, normalised to numbered
 /// placeholders (`{corr1}`) when `volatile_headers` is on.
@@ -231,10 +253,27 @@ impl Normalizer {
     /// The value of a field named `name` (a JSON member or an XML `<property name>`):
     /// `operationId` values become `{opN}`, other values go through [`Normalizer::text`].
     pub fn field(&mut self, name: &str, value: &str) -> String {
-        if self.opts.ids && name.eq_ignore_ascii_case("operationId") {
-            return self.placeholder("op", value);
+        if self.opts.ids {
+            if name.eq_ignore_ascii_case("operationId") {
+                return self.placeholder("op", value);
+            }
+            if ID_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+                return self.placeholder("id", value);
+            }
+        }
+        if self.opts.volatile_headers && name.eq_ignore_ascii_case("etag") {
+            return self.placeholder("etag", value);
         }
         self.text(value)
+    }
+
+    /// An object member name or XML `<property name>`: a GUID (UCWA's communication resource
+    /// has a GUID-named member per application) becomes `{guidN}` with `ids` on.
+    pub fn key(&mut self, name: &str) -> String {
+        if self.opts.ids && GUID_RE.is_match(name) {
+            return self.placeholder("guid", name);
+        }
+        name.to_string()
     }
 
     /// A response header value.
@@ -269,7 +308,7 @@ impl Normalizer {
                             Value::String(s) => Value::String(self.field(k, s)),
                             other => self.json(other),
                         };
-                        (k.clone(), v)
+                        (self.key(k), v)
                     })
                     .collect(),
             ),
@@ -316,6 +355,10 @@ mod tests {
         assert_eq!(n.field("operationId", "abc"), "{op1}");
         assert_eq!(n.text("/x?operationId=abc&a=1"), "/x?operationId={op1}&a=1");
         assert_eq!(n.header("ETag", "\"7\""), "{etag1}");
+        assert_eq!(n.field("threadId", "f849"), "{id1}");
+        assert_eq!(n.field("etag", "3730155560"), "{etag2}");
+        assert_eq!(n.key("95f170ea-b0b4-4f5c-aa12-0ff582f8b913"), "{guid1}");
+        assert_eq!(n.key("subject"), "subject");
         assert_eq!(n.header("Date", "Thu, 01 Jan 2026 00:00:00 GMT"), "{date}");
     }
 

@@ -45,7 +45,7 @@ fn build(node: roxmltree::Node<'_, '_>, norm: &mut Normalizer) -> Elem {
     let label = match (rel, prop) {
         (Some(r), _) => format!("{name}[@rel={r}]"),
         (None, Some(n)) if name == "property" || name == "propertyList" => {
-            format!("{name}[@name={n}]")
+            format!("{name}[@name={}]", norm.key(n))
         }
         _ => name.clone(),
     };
