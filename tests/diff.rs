@@ -1056,3 +1056,36 @@ async fn simulator_recordings_diff_and_verify() {
         json!({"part":"status","path":"","kind":"changed","a":"200","b":"500"})
     );
 }
+
+#[tokio::test]
+async fn an_error_on_the_events_feed_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
+    let mut exchanges = script(&Script::other_ids());
+    let last = exchanges.last().unwrap().seq;
+    let mut gone = exchanges
+        .iter()
+        .find(|e| e.kind == "events")
+        .unwrap()
+        .clone();
+    gone.seq = last + 1;
+    gone.query = Some("ack=4".into());
+    gone.status = Some(404);
+    gone.events.clear();
+    gone.response_body =
+        br#"{"code":"NotFound","subcode":"ApplicationNotFound","message":"gone"}"#.to_vec();
+    exchanges.push(gone);
+    let b = dir.path().join("b.sqlite");
+    write_session(&b, "s", exchanges).await;
+    let report = lib_diff(&a, &b, &DiffOptions::default());
+    assert!(!report.is_equal());
+    assert_eq!(report.summary.events.feed_errors_b.get(&404), Some(&1));
+    let r = run(&["diff", s(&a), s(&b)]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("events feed: error answers: none → 404 ×1"),
+        "{}",
+        r.stdout
+    );
+}

@@ -10,7 +10,7 @@
 //!
 //! Pairing is by (key, ordinal) through a hash map: linear in the number of exchanges.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
@@ -42,6 +42,8 @@ pub struct Prepared<'a> {
 pub struct PreparedSession<'a> {
     pub exchanges: Vec<Prepared<'a>>,
     pub events: Vec<FlatEvent>,
+    /// Events-feed answers with an HTTP error status (≥ 400), by status.
+    pub feed_errors: BTreeMap<u16, usize>,
 }
 
 /// Whether an exchange belongs to the events feed.
@@ -63,6 +65,7 @@ pub fn prepare<'a>(
     let mut ordinals: HashMap<String, u32> = HashMap::new();
     let mut out = Vec::with_capacity(exchanges.len());
     let mut events = Vec::new();
+    let mut feed_errors = BTreeMap::new();
     for ex in exchanges {
         let target = match &ex.query {
             Some(q) => format!("{}?{}", ex.path, canonical_query(q)),
@@ -72,6 +75,9 @@ pub fn prepare<'a>(
         if is_events(ex) {
             for row in &ex.events {
                 events.push(FlatEvent::new(ex.seq, row, &mut norm, ignore));
+            }
+            if let Some(status) = ex.status.filter(|s| *s >= 400) {
+                *feed_errors.entry(status).or_insert(0) += 1;
             }
             continue;
         }
@@ -133,6 +139,7 @@ pub fn prepare<'a>(
     PreparedSession {
         exchanges: out,
         events,
+        feed_errors,
     }
 }
 

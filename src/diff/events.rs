@@ -6,7 +6,7 @@
 //! cascade of changes. Every reported event names the ack (and exchange `seq`) that delivered
 //! it on each side.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -135,6 +135,10 @@ pub struct EventSummary {
     pub changed: usize,
     pub added: usize,
     pub removed: usize,
+    /// Events-feed answers with an HTTP error status (≥ 400) in A and in B, by status
+    /// (`{"409": 1}`); compared as a whole, since how many P-GETs a run needs varies.
+    pub feed_errors_a: BTreeMap<u16, usize>,
+    pub feed_errors_b: BTreeMap<u16, usize>,
 }
 
 fn reference(index: usize, e: &FlatEvent) -> EventRef {

@@ -458,9 +458,12 @@ pub fn diff_exchanges(
             .map(|&j| unpaired(&pb.exchanges[j], ChangeKind::Added)),
     );
 
-    let (event_diffs, event_summary) = events::compare(&pa.events, &pb.events);
+    let (event_diffs, mut event_summary) = events::compare(&pa.events, &pb.events);
+    event_summary.feed_errors_a = pa.feed_errors.clone();
+    event_summary.feed_errors_b = pb.feed_errors.clone();
+    let feed_equal = event_summary.feed_errors_a == event_summary.feed_errors_b;
     summary.events = event_summary;
-    let equal = exchanges.is_empty() && event_diffs.is_empty();
+    let equal = exchanges.is_empty() && event_diffs.is_empty() && feed_equal;
     let side = |input: &SessionInput<'_>, p: &align::PreparedSession<'_>| SessionRef {
         label: input.label.clone(),
         exchanges: p.exchanges.len(),

@@ -24,7 +24,8 @@
 //!   "normalized": true,
 //!   "equal": false,
 //!   "summary": {"paired": 30, "equal": 29, "changed": 1, "added": 0, "removed": 0,
-//!               "events": {"a": 12, "b": 13, "equal": 11, "changed": 1, "added": 1, "removed": 0}},
+//!               "events": {"a": 12, "b": 13, "equal": 11, "changed": 1, "added": 1, "removed": 0,
+//!                          "feed_errors_a": {}, "feed_errors_b": {"404": 1}}},
 //!   "exchanges": [ {
 //!       "kind": "changed" | "added" | "removed",
 //!       "method": "GET", "resource": "participantMessaging", "representation": "json",
@@ -83,6 +84,26 @@ pub fn write_text(report: &DiffReport, out: &mut dyn Write, color: bool) -> io::
     }
     for ev in &report.events {
         write_event(ev, out, &paint)?;
+    }
+    let e = &report.summary.events;
+    if e.feed_errors_a != e.feed_errors_b {
+        let s = paint(style(ChangeKind::Changed));
+        let show = |m: &std::collections::BTreeMap<u16, usize>| {
+            if m.is_empty() {
+                "none".to_string()
+            } else {
+                m.iter()
+                    .map(|(k, v)| format!("{k} ×{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        writeln!(
+            out,
+            "{bold}events feed{bold:#}: error answers: {s}{} → {}{s:#}",
+            show(&e.feed_errors_a),
+            show(&e.feed_errors_b)
+        )?;
     }
     let verdict = if report.equal {
         paint(style(ChangeKind::Added))
