@@ -687,6 +687,19 @@ async fn two_sessions_of_one_file_and_header_switches() {
         .collect();
     assert!(headers.contains(&"date"), "{headers:?}");
     assert!(!headers.contains(&"location"), "{headers:?}");
+    // --raw keeps one family raw: the application's lastSeen date shows, nothing else.
+    let r = run(&["diff", &a, &b, "--raw", "dates", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["changed"], 1, "{v:#}");
+    assert_eq!(
+        v["exchanges"][0]["changes"][0]["path"],
+        "/_embedded/me/lastSeen"
+    );
+    assert_eq!(
+        v["exchanges"][0]["changes"][0]["a"],
+        "\"/Date(1474932027613)/\""
+    );
     // A bad pointer is a usage error.
     let r = run(&["diff", &a, &b, "--ignore", "_links"]);
     assert_eq!(r.code, 2);

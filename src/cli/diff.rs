@@ -9,6 +9,21 @@ use ucwa_replay::store::Recording;
 
 use super::{Ctx, OutputFormat};
 
+/// A family of normalised values (`--raw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RawFamily {
+    /// Ids in hrefs, operationId and other per-run id fields, GUID member names.
+    Ids,
+    /// `ack=N` in hrefs.
+    Acks,
+    /// UCWA `\/Date(…)\/` and ISO 8601 dates.
+    Dates,
+    /// ETags, correlation / request ids, the Date header.
+    Volatile,
+    /// The session's upstream origin in absolute URLs.
+    Origins,
+}
+
 /// Comparison switches shared by `diff` and `verify`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
@@ -18,6 +33,9 @@ pub struct CompareArgs {
     /// Compare raw values: no id placeholders, acks, dates, ETags, correlation ids, origins.
     #[arg(long)]
     pub no_normalize: bool,
+    /// Keep one family of volatile values raw while normalising the others. Repeatable.
+    #[arg(long, value_enum, value_name = "FAMILY")]
+    pub raw: Vec<RawFamily>,
     /// Leave a JSON pointer out of body comparison (`*` matches one segment), e.g.
     /// `/_links/*/href`. Repeatable.
     #[arg(long, value_name = "POINTER")]
@@ -39,6 +57,16 @@ impl CompareArgs {
             &self.header,
             &self.ignore_header,
         )?;
+        for family in &self.raw {
+            let n = &mut opts.normalize;
+            match family {
+                RawFamily::Ids => n.ids = false,
+                RawFamily::Acks => n.acks = false,
+                RawFamily::Dates => n.dates = false,
+                RawFamily::Volatile => n.volatile_headers = false,
+                RawFamily::Origins => n.origins = false,
+            }
+        }
         opts.progress = std::io::stderr().is_terminal();
         Ok(opts)
     }
@@ -121,6 +149,9 @@ pub struct VerifyArgs {
     /// Name of the session recording the live answers (default NAME-verify-<unix time>).
     #[arg(long, value_name = "NAME")]
     pub new_session: Option<String>,
+    /// Replace an existing session named like --new-session.
+    #[arg(long)]
+    pub replace: bool,
     /// Give up on an events-feed request after this long.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
     pub events_timeout: std::time::Duration,
@@ -153,6 +184,7 @@ pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode>
         upstream: args.upstream,
         credentials,
         new_session,
+        replace: args.replace,
         events_timeout: args.events_timeout,
         request_timeout: args.request_timeout,
         trust: ucwa_replay::upstream::TrustConfig {

@@ -270,7 +270,7 @@ impl Normalizer {
     /// An object member name or XML `<property name>`: a GUID (UCWA's communication resource
     /// has a GUID-named member per application) becomes `{guidN}` with `ids` on.
     pub fn key(&mut self, name: &str) -> String {
-        if self.opts.ids && GUID_RE.is_match(name) {
+        if self.opts.ids && matches!(name.len(), 36 | 38) && GUID_RE.is_match(name) {
             return self.placeholder("guid", name);
         }
         name.to_string()

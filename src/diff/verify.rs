@@ -52,6 +52,8 @@ pub struct VerifyOptions {
     pub credentials: Credentials,
     /// Name of the new session.
     pub new_session: String,
+    /// Replace an existing session of that name instead of refusing.
+    pub replace: bool,
     /// Give up on an events-feed request after this long.
     pub events_timeout: Duration,
     /// Give up on any other request after this long.
@@ -588,7 +590,7 @@ pub async fn verify(
             name: opts.new_session.clone(),
             upstream: base.clone(),
             also_upstreams: vec![],
-            replace: false,
+            replace: opts.replace,
         },
     )?;
     // What stands for the live token: the recorded token answer's placeholder.
