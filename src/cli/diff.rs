@@ -1,19 +1,204 @@
-//! `ucwa-replay diff` and `verify` (under construction).
+//! `ucwa-replay diff A B` and `ucwa-replay verify`.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::Ctx;
+use ucwa_replay::diff::{DiffOptions, DiffReport, diff_sessions, render};
+use ucwa_replay::store::Recording;
 
-#[derive(Debug, clap::Args)]
-pub struct DiffArgs {}
+use super::{Ctx, OutputFormat};
 
-#[derive(Debug, clap::Args)]
-pub struct VerifyArgs {}
-
-pub async fn run_diff(_args: DiffArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("diff is not built yet")
+/// A family of normalised values (`--raw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RawFamily {
+    /// Ids in hrefs, operationId and other per-run id fields, GUID member names.
+    Ids,
+    /// `ack=N` in hrefs.
+    Acks,
+    /// UCWA `\/Date(…)\/` and ISO 8601 dates.
+    Dates,
+    /// ETags, correlation / request ids, the Date header.
+    Volatile,
+    /// The session's upstream origin in absolute URLs.
+    Origins,
 }
 
-pub async fn run_verify(_args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("verify is not built yet")
+/// Comparison switches shared by `diff` and `verify`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Compare raw values: no id placeholders, acks, dates, ETags, correlation ids, origins.
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Keep one family of volatile values raw while normalising the others. Repeatable.
+    #[arg(long, value_enum, value_name = "FAMILY")]
+    pub raw: Vec<RawFamily>,
+    /// Leave a JSON pointer out of body comparison (`*` matches one segment), e.g.
+    /// `/_links/*/href`. Repeatable.
+    #[arg(long, value_name = "POINTER")]
+    pub ignore: Vec<String>,
+    /// Do not compare this response header (Content-Type and Location are compared by
+    /// default). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub ignore_header: Vec<String>,
+    /// Also compare this response header (e.g. ETag). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub header: Vec<String>,
+}
+
+impl CompareArgs {
+    fn options(&self) -> anyhow::Result<DiffOptions> {
+        let mut opts = DiffOptions::from_flags(
+            self.no_normalize,
+            &self.ignore,
+            &self.header,
+            &self.ignore_header,
+        )?;
+        for family in &self.raw {
+            let n = &mut opts.normalize;
+            match family {
+                RawFamily::Ids => n.ids = false,
+                RawFamily::Acks => n.acks = false,
+                RawFamily::Dates => n.dates = false,
+                RawFamily::Volatile => n.volatile_headers = false,
+                RawFamily::Origins => n.origins = false,
+            }
+        }
+        opts.progress = std::io::stderr().is_terminal();
+        Ok(opts)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// First recording: FILE or FILE#SESSION (FILE alone when it holds one session).
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// Second recording: FILE or FILE#SESSION.
+    #[arg(value_name = "B")]
+    pub b: String,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+}
+
+/// Split `FILE#SESSION`; a path that exists as given (even with a `#`) is a file.
+pub fn parse_target(target: &str) -> (PathBuf, Option<String>) {
+    if std::path::Path::new(target).exists() {
+        return (PathBuf::from(target), None);
+    }
+    match target.rsplit_once('#') {
+        Some((file, session)) if !file.is_empty() => {
+            (PathBuf::from(file), Some(session.to_string()))
+        }
+        _ => (PathBuf::from(target), None),
+    }
+}
+
+pub(crate) fn print_report(report: &DiffReport, format: OutputFormat) -> anyhow::Result<ExitCode> {
+    let mut out = anstream::stdout();
+    match format {
+        OutputFormat::Json => render::write_json(report, &mut out)?,
+        OutputFormat::Text => render::write_text(report, &mut out, true)?,
+    }
+    out.flush()?;
+    Ok(if report.is_equal() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub async fn run_diff(args: DiffArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let opts = args.compare.options()?;
+    let (fa, na) = parse_target(&args.a);
+    let (fb, nb) = parse_target(&args.b);
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<DiffReport> {
+        let ra = Recording::open(&fa)?;
+        let sa = ra.session(na.as_deref())?;
+        let rb = Recording::open(&fb)?;
+        let sb = rb.session(nb.as_deref())?;
+        Ok(diff_sessions(&ra, &sa, &rb, &sb, &opts)?)
+    })
+    .await??;
+    print_report(&report, args.compare.format)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The recording holding the session to verify (the new session is added to it).
+    #[arg(long, value_name = "FILE", default_value = "recordings/ucwa.sqlite")]
+    pub db: PathBuf,
+    /// The recorded session to re-send (may be omitted when the file holds one).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// The live upstream, e.g. https://fe1.contoso.com.
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    /// A token for the live server (`cwt=…` or `Bearer …`); the token request is not re-sent.
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["username", "password"])]
+    pub token: Option<String>,
+    /// Sign in again with this user (password grant); needs --password.
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub username: Option<String>,
+    /// Password for --username (never stored).
+    #[arg(long, value_name = "PASSWORD", requires = "username")]
+    pub password: Option<String>,
+    /// Name of the session recording the live answers (default NAME-verify-<unix time>).
+    #[arg(long, value_name = "NAME")]
+    pub new_session: Option<String>,
+    /// Replace an existing session named like --new-session.
+    #[arg(long)]
+    pub replace: bool,
+    /// Give up on an events-feed request after this long.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub events_timeout: std::time::Duration,
+    /// Give up on any other request after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// Extra CA certificate (PEM) to trust for an https upstream. Repeatable.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_ca: Vec<PathBuf>,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+}
+
+pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    use ucwa_replay::diff::verify::{self, Credentials, VerifyOptions};
+    let diff = args.compare.options()?;
+    let credentials = match (args.token, args.username, args.password) {
+        (Some(t), _, _) => Credentials::Token(t),
+        (None, Some(username), Some(password)) => Credentials::Password { username, password },
+        _ => Credentials::None,
+    };
+    let recorded_name = match &args.session {
+        Some(n) => n.clone(),
+        None => Recording::open(&args.db)?.session(None)?.name,
+    };
+    let new_session = args
+        .new_session
+        .unwrap_or_else(|| verify::default_session_name(&recorded_name));
+    let opts = VerifyOptions {
+        upstream: args.upstream,
+        credentials,
+        new_session,
+        replace: args.replace,
+        events_timeout: args.events_timeout,
+        request_timeout: args.request_timeout,
+        trust: ucwa_replay::upstream::TrustConfig {
+            extra_ca: args.upstream_ca,
+            ..Default::default()
+        },
+        diff,
+    };
+    let outcome = verify::verify(&args.db, Some(&recorded_name), &opts).await?;
+    tracing::info!(
+        session = %outcome.session,
+        sent = outcome.sent,
+        failed = outcome.failed,
+        "verify: live answers recorded"
+    );
+    print_report(&outcome.report, args.compare.format)
 }

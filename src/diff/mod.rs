@@ -1,1 +1,482 @@
-//! (module under construction)
+//! Structural comparison of two recorded sessions (DESIGN.md "Diff"), used by
+//! `ucwa-replay diff` and `ucwa-replay verify`.
+//!
+//! The pipeline: [`align::prepare`] walks each session once in `seq` order, normalising
+//! volatile values ([`normalize`]) and parsing bodies ([`body`]); [`align::align`] pairs
+//! exchanges by (match key, ordinal), the events feed aside; each pair is compared on status,
+//! the chosen headers and the body ([`json`], [`xml`], [`text`], else digest); the two
+//! flattened event sequences are aligned by [`events`]; [`render`] prints the [`DiffReport`]
+//! as text or as JSON (schema documented there).
+//!
+//! ```no_run
+//! use ucwa_replay::diff::{DiffOptions, diff_sessions};
+//! use ucwa_replay::store::Recording;
+//! # fn main() -> Result<(), ucwa_replay::diff::DiffError> {
+//! let a = Recording::open("before.sqlite".as_ref())?;
+//! let b = Recording::open("after.sqlite".as_ref())?;
+//! let (sa, sb) = (a.session(None)?, b.session(None)?);
+//! let report = diff_sessions(&a, &sa, &b, &sb, &DiffOptions::default())?;
+//! println!("{}", report.summary());
+//! # Ok(()) }
+//! ```
+
+use serde::Serialize;
+
+pub mod align;
+pub mod body;
+pub mod events;
+pub mod json;
+pub mod normalize;
+pub mod render;
+pub mod text;
+pub mod verify;
+pub mod xml;
+
+pub use events::{EventDiff, EventRef, EventSummary};
+pub use json::IgnorePatterns;
+pub use normalize::{NormalizeOptions, Normalizer};
+
+use crate::store::{Exchange, Recording, SessionInfo, StoreError};
+
+/// The version tag of the JSON report (`"schema"` member).
+pub const SCHEMA: &str = "ucwa-replay.diff/1";
+
+/// Headers compared unless told otherwise.
+pub const DEFAULT_HEADERS: &[&str] = &["content-type", "location"];
+
+/// Why a diff could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiffError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A user-supplied option is not valid (a JSON pointer, a header name).
+    #[error("invalid {what}: {message}")]
+    Invalid { what: &'static str, message: String },
+}
+
+/// What to compare and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffOptions {
+    pub normalize: NormalizeOptions,
+    /// JSON pointers (with `*`) left out of body and embedded-resource comparison.
+    pub ignore: IgnorePatterns,
+    /// Lower-case names of the compared response headers.
+    pub headers: Vec<String>,
+    /// Show a progress bar on stderr (the caller decides: only on a terminal, long diffs).
+    pub progress: bool,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions {
+            normalize: NormalizeOptions::default(),
+            ignore: IgnorePatterns::default(),
+            headers: DEFAULT_HEADERS.iter().map(|h| h.to_string()).collect(),
+            progress: false,
+        }
+    }
+}
+
+impl DiffOptions {
+    /// Build from command-line style inputs: `--no-normalize`, `--ignore`, `--header`,
+    /// `--ignore-header`.
+    pub fn from_flags(
+        no_normalize: bool,
+        ignore: &[String],
+        add_headers: &[String],
+        ignore_headers: &[String],
+    ) -> Result<Self, DiffError> {
+        let ignore = IgnorePatterns::parse(ignore).map_err(|message| DiffError::Invalid {
+            what: "--ignore pointer",
+            message,
+        })?;
+        let mut headers: Vec<String> = DEFAULT_HEADERS.iter().map(|h| h.to_string()).collect();
+        for h in add_headers {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(DiffError::Invalid {
+                    what: "--header name",
+                    message: format!("{h:?} is not a header name"),
+                });
+            }
+            let h = h.to_ascii_lowercase();
+            if !headers.contains(&h) {
+                headers.push(h);
+            }
+        }
+        headers.retain(|h| !ignore_headers.iter().any(|i| i.eq_ignore_ascii_case(h)));
+        Ok(DiffOptions {
+            normalize: if no_normalize {
+                NormalizeOptions::none()
+            } else {
+                NormalizeOptions::default()
+            },
+            ignore,
+            headers,
+            progress: false,
+        })
+    }
+}
+
+/// Added, removed or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Changed,
+    Added,
+    Removed,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Changed => "changed",
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+        }
+    }
+}
+
+/// Which part of an exchange (or event) a change is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Status,
+    Header,
+    Body,
+    Event,
+}
+
+impl Part {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Status => "status",
+            Part::Header => "header",
+            Part::Body => "body",
+            Part::Event => "event",
+        }
+    }
+}
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub part: Part,
+    /// Status: `""`; header: its lower-case name; body: a JSON pointer (`/_links/self/href`),
+    /// an XML path (`/resource/link[@rel=participant]/@href`), `/line/N` for text, or `""`
+    /// for the whole body; event: a pointer into the event envelope (`/type`).
+    pub path: String,
+    pub kind: ChangeKind,
+    /// The raw value in A (JSON text for JSON values, quoted strings otherwise), absent when
+    /// added.
+    pub a: Option<String>,
+    /// The raw value in B, absent when removed.
+    pub b: Option<String>,
+}
+
+/// One side of an exchange difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExchangeRef {
+    pub seq: u64,
+    /// Path and query as recorded.
+    pub target: String,
+    pub status: Option<u16>,
+}
+
+/// A paired exchange that differs, or an unpaired one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExchangeDiff {
+    pub kind: ChangeKind,
+    pub method: String,
+    /// The UCWA resource kind (`participantMessaging`, …).
+    pub resource: String,
+    /// `json`, `xml` or `other`: what the request asked for.
+    pub representation: String,
+    /// The alignment key (normalised unless `--no-normalize`).
+    pub key: String,
+    /// How many earlier exchanges share the key (0-based; text output shows it 1-based as `#N`).
+    pub ordinal: u32,
+    pub a: Option<ExchangeRef>,
+    pub b: Option<ExchangeRef>,
+    /// What differs (empty for added / removed exchanges).
+    pub changes: Vec<Change>,
+}
+
+/// Counts of the exchange comparison.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub paired: usize,
+    pub equal: usize,
+    pub changed: usize,
+    pub added: usize,
+    pub removed: usize,
+    pub events: EventSummary,
+}
+
+/// A session as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRef {
+    /// `FILE#SESSION`.
+    pub label: String,
+    /// Exchanges outside the events feed.
+    pub exchanges: usize,
+    /// Events-feed exchanges.
+    pub feed_exchanges: usize,
+}
+
+/// The outcome of a diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffReport {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    pub a: SessionRef,
+    pub b: SessionRef,
+    pub normalized: bool,
+    pub equal: bool,
+    pub summary: Summary,
+    /// Changed, added and removed exchanges: A's order, then B-only exchanges in B's order.
+    pub exchanges: Vec<ExchangeDiff>,
+    pub events: Vec<EventDiff>,
+}
+
+impl DiffReport {
+    /// Whether the sessions compare equal.
+    pub fn is_equal(&self) -> bool {
+        self.equal
+    }
+
+    /// `paired N, equal N, changed N, added N, removed N; events: A N, B N, equal N, changed N,
+    /// added N, removed N`.
+    pub fn summary(&self) -> String {
+        let s = &self.summary;
+        let e = &s.events;
+        format!(
+            "paired {}, equal {}, changed {}, added {}, removed {}; events: A {}, B {}, equal {}, changed {}, added {}, removed {}",
+            s.paired,
+            s.equal,
+            s.changed,
+            s.added,
+            s.removed,
+            e.a,
+            e.b,
+            e.equal,
+            e.changed,
+            e.added,
+            e.removed
+        )
+    }
+}
+
+/// One session's input to [`diff_exchanges`].
+#[derive(Debug, Clone)]
+pub struct SessionInput<'a> {
+    /// How the report names it (`FILE#SESSION`).
+    pub label: String,
+    /// Upstream origins the session was recorded against (normalised to `{origin}`).
+    pub origins: Vec<String>,
+    /// The exchanges in `seq` order.
+    pub exchanges: &'a [Exchange],
+}
+
+impl<'a> SessionInput<'a> {
+    /// From a session of a recording and its exchanges.
+    pub fn new(rec: &Recording, info: &SessionInfo, exchanges: &'a [Exchange]) -> Self {
+        let mut origins = vec![info.upstream.clone()];
+        origins.extend(info.also_upstreams.iter().cloned());
+        SessionInput {
+            label: format!("{}#{}", rec.path().display(), info.name),
+            origins,
+            exchanges,
+        }
+    }
+}
+
+/// Load and compare two sessions (possibly of the same file).
+pub fn diff_sessions(
+    rec_a: &Recording,
+    a: &SessionInfo,
+    rec_b: &Recording,
+    b: &SessionInfo,
+    opts: &DiffOptions,
+) -> Result<DiffReport, DiffError> {
+    let ea = rec_a.exchanges(a)?;
+    let eb = rec_b.exchanges(b)?;
+    Ok(diff_exchanges(
+        &SessionInput::new(rec_a, a, &ea),
+        &SessionInput::new(rec_b, b, &eb),
+        opts,
+    ))
+}
+
+fn status_text(ex: &Exchange) -> String {
+    match (ex.status, &ex.error) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(e)) => format!("no response ({e})"),
+        (None, None) => "no response".into(),
+    }
+}
+
+fn exchange_ref(ex: &Exchange) -> ExchangeRef {
+    ExchangeRef {
+        seq: ex.seq,
+        target: ex.path_and_query(),
+        status: ex.status,
+    }
+}
+
+fn compare_pair(
+    a: &align::Prepared<'_>,
+    b: &align::Prepared<'_>,
+    opts: &DiffOptions,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let (sa, sb) = (status_text(a.ex), status_text(b.ex));
+    if sa != sb {
+        changes.push(Change {
+            part: Part::Status,
+            path: String::new(),
+            kind: ChangeKind::Changed,
+            a: Some(sa),
+            b: Some(sb),
+        });
+    }
+    for (name, (ha, hb)) in opts.headers.iter().zip(a.headers.iter().zip(&b.headers)) {
+        let kind = match (ha, hb) {
+            (Some((na, _)), Some((nb, _))) if na == nb => continue,
+            (None, None) => continue,
+            (Some(_), Some(_)) => ChangeKind::Changed,
+            (Some(_), None) => ChangeKind::Removed,
+            (None, Some(_)) => ChangeKind::Added,
+        };
+        changes.push(Change {
+            part: Part::Header,
+            path: name.clone(),
+            kind,
+            a: ha.as_ref().map(|(_, raw)| format!("{raw:?}")),
+            b: hb.as_ref().map(|(_, raw)| format!("{raw:?}")),
+        });
+    }
+    body::compare(&a.body, &b.body, &opts.ignore, &mut changes);
+    changes
+}
+
+fn unpaired(p: &align::Prepared<'_>, kind: ChangeKind) -> ExchangeDiff {
+    let r = exchange_ref(p.ex);
+    ExchangeDiff {
+        kind,
+        method: p.ex.method.clone(),
+        resource: p.ex.kind.clone(),
+        representation: p.ex.representation.to_string(),
+        key: p.key.clone(),
+        ordinal: p.ordinal,
+        a: (kind == ChangeKind::Removed).then(|| r.clone()),
+        b: (kind == ChangeKind::Added).then_some(r),
+        changes: Vec::new(),
+    }
+}
+
+/// Compare two sessions already loaded.
+pub fn diff_exchanges(
+    a: &SessionInput<'_>,
+    b: &SessionInput<'_>,
+    opts: &DiffOptions,
+) -> DiffReport {
+    let pa = align::prepare(
+        a.exchanges,
+        &a.origins,
+        opts.normalize,
+        &opts.headers,
+        &opts.ignore,
+    );
+    let pb = align::prepare(
+        b.exchanges,
+        &b.origins,
+        opts.normalize,
+        &opts.headers,
+        &opts.ignore,
+    );
+    let alignment = align::align(&pa.exchanges, &pb.exchanges);
+
+    let progress = (opts.progress && alignment.pairs.len() >= 1000).then(|| {
+        let bar = indicatif::ProgressBar::new(alignment.pairs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} exchanges")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("comparing");
+        bar
+    });
+
+    let mut summary = Summary {
+        paired: alignment.pairs.len(),
+        added: alignment.added.len(),
+        removed: alignment.removed.len(),
+        ..Summary::default()
+    };
+    // Removed exchanges sit in A's order among the changed ones.
+    let mut in_a_order: Vec<(usize, ExchangeDiff)> = Vec::new();
+    for (n, &(i, j)) in alignment.pairs.iter().enumerate() {
+        if let Some(bar) = &progress
+            && n % 256 == 0
+        {
+            bar.set_position(n as u64);
+        }
+        let (x, y) = (&pa.exchanges[i], &pb.exchanges[j]);
+        let changes = compare_pair(x, y, opts);
+        if changes.is_empty() {
+            summary.equal += 1;
+            continue;
+        }
+        summary.changed += 1;
+        in_a_order.push((
+            i,
+            ExchangeDiff {
+                kind: ChangeKind::Changed,
+                method: x.ex.method.clone(),
+                resource: x.ex.kind.clone(),
+                representation: x.ex.representation.to_string(),
+                key: x.key.clone(),
+                ordinal: x.ordinal,
+                a: Some(exchange_ref(x.ex)),
+                b: Some(exchange_ref(y.ex)),
+                changes,
+            },
+        ));
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    for &i in &alignment.removed {
+        in_a_order.push((i, unpaired(&pa.exchanges[i], ChangeKind::Removed)));
+    }
+    in_a_order.sort_by_key(|(i, _)| *i);
+    let mut exchanges: Vec<ExchangeDiff> = in_a_order.into_iter().map(|(_, d)| d).collect();
+    exchanges.extend(
+        alignment
+            .added
+            .iter()
+            .map(|&j| unpaired(&pb.exchanges[j], ChangeKind::Added)),
+    );
+
+    let (event_diffs, mut event_summary) = events::compare(&pa.events, &pb.events);
+    event_summary.feed_errors_a = pa.feed_errors.clone();
+    event_summary.feed_errors_b = pb.feed_errors.clone();
+    let feed_equal = event_summary.feed_errors_a == event_summary.feed_errors_b;
+    summary.events = event_summary;
+    let equal = exchanges.is_empty() && event_diffs.is_empty() && feed_equal;
+    let side = |input: &SessionInput<'_>, p: &align::PreparedSession<'_>| SessionRef {
+        label: input.label.clone(),
+        exchanges: p.exchanges.len(),
+        feed_exchanges: input.exchanges.len() - p.exchanges.len(),
+    };
+    DiffReport {
+        schema: SCHEMA,
+        a: side(a, &pa),
+        b: side(b, &pb),
+        normalized: opts.normalize.any(),
+        equal,
+        summary,
+        exchanges,
+        events: event_diffs,
+    }
+}

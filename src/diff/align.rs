@@ -1,0 +1,174 @@
+//! Preparing a session for comparison and pairing the exchanges of two sessions.
+//!
+//! Preparation walks a session once in `seq` order, feeding every string to the session's
+//! [`Normalizer`] (so placeholders are numbered in order of first appearance), parses each
+//! response body, and computes the alignment key: with normalisation, the match key rebuilt
+//! from the normalised path, query and request body (so `/applications/105/…` pairs with
+//! `/applications/106/…`) and its ordinal recomputed; without, the stored key and ordinal.
+//! Events-feed exchanges are not paired (acks and batching differ between runs): their
+//! events go to the flattened sequence instead.
+//!
+//! Pairing is by (key, ordinal) through a hash map: linear in the number of exchanges.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use super::body::Body;
+use super::events::FlatEvent;
+use super::json::IgnorePatterns;
+use super::normalize::{NormalizeOptions, Normalizer};
+use crate::replay::key::{KeyOptions, canonical_body, canonical_query};
+use crate::store::Exchange;
+use crate::ucwa::feed::is_events_request;
+
+/// A compared header: normalised value (decides) and raw value (shown).
+pub type HeaderValue = Option<(String, String)>;
+
+/// One exchange ready to compare.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    pub ex: &'a Exchange,
+    /// Alignment key (normalised match key text, or the stored one).
+    pub key: String,
+    pub ordinal: u32,
+    /// Values of the compared headers, in the order of the compared names.
+    pub headers: Vec<HeaderValue>,
+    pub body: Body,
+}
+
+/// A session after preparation.
+#[derive(Debug)]
+pub struct PreparedSession<'a> {
+    pub exchanges: Vec<Prepared<'a>>,
+    pub events: Vec<FlatEvent>,
+    /// Events-feed answers with an HTTP error status (≥ 400), by status.
+    pub feed_errors: BTreeMap<u16, usize>,
+}
+
+/// Whether an exchange belongs to the events feed.
+pub fn is_events(ex: &Exchange) -> bool {
+    ex.kind == "events" || is_events_request(&ex.method, &ex.path)
+}
+
+/// Prepare a session. `headers` are the lower-case names of the compared headers.
+pub fn prepare<'a>(
+    exchanges: &'a [Exchange],
+    origins: &[String],
+    opts: NormalizeOptions,
+    headers: &[String],
+    ignore: &IgnorePatterns,
+) -> PreparedSession<'a> {
+    let mut norm = Normalizer::new(opts, origins);
+    let normalizing = opts.any();
+    let key_opts = KeyOptions::default();
+    let mut ordinals: HashMap<String, u32> = HashMap::new();
+    let mut out = Vec::with_capacity(exchanges.len());
+    let mut events = Vec::new();
+    let mut feed_errors = BTreeMap::new();
+    for ex in exchanges {
+        let target = match &ex.query {
+            Some(q) => format!("{}?{}", ex.path, canonical_query(q)),
+            None => ex.path.clone(),
+        };
+        let target = norm.text(&target);
+        if is_events(ex) {
+            for row in &ex.events {
+                events.push(FlatEvent::new(ex.seq, row, &mut norm, ignore));
+            }
+            if let Some(status) = ex.status.filter(|s| *s >= 400) {
+                *feed_errors.entry(status).or_insert(0) += 1;
+            }
+            continue;
+        }
+        let (key, ordinal) = if normalizing {
+            let body_part = match canonical_body(
+                &key_opts,
+                ex.request_headers.get("content-type"),
+                &ex.request_body,
+            ) {
+                None => "-".to_string(),
+                Some((kind, canon)) => {
+                    let text = norm.text(&String::from_utf8_lossy(&canon));
+                    format!(
+                        "{kind}:{}",
+                        &hex::encode(Sha256::digest(text.as_bytes()))[..16]
+                    )
+                }
+            };
+            let target = target.trim_end_matches('?');
+            let key = format!(
+                "{} {} {} {}",
+                ex.method.to_ascii_uppercase(),
+                target,
+                ex.representation,
+                body_part
+            );
+            let n = ordinals.entry(key.clone()).or_insert(0);
+            let ordinal = *n;
+            *n += 1;
+            (key, ordinal)
+        } else {
+            (ex.match_key.clone(), ex.ordinal)
+        };
+        let header_values = headers
+            .iter()
+            .map(|name| {
+                let all: Vec<&str> = ex.response_headers.get_all(name).collect();
+                if all.is_empty() {
+                    None
+                } else {
+                    let raw = all.join(", ");
+                    Some((norm.header(name, &raw), raw))
+                }
+            })
+            .collect();
+        let body = Body::parse(
+            ex.response_headers.get("content-type"),
+            &ex.response_body,
+            &mut norm,
+        );
+        out.push(Prepared {
+            ex,
+            key,
+            ordinal,
+            headers: header_values,
+            body,
+        });
+    }
+    PreparedSession {
+        exchanges: out,
+        events,
+        feed_errors,
+    }
+}
+
+/// The result of pairing: indices into the two prepared lists.
+#[derive(Debug, Default)]
+pub struct Alignment {
+    pub pairs: Vec<(usize, usize)>,
+    /// Only in A.
+    pub removed: Vec<usize>,
+    /// Only in B.
+    pub added: Vec<usize>,
+}
+
+/// Pair exchanges by (key, ordinal).
+pub fn align(a: &[Prepared<'_>], b: &[Prepared<'_>]) -> Alignment {
+    let mut index: HashMap<(&str, u32), usize> = b
+        .iter()
+        .enumerate()
+        .map(|(j, p)| ((p.key.as_str(), p.ordinal), j))
+        .collect();
+    let mut out = Alignment::default();
+    for (i, p) in a.iter().enumerate() {
+        match index.remove(&(p.key.as_str(), p.ordinal)) {
+            Some(j) => out.pairs.push((i, j)),
+            None => out.removed.push(i),
+        }
+    }
+    let mut added: Vec<usize> = index.into_values().collect();
+    added.sort_unstable();
+    out.added = added;
+    out
+}

@@ -1,0 +1,670 @@
+//! `verify`: re-send a recorded session to a live upstream, record the answers as a new
+//! session of the same file, and diff the two (Hoverfly's "diff mode" for UCWA).
+//!
+//! - Requests go in recorded order. A request waits for a pending events-feed request only
+//!   when the recording shows it did (the P-GET had finished before it started), or when it
+//!   needs an id that only that answer can give.
+//! - Ids change between servers and runs: two id-only [`Normalizer`]s (one fed the recorded
+//!   answers, one the live answers, pairwise in the same order) number ids in order of first
+//!   appearance, and a recorded href is rewritten to the live id behind the same placeholder.
+//! - Events-feed requests follow the live feed (`_links.next`, `resync`, `resume`, or the
+//!   application's `events` link) and give up after `events_timeout`, so verify finishes
+//!   whatever the feed does.
+//! - Sign-in: the token request's (redacted) form is replaced by the given username and
+//!   password, or not sent at all with a given token (the recorded answer is kept, marked in
+//!   its `error` field); later requests carry `Authorization: Bearer <live token>`.
+//! - Nothing given on the command line nor any live token is stored: the new session keeps
+//!   the recorded (redacted) request headers and body, live tokens in answers become the
+//!   recorded placeholder, and `Set-Cookie` values are replaced.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderName, HeaderValue, Method, Request};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::normalize::{NormalizeOptions, Normalizer};
+use super::{DiffError, DiffOptions, DiffReport, align::is_events, diff_sessions};
+use crate::body::full;
+use crate::replay::key::{KeyOptions, match_key};
+use crate::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use crate::upstream::{TrustConfig, UpstreamClient};
+
+/// Credentials to sign in with (never stored).
+#[derive(Debug, Clone, Default)]
+pub enum Credentials {
+    /// Send requests as recorded (the server must not need a token).
+    #[default]
+    None,
+    /// A token (`cwt=…`, or a whole `Bearer …` value): the token request is not re-sent.
+    Token(String),
+    /// Sign in again with the password grant.
+    Password { username: String, password: String },
+}
+
+/// How to verify.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The live upstream (`https://fe1.contoso.com`).
+    pub upstream: String,
+    pub credentials: Credentials,
+    /// Name of the new session.
+    pub new_session: String,
+    /// Replace an existing session of that name instead of refusing.
+    pub replace: bool,
+    /// Give up on an events-feed request after this long.
+    pub events_timeout: Duration,
+    /// Give up on any other request after this long.
+    pub request_timeout: Duration,
+    /// Trust settings for an `https://` upstream.
+    pub trust: TrustConfig,
+    /// How to compare afterwards.
+    pub diff: DiffOptions,
+}
+
+/// What verify did.
+#[derive(Debug)]
+pub struct VerifyOutcome {
+    /// The new session's name.
+    pub session: String,
+    /// Requests sent to the upstream.
+    pub sent: usize,
+    /// Requests that got no answer (connection failure, timeout).
+    pub failed: usize,
+    pub report: DiffReport,
+}
+
+/// A default name for the new session: `NAME-verify-<unix seconds>`.
+pub fn default_session_name(recorded: &str) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{recorded}-verify-{secs}")
+}
+
+/// A live answer (or the failure instead of one).
+#[derive(Debug)]
+struct Live {
+    status: Option<u16>,
+    headers: HeaderList,
+    body: Vec<u8>,
+    error: Option<String>,
+    started: SystemTime,
+    elapsed: Duration,
+}
+
+/// Request headers never forwarded as recorded.
+const DROP_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "authorization",
+    "cookie",
+    "accept-encoding",
+    "via",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+fn is_token_request(ex: &Exchange) -> bool {
+    ex.kind == "token"
+        || ex.path.to_ascii_lowercase().ends_with("/oauthtoken")
+        || (ex.method.eq_ignore_ascii_case("POST")
+            && ex
+                .request_headers
+                .get("content-type")
+                .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+            && String::from_utf8_lossy(&ex.request_body).contains("grant_type="))
+}
+
+/// `path?query` of an href (absolute or relative).
+fn target_of(href: &str) -> String {
+    match href.split_once("://") {
+        Some((_, rest)) => match rest.find('/') {
+            Some(i) => rest[i..].to_string(),
+            None => "/".to_string(),
+        },
+        None => href.to_string(),
+    }
+}
+
+fn split_target(target: &str) -> (String, Option<String>) {
+    match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    }
+}
+
+async fn send(
+    client: UpstreamClient,
+    base: String,
+    method: String,
+    target: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+    deadline: Duration,
+) -> Live {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let fail = |error: String, clock: Instant| Live {
+        status: None,
+        headers: HeaderList::default(),
+        body: Vec::new(),
+        error: Some(error),
+        started,
+        elapsed: clock.elapsed(),
+    };
+    let mut builder = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET))
+        .uri(format!("{base}{target}"));
+    for (name, value) in &headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            builder = builder.header(n, v);
+        }
+    }
+    let req = match builder.body(full(body)) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot build the request: {e}"), clock),
+    };
+    let exchange = async {
+        let resp = client
+            .send(req, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let headers = HeaderList::from_http(resp.headers());
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes()
+            .to_vec();
+        Ok::<_, String>((status, headers, body))
+    };
+    match tokio::time::timeout(deadline, exchange).await {
+        Err(_) => fail(format!("no answer within {deadline:?}"), clock),
+        Ok(Err(e)) => fail(e, clock),
+        Ok(Ok((status, headers, body))) => Live {
+            status: Some(status),
+            headers,
+            body,
+            error: None,
+            started,
+            elapsed: clock.elapsed(),
+        },
+    }
+}
+
+/// Feed an exchange's target and answer to an id normaliser (same order on both sides).
+fn learn(norm: &mut Normalizer, target: &str, headers: &HeaderList, body: &[u8]) {
+    norm.text(target);
+    if let Some(loc) = headers.get("location") {
+        norm.text(loc);
+    }
+    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    match serde_json::from_slice::<Value>(text) {
+        Ok(v) => {
+            norm.json(&v);
+        }
+        Err(_) => {
+            if let Ok(t) = std::str::from_utf8(text) {
+                norm.text(t);
+            }
+        }
+    }
+}
+
+/// The next events href a live events answer gives (resync, then resume, then next).
+fn feed_link(body: &[u8]) -> Option<String> {
+    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    if let Ok(v) = serde_json::from_slice::<Value>(text) {
+        for rel in ["resync", "resume", "next"] {
+            if let Some(h) = v["_links"][rel]["href"].as_str() {
+                return Some(h.to_string());
+            }
+        }
+        return None;
+    }
+    let t = std::str::from_utf8(text).ok()?;
+    let doc = roxmltree::Document::parse(t).ok()?;
+    for rel in ["resync", "resume", "next"] {
+        if let Some(n) = doc
+            .root_element()
+            .children()
+            .find(|n| n.tag_name().name() == "link" && n.attribute("rel") == Some(rel))
+        {
+            return n.attribute("href").map(str::to_string);
+        }
+    }
+    None
+}
+
+struct Pending {
+    index: usize,
+    target: String,
+    handle: JoinHandle<Live>,
+}
+
+struct Run<'a> {
+    recorded: &'a [Exchange],
+    opts: &'a VerifyOptions,
+    base: String,
+    client: UpstreamClient,
+    sink: crate::store::ExchangeSink,
+    rec_ids: Normalizer,
+    live_ids: Normalizer,
+    /// The live token and what stands for it in the recording.
+    live_token: Option<String>,
+    token_placeholder: String,
+    secrets: Vec<String>,
+    next_events: Option<String>,
+    sent: usize,
+    failed: usize,
+}
+
+impl Run<'_> {
+    fn scrub(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for secret in self.secrets.iter().filter(|s| s.len() >= 4) {
+            out = replace_bytes(&out, secret.as_bytes(), self.token_placeholder.as_bytes());
+        }
+        out
+    }
+
+    fn translate(&self, target: &str) -> (String, bool) {
+        self.rec_ids.translate(target, &self.live_ids)
+    }
+
+    fn headers_for(&self, ex: &Exchange) -> Vec<(String, Vec<u8>)> {
+        let mut headers: Vec<(String, Vec<u8>)> = ex
+            .request_headers
+            .iter()
+            .filter(|(n, _)| !DROP_HEADERS.iter().any(|d| d.eq_ignore_ascii_case(n)))
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect();
+        let auth = match (&self.live_token, &self.opts.credentials) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Credentials::Token(t)) => Some(t.clone()),
+            _ => None,
+        };
+        if let Some(t) = auth
+            && ex.request_headers.get("authorization").is_some()
+        {
+            let value = if t.starts_with("Bearer ") {
+                t
+            } else {
+                format!("Bearer {t}")
+            };
+            headers.push(("authorization".into(), value.into_bytes()));
+        }
+        headers
+    }
+
+    /// Store the live answer to recorded exchange `index`, sent as `target`, and learn from it.
+    fn record(&mut self, index: usize, target: &str, live: Live) {
+        let recorded = self.recorded;
+        let ex = &recorded[index];
+        let rec_target = ex.path_and_query();
+        learn(
+            &mut self.rec_ids,
+            &rec_target,
+            &ex.response_headers,
+            &ex.response_body,
+        );
+        learn(&mut self.live_ids, target, &live.headers, &live.body);
+        if live.status.is_none() {
+            self.failed += 1;
+        }
+        // The live token (learned before scrubbing).
+        if is_token_request(ex)
+            && let Ok(v) = serde_json::from_slice::<Value>(&live.body)
+            && let Some(t) = v["access_token"].as_str()
+        {
+            self.secrets.push(t.to_string());
+            self.live_token = Some(t.to_string());
+        }
+        if is_events(ex) {
+            if let Some(next) = feed_link(&live.body) {
+                self.next_events = Some(target_of(&next));
+            }
+        } else if self.next_events.is_none()
+            && let Ok(v) = serde_json::from_slice::<Value>(&live.body)
+            && let Some(h) = v["_links"]["events"]["href"].as_str()
+        {
+            self.next_events = Some(target_of(h));
+        }
+        let mut headers = HeaderList::default();
+        for (n, v) in live.headers.iter() {
+            if n.eq_ignore_ascii_case("set-cookie") {
+                let name = String::from_utf8_lossy(v);
+                let name = name.split('=').next().unwrap_or("cookie");
+                headers.push(n, format!("{name}=REDACTED"));
+            } else {
+                headers.push(n, self.scrub(v));
+            }
+        }
+        let body = self.scrub(&live.body);
+        let (path, query) = split_target(target);
+        let key = match_key(
+            &KeyOptions::default(),
+            &ex.method,
+            &path,
+            query.as_deref(),
+            ex.request_headers.get("accept"),
+            ex.request_headers.get("content-type"),
+            &ex.request_body,
+        );
+        let events = if is_events(ex) && live.status == Some(200) {
+            crate::ucwa::feed::parse_events(
+                ex.representation,
+                &body,
+                crate::ucwa::feed::ack_of(query.as_deref()),
+            )
+            .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let started_us = live
+            .started
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        self.sink.submit(Exchange {
+            id: 0,
+            seq: ex.seq,
+            started_us,
+            duration_us: live.elapsed.as_micros() as i64,
+            method: ex.method.clone(),
+            path,
+            query,
+            http_version: "HTTP/1.1".into(),
+            request_headers: ex.request_headers.clone(),
+            request_body: ex.request_body.clone(),
+            request_truncated: ex.request_truncated,
+            status: live.status,
+            response_headers: headers,
+            response_body: body,
+            response_truncated: false,
+            content_encoding: None,
+            error: live.error,
+            kind: ex.kind.clone(),
+            representation: ex.representation,
+            match_key: key.to_string(),
+            ordinal: 0,
+            credential: ex.credential.clone(),
+            upstream: Some(self.base.clone()),
+            events,
+        });
+    }
+
+    async fn settle(&mut self, pending: Pending) {
+        let live = match pending.handle.await {
+            Ok(live) => live,
+            Err(e) => Live {
+                status: None,
+                headers: HeaderList::default(),
+                body: Vec::new(),
+                error: Some(format!("request task failed: {e}")),
+                started: SystemTime::now(),
+                elapsed: Duration::ZERO,
+            },
+        };
+        self.record(pending.index, &pending.target, live);
+    }
+
+    fn token_body(&self, ex: &Exchange) -> Vec<u8> {
+        match &self.opts.credentials {
+            Credentials::Password { username, password } => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                let mut named = false;
+                for (k, v) in form_urlencoded::parse(&ex.request_body) {
+                    match k.as_ref() {
+                        "username" => {
+                            form.append_pair("username", username);
+                            named = true;
+                        }
+                        "password" => {}
+                        _ => {
+                            form.append_pair(&k, &v);
+                        }
+                    }
+                }
+                if !named {
+                    form.append_pair("username", username);
+                }
+                form.append_pair("password", password);
+                form.finish().into_bytes()
+            }
+            _ => ex.request_body.clone(),
+        }
+    }
+
+    async fn run(&mut self) {
+        let mut pending: Option<Pending> = None;
+        let recorded = self.recorded;
+        for (index, ex) in recorded.iter().enumerate() {
+            // Wait for a P-GET the recording shows had finished before this request started.
+            if let Some(p) = pending.take() {
+                let prev = &recorded[p.index];
+                if is_events(ex) || prev.started_us + prev.duration_us <= ex.started_us {
+                    self.settle(p).await;
+                } else {
+                    pending = Some(p);
+                }
+            }
+            if is_token_request(ex) && matches!(self.opts.credentials, Credentials::Token(_)) {
+                let mut copy = ex.clone();
+                copy.error = Some("not re-sent: verify was given a token".into());
+                copy.id = 0;
+                copy.events.clear();
+                learn(
+                    &mut self.rec_ids,
+                    &ex.path_and_query(),
+                    &ex.response_headers,
+                    &ex.response_body,
+                );
+                learn(
+                    &mut self.live_ids,
+                    &ex.path_and_query(),
+                    &ex.response_headers,
+                    &ex.response_body,
+                );
+                self.sink.submit(copy);
+                continue;
+            }
+            let target = if is_events(ex) {
+                match &self.next_events {
+                    Some(next) => next.clone(),
+                    None => self.translate(&ex.path_and_query()).0,
+                }
+            } else {
+                let (mut t, mut unmapped) = self.translate(&ex.path_and_query());
+                if unmapped && let Some(p) = pending.take() {
+                    // It needs an id the pending events answer may give.
+                    self.settle(p).await;
+                    (t, unmapped) = self.translate(&ex.path_and_query());
+                }
+                if unmapped {
+                    tracing::debug!(seq = ex.seq, target = %t, "verify: an id of the recording has no live counterpart yet");
+                }
+                t
+            };
+            let body = if is_token_request(ex) {
+                self.token_body(ex)
+            } else if let Ok(text) = std::str::from_utf8(&ex.request_body) {
+                self.translate(text).0.into_bytes()
+            } else {
+                ex.request_body.clone()
+            };
+            let deadline = if is_events(ex) {
+                self.opts.events_timeout
+            } else {
+                self.opts.request_timeout
+            };
+            let handle = tokio::spawn(send(
+                self.client.clone(),
+                self.base.clone(),
+                ex.method.clone(),
+                target.clone(),
+                self.headers_for(ex),
+                body,
+                deadline,
+            ));
+            self.sent += 1;
+            let p = Pending {
+                index,
+                target,
+                handle,
+            };
+            if is_events(ex) {
+                pending = Some(p);
+            } else {
+                self.settle(p).await;
+            }
+        }
+        if let Some(p) = pending.take() {
+            self.settle(p).await;
+        }
+    }
+}
+
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Re-send session `session` of `db` to the upstream, record the answers as a new session of
+/// `db`, and diff the recorded session (A) with the new one (B).
+pub async fn verify(
+    db: &Path,
+    session: Option<&str>,
+    opts: &VerifyOptions,
+) -> Result<VerifyOutcome, DiffError> {
+    let base = opts.upstream.trim_end_matches('/').to_string();
+    let uri: http::Uri = base.parse().map_err(|e| DiffError::Invalid {
+        what: "--upstream URL",
+        message: format!("{base:?}: {e}"),
+    })?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(DiffError::Invalid {
+            what: "--upstream URL",
+            message: format!("{base:?}: expected http://HOST[:PORT] or https://HOST[:PORT]"),
+        });
+    }
+    let rec = Recording::open(db)?;
+    let info = rec.session(session)?;
+    let recorded = rec.exchanges(&info)?;
+    let client = UpstreamClient::new(&opts.trust).map_err(|e| DiffError::Invalid {
+        what: "upstream trust settings",
+        message: e.to_string(),
+    })?;
+    let writer = StoreWriter::create(
+        db,
+        &NewSession {
+            name: opts.new_session.clone(),
+            upstream: base.clone(),
+            also_upstreams: vec![],
+            replace: opts.replace,
+        },
+    )?;
+    // What stands for the live token: the recorded token answer's placeholder.
+    let token_placeholder = recorded
+        .iter()
+        .filter(|e| is_token_request(e))
+        .find_map(|e| {
+            serde_json::from_slice::<Value>(&e.response_body)
+                .ok()
+                .and_then(|v| v["access_token"].as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| "REDACTED".into());
+    let mut secrets = Vec::new();
+    match &opts.credentials {
+        Credentials::Token(t) => {
+            secrets.push(t.trim_start_matches("Bearer ").to_string());
+        }
+        Credentials::Password { password, .. } => secrets.push(password.clone()),
+        Credentials::None => {}
+    }
+    let ids_only = NormalizeOptions {
+        ids: true,
+        ..NormalizeOptions::none()
+    };
+    let mut run = Run {
+        recorded: &recorded,
+        opts,
+        base: base.clone(),
+        client,
+        sink: writer.sink(),
+        rec_ids: Normalizer::new(ids_only, &[]),
+        live_ids: Normalizer::new(ids_only, &[]),
+        live_token: None,
+        token_placeholder,
+        secrets,
+        next_events: None,
+        sent: 0,
+        failed: 0,
+    };
+    run.run().await;
+    let (sent, failed) = (run.sent, run.failed);
+    drop(run);
+    writer.finish().await?;
+
+    let live_rec = Recording::open(db)?;
+    let live_info = live_rec.session(Some(&opts.new_session))?;
+    let report = diff_sessions(&rec, &info, &live_rec, &live_info, &opts.diff)?;
+    Ok(VerifyOutcome {
+        session: opts.new_session.clone(),
+        sent,
+        failed,
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(target_of("http://h:1/a/events?ack=2"), "/a/events?ack=2");
+        assert_eq!(target_of("/a?b"), "/a?b");
+        assert_eq!(
+            replace_bytes(b"xx cwt=ABC yy cwt=ABC", b"cwt=ABC", b"R"),
+            b"xx R yy R"
+        );
+        assert_eq!(
+            feed_link(br#"{"_links":{"self":{"href":"/e?ack=1"},"next":{"href":"/e?ack=2"}}}"#),
+            Some("/e?ack=2".into())
+        );
+        assert_eq!(
+            feed_link(br#"<events href="/e?ack=1" xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><link rel="next" href="/e?ack=2"/></events>"#),
+            Some("/e?ack=2".into())
+        );
+    }
+}
