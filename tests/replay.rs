@@ -58,6 +58,8 @@ fn expected(rec: &Rec, base: &str) -> (Vec<(String, String)>, Vec<u8>) {
         };
         headers.push((name.to_string(), value));
     }
+    // Like the recording proxy, the replayer is an intermediary: it adds itself to Via.
+    headers.push(("via".to_string(), "1.1 ucwa-replay".to_string()));
     (headers, body)
 }
 

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::script::{ScriptOptions, ScriptRun, normalise_transcript, run_im_session};
+use crate::diff::{DiffOptions, NormalizeOptions, diff_sessions};
 use crate::error::Error;
 use crate::proxy::{Origin, ProxyConfig, RecordingProxy};
 use crate::replay::{FeedEnd, ReplayServer};
 use crate::serve::CancellationToken;
 use crate::sim::{SimConfig, SimServer};
-use crate::store::{NewSession, StoreWriter};
+use crate::store::{NewSession, Recording, StoreWriter};
 use crate::ucwa::Representation;
 
 /// What the demo is run with.
@@ -40,6 +41,8 @@ pub enum DemoError {
     Lib(#[from] Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
     #[error(transparent)]
     Replay(#[from] crate::replay::ReplayError),
     #[error("{step}: {source}")]
@@ -168,6 +171,33 @@ pub async fn run_demo(options: &DemoOptions) -> Result<Vec<Step>, DemoError> {
         ok: same == recorded.transcript.len()
             && replayed.transcript.len() == recorded.transcript.len()
             && report.is_clean(),
+        millis: t.elapsed().as_millis(),
+    });
+
+    // 3. Diff: the two JSON recordings (other seed, so other ids) are equal once normalised,
+    // and a recording against itself without normalisation too; JSON vs XML are not paired.
+    let t = Instant::now();
+    let rec = Recording::open(&options.db)?;
+    let a = rec.session(Some("demo"))?;
+    let b = rec.session(Some("demo-again"))?;
+    let normalised = diff_sessions(&rec, &a, &rec, &b, &DiffOptions::default())?;
+    let raw = DiffOptions {
+        normalize: NormalizeOptions::none(),
+        ..DiffOptions::default()
+    };
+    let raw_report = diff_sessions(&rec, &a, &rec, &b, &raw)?;
+    steps.push(Step {
+        step: "diff demo demo-again".into(),
+        detail: format!(
+            "normalised: {}; raw ids: {}",
+            normalised.summary(),
+            if raw_report.is_equal() {
+                "equal"
+            } else {
+                "differ, as expected"
+            }
+        ),
+        ok: normalised.is_equal() && !raw_report.is_equal(),
         millis: t.elapsed().as_millis(),
     });
     Ok(steps)

@@ -178,14 +178,30 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
+    retain_in_order(headers, |name| {
+        !named.contains(name) && !HOP_BY_HOP.iter().any(|h| h == name)
+    });
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Remove the fields whose name fails `keep`, keeping the others in their order.
+/// `HeaderMap::remove` swaps the last field into the hole, which would reorder the head the
+/// client sees (and that replay must reproduce byte for byte).
+pub fn retain_in_order(headers: &mut HeaderMap, keep: impl Fn(&HeaderName) -> bool) {
+    if headers.keys().all(&keep) {
+        return;
+    }
+    let old = std::mem::take(headers);
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in old {
+        if let Some(name) = name {
+            current = Some(name);
+        }
+        if let Some(name) = current.as_ref().filter(|n| keep(n)) {
+            headers.append(name.clone(), value);
+        }
     }
 }
 

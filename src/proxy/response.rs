@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 
 use super::capture::ResponseTap;
 use super::decode::{decode, is_encoded};
-use super::forward::strip_hop_by_hop;
+use super::forward::{retain_in_order, strip_hop_by_hop};
 use super::record::Pending;
 use super::rewrite::{OriginRewriter, strip_cookie_domain};
 use crate::body::{Body, boxed, full};
@@ -190,7 +190,7 @@ pub async fn relay(
     let out = match rules.to_public.rewrite(&plain) {
         Cow::Borrowed(_) => bytes.clone(),
         Cow::Owned(rewritten) => {
-            parts.headers.remove(header::CONTENT_ENCODING);
+            retain_in_order(&mut parts.headers, |n| n != header::CONTENT_ENCODING);
             parts
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(rewritten.len()));

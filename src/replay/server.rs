@@ -26,6 +26,7 @@ use super::pacing;
 use super::redacted::equal_but_secrets;
 use super::report::{ReplayReport, Unplayed};
 use crate::body::{Body, full};
+use crate::proxy::forward::retain_in_order;
 use crate::proxy::response::{ResponseRules, client_headers};
 use crate::proxy::rewrite::{Origin, OriginRewriter};
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
@@ -473,7 +474,7 @@ impl Replayer {
         let mut headers = exchange.response_headers.to_http();
         if exchange.content_encoding.is_some() {
             // The body is stored decoded and sent whole.
-            headers.remove(header::CONTENT_ENCODING);
+            retain_in_order(&mut headers, |n| n != header::CONTENT_ENCODING);
         }
         client_headers(&mut headers, &rules);
         if let Some(length) = headers.get_mut(header::CONTENT_LENGTH) {

@@ -296,7 +296,8 @@ fn invite(state: &mut State, req: &Req) -> Handled {
     );
     let p = Paths::new(app);
     Ok(json_reply(json!({
-        "application": id,
+        // Hrefs, not bare ids, like every UCWA answer: diff normalises ids inside hrefs.
+        "application": p.base(),
         "conversation": p.conversation(&conv),
         "invitation": p.invitation(&inv),
         "accept": format!("{}/accept", p.invitation(&inv)),
