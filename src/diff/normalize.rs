@@ -70,6 +70,10 @@ static ID_RE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
+/// Redaction placeholders: numbered in the order the recorder met the secrets, which can
+/// differ between two runs of one script, so they are ids like any other.
+static REDACTED_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"REDACTED-[0-9]+").expect("static regex"));
 static OPID_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)(operationId=)([^&"'\s<>{}]+)"#).expect("static regex"));
 static ACK_RE: LazyLock<Regex> =
@@ -223,6 +227,12 @@ impl Normalizer {
                         let cat = category(&c[1]);
                         format!("/{}/{}", &c[1], self.placeholder(cat, &c[2]))
                     })
+                    .into_owned();
+                out = std::borrow::Cow::Owned(replaced);
+            }
+            if REDACTED_RE.is_match(&out) {
+                let replaced = REDACTED_RE
+                    .replace_all(&out, |c: &Captures<'_>| self.placeholder("secret", &c[0]))
                     .into_owned();
                 out = std::borrow::Cow::Owned(replaced);
             }

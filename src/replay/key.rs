@@ -153,7 +153,8 @@ pub fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.join("&").replace(' ', "%20")
+    let joined = pairs.join("&").replace(' ', "%20");
+    String::from_utf8_lossy(&unnumber_placeholders(joined.as_bytes())).into_owned()
 }
 
 /// The canonical text of a body and its kind (`json`, `form`, `xml`, `bytes`), or `None` for
@@ -195,11 +196,21 @@ pub fn canonical_body(
     Some(("bytes", body.to_vec()))
 }
 
+/// Redaction placeholders (`REDACTED-3`) are numbered in the order the recorder met each
+/// secret, which may differ between runs: the key keeps that a value was redacted, not its
+/// number, so it never depends on a secret (nor on its rank).
+fn unnumber_placeholders(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    static PLACEHOLDER: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r"REDACTED-[0-9]+").expect("static regex")
+    });
+    PLACEHOLDER.replace_all(text, &b"REDACTED"[..])
+}
+
 fn body_part(opts: &KeyOptions, content_type: Option<&str>, body: &[u8]) -> String {
     match canonical_body(opts, content_type, body) {
         None => "-".to_string(),
         Some((kind, canon)) => {
-            let digest = Sha256::digest(&canon);
+            let digest = Sha256::digest(unnumber_placeholders(&canon));
             format!("{kind}:{}", &hex::encode(digest)[..16])
         }
     }
@@ -388,6 +399,34 @@ mod tests {
             key("POST", "/a", None, Some("application/xml"), x1),
             key("POST", "/a", None, Some("application/xml"), x2)
         );
+    }
+
+    #[test]
+    fn placeholder_numbers_do_not_change_the_key() {
+        let ct = Some("application/x-www-form-urlencoded");
+        let a = key(
+            "POST",
+            "/t?x=cwt=REDACTED-1",
+            None,
+            ct,
+            "username=REDACTED-1&password=REDACTED-2",
+        );
+        let b = key(
+            "POST",
+            "/t?x=cwt=REDACTED-7",
+            None,
+            ct,
+            "username=REDACTED-2&password=REDACTED-3",
+        );
+        assert_eq!(a, b);
+        let c = key(
+            "POST",
+            "/t?x=cwt=REDACTED-7",
+            None,
+            ct,
+            "username=bob&password=REDACTED-3",
+        );
+        assert_ne!(a, c);
     }
 
     #[test]
