@@ -45,7 +45,9 @@ pub mod import;
 pub mod time;
 
 pub use export::{to_har, write_har, write_ndjson};
-pub use import::{ImportOptions, ImportPlan, ImportStats, import_har, plan_import};
+pub use import::{
+    ImportOptions, ImportPlan, ImportStats, import_har, plan_from_slice, plan_import,
+};
 
 /// The HAR version written and read.
 pub const HAR_VERSION: &str = "1.2";
@@ -94,3 +96,6 @@ pub enum HarError {
 
 /// The `_ucwa` custom field name.
 pub(crate) const CUSTOM: &str = "_ucwa";
+
+#[cfg(test)]
+mod tests;
