@@ -208,7 +208,10 @@ pub fn plan_from_slice(
             browser_error,
         });
     }
-    if raws.is_empty() {
+    // An export of an empty session still names its upstream; anything else without an
+    // HTTP entry says nothing to import.
+    let exported_upstream = log_custom.is_some_and(|c| c.get("upstream").is_some());
+    if raws.is_empty() && !exported_upstream {
         return Err(HarError::Empty {
             path: file.to_path_buf(),
         });
@@ -569,6 +572,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("in.har: entry 0: not a HAR entry"), "{err}");
+        let err = plan(r#"{"log":{"version":"1.2","entries":[]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "in.har: no http(s) entries to import");
+        let empty_export = r#"{"log":{"version":"1.2","entries":[],"_ucwa":{"upstream":"https://fe1.contoso.com"}}}"#;
+        assert_eq!(
+            plan(empty_export).unwrap().upstream,
+            "https://fe1.contoso.com"
+        );
     }
 
     #[test]

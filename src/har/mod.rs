@@ -84,7 +84,7 @@ pub enum HarError {
         detail: String,
     },
 
-    #[error("{}: no entries to import", path.display())]
+    #[error("{}: no http(s) entries to import", path.display())]
     Empty { path: PathBuf },
 
     #[error("redaction: {0}")]
