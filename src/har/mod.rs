@@ -40,6 +40,7 @@
 
 use std::path::PathBuf;
 
+mod entry;
 pub mod export;
 pub mod import;
 pub mod time;
