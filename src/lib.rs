@@ -8,7 +8,8 @@
 //! - [`ucwa`]: UCWA knowledge (representations, error bodies, the events feed, resource kinds);
 //! - [`store`]: the SQLite recording (schema, writer task, queries);
 //! - [`replay`]: deterministic offline replay, also as an in-process test server;
-//! - [`diff`]: structural comparison of recordings.
+//! - [`diff`]: structural comparison of recordings;
+//! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported.
 //!
 //! The library never installs a logger and never reads argv or the environment: the
 //! `ucwa-replay` binary does.
@@ -17,6 +18,7 @@ pub mod body;
 pub mod demo;
 pub mod diff;
 pub mod error;
+pub mod har;
 pub mod proxy;
 pub mod redact;
 pub mod replay;

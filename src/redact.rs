@@ -718,5 +718,7 @@ fn substitute_json_strings(raw: &[u8], secrets: &HashMap<&str, &str>) -> Vec<u8>
     out
 }
 
+pub mod audit;
+
 #[cfg(test)]
 mod tests;

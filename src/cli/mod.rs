@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod demo;
 pub mod diff;
 pub mod inspect;
+pub mod interchange;
 pub mod record;
 pub mod replay;
 pub mod simulate;
@@ -56,6 +58,12 @@ pub enum Command {
     Show(inspect::ShowArgs),
     /// Show the flattened events-feed timeline of a session.
     Events(inspect::EventsArgs),
+    /// Write a session as HAR 1.2 or NDJSON (stdout unless --output).
+    Export(interchange::ExportArgs),
+    /// Import a HAR file (an export, or a browser capture) as a new session, redacted.
+    Import(interchange::ImportArgs),
+    /// Scan a recording for secret-looking material; exit 1 if any is found.
+    Audit(audit::Args),
 }
 
 /// What every command gets from `main`.
@@ -78,6 +86,9 @@ impl Command {
             Command::Sessions(a) => inspect::sessions(a, ctx).await,
             Command::Show(a) => inspect::show(a, ctx).await,
             Command::Events(a) => inspect::events(a, ctx).await,
+            Command::Export(a) => interchange::export(a, ctx).await,
+            Command::Import(a) => interchange::import(a, ctx).await,
+            Command::Audit(a) => audit::run(a, ctx).await,
         }
     }
 }

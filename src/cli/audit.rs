@@ -1,0 +1,83 @@
+//! `ucwa-replay audit`: scan a recording for secret-looking material (see
+//! `ucwa_replay::redact::audit` for what counts). Exit 1 when anything is found, 0 when the
+//! recording is clean, 2 when it cannot be read.
+//!
+//! Text output: one line per finding (`SESSION#SEQ  WHERE  WHAT  EXCERPT`, the secret masked
+//! to its first characters), then a summary line. `--format json`: an object with `sessions`,
+//! `exchanges`, `findings` (`session`, `seq`, `location`, `rule`, `excerpt`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ucwa_replay::redact::audit::Auditor;
+use ucwa_replay::store::Recording;
+
+use super::{Ctx, OutputFormat};
+
+const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The recording file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Only this session (default: every session of the file).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// Also report matches of this regex (group 1 if it has one; repeatable).
+    #[arg(long, value_name = "RE")]
+    pub regex: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let auditor = Auditor::new(&a.regex)?;
+    let rec = Recording::open(&a.db)?;
+    let report = auditor.scan_recording(&rec, a.session.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => {
+            for f in &report.findings {
+                writeln!(
+                    out,
+                    "{}#{}  {}  {}  {}",
+                    f.session, f.seq, f.location, f.rule, f.excerpt
+                )?;
+            }
+            let exchanges: std::collections::BTreeSet<(&str, u64)> = report
+                .findings
+                .iter()
+                .map(|f| (f.session.as_str(), f.seq))
+                .collect();
+            if report.is_clean() {
+                writeln!(
+                    out,
+                    "clean: no secret-looking material in {} exchanges of {} sessions",
+                    report.exchanges, report.sessions
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{} findings in {} of {} exchanges ({} sessions)",
+                    report.findings.len(),
+                    exchanges.len(),
+                    report.exchanges,
+                    report.sessions
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

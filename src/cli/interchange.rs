@@ -1,0 +1,166 @@
+//! `ucwa-replay export|import`: a session as HAR 1.2 or NDJSON, and a HAR file (our own
+//! export, or a browser's devtools capture) as a new session. The mapping is documented in
+//! `ucwa_replay::har`.
+//!
+//! `export` writes to stdout unless `--output FILE` is given (written through a temporary
+//! file (`.NAME.partial`) and renamed, so a failed export never leaves half a file). `import` reads and checks
+//! the whole file before creating the session: a bad file writes nothing (exit 2). Imported
+//! exchanges are redacted like recorded ones (`--redact-header/-field/-regex` add to the
+//! defaults). `import` prints one summary line (`--format json`: an object with `session`,
+//! `upstream`, `also_upstreams`, `exchanges`, `events`, `skipped`, `secrets_redacted`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ucwa_replay::har::{self, ImportOptions};
+use ucwa_replay::redact::RedactConfig;
+use ucwa_replay::replay::KeyOptions;
+use ucwa_replay::store::Recording;
+
+use super::{Ctx, OutputFormat};
+
+const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
+
+/// Interchange formats of `export`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// HTTP Archive 1.2 (one JSON document; `_ucwa` custom fields keep UCWA details).
+    #[default]
+    Har,
+    /// One JSON object per exchange per line, events included.
+    Ndjson,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The recording file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// The session (optional when the file holds one).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Har)]
+    pub format: ExportFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The recording file (created if missing).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Name of the new session.
+    #[arg(long, value_name = "NAME")]
+    pub session: String,
+    /// The HAR file to import.
+    #[arg(value_name = "FILE.har")]
+    pub file: PathBuf,
+    /// Replace an existing session of the same name.
+    #[arg(long)]
+    pub replace: bool,
+    /// Another header whose value is a secret (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Another JSON / form / XML field whose value is a secret (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_field: Vec<String>,
+    /// A regex whose matches (group 1 if any) are secrets (repeatable).
+    #[arg(long, value_name = "RE")]
+    pub redact_regex: Vec<String>,
+    /// A body field left out of the match key, beyond the defaults (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub ignore_body_field: Vec<String>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let rec = Recording::open(&a.db)?;
+    let session = rec.session(a.session.as_deref())?;
+    let exchanges = rec.exchanges(&session)?;
+    let write = |out: &mut dyn Write| match a.format {
+        ExportFormat::Har => har::write_har(out, &session, &exchanges),
+        ExportFormat::Ndjson => har::write_ndjson(out, &session, &exchanges),
+    };
+    match &a.output {
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write(&mut out)?;
+        }
+        Some(path) => {
+            let name = path
+                .file_name()
+                .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+            let partial = path.with_file_name(format!(".{name}.partial"));
+            let written = std::fs::File::create(&partial).and_then(|file| {
+                let mut out = std::io::BufWriter::new(file);
+                write(&mut out)?;
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()
+            });
+            if let Err(err) = written.and_then(|()| std::fs::rename(&partial, path)) {
+                let _ = std::fs::remove_file(&partial);
+                return Err(err).with_context(|| format!("cannot write {}", path.display()));
+            }
+            tracing::info!(
+                exchanges = exchanges.len(),
+                "exported {}#{} to {}",
+                a.db.display(),
+                session.name,
+                path.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn import(a: ImportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    let opts = ImportOptions {
+        session: a.session.clone(),
+        replace: a.replace,
+        redact: RedactConfig {
+            headers: a.redact_header,
+            fields: a.redact_field,
+            regexes: a.redact_regex,
+        },
+        key: KeyOptions::with_extra_fields(a.ignore_body_field),
+    };
+    let stats = har::import_har(&a.db, &a.file, &opts).await?;
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &stats)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => {
+            writeln!(
+                out,
+                "imported {} exchanges ({} events) from {} into {}#{} (upstream {}{}); {} secrets redacted{}",
+                stats.exchanges,
+                stats.events,
+                a.file.display(),
+                a.db.display(),
+                stats.session,
+                stats.upstream,
+                if stats.also_upstreams.is_empty() {
+                    String::new()
+                } else {
+                    format!(", also {}", stats.also_upstreams.join(", "))
+                },
+                stats.secrets_redacted,
+                if stats.skipped > 0 {
+                    format!("; {} non-HTTP entries skipped", stats.skipped)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

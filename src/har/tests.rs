@@ -1,0 +1,135 @@
+//! Export → import of the fields a recorded IM session does not exercise: bytes that are not
+//! UTF-8, an also-upstream host, a missing response, truncation, a decoded gzip body.
+
+use std::path::Path;
+
+use super::*;
+use crate::store::{Exchange, HeaderList, SessionInfo};
+use crate::ucwa::Representation;
+
+fn session() -> SessionInfo {
+    SessionInfo {
+        id: 1,
+        name: "odd".into(),
+        upstream: "https://fe1.contoso.com".into(),
+        also_upstreams: vec!["https://lyncweb.contoso.com:4443".into()],
+        started_at: "2026-01-01T00:00:00Z".into(),
+        ended_at: None,
+        tool_version: "0.1.0".into(),
+        exchanges: 2,
+        events: 0,
+    }
+}
+
+fn exchange(seq: u64) -> Exchange {
+    Exchange {
+        id: 0,
+        seq,
+        started_us: 1_767_225_600_000_000 + seq as i64 * 1_001,
+        duration_us: 1_234_567,
+        method: "GET".into(),
+        path: "/ucwa/oauth/v1/applications/105/photos/x".into(),
+        query: Some("size=small&b=%20".into()),
+        http_version: "HTTP/1.1".into(),
+        request_headers: HeaderList::default(),
+        request_body: vec![],
+        request_truncated: false,
+        status: Some(200),
+        response_headers: HeaderList::default(),
+        response_body: vec![],
+        response_truncated: false,
+        content_encoding: None,
+        error: None,
+        kind: "photo".into(),
+        representation: Representation::Other,
+        match_key: String::new(),
+        ordinal: 0,
+        credential: None,
+        upstream: Some("https://fe1.contoso.com".into()),
+        events: vec![],
+    }
+}
+
+#[test]
+fn odd_exchanges_survive_export_and_import() {
+    let mut photo = exchange(1);
+    photo.request_headers.push("accept", "image/png");
+    photo.request_headers.push("x-odd", vec![0xff, b'a', 0xfe]);
+    photo.response_headers.push("content-type", "image/png");
+    photo.response_headers.push("content-encoding", "gzip");
+    photo.response_body = vec![0x89, b'P', b'N', b'G', 0, 0xff, 0xfe];
+    photo.response_truncated = true;
+    photo.content_encoding = Some("gzip".into());
+
+    let mut token = exchange(2);
+    token.method = "POST".into();
+    token.path = "/_upstream/lyncweb.contoso.com:4443/WebTicket/oauthtoken".into();
+    token.query = None;
+    token.kind = "token".into();
+    token.representation = Representation::Json;
+    token
+        .request_headers
+        .push("content-type", "application/octet-stream");
+    token.request_body = vec![0, 1, 2, 0xff];
+    token.request_truncated = true;
+    token.status = None;
+    token.error = Some("upstream reset the connection".into());
+    token.upstream = Some("https://lyncweb.contoso.com:4443".into());
+
+    let doc = to_har(&session(), &[photo.clone(), token.clone()]);
+    assert_eq!(
+        doc.pointer("/log/entries/1/request/url")
+            .and_then(|v| v.as_str()),
+        Some("https://lyncweb.contoso.com:4443/WebTicket/oauthtoken")
+    );
+    assert_eq!(
+        doc.pointer("/log/entries/0/response/content/encoding")
+            .and_then(|v| v.as_str()),
+        Some("base64")
+    );
+    assert_eq!(
+        doc.pointer("/log/entries/1/response/status")
+            .and_then(|v| v.as_i64()),
+        Some(0)
+    );
+
+    let plan = plan_from_slice(
+        Path::new("odd.har"),
+        doc.to_string().as_bytes(),
+        &ImportOptions {
+            session: "back".into(),
+            ..ImportOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(plan.upstream, "https://fe1.contoso.com");
+    assert_eq!(plan.also_upstreams, ["https://lyncweb.contoso.com:4443"]);
+    let [a, b] = &plan.exchanges[..] else {
+        panic!("two exchanges");
+    };
+    for (orig, back) in [(&photo, a), (&token, b)] {
+        let mut expected = orig.clone();
+        // What the importer computes, as the recorder would.
+        expected.match_key = back.match_key.clone();
+        assert_eq!(*back, expected);
+        assert!(!back.match_key.is_empty());
+    }
+}
+
+#[test]
+fn ndjson_lines_say_what_the_store_holds() {
+    let mut ex = exchange(3);
+    ex.response_body = vec![0xff];
+    let mut out = Vec::new();
+    write_ndjson(&mut out, &session(), &[ex]).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["response_body_base64"], "/w==");
+    assert_eq!(v["request_body"], "");
+    assert_eq!(
+        v["url"],
+        "https://fe1.contoso.com/ucwa/oauth/v1/applications/105/photos/x?size=small&b=%20"
+    );
+    assert_eq!(v["started"], "2026-01-01T00:00:00.003003Z");
+}
