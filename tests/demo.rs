@@ -53,7 +53,12 @@ fn demo_runs_every_step_and_exits_zero() {
     assert_eq!(sessions.as_array().unwrap().len(), 3);
     // Nothing secret-looking was left in it.
     let audit = bin().args(["audit", "--db"]).arg(&db).output().unwrap();
-    assert_eq!(audit.status.code(), Some(0), "{}", String::from_utf8_lossy(&audit.stdout));
+    assert_eq!(
+        audit.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&audit.stdout)
+    );
 
     // Text output: a table and a verdict line; running again replaces the sessions.
     let out = bin()
