@@ -1333,3 +1333,113 @@ fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
     assert!(err.starts_with("client aborted"), "{err:?}");
     assert_eq!(all[0].request_body, b"only a few bytes");
 }
+
+// ---------------------------------------------------------------------------------------
+// User redaction flags through the real binary; the WAL searched while it exists.
+
+/// The recording file and its WAL (when present), as raw bytes.
+fn raw_db_and_wal(db: &std::path::Path) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    (std::fs::read(db).unwrap(), std::fs::read(wal).ok())
+}
+
+fn assert_absent(bytes: &[u8], secrets: &[&str], what: &str) {
+    for secret in secrets {
+        let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "{secret:?} is in the {what}");
+    }
+}
+
+#[test]
+fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(
+        &up.url(),
+        &db,
+        &[
+            "--redact-header",
+            "X-Secret",
+            "--redact-field",
+            "pin",
+            "--redact-regex",
+            r"card (\d{4}-\d{4}-\d{4}-\d{4})",
+        ],
+    );
+    let addr = proxy.addr();
+    let header_secret = "hush-header-9c1e";
+    let json_secret = "hush-json-field-7a2b";
+    let form_secret = "hush-form-field-3d4f";
+    let card = "4111-2222-3333-4444";
+    let token = "cwt=AAEBHAEFAAAAAAAFFQAAAGhushTokenValue";
+    let secrets = [header_secret, json_secret, form_secret, card, token];
+
+    let json_body = format!(r#"{{"pin":"{json_secret}","note":"card {card}"}}"#);
+    let r = raw_request(
+        addr,
+        &format!(
+            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nX-Secret: {header_secret}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json_body}",
+            json_body.len()
+        ),
+    );
+    assert_eq!(r.status, 200);
+    // The client still gets every byte: redaction is for the disk only.
+    assert!(r.text().contains(header_secret), "{}", r.text());
+    let form = format!("pin={form_secret}&x=1");
+    let r = raw_request(
+        addr,
+        &format!(
+            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert_eq!(r.status, 200);
+
+    // While `record` still runs, the exchanges sit in the WAL: search it now.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, wal) = raw_db_and_wal(&db);
+        let written = wal
+            .as_ref()
+            .is_some_and(|w| w.windows(5).any(|x| x == b"/echo"));
+        if written {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no exchange reached the WAL; stderr:\n{}",
+            proxy.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (main, wal) = raw_db_and_wal(&db);
+    let wal = wal.expect("the WAL exists while recording");
+    assert_absent(&wal, &secrets, "WAL of a running recording");
+    assert_absent(&main, &secrets, "file of a running recording");
+
+    stop(&mut proxy);
+    let (main, wal) = raw_db_and_wal(&db);
+    assert_absent(&main, &secrets, "recording");
+    assert_absent(&wal.unwrap_or_default(), &secrets, "WAL after the stop");
+
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2);
+    let stored = all[0].request_headers.get("x-secret").unwrap();
+    assert!(stored.starts_with("REDACTED-"), "{stored}");
+    assert!(
+        all[0]
+            .request_headers
+            .get("authorization")
+            .unwrap()
+            .starts_with("Bearer cwt=REDACTED-")
+    );
+    let body = String::from_utf8_lossy(&all[0].request_body);
+    assert!(body.contains(r#""pin":"REDACTED-"#), "{body}");
+    assert!(body.contains("card REDACTED-"), "{body}");
+    let form = String::from_utf8_lossy(&all[1].request_body);
+    assert!(
+        form.starts_with("pin=REDACTED-") && form.ends_with("&x=1"),
+        "{form}"
+    );
+}
