@@ -1362,3 +1362,58 @@ async fn colour_only_when_asked_and_never_with_no_color() {
     let none = diff(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
     assert_eq!(none, plain);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_with_a_token_reports_no_difference_and_never_stores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.sqlite");
+    record_run(&db, "one", 7, 1).await;
+    let live = simulator(9);
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/WebTicket/oauthtoken", live.url))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice@contoso.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("cwt="), "{answer}");
+    let r = run(&[
+        "verify",
+        "--db",
+        s(&db),
+        "--session",
+        "one",
+        "--upstream",
+        &live.url,
+        "--token",
+        &token,
+        "--new-session",
+        "live",
+        "--events-timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["equal"], true, "{v:#}");
+    assert!(v["summary"]["paired"].as_u64().unwrap() >= 8, "{v:#}");
+    // The live session was recorded, and the token never reached the disk.
+    let rec = Recording::open(&db).unwrap();
+    assert!(rec.session(Some("live")).unwrap().exchanges > 0);
+    drop(rec);
+    let value = token.trim_start_matches("cwt=");
+    let mut raw = std::fs::read(&db).unwrap();
+    raw.extend(std::fs::read(dir.path().join("sim.sqlite-wal")).unwrap_or_default());
+    assert!(
+        !raw.windows(value.len()).any(|w| w == value.as_bytes()),
+        "the --token value is in the recording"
+    );
+}
