@@ -1001,6 +1001,11 @@ async fn control(sim: &str, action: &str, body: serde_json::Value) {
 
 /// Autodiscover → 401 → token → user → application → makeMeAvailable → first feed batch.
 async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
+    sign_in_from("/", base, sim, xml).await
+}
+
+/// [`sign_in`] starting from the autodiscover document at `root`.
+async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> UcwaClient {
     let mut c = UcwaClient {
         http: reqwest::Client::new(),
         base,
@@ -1011,7 +1016,7 @@ async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
         events_href: String::new(),
         events: Vec::new(),
     };
-    let (status, root, _) = c.send("GET", "/", None).await;
+    let (status, root, _) = c.send("GET", root, None).await;
     assert_eq!(status, 200, "{root}");
     let user = c.link(&root, "user");
     let (status, _, headers) = c.send("GET", &user, None).await;
@@ -1072,7 +1077,12 @@ async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
 /// A signed-in client receives an IM with participantMessaging added/updated/deleted and a
 /// message.
 async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
-    let mut c = sign_in(base, sim.clone(), xml).await;
+    im_session_from("/", base, sim, xml).await
+}
+
+/// [`im_session`] starting from the autodiscover document at `root`.
+async fn im_session_from(root: &str, base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = sign_in_from(root, base, sim.clone(), xml).await;
     control(
         &sim,
         "invite",
@@ -1442,4 +1452,90 @@ fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
         form.starts_with("pin=REDACTED-") && form.ends_with("&x=1"),
         "{form}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Autodiscover on one host, the pool on another: one listener for the whole sign-in.
+
+/// A lyncdiscover-style host: its autodiscover root is the pool's (the simulator's) own root
+/// document, so every link in it names the pool, another origin.
+fn autodiscover_host(pool: String) -> BackgroundServer {
+    BackgroundServer::start(
+        "lyncdiscover",
+        "127.0.0.1:0".parse().unwrap(),
+        move |listener, shutdown| async move {
+            let handler = move |req: Request<Incoming>, _conn| {
+                let pool = pool.clone();
+                async move {
+                    let accept = req
+                        .headers()
+                        .get("accept")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/json")
+                        .to_string();
+                    let r = reqwest::Client::new()
+                        .get(format!("{pool}{}", req.uri().path()))
+                        .header("accept", accept)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let ct = r.headers()["content-type"].clone();
+                    let body = r.bytes().await.unwrap();
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", ct)
+                        .body(full(body))
+                        .unwrap()
+                }
+            };
+            serve(listener, None, handler, shutdown, Duration::from_secs(1)).await
+        },
+    )
+    .expect("start the autodiscover host")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sim = SimServer::start(SimConfig {
+        seed: 13,
+        time_scale: 0.001,
+    })
+    .unwrap();
+    let discover = autodiscover_host(sim.url());
+    let (_dir, db) = temp_db();
+    // The pool is the upstream; the autodiscover host is another origin of the deployment,
+    // reached under the proxy's /_upstream/HOST prefix.
+    let mut proxy = record(&sim.url(), &db, &["--also-upstream", &discover.url()]);
+    let discover_host = discover.addr().to_string();
+    let root = format!("/_upstream/{discover_host}/autodiscover/autodiscoverservice.svc/root");
+    // The client knows only the proxy; it never sees either real origin.
+    let mut c = im_session_from(&root, proxy.url.clone(), sim.url(), false).await;
+    c.hidden = discover.url();
+    let (status, _, _) = c.send("GET", &root, None).await;
+    assert_eq!(status, 200);
+    stop(&mut proxy);
+
+    let all = exchanges(&db);
+    let recorded: Vec<(String, String)> = all
+        .iter()
+        .map(|e| (e.method.clone(), e.path.clone()))
+        .collect();
+    assert_eq!(recorded, c.sent, "every exchange, in order");
+    assert!(all.iter().all(|e| e.error.is_none()), "no upstream errors");
+    assert_eq!(all[0].upstream.as_deref(), Some(discover.url().as_str()));
+    assert_eq!(all[1].upstream.as_deref(), Some(sim.url().as_str()));
+    // The stored autodiscover body keeps the upstream form: it names the pool.
+    let stored = String::from_utf8_lossy(&all[0].response_body);
+    assert!(stored.contains(&sim.url()), "{stored}");
+    let kinds: Vec<&str> = all
+        .iter()
+        .flat_map(|e| e.events.iter())
+        .filter(|ev| ev.link_rel == "participantMessaging")
+        .map(|ev| ev.event_type.as_str())
+        .collect();
+    for k in ["added", "updated", "deleted"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
 }
