@@ -143,6 +143,7 @@ async fn upstream_answer(
         "/links" => Response::builder()
             .header("content-type", "application/json")
             .header("location", format!("{me}/ucwa/created/1"))
+            .header("content-location", format!("{me}/ucwa/x"))
             .header("www-authenticate", "Bearer trusted_issuers=\"\"")
             .header(
                 "www-authenticate",
@@ -319,6 +320,10 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
     assert_eq!(r.status(), 200);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(location, format!("{base}/ucwa/created/1"));
+    assert_eq!(
+        r.headers()["content-location"],
+        format!("{base}/ucwa/x").as_str()
+    );
     let auth: Vec<String> = r
         .headers()
         .get_all("www-authenticate")
@@ -1538,4 +1543,84 @@ async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
     for k in ["added", "updated", "deleted"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming: neither body is buffered whole before it is forwarded. (Text-like response
+// bodies are read whole to rewrite origins, with Content-Length following the new length;
+// binary ones stream.)
+
+/// Read from `stream` into `buf` until `needle` is in it (the read timeout fails the test).
+fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(needle.len()).any(|w| w == needle) {
+        let n = stream
+            .read(&mut chunk)
+            .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"));
+        assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(needle));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn bodies_stream_both_ways_without_waiting_for_the_end() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (got_first, first_seen) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let upstream = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = Vec::new();
+        // The first part of the request body arrives while the client still holds the rest.
+        read_until(&mut s, &mut buf, b"req-first");
+        got_first.send(()).unwrap();
+        read_until(&mut s, &mut buf, b"req-last");
+        read_until(&mut s, &mut buf, b"0\r\n\r\n");
+        s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\nresp-first\r\n",
+        )
+        .unwrap();
+        s.flush().unwrap();
+        // The rest of the response only once the client has the first part.
+        released.recv_timeout(Duration::from_secs(20)).unwrap();
+        s.write_all(b"9\r\nresp-last\r\n0\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
+    let addr = proxy.addr();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        client,
+        "POST /upload HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\nreq-first\r\n"
+    )
+    .unwrap();
+    client.flush().unwrap();
+    first_seen
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the upstream got the first part before the request body ended");
+    client.write_all(b"8\r\nreq-last\r\n0\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    read_until(&mut client, &mut got, b"resp-first");
+    assert!(
+        !got.windows(9).any(|w| w == b"resp-last"),
+        "the upstream has not sent it yet"
+    );
+    release.send(()).unwrap();
+    client.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("resp-last"), "{text}");
+    let seen = upstream.join().unwrap();
+    assert!(seen.contains("req-first") && seen.contains("req-last"));
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].request_body, b"req-firstreq-last");
+    assert_eq!(all[0].response_body, b"resp-firstresp-last");
+    assert!(all[0].error.is_none(), "{:?}", all[0].error);
 }
