@@ -1624,3 +1624,57 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
     assert_eq!(all[0].response_body, b"resp-firstresp-last");
     assert!(all[0].error.is_none(), "{:?}", all[0].error);
 }
+
+#[test]
+fn the_match_key_never_depends_on_a_secret() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut keys = Vec::new();
+    for (session, token, password) in [
+        ("a", "cwt=AAEBfirstTokenValue111", "first-Passw0rd"),
+        ("b", "cwt=AAEBotherTokenValue222", "other-Passw0rd"),
+    ] {
+        let mut proxy = record_session(&up.url(), &db, session, &[]);
+        let addr = proxy.addr();
+        let q = token.replace('=', "%3D");
+        let r = get(
+            addr,
+            &format!("/echo?t={q}"),
+            &format!("Authorization: Bearer {token}\r\n"),
+        );
+        assert_eq!(r.status, 200);
+        for (ct, body) in [
+            (
+                "application/x-www-form-urlencoded",
+                format!("grant_type=password&username=alice&password={password}"),
+            ),
+            (
+                "application/json",
+                format!(r#"{{"password":"{password}","x":1}}"#),
+            ),
+        ] {
+            let r = raw_request(
+                addr,
+                &format!(
+                    "POST /echo HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+            );
+            assert_eq!(r.status, 200);
+        }
+        stop(&mut proxy);
+        let got: Vec<String> = exchanges_of(&db, session)
+            .into_iter()
+            .map(|e| e.match_key)
+            .collect();
+        for k in &got {
+            assert!(
+                !k.contains(&token[4..]) && !k.contains(password),
+                "a secret in the key {k}"
+            );
+        }
+        keys.push(got);
+    }
+    assert_eq!(keys[0].len(), 3);
+    assert_eq!(keys[0], keys[1], "same requests, other secrets: same keys");
+}
