@@ -1417,3 +1417,40 @@ async fn verify_with_a_token_reports_no_difference_and_never_stores_it() {
         "the --token value is in the recording"
     );
 }
+
+#[tokio::test]
+async fn etag_is_off_by_default_and_normalised_when_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_etag = |etag: &str| {
+        let mut ex = malformed_script(ME_JSON, ME_XML, PM_JSON);
+        for e in &mut ex {
+            e.response_headers.push("etag", format!("\"{etag}\""));
+        }
+        ex
+    };
+    let a = dir.path().join("a.sqlite");
+    let b = dir.path().join("b.sqlite");
+    write_session(&a, "s", with_etag("1447513271")).await;
+    write_session(&b, "s", with_etag("3735928559")).await;
+    let r = run(&["diff", s(&a), s(&b)]);
+    assert_eq!(r.code, 0, "ETag is not compared by default: {}", r.stdout);
+    let r = run(&["diff", s(&a), s(&b), "--header", "ETag"]);
+    assert_eq!(r.code, 0, "compared, but normalised: {}", r.stdout);
+    let r = run(&[
+        "diff",
+        s(&a),
+        s(&b),
+        "--header",
+        "ETag",
+        "--no-normalize",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["changed"], 3, "{v:#}");
+    assert_eq!(
+        v["exchanges"][0]["changes"][0],
+        json!({"part":"header","path":"etag","kind":"changed","a":"\"\\\"1447513271\\\"\"","b":"\"\\\"3735928559\\\"\""})
+    );
+}
