@@ -125,3 +125,51 @@ async fn every_command_refuses_newer_garbage_and_foreign_files_untouched() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_file_or_session_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = real_recording(dir.path()).await;
+    let good_arg = good.to_str().unwrap();
+    let missing = dir.path().join("missing.sqlite");
+    for args in commands(missing.to_str().unwrap(), good_arg) {
+        if args[0] == "record" {
+            continue; // record creates its file
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("no such recording"), "{args:?}: {stderr}");
+        assert!(!missing.exists(), "{args:?} created the file");
+    }
+    for args in commands(good_arg, good_arg) {
+        let mut args: Vec<String> = args
+            .into_iter()
+            .map(|a| if a == "s" { "nope".to_string() } else { a })
+            .collect();
+        match args[0].as_str() {
+            "record" | "sessions" => continue,
+            "diff" => args[1] = format!("{good_arg}#nope"),
+            _ => {}
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no session named \"nope\""),
+            "{args:?}: {stderr}"
+        );
+    }
+}
