@@ -84,10 +84,9 @@ fn assert_refused(args: &[String], file: &Path, needle: &str) {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
     assert!(lines[0].contains(needle), "{args:?}: {stderr}");
-    assert_eq!(
-        std::fs::read(file).unwrap(),
-        before,
-        "{args:?}: file changed"
+    assert!(
+        std::fs::read(file).unwrap() == before,
+        "{args:?}: file changed; {stderr}"
     );
 }
 
@@ -171,5 +170,23 @@ async fn a_missing_file_or_session_is_one_line_and_exit_2() {
             stderr.contains("no session named \"nope\""),
             "{args:?}: {stderr}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_recording_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = real_recording(dir.path()).await;
+    let good_arg = good.to_str().unwrap();
+    let corrupt = dir.path().join("corrupt.sqlite");
+    let mut bytes = std::fs::read(&good).unwrap();
+    assert!(bytes.len() > 3 * 4096, "{}", bytes.len());
+    // Keep the header page; scribble over every other page.
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i * 7 % 251) as u8;
+    }
+    std::fs::write(&corrupt, &bytes).unwrap();
+    for args in commands(corrupt.to_str().unwrap(), good_arg) {
+        assert_refused(&args, &corrupt, "corrupt.sqlite");
     }
 }
