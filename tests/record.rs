@@ -1678,3 +1678,75 @@ fn the_match_key_never_depends_on_a_secret() {
     assert_eq!(keys[0].len(), 3);
     assert_eq!(keys[0], keys[1], "same requests, other secrets: same keys");
 }
+
+#[test]
+fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_came() {
+    const BAD_JSON: &str =
+        "{\"_links\":{\"next\":{\"href\":\"/x?ack=2\"}},\"sender\":[{\"events\":";
+    const BAD_XML: &str = "<?xml version=\"1.0\"?><events href=\"/x\"><sender rel=\"me\"><updated";
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let xml = String::from_utf8_lossy(&buf[..n]).contains("ucwa+xml");
+            let (ct, body) = if xml {
+                ("application/vnd.microsoft.com.ucwa+xml", BAD_XML)
+            } else {
+                ("application/json", BAD_JSON)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
+    let events = "/ucwa/oauth/v1/applications/1/events?ack=1";
+    let r = get(proxy.addr(), events, "Accept: application/json\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
+    let r = get(
+        proxy.addr(),
+        events,
+        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2, "nothing lost");
+    assert_eq!(all[0].response_body, BAD_JSON.as_bytes());
+    assert_eq!(all[1].response_body, BAD_XML.as_bytes());
+    assert!(
+        all.iter()
+            .all(|e| e.kind == "events" && e.events.is_empty())
+    );
+
+    // The inspect commands and replay take it as it is.
+    for cmd in ["show", "events"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args([cmd, "--db", db.to_str().unwrap(), "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    }
+    let replay = Server::start(&[
+        "replay",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let r = get(replay.addr(), events, "Accept: application/json\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
+    let r = get(
+        replay.addr(),
+        events,
+        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
+}
