@@ -1750,3 +1750,23 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
     );
     assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
 }
+
+#[test]
+fn a_pget_outlives_the_ordinary_upstream_timeout() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &["--upstream-timeout", "1"]);
+    // The upstream holds this P-GET longer than --upstream-timeout; the client asked for
+    // up to 180 s, so the proxy waits.
+    let r = get(
+        proxy.addr(),
+        "/ucwa/oauth/v1/applications/1/events?ack=1&timeout=180&hold_ms=1500",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, Some(200));
+    assert!(all[0].error.is_none(), "{:?}", all[0].error);
+}
