@@ -199,10 +199,21 @@ fn body_part(opts: &KeyOptions, content_type: Option<&str>, body: &[u8]) -> Stri
     match canonical_body(opts, content_type, body) {
         None => "-".to_string(),
         Some((kind, canon)) => {
-            let digest = Sha256::digest(&canon);
+            let digest = Sha256::digest(unnumbered(&canon));
             format!("{kind}:{}", &hex::encode(digest)[..16])
         }
     }
+}
+
+/// Redaction placeholders without their numbers. The recorder numbers secrets in the
+/// order it redacts exchanges, which is completion order, not request order: the same
+/// script can store `password=REDACTED-2` in one run and `password=REDACTED-4` in another.
+/// The key must not depend on that (nor on which secret it was).
+fn unnumbered(canon: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    static PLACEHOLDER: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    PLACEHOLDER
+        .get_or_init(|| regex::bytes::Regex::new("REDACTED-[0-9]+").expect("valid regex"))
+        .replace_all(canon, &b"REDACTED-n"[..])
 }
 
 /// JSON with object keys sorted and ignored fields removed at any depth.
@@ -401,5 +412,33 @@ mod tests {
         );
         assert_eq!(MatchKey::parse(&k.to_string()), Some(k.clone()));
         assert!(k.body.starts_with("bytes:"));
+    }
+
+    #[test]
+    fn placeholder_numbers_do_not_change_the_key() {
+        const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+        let a = key(
+            "POST",
+            "/WebTicket/oauthtoken",
+            None,
+            FORM,
+            "grant_type=password&username=REDACTED-1&password=REDACTED-2",
+        );
+        let b = key(
+            "POST",
+            "/WebTicket/oauthtoken",
+            None,
+            FORM,
+            "grant_type=password&username=REDACTED-3&password=REDACTED-14",
+        );
+        assert_eq!(a, b);
+        let other = key(
+            "POST",
+            "/WebTicket/oauthtoken",
+            None,
+            FORM,
+            "grant_type=refresh_token&username=REDACTED-1&password=REDACTED-2",
+        );
+        assert_ne!(a, other);
     }
 }
