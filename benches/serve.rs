@@ -8,6 +8,7 @@
 //!   classify + key + SQLite writer), and to a replay of that recording;
 //! - replay start-up for a 10 000-exchange session, against the baseline of just loading the
 //!   session from SQLite.
+//!
 //! No assertions: a report.
 
 use std::path::Path;

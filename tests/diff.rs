@@ -1102,3 +1102,355 @@ async fn an_error_on_the_events_feed_is_reported() {
         r.stdout
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Malformed bodies, the JSON report's member names, and colour.
+
+/// GET /me and a participantMessaging GET, JSON and XML, with the given bodies.
+fn malformed_script(me_json: &str, me_xml: &str, pm_json: &str) -> Vec<Exchange> {
+    let app = "/ucwa/oauth/v1/applications/105";
+    vec![
+        exchange(
+            1,
+            "GET",
+            &format!("{app}/me"),
+            Some("application/json"),
+            None,
+            200,
+            Some(("application/json", me_json.to_string())),
+            "me",
+        ),
+        exchange(
+            2,
+            "GET",
+            &format!("{app}/me"),
+            Some(UCWA_XML),
+            None,
+            200,
+            Some((UCWA_XML, me_xml.to_string())),
+            "me",
+        ),
+        exchange(
+            3,
+            "GET",
+            &format!("{app}/communication/conversations/137/participants/196/messaging"),
+            Some("application/json"),
+            None,
+            200,
+            Some(("application/json", pm_json.to_string())),
+            "participantMessaging",
+        ),
+    ]
+}
+
+const ME_JSON: &str =
+    r#"{"_links":{"self":{"href":"/ucwa/oauth/v1/applications/105/me"}},"name":"Alice"}"#;
+const ME_XML: &str = r#"<?xml version="1.0" encoding="utf-8"?><resource rel="me" href="/ucwa/oauth/v1/applications/105/me" xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="name">Alice</property></resource>"#;
+const PM_JSON: &str = r#"{"_links":{"self":{"href":"/ucwa/oauth/v1/applications/105/communication/conversations/137/participants/196/messaging"}},"rel":"participantMessaging"}"#;
+
+#[tokio::test]
+async fn malformed_json_and_xml_bodies_are_compared_as_text_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.sqlite");
+    let b = dir.path().join("b.sqlite");
+    write_session(
+        &a,
+        "s",
+        malformed_script(ME_JSON, ME_XML, "{\"_links\":{\n\"self\":"),
+    )
+    .await;
+    write_session(
+        &b,
+        "s",
+        malformed_script(
+            r#"{"_links":{"self":{"href":"/ucwa/oauth/v1/applications/105/me"}},"name":"Alice""#,
+            r#"<?xml version="1.0"?><resource rel="me"><property name="name">Alice</resource>"#,
+            "{\"_links\":{\n\"other\":",
+        ),
+    )
+    .await;
+    // A against itself: malformed bodies equal to themselves are equal.
+    let r = run(&["diff", s(&a), s(&a)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["paired"], 3);
+    assert_eq!(v["summary"]["changed"], 3);
+    let changes = |resource: &str, repr: &str| -> Vec<Value> {
+        v["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["resource"] == resource && e["representation"] == repr)
+            .unwrap_or_else(|| panic!("no {resource} {repr} in {v}"))["changes"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // Valid JSON against broken JSON: a whole-body difference naming the kinds.
+    let me = changes("me", "json");
+    assert_eq!(me.len(), 1, "{me:?}");
+    assert_eq!(me[0]["part"], "body");
+    assert_eq!(me[0]["path"], "");
+    assert_eq!(me[0]["a"], "JSON");
+    assert!(me[0]["b"].as_str().unwrap().starts_with("text"), "{me:?}");
+    // Valid XML against broken XML: the same.
+    let me = changes("me", "xml");
+    assert_eq!(me.len(), 1, "{me:?}");
+    assert_eq!(me[0]["a"], "XML");
+    assert!(me[0]["b"].as_str().unwrap().starts_with("text"), "{me:?}");
+    // Both broken: compared line by line.
+    let pm = changes("participantMessaging", "json");
+    assert_eq!(pm.len(), 1, "{pm:?}");
+    assert_eq!(pm[0]["path"], "/line/2");
+    assert_eq!(pm[0]["kind"], "changed");
+    assert_eq!(pm[0]["a"], "\"\\\"self\\\":\"");
+
+    let r = run(&["diff", s(&a), s(&b)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("paired 3, equal 0, changed 3, added 0, removed 0"),
+        "{}",
+        r.stdout
+    );
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn json_report_members_are_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
+    let b = recording(
+        dir.path(),
+        "b.sqlite",
+        &Script {
+            error_pm: true,
+            extra_event: true,
+            ..Script::base()
+        },
+    )
+    .await;
+    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    // Members may be added in later versions of the schema, never renamed or removed.
+    let has = |v: &Value, want: &[&str]| {
+        let got = keys(v);
+        for w in want {
+            assert!(got.contains(w), "no {w:?} in {got:?}");
+        }
+    };
+    assert_eq!(v["schema"], "ucwa-replay.diff/1");
+    has(
+        &v,
+        &[
+            "schema",
+            "a",
+            "b",
+            "normalized",
+            "equal",
+            "summary",
+            "exchanges",
+            "events",
+        ],
+    );
+    assert_eq!(v["equal"], false);
+    has(&v["a"], &["label", "exchanges", "feed_exchanges"]);
+    has(&v["b"], &["label", "exchanges", "feed_exchanges"]);
+    has(
+        &v["summary"],
+        &["paired", "equal", "changed", "added", "removed", "events"],
+    );
+    has(
+        &v["summary"]["events"],
+        &[
+            "a",
+            "b",
+            "equal",
+            "changed",
+            "added",
+            "removed",
+            "feed_errors_a",
+            "feed_errors_b",
+        ],
+    );
+    let ex = &v["exchanges"].as_array().unwrap()[0];
+    has(
+        ex,
+        &[
+            "kind",
+            "method",
+            "resource",
+            "representation",
+            "key",
+            "ordinal",
+            "a",
+            "b",
+            "changes",
+        ],
+    );
+    has(&ex["a"], &["seq", "target", "status"]);
+    has(&ex["changes"][0], &["part", "path", "kind", "a", "b"]);
+    let ev = &v["events"].as_array().unwrap()[0];
+    has(ev, &["kind", "a", "b", "changes"]);
+    assert_eq!(ev["kind"], "added");
+    assert!(ev["a"].is_null());
+    has(
+        &ev["b"],
+        &[
+            "index",
+            "seq",
+            "ack",
+            "sender_rel",
+            "link_rel",
+            "link_href",
+            "in_rel",
+            "type",
+            "status",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn colour_only_when_asked_and_never_with_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
+    let b = recording(
+        dir.path(),
+        "b.sqlite",
+        &Script {
+            changed_link: true,
+            ..Script::base()
+        },
+    )
+    .await;
+    let diff = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"));
+        cmd.args(["diff", s(&a), s(&b)])
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR")
+            .env("RUST_LOG", "off");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Not a terminal: plain.
+    let plain = diff(&[]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.contains("/_links/participant/href"), "{plain}");
+    // Forced: coloured.
+    let forced = diff(&[("CLICOLOR_FORCE", "1")]);
+    assert!(forced.contains("\x1b["), "{forced:?}");
+    // NO_COLOR wins over everything.
+    let none = diff(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(none, plain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_with_a_token_reports_no_difference_and_never_stores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.sqlite");
+    record_run(&db, "one", 7, 1).await;
+    let live = simulator(9);
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/WebTicket/oauthtoken", live.url))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice@contoso.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["access_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("cwt="), "{answer}");
+    let r = run(&[
+        "verify",
+        "--db",
+        s(&db),
+        "--session",
+        "one",
+        "--upstream",
+        &live.url,
+        "--token",
+        &token,
+        "--new-session",
+        "live",
+        "--events-timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["equal"], true, "{v:#}");
+    assert!(v["summary"]["paired"].as_u64().unwrap() >= 8, "{v:#}");
+    // The live session was recorded, and the token never reached the disk.
+    let rec = Recording::open(&db).unwrap();
+    assert!(rec.session(Some("live")).unwrap().exchanges > 0);
+    drop(rec);
+    let value = token.trim_start_matches("cwt=");
+    let mut raw = std::fs::read(&db).unwrap();
+    raw.extend(std::fs::read(dir.path().join("sim.sqlite-wal")).unwrap_or_default());
+    assert!(
+        !raw.windows(value.len()).any(|w| w == value.as_bytes()),
+        "the --token value is in the recording"
+    );
+}
+
+#[tokio::test]
+async fn etag_is_off_by_default_and_normalised_when_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_etag = |etag: &str| {
+        let mut ex = malformed_script(ME_JSON, ME_XML, PM_JSON);
+        for e in &mut ex {
+            e.response_headers.push("etag", format!("\"{etag}\""));
+        }
+        ex
+    };
+    let a = dir.path().join("a.sqlite");
+    let b = dir.path().join("b.sqlite");
+    write_session(&a, "s", with_etag("1447513271")).await;
+    write_session(&b, "s", with_etag("3735928559")).await;
+    let r = run(&["diff", s(&a), s(&b)]);
+    assert_eq!(r.code, 0, "ETag is not compared by default: {}", r.stdout);
+    let r = run(&["diff", s(&a), s(&b), "--header", "ETag"]);
+    assert_eq!(r.code, 0, "compared, but normalised: {}", r.stdout);
+    let r = run(&[
+        "diff",
+        s(&a),
+        s(&b),
+        "--header",
+        "ETag",
+        "--no-normalize",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["summary"]["changed"], 3, "{v:#}");
+    assert_eq!(
+        v["exchanges"][0]["changes"][0],
+        json!({"part":"header","path":"etag","kind":"changed","a":"\"\\\"1447513271\\\"\"","b":"\"\\\"3735928559\\\"\""})
+    );
+}

@@ -143,6 +143,7 @@ async fn upstream_answer(
         "/links" => Response::builder()
             .header("content-type", "application/json")
             .header("location", format!("{me}/ucwa/created/1"))
+            .header("content-location", format!("{me}/ucwa/x"))
             .header("www-authenticate", "Bearer trusted_issuers=\"\"")
             .header(
                 "www-authenticate",
@@ -319,6 +320,10 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
     assert_eq!(r.status(), 200);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(location, format!("{base}/ucwa/created/1"));
+    assert_eq!(
+        r.headers()["content-location"],
+        format!("{base}/ucwa/x").as_str()
+    );
     let auth: Vec<String> = r
         .headers()
         .get_all("www-authenticate")
@@ -1001,6 +1006,11 @@ async fn control(sim: &str, action: &str, body: serde_json::Value) {
 
 /// Autodiscover → 401 → token → user → application → makeMeAvailable → first feed batch.
 async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
+    sign_in_from("/", base, sim, xml).await
+}
+
+/// [`sign_in`] starting from the autodiscover document at `root`.
+async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> UcwaClient {
     let mut c = UcwaClient {
         http: reqwest::Client::new(),
         base,
@@ -1011,7 +1021,7 @@ async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
         events_href: String::new(),
         events: Vec::new(),
     };
-    let (status, root, _) = c.send("GET", "/", None).await;
+    let (status, root, _) = c.send("GET", root, None).await;
     assert_eq!(status, 200, "{root}");
     let user = c.link(&root, "user");
     let (status, _, headers) = c.send("GET", &user, None).await;
@@ -1072,7 +1082,12 @@ async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
 /// A signed-in client receives an IM with participantMessaging added/updated/deleted and a
 /// message.
 async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
-    let mut c = sign_in(base, sim.clone(), xml).await;
+    im_session_from("/", base, sim, xml).await
+}
+
+/// [`im_session`] starting from the autodiscover document at `root`.
+async fn im_session_from(root: &str, base: String, sim: String, xml: bool) -> UcwaClient {
+    let mut c = sign_in_from(root, base, sim.clone(), xml).await;
     control(
         &sim,
         "invite",
@@ -1332,4 +1347,426 @@ fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
     let err = all[0].error.as_deref().unwrap_or("");
     assert!(err.starts_with("client aborted"), "{err:?}");
     assert_eq!(all[0].request_body, b"only a few bytes");
+}
+
+// ---------------------------------------------------------------------------------------
+// User redaction flags through the real binary; the WAL searched while it exists.
+
+/// The recording file and its WAL (when present), as raw bytes.
+fn raw_db_and_wal(db: &std::path::Path) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    (std::fs::read(db).unwrap(), std::fs::read(wal).ok())
+}
+
+fn assert_absent(bytes: &[u8], secrets: &[&str], what: &str) {
+    for secret in secrets {
+        let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "{secret:?} is in the {what}");
+    }
+}
+
+#[test]
+fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(
+        &up.url(),
+        &db,
+        &[
+            "--redact-header",
+            "X-Secret",
+            "--redact-field",
+            "pin",
+            "--redact-regex",
+            r"card (\d{4}-\d{4}-\d{4}-\d{4})",
+        ],
+    );
+    let addr = proxy.addr();
+    let header_secret = "hush-header-9c1e";
+    let json_secret = "hush-json-field-7a2b";
+    let form_secret = "hush-form-field-3d4f";
+    let card = "4111-2222-3333-4444";
+    let token = "cwt=AAEBHAEFAAAAAAAFFQAAAGhushTokenValue";
+    let secrets = [header_secret, json_secret, form_secret, card, token];
+
+    let json_body = format!(r#"{{"pin":"{json_secret}","note":"card {card}"}}"#);
+    let r = raw_request(
+        addr,
+        &format!(
+            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nX-Secret: {header_secret}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json_body}",
+            json_body.len()
+        ),
+    );
+    assert_eq!(r.status, 200);
+    // The client still gets every byte: redaction is for the disk only.
+    assert!(r.text().contains(header_secret), "{}", r.text());
+    let form = format!("pin={form_secret}&x=1");
+    let r = raw_request(
+        addr,
+        &format!(
+            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert_eq!(r.status, 200);
+
+    // While `record` still runs, the exchanges sit in the WAL: search it now.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, wal) = raw_db_and_wal(&db);
+        let written = wal
+            .as_ref()
+            .is_some_and(|w| w.windows(5).any(|x| x == b"/echo"));
+        if written {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no exchange reached the WAL; stderr:\n{}",
+            proxy.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (main, wal) = raw_db_and_wal(&db);
+    let wal = wal.expect("the WAL exists while recording");
+    assert_absent(&wal, &secrets, "WAL of a running recording");
+    assert_absent(&main, &secrets, "file of a running recording");
+
+    stop(&mut proxy);
+    let (main, wal) = raw_db_and_wal(&db);
+    assert_absent(&main, &secrets, "recording");
+    assert_absent(&wal.unwrap_or_default(), &secrets, "WAL after the stop");
+
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2);
+    let stored = all[0].request_headers.get("x-secret").unwrap();
+    assert!(stored.starts_with("REDACTED-"), "{stored}");
+    assert!(
+        all[0]
+            .request_headers
+            .get("authorization")
+            .unwrap()
+            .starts_with("Bearer cwt=REDACTED-")
+    );
+    let body = String::from_utf8_lossy(&all[0].request_body);
+    assert!(body.contains(r#""pin":"REDACTED-"#), "{body}");
+    assert!(body.contains("card REDACTED-"), "{body}");
+    let form = String::from_utf8_lossy(&all[1].request_body);
+    assert!(
+        form.starts_with("pin=REDACTED-") && form.ends_with("&x=1"),
+        "{form}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Autodiscover on one host, the pool on another: one listener for the whole sign-in.
+
+/// A lyncdiscover-style host: its autodiscover root is the pool's (the simulator's) own root
+/// document, so every link in it names the pool, another origin.
+fn autodiscover_host(pool: String) -> BackgroundServer {
+    BackgroundServer::start(
+        "lyncdiscover",
+        "127.0.0.1:0".parse().unwrap(),
+        move |listener, shutdown| async move {
+            let handler = move |req: Request<Incoming>, _conn| {
+                let pool = pool.clone();
+                async move {
+                    let accept = req
+                        .headers()
+                        .get("accept")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/json")
+                        .to_string();
+                    let r = reqwest::Client::new()
+                        .get(format!("{pool}{}", req.uri().path()))
+                        .header("accept", accept)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let ct = r.headers()["content-type"].clone();
+                    let body = r.bytes().await.unwrap();
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", ct)
+                        .body(full(body))
+                        .unwrap()
+                }
+            };
+            serve(listener, None, handler, shutdown, Duration::from_secs(1)).await
+        },
+    )
+    .expect("start the autodiscover host")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
+    use ucwa_replay::sim::{SimConfig, SimServer};
+    let sim = SimServer::start(SimConfig {
+        seed: 13,
+        time_scale: 0.001,
+    })
+    .unwrap();
+    let discover = autodiscover_host(sim.url());
+    let (_dir, db) = temp_db();
+    // The pool is the upstream; the autodiscover host is another origin of the deployment,
+    // reached under the proxy's /_upstream/HOST prefix.
+    let mut proxy = record(&sim.url(), &db, &["--also-upstream", &discover.url()]);
+    let discover_host = discover.addr().to_string();
+    let root = format!("/_upstream/{discover_host}/autodiscover/autodiscoverservice.svc/root");
+    // The client knows only the proxy; it never sees either real origin.
+    let mut c = im_session_from(&root, proxy.url.clone(), sim.url(), false).await;
+    c.hidden = discover.url();
+    let (status, _, _) = c.send("GET", &root, None).await;
+    assert_eq!(status, 200);
+    stop(&mut proxy);
+
+    let all = exchanges(&db);
+    let recorded: Vec<(String, String)> = all
+        .iter()
+        .map(|e| (e.method.clone(), e.path.clone()))
+        .collect();
+    assert_eq!(recorded, c.sent, "every exchange, in order");
+    assert!(all.iter().all(|e| e.error.is_none()), "no upstream errors");
+    assert_eq!(all[0].upstream.as_deref(), Some(discover.url().as_str()));
+    assert_eq!(all[1].upstream.as_deref(), Some(sim.url().as_str()));
+    // The stored autodiscover body keeps the upstream form: it names the pool.
+    let stored = String::from_utf8_lossy(&all[0].response_body);
+    assert!(stored.contains(&sim.url()), "{stored}");
+    let kinds: Vec<&str> = all
+        .iter()
+        .flat_map(|e| e.events.iter())
+        .filter(|ev| ev.link_rel == "participantMessaging")
+        .map(|ev| ev.event_type.as_str())
+        .collect();
+    for k in ["added", "updated", "deleted"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming: neither body is buffered whole before it is forwarded. (Text-like response
+// bodies are read whole to rewrite origins, with Content-Length following the new length;
+// binary ones stream.)
+
+/// Read from `stream` into `buf` until `needle` is in it (the read timeout fails the test).
+fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(needle.len()).any(|w| w == needle) {
+        let n = stream
+            .read(&mut chunk)
+            .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"));
+        assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(needle));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn bodies_stream_both_ways_without_waiting_for_the_end() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (got_first, first_seen) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let upstream = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = Vec::new();
+        // The first part of the request body arrives while the client still holds the rest.
+        read_until(&mut s, &mut buf, b"req-first");
+        got_first.send(()).unwrap();
+        read_until(&mut s, &mut buf, b"req-last");
+        read_until(&mut s, &mut buf, b"0\r\n\r\n");
+        s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\nresp-first\r\n",
+        )
+        .unwrap();
+        s.flush().unwrap();
+        // The rest of the response only once the client has the first part.
+        released.recv_timeout(Duration::from_secs(20)).unwrap();
+        s.write_all(b"9\r\nresp-last\r\n0\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
+    let addr = proxy.addr();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        client,
+        "POST /upload HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\nreq-first\r\n"
+    )
+    .unwrap();
+    client.flush().unwrap();
+    first_seen
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the upstream got the first part before the request body ended");
+    client.write_all(b"8\r\nreq-last\r\n0\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    read_until(&mut client, &mut got, b"resp-first");
+    assert!(
+        !got.windows(9).any(|w| w == b"resp-last"),
+        "the upstream has not sent it yet"
+    );
+    release.send(()).unwrap();
+    client.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("resp-last"), "{text}");
+    let seen = upstream.join().unwrap();
+    assert!(seen.contains("req-first") && seen.contains("req-last"));
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].request_body, b"req-firstreq-last");
+    assert_eq!(all[0].response_body, b"resp-firstresp-last");
+    assert!(all[0].error.is_none(), "{:?}", all[0].error);
+}
+
+#[test]
+fn the_match_key_never_depends_on_a_secret() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut keys = Vec::new();
+    for (session, token, password) in [
+        ("a", "cwt=AAEBfirstTokenValue111", "first-Passw0rd"),
+        ("b", "cwt=AAEBotherTokenValue222", "other-Passw0rd"),
+    ] {
+        let mut proxy = record_session(&up.url(), &db, session, &[]);
+        let addr = proxy.addr();
+        let q = token.replace('=', "%3D");
+        let r = get(
+            addr,
+            &format!("/echo?t={q}"),
+            &format!("Authorization: Bearer {token}\r\n"),
+        );
+        assert_eq!(r.status, 200);
+        for (ct, body) in [
+            (
+                "application/x-www-form-urlencoded",
+                format!("grant_type=password&username=alice&password={password}"),
+            ),
+            (
+                "application/json",
+                format!(r#"{{"password":"{password}","x":1}}"#),
+            ),
+        ] {
+            let r = raw_request(
+                addr,
+                &format!(
+                    "POST /echo HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+            );
+            assert_eq!(r.status, 200);
+        }
+        stop(&mut proxy);
+        let got: Vec<String> = exchanges_of(&db, session)
+            .into_iter()
+            .map(|e| e.match_key)
+            .collect();
+        for k in &got {
+            assert!(
+                !k.contains(&token[4..]) && !k.contains(password),
+                "a secret in the key {k}"
+            );
+        }
+        keys.push(got);
+    }
+    assert_eq!(keys[0].len(), 3);
+    assert_eq!(keys[0], keys[1], "same requests, other secrets: same keys");
+}
+
+#[test]
+fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_came() {
+    const BAD_JSON: &str =
+        "{\"_links\":{\"next\":{\"href\":\"/x?ack=2\"}},\"sender\":[{\"events\":";
+    const BAD_XML: &str = "<?xml version=\"1.0\"?><events href=\"/x\"><sender rel=\"me\"><updated";
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let xml = String::from_utf8_lossy(&buf[..n]).contains("ucwa+xml");
+            let (ct, body) = if xml {
+                ("application/vnd.microsoft.com.ucwa+xml", BAD_XML)
+            } else {
+                ("application/json", BAD_JSON)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
+    let events = "/ucwa/oauth/v1/applications/1/events?ack=1";
+    let r = get(proxy.addr(), events, "Accept: application/json\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
+    let r = get(
+        proxy.addr(),
+        events,
+        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2, "nothing lost");
+    assert_eq!(all[0].response_body, BAD_JSON.as_bytes());
+    assert_eq!(all[1].response_body, BAD_XML.as_bytes());
+    assert!(
+        all.iter()
+            .all(|e| e.kind == "events" && e.events.is_empty())
+    );
+
+    // The inspect commands and replay take it as it is.
+    for cmd in ["show", "events"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args([cmd, "--db", db.to_str().unwrap(), "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    }
+    let replay = Server::start(&[
+        "replay",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let r = get(replay.addr(), events, "Accept: application/json\r\n");
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
+    let r = get(
+        replay.addr(),
+        events,
+        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
+}
+
+#[test]
+fn a_pget_outlives_the_ordinary_upstream_timeout() {
+    let up = Upstream::start("main");
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&up.url(), &db, &["--upstream-timeout", "1"]);
+    // The upstream holds this P-GET longer than --upstream-timeout; the client asked for
+    // up to 180 s, so the proxy waits.
+    let r = get(
+        proxy.addr(),
+        "/ucwa/oauth/v1/applications/1/events?ack=1&timeout=180&hold_ms=1500",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, Some(200));
+    assert!(all[0].error.is_none(), "{:?}", all[0].error);
 }

@@ -2,6 +2,7 @@
 //! events feed, cursors, misses, pacing, determinism, reports, no outbound connection, and
 //! the CLI.
 
+mod common;
 mod replay_fixture;
 
 use std::io::{BufRead, BufReader};
@@ -410,10 +411,8 @@ fn report_lists_misses_and_unplayed_on_demand_and_on_stop() {
     assert_eq!(written["unplayed"][0]["seq"], 2);
 }
 
-#[test]
-fn two_credentials_each_get_their_own_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("two.sqlite");
+/// Alice and Bob sign in and each GET their own `me`: two credentials in one recording.
+fn two_credential_recs() -> Vec<Rec> {
     let token = |user: &str, n: u32| {
         Rec::new("POST", "/WebTicket/oauthtoken")
             .body(
@@ -429,7 +428,7 @@ fn two_credentials_each_get_their_own_answers() {
                 &format!(r#"{{"access_token":"cwt=REDACTED-{n}","token_type":"Bearer"}}"#),
             )
     };
-    let recs = vec![
+    vec![
         token("alice", 1),
         token("bob", 2),
         Rec::new("GET", format!("{APP}/me")).auth(1).answer(
@@ -442,7 +441,14 @@ fn two_credentials_each_get_their_own_answers() {
             "application/json",
             r#"{"name":"Bob"}"#,
         ),
-    ];
+    ]
+}
+
+#[test]
+fn two_credentials_each_get_their_own_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("two.sqlite");
+    let recs = two_credential_recs();
     write_session(&db, "two", FE1, &[], &recs);
     let server = ReplayServer::builder_only_session(&db)
         .body_match(BodyMatch::Strict)
@@ -679,6 +685,99 @@ fn cli_bad_input_is_one_line_and_exit_2() {
     let out = run_replay(&["--db", db, "--pace", "warp"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--pace"));
+}
+
+#[test]
+fn cli_two_credentials_and_exhausted_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("two.sqlite");
+    write_session(&db, "two", FE1, &[], &two_credential_recs());
+    // One session in the file: no --session needed.
+    let mut server = common::Server::start(&[
+        "replay",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--exhausted",
+        "error",
+    ]);
+    let url = server.url.clone();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_ne!(server.addr().port(), 0);
+    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
+        let got = http(
+            &url,
+            "POST",
+            "/WebTicket/oauthtoken",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
+                .as_bytes(),
+        );
+        assert_eq!(got.status, 200, "{}", got.text());
+        assert_eq!(got.json()["access_token"], token);
+    }
+    let me = |auth: &str| {
+        http(
+            &url,
+            "GET",
+            &format!("{APP}/me"),
+            &[("authorization", auth)],
+            b"",
+        )
+    };
+    assert_eq!(me("Bearer cwt=REDACTED-2").json()["name"], "Bob");
+    assert_eq!(me("Bearer cwt=REDACTED-1").json()["name"], "Alice");
+    // Alice's one recorded `me` is used up: --exhausted error.
+    let again = me("Bearer cwt=REDACTED-1");
+    assert_eq!(again.status, 404);
+    assert_eq!(again.header("x-ucwa-replay"), Some("exhausted"));
+    assert_eq!(again.json()["subcode"], "ReplayExhausted");
+    // Bob's is untouched by Alice's cursor... and now used up too.
+    assert_eq!(me("Bearer cwt=REDACTED-2").status, 404);
+    let status = server.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(server.stderr().contains("2 misses"), "{}", server.stderr());
+}
+
+#[test]
+fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
+    let f = fixture();
+    let mut server = common::Server::start(&[
+        "replay",
+        "--db",
+        f.db.to_str().unwrap(),
+        "--session",
+        "im",
+        "--listen",
+        "127.0.0.1:0",
+        "--feed-end",
+        "hold",
+    ]);
+    let url = server.url.clone();
+    let base = url.clone();
+    let held = std::thread::spawn(move || {
+        http(
+            &base,
+            "GET",
+            &format!("{APP}/events?ack=9&timeout=600"),
+            &[("accept", JSON), ("authorization", AUTH1)],
+            b"",
+        )
+    });
+    // Let the P-GET arrive; other requests are answered while it is held.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(send(&url, &f.recs[9]).status, 200);
+    assert!(!held.is_finished(), "a 600 s P-GET beyond the feed is held");
+    let status = server.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    let got = held.join().unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["sender"], serde_json::json!([]));
+    assert_eq!(
+        got.json()["_links"]["next"]["href"],
+        format!("{APP}/events?ack=10&timeout=600")
+    );
 }
 
 // ---- end to end: record against the simulator through the proxy, replay offline ----

@@ -7,6 +7,14 @@ mod replay_fixture;
 use replay_fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, http, im_session, write_session};
 use ucwa_replay::replay::{Exhausted, FeedEnd, ReplayServer};
 
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 #[test]
 fn from_a_plain_test() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,6 +56,26 @@ fn from_a_plain_test() {
     let failure =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.assert_all_played()));
     assert!(failure.is_err(), "unplayed exchanges fail the assertion");
+    // The failure is a readable list: one line per exchange never played.
+    let message = panic_text(failure.unwrap_err());
+    assert!(message.contains("recorded but never played:"), "{message}");
+    for u in &unplayed {
+        let line = format!("#{} {} {}", u.seq, u.method, u.path);
+        assert!(message.contains(&line), "no {line:?} in {message}");
+    }
+    // A miss is listed with what was asked.
+    let miss = http(
+        &base,
+        "GET",
+        &format!("{APP}/nowhere"),
+        &[("accept", JSON)],
+        b"",
+    );
+    assert_eq!(miss.status, 404);
+    let failure =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.assert_no_misses()));
+    let message = panic_text(failure.expect_err("a miss fails assert_no_misses"));
+    assert!(message.contains(&format!("GET {APP}/nowhere")), "{message}");
     drop(server);
     assert!(
         std::net::TcpStream::connect(base.trim_start_matches("http://")).is_err(),

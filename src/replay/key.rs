@@ -441,4 +441,32 @@ mod tests {
         assert_eq!(MatchKey::parse(&k.to_string()), Some(k.clone()));
         assert!(k.body.starts_with("bytes:"));
     }
+
+    #[test]
+    fn token_request_keys_ignore_placeholder_numbers() {
+        const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+        let a = key(
+            "POST",
+            "/WebTicket/oauthtoken",
+            None,
+            FORM,
+            "grant_type=password&username=REDACTED-1&password=REDACTED-2",
+        );
+        let b = key(
+            "POST",
+            "/WebTicket/oauthtoken",
+            None,
+            FORM,
+            "grant_type=password&username=REDACTED-3&password=REDACTED-14",
+        );
+        assert_eq!(a, b);
+        let other = key(
+            "POST",
+            "/WebTicket/oauthtoken",
+            None,
+            FORM,
+            "grant_type=refresh_token&username=REDACTED-1&password=REDACTED-2",
+        );
+        assert_ne!(a, other);
+    }
 }

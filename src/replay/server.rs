@@ -297,7 +297,7 @@ impl Replayer {
         credential: Option<&str>,
         placeholder: Option<&str>,
         query: Option<&str>,
-        fallback: Option<(GroupId, Fallback)>,
+        fallback: Option<(Vec<GroupId>, Fallback)>,
     ) -> Decision {
         let mut state = self.state();
         let group = self.index.lookup(credential, key);
@@ -343,7 +343,17 @@ impl Replayer {
                 }
             };
         }
-        if let Some((g, why)) = fallback
+        // Several recorded requests equal but for secrets (two users' token POSTs) are
+        // served in recorded order, like repeated identical requests: the first with an
+        // answer not yet played, else the last (the exhaustion policy applies).
+        let chosen = fallback.and_then(|(groups, why)| {
+            let unplayed = groups
+                .iter()
+                .copied()
+                .find(|&g| self.index.group(g).iter().any(|&i| state.played[i] == 0));
+            unplayed.or(groups.last().copied()).map(|g| (g, why))
+        });
+        if let Some((g, why)) = chosen
             && let Some(entry) = self.pick(&mut state, g)
         {
             let seq = self.index.entries()[entry].exchange.seq;
@@ -373,16 +383,17 @@ impl Replayer {
         )
     }
 
-    /// For a request whose key matches nothing: the one recorded request of the same method,
-    /// path, query and representation that it equals but for redacted secrets, else (with
-    /// `--body-match lenient`) the only one there is. Read-only, so computed before locking.
+    /// For a request whose key matches nothing: the recorded requests of the same method,
+    /// path, query and representation that it equals but for redacted secrets (in recorded
+    /// order), else (with `--body-match lenient`) the only one there is. Read-only, so
+    /// computed before locking.
     fn fallback(
         &self,
         key: &MatchKey,
         credential: Option<&str>,
         content_type: Option<&str>,
         body: &[u8],
-    ) -> Option<(GroupId, Fallback)> {
+    ) -> Option<(Vec<GroupId>, Fallback)> {
         let same = self.index.same_shape(credential, key);
         let secrets: Vec<GroupId> = same
             .iter()
@@ -399,9 +410,9 @@ impl Replayer {
             })
             .collect();
         match (&secrets[..], &same[..], self.config.body_match) {
-            ([g], _, _) => Some((*g, Fallback::Secrets)),
-            ([], [g], BodyMatch::Lenient) => Some((*g, Fallback::Lenient)),
-            _ => None,
+            ([], [g], BodyMatch::Lenient) => Some((vec![*g], Fallback::Lenient)),
+            ([], _, _) => None,
+            _ => Some((secrets, Fallback::Secrets)),
         }
     }
 

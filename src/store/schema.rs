@@ -97,6 +97,18 @@ pub fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| StoreError::sqlite(path, e))?;
     let version = identify(&tx, path)?;
+    if version < SCHEMA_VERSION {
+        migrate(&tx, path, version)?;
+    }
+    // A current file is not written here (a damaged one must stay as it was).
+    tx.commit().map_err(|e| StoreError::sqlite(path, e))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    Ok(conn)
+}
+
+/// Take a file at `version` (0: fresh) to [`SCHEMA_VERSION`] inside the caller's transaction.
+fn migrate(tx: &Connection, path: &Path, version: i32) -> Result<(), StoreError> {
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::sqlite(path, e))?;
@@ -106,10 +118,7 @@ pub fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     ))
     .map_err(|e| StoreError::sqlite(path, e))?;
-    tx.commit().map_err(|e| StoreError::sqlite(path, e))?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        .map_err(|e| StoreError::sqlite(path, e))?;
-    Ok(conn)
+    Ok(())
 }
 
 /// Open an existing recording for reading only; older schemas are migrated first.

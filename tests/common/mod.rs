@@ -85,6 +85,12 @@ impl Server {
         self.wait(within)
     }
 
+    /// Send SIGINT (Ctrl-C) and wait (at most `within`) for the exit.
+    pub fn interrupt(&mut self, within: Duration) -> ExitStatus {
+        signal(self.child.id(), "-INT");
+        self.wait(within)
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
