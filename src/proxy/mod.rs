@@ -18,6 +18,7 @@ pub mod forward;
 pub mod record;
 pub mod response;
 pub mod rewrite;
+pub mod rewrite_stream;
 pub mod tls;
 
 use std::net::SocketAddr;
