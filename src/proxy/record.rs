@@ -15,7 +15,7 @@ use super::capture::{CaptureHandle, Captured};
 use super::decode::{decode, is_encoded};
 use crate::redact::Redactor;
 use crate::replay::key::{KeyOptions, match_key};
-use crate::store::{Exchange, ExchangeSink, HeaderList};
+use crate::store::{Exchange, ExchangeSink};
 use crate::ucwa::Representation;
 use crate::ucwa::classify::Classifier;
 use crate::ucwa::feed;
@@ -69,30 +69,9 @@ impl Recorder {
         Pending {
             recorder: self.clone(),
             exchange: Some(Exchange {
-                id: 0,
                 seq,
                 started_us,
-                duration_us: 0,
-                method: String::new(),
-                path: String::new(),
-                query: None,
-                http_version: String::new(),
-                request_headers: HeaderList::default(),
-                request_body: Vec::new(),
-                request_truncated: false,
-                status: None,
-                response_headers: HeaderList::default(),
-                response_body: Vec::new(),
-                response_truncated: false,
-                content_encoding: None,
-                error: None,
-                kind: String::new(),
-                representation: Representation::Json,
-                match_key: String::new(),
-                ordinal: 0,
-                credential: None,
-                upstream: None,
-                events: Vec::new(),
+                ..Default::default()
             }),
             started: Instant::now(),
             request_body: None,

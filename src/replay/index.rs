@@ -185,7 +185,6 @@ pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::HeaderList;
 
     fn recorded(seq: u64, method: &str, pq: &str, cred: Option<&str>) -> Exchange {
         let (path, query) = match pq.split_once('?') {
@@ -204,28 +203,14 @@ mod tests {
         Exchange {
             id: seq as i64,
             seq,
-            started_us: 0,
-            duration_us: 0,
             method: method.into(),
             path,
             query,
             http_version: "HTTP/1.1".into(),
-            request_headers: HeaderList::default(),
-            request_body: vec![],
-            request_truncated: false,
             status: Some(200),
-            response_headers: HeaderList::default(),
-            response_body: vec![],
-            response_truncated: false,
-            content_encoding: None,
-            error: None,
-            kind: String::new(),
-            representation: Representation::Json,
             match_key: key.to_string(),
-            ordinal: 0,
             credential: cred.map(str::to_string),
-            upstream: None,
-            events: vec![],
+            ..Default::default()
         }
     }
 

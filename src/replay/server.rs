@@ -616,28 +616,15 @@ mod tests {
         Exchange {
             id: seq as i64,
             seq,
-            started_us: 0,
-            duration_us: 0,
             method: method.into(),
             path: path.into(),
             query: query.map(str::to_string),
             http_version: "HTTP/1.1".into(),
-            request_headers: HeaderList::default(),
-            request_body: vec![],
-            request_truncated: false,
             status: Some(200),
             response_headers,
             response_body: body.as_bytes().to_vec(),
-            response_truncated: false,
-            content_encoding: None,
-            error: None,
-            kind: String::new(),
-            representation: Representation::Json,
             match_key: key.to_string(),
-            ordinal: 0,
-            credential: None,
-            upstream: None,
-            events: vec![],
+            ..Default::default()
         }
     }
 

@@ -3,8 +3,10 @@
 use std::fmt;
 
 /// The representation of a UCWA body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Representation {
+    /// UCWA's default.
+    #[default]
     Json,
     Xml,
     Other,
