@@ -13,7 +13,7 @@ use std::fmt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::ucwa::Representation;
+use crate::ucwa::{Representation, media};
 
 /// Events-feed query parameters that tune the long poll without changing what it returns.
 pub const FEED_TUNING_PARAMS: &[&str] = &["timeout", "low", "medium", "priority"];
@@ -166,10 +166,7 @@ pub fn canonical_body(
     if body.is_empty() {
         return None;
     }
-    let mime = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let mime = content_type.map(media::essence).unwrap_or_default();
     let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if mime == "application/x-www-form-urlencoded" {
         let mut pairs: Vec<(String, String)> = form_urlencoded::parse(text)
