@@ -26,12 +26,17 @@ pub fn is_events_request(method: &str, path: &str) -> bool {
     method.eq_ignore_ascii_case("GET") && path.trim_end_matches('/').ends_with("/events")
 }
 
-/// The `ack` of an events request's query.
-pub fn ack_of(query: Option<&str>) -> Option<i64> {
+/// The raw value of the first `name=` parameter of a query (as sent: not decoded, name
+/// case-sensitive), e.g. an events request's `ack` or `timeout`.
+pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')
-        .find_map(|p| p.strip_prefix("ack="))
-        .and_then(|v| v.trim().parse().ok())
+        .find_map(|p| p.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+}
+
+/// The `ack` of an events request's query.
+pub fn ack_of(query: Option<&str>) -> Option<i64> {
+    query_value(query, "ack").and_then(|v| v.trim().parse().ok())
 }
 
 /// The links of an events response that tell the client where to go next.
