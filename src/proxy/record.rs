@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::task::TaskTracker;
 
-use super::capture::{CaptureHandle, Captured};
+use super::capture::{CaptureHandle, Captured, keep_capped};
 use super::decode::{decode, is_encoded};
 use crate::redact::Redactor;
 use crate::replay::key::{KeyOptions, match_key};
@@ -230,13 +230,10 @@ impl Pending {
     /// Copy streamed response bytes, up to the cap.
     pub fn keep_response(&mut self, data: &[u8]) {
         let max = self.recorder.max_body;
-        if let Some(ex) = self.exchange.as_mut() {
-            let room = max.saturating_sub(ex.response_body.len());
-            if data.len() > room {
-                ex.response_truncated = true;
-            }
-            ex.response_body
-                .extend_from_slice(&data[..data.len().min(room)]);
+        if let Some(ex) = self.exchange.as_mut()
+            && keep_capped(&mut ex.response_body, data, max)
+        {
+            ex.response_truncated = true;
         }
     }
 
