@@ -30,6 +30,8 @@ use super::{DiffError, DiffOptions, DiffReport, align::is_events, diff_sessions}
 use crate::body::full;
 use crate::replay::key::{KeyOptions, match_key};
 use crate::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use crate::ucwa::Representation;
+use crate::ucwa::feed::feed_links;
 use crate::upstream::{TrustConfig, UpstreamClient};
 
 /// Credentials to sign in with (never stored).
@@ -229,27 +231,8 @@ fn learn(norm: &mut Normalizer, target: &str, headers: &HeaderList, body: &[u8])
 
 /// The next events href a live events answer gives (resync, then resume, then next).
 fn feed_link(body: &[u8]) -> Option<String> {
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    if let Ok(v) = serde_json::from_slice::<Value>(text) {
-        for rel in ["resync", "resume", "next"] {
-            if let Some(h) = v["_links"][rel]["href"].as_str() {
-                return Some(h.to_string());
-            }
-        }
-        return None;
-    }
-    let t = std::str::from_utf8(text).ok()?;
-    let doc = roxmltree::Document::parse(t).ok()?;
-    for rel in ["resync", "resume", "next"] {
-        if let Some(n) = doc
-            .root_element()
-            .children()
-            .find(|n| n.tag_name().name() == "link" && n.attribute("rel") == Some(rel))
-        {
-            return n.attribute("href").map(str::to_string);
-        }
-    }
-    None
+    let links = feed_links(Representation::Other, body).ok()?;
+    links.follow().map(str::to_string)
 }
 
 struct Pending {

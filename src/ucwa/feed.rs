@@ -57,16 +57,20 @@ impl FeedLinks {
     }
 }
 
-/// The `next` / `resync` / `resume` links of an events response.
+/// The `next` / `resync` / `resume` links of an events response (the first of each rel;
+/// `Other` sniffs the body as [`parse_events`] does).
 pub fn feed_links(repr: Representation, body: &[u8]) -> Result<FeedLinks, FeedError> {
     let mut links = FeedLinks::default();
-    let mut set = |rel: &str, href: String| match rel {
-        "next" => links.next = Some(href),
-        "resync" => links.resync = Some(href),
-        "resume" => links.resume = Some(href),
-        _ => {}
+    let mut set = |rel: &str, href: String| {
+        let slot = match rel {
+            "next" => &mut links.next,
+            "resync" => &mut links.resync,
+            "resume" => &mut links.resume,
+            _ => return,
+        };
+        slot.get_or_insert(href);
     };
-    match repr {
+    match sniff(repr, body) {
         Representation::Xml => {
             let text = xml_text(body)?;
             let doc = roxmltree::Document::parse(text).map_err(|e| err(format!("XML: {e}")))?;
@@ -100,19 +104,24 @@ pub fn parse_events(
     body: &[u8],
     ack: Option<i64>,
 ) -> Result<Vec<EventRow>, FeedError> {
-    match repr {
+    match sniff(repr, body) {
         Representation::Xml => parse_xml(body, ack),
-        Representation::Json => parse_json(body, ack),
-        Representation::Other => {
-            // Sniff: a body of unknown type that still is an events response.
-            let first = body
-                .iter()
-                .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF));
-            match first {
-                Some(b'<') => parse_xml(body, ack),
-                _ => parse_json(body, ack),
-            }
-        }
+        _ => parse_json(body, ack),
+    }
+}
+
+/// `repr`, or for `Other` (a body of unknown type that still is an events response) XML
+/// when it starts with `<`, else JSON.
+fn sniff(repr: Representation, body: &[u8]) -> Representation {
+    if repr != Representation::Other {
+        return repr;
+    }
+    let first = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF));
+    match first {
+        Some(b'<') => Representation::Xml,
+        _ => Representation::Json,
     }
 }
 
