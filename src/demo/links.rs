@@ -65,17 +65,6 @@ fn find_xml(body: &[u8], rel: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Every `(sender rel, link rel, type)` of an events body, for a script waiting on events.
-pub fn event_triples(repr: Representation, body: &[u8]) -> Vec<(String, String, String)> {
-    match crate::ucwa::feed::parse_events(repr, body, None) {
-        Ok(rows) => rows
-            .into_iter()
-            .map(|e| (e.sender_rel, e.link_rel, e.event_type))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
