@@ -7,7 +7,7 @@
 //! and against a replay of that recording (where the control calls are replayed too).
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::client::{ClientError, Reply, Seen, UcwaClient};
 use super::links::find_link;
@@ -291,11 +291,6 @@ pub fn normalise_transcript(transcript: &[Seen], base: &str) -> Vec<Seen> {
             body: fix(&s.body).into(),
         })
         .collect()
-}
-
-/// A JSON value from a reply, for assertions.
-pub fn reply_json(reply: &Reply) -> Value {
-    reply.json().unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
