@@ -30,8 +30,8 @@ use super::{DiffError, DiffOptions, DiffReport, align::is_events, diff_sessions}
 use crate::body::full;
 use crate::replay::key::{KeyOptions, match_key};
 use crate::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
-use crate::ucwa::Representation;
 use crate::ucwa::feed::feed_links;
+use crate::ucwa::{Representation, split_target, target_of};
 use crate::upstream::{TrustConfig, UpstreamClient};
 
 /// Credentials to sign in with (never stored).
@@ -126,24 +126,6 @@ fn is_token_request(ex: &Exchange) -> bool {
                 .get("content-type")
                 .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
             && String::from_utf8_lossy(&ex.request_body).contains("grant_type="))
-}
-
-/// `path?query` of an href (absolute or relative).
-fn target_of(href: &str) -> String {
-    match href.split_once("://") {
-        Some((_, rest)) => match rest.find('/') {
-            Some(i) => rest[i..].to_string(),
-            None => "/".to_string(),
-        },
-        None => href.to_string(),
-    }
-}
-
-fn split_target(target: &str) -> (String, Option<String>) {
-    match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (target.to_string(), None),
-    }
 }
 
 async fn send(
@@ -321,13 +303,13 @@ impl Run<'_> {
         }
         if is_events(ex) {
             if let Some(next) = feed_link(&live.body) {
-                self.next_events = Some(target_of(&next));
+                self.next_events = Some(target_of(&next).to_string());
             }
         } else if self.next_events.is_none()
             && let Ok(v) = serde_json::from_slice::<Value>(&live.body)
             && let Some(h) = v["_links"]["events"]["href"].as_str()
         {
-            self.next_events = Some(target_of(h));
+            self.next_events = Some(target_of(h).to_string());
         }
         let mut headers = HeaderList::default();
         for (n, v) in live.headers.iter() {
@@ -344,8 +326,8 @@ impl Run<'_> {
         let key = match_key(
             &KeyOptions::default(),
             &ex.method,
-            &path,
-            query.as_deref(),
+            path,
+            query,
             ex.request_headers.get("accept"),
             ex.request_headers.get("content-type"),
             &ex.request_body,
@@ -354,7 +336,7 @@ impl Run<'_> {
             crate::ucwa::feed::parse_events(
                 ex.representation,
                 &body,
-                crate::ucwa::feed::ack_of(query.as_deref()),
+                crate::ucwa::feed::ack_of(query),
             )
             .unwrap_or_default()
         } else {
@@ -371,8 +353,8 @@ impl Run<'_> {
             started_us,
             duration_us: live.elapsed.as_micros() as i64,
             method: ex.method.clone(),
-            path,
-            query,
+            path: path.to_string(),
+            query: query.map(str::to_string),
             http_version: "HTTP/1.1".into(),
             request_headers: ex.request_headers.clone(),
             request_body: ex.request_body.clone(),
