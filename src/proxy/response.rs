@@ -61,10 +61,9 @@ pub fn client_headers(headers: &mut HeaderMap, rules: &ResponseRules) {
             Cow::Owned(b) => Some(b),
         });
     }
-    let hosts: Vec<&str> = rules.upstream_hosts.iter().map(String::as_str).collect();
     map_values(headers, &header::SET_COOKIE, |v| {
         let text = std::str::from_utf8(v).ok()?;
-        match strip_cookie_domain(text, &hosts) {
+        match strip_cookie_domain(text, &rules.upstream_hosts) {
             Cow::Borrowed(_) => None,
             Cow::Owned(s) => Some(s.into_bytes()),
         }
