@@ -100,42 +100,48 @@ fn connected_events(b: &mut UnitBuilder, app: &App, c: &Conversation, remote_add
             .embed(res::conversation(app, c)),
     );
     for r in c.participants.iter().filter(|r| r.in_messaging) {
-        let plink =
-            EventLink::new("participant", p.participant(&c.id, &r.user.sip)).titled(&r.user.name);
         if remote_added {
-            b.event(
-                CONVERSATION,
-                &ch,
-                Event::new(EventKind::Added, plink.clone()),
-            );
+            let plink = EventLink::new("participant", p.participant(&c.id, &r.user.sip))
+                .titled(&r.user.name);
+            b.event(CONVERSATION, &ch, Event::new(EventKind::Added, plink));
         }
         b.event(
             CONVERSATION,
             &ch,
-            Event::new(
-                EventKind::Added,
-                EventLink::new(
-                    "participantMessaging",
-                    p.participant_messaging(&c.id, &r.user.sip),
-                ),
-            )
-            .within(plink),
+            participant_messaging_event(&p, c, EventKind::Added, &r.user, false),
         );
     }
     let me = &app.user;
     b.event(
         CONVERSATION,
         &ch,
-        Event::new(
-            EventKind::Added,
-            EventLink::new(
-                "participantMessaging",
-                p.participant_messaging(&c.id, &me.sip),
-            ),
-        )
-        .within(EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name))
-        .embed(res::participant_messaging(app, c, &me.sip)),
+        participant_messaging_event(&p, c, EventKind::Added, me, true)
+            .embed(res::participant_messaging(app, c, &me.sip)),
     );
+}
+
+/// An event on `user`'s `participantMessaging`, within their participant (or the local
+/// participant).
+fn participant_messaging_event(
+    p: &Paths,
+    c: &Conversation,
+    kind: EventKind,
+    user: &User,
+    local: bool,
+) -> Event {
+    let within = if local {
+        "localParticipant"
+    } else {
+        "participant"
+    };
+    Event::new(
+        kind,
+        EventLink::new(
+            "participantMessaging",
+            p.participant_messaging(&c.id, &user.sip),
+        ),
+    )
+    .within(EventLink::new(within, p.participant(&c.id, &user.sip)).titled(&user.name))
 }
 
 /// `POST communication/messagingInvitations` (startMessaging). The remote side accepts at
@@ -461,34 +467,14 @@ pub fn terminate(app: &mut App, conv_id: &str) -> Result<(), Fail> {
         b.event(
             CONVERSATION,
             &ch,
-            Event::new(
-                EventKind::Deleted,
-                EventLink::new(
-                    "participantMessaging",
-                    p.participant_messaging(&c.id, &r.user.sip),
-                ),
-            )
-            .within(
-                EventLink::new("participant", p.participant(&c.id, &r.user.sip))
-                    .titled(&r.user.name),
-            ),
+            participant_messaging_event(&p, &c, EventKind::Deleted, &r.user, false),
         );
     }
     if c.local_in_messaging {
-        let me = &app.user;
         b.event(
             CONVERSATION,
             &ch,
-            Event::new(
-                EventKind::Deleted,
-                EventLink::new(
-                    "participantMessaging",
-                    p.participant_messaging(&c.id, &me.sip),
-                ),
-            )
-            .within(
-                EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name),
-            ),
+            participant_messaging_event(&p, &c, EventKind::Deleted, &app.user, true),
         );
     }
     c.messaging = "Disconnected";
