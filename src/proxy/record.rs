@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::capture::{CaptureHandle, Captured, keep_capped};
 use super::decode::{decode, is_encoded};
 use crate::redact::Redactor;
-use crate::replay::key::{KeyOptions, match_key};
+use crate::replay::key::{KeyOptions, key_of_recorded};
 use crate::store::{Exchange, ExchangeSink};
 use crate::ucwa::Representation;
 use crate::ucwa::classify::Classifier;
@@ -154,16 +154,7 @@ impl Recorder {
                 Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
             }
         }
-        ex.match_key = match_key(
-            &self.key_options,
-            &ex.method,
-            &ex.path,
-            ex.query.as_deref(),
-            ex.request_headers.get("accept"),
-            ex.request_headers.get("content-type"),
-            &ex.request_body,
-        )
-        .to_string();
+        ex.match_key = key_of_recorded(&self.key_options, &ex).to_string();
         tracing::debug!(
             seq = ex.seq,
             method = %ex.method,

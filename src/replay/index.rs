@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::key::{KeyOptions, MatchKey, match_key};
+use super::key::{KeyOptions, MatchKey, key_of_recorded};
 use crate::store::Exchange;
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{ack_of, is_events_request};
@@ -169,22 +169,10 @@ fn shape(credential: Option<&str>, key: &MatchKey) -> Shape {
     (credential.map(str::to_string), method, path, query, repr)
 }
 
-/// The key of a recorded request, computed as for an incoming one.
-pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
-    match_key(
-        opts,
-        &e.method,
-        &e.path,
-        e.query.as_deref(),
-        e.request_headers.get("accept"),
-        e.request_headers.get("content-type"),
-        &e.request_body,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::replay::key::match_key;
 
     fn recorded(seq: u64, method: &str, pq: &str, cred: Option<&str>) -> Exchange {
         let (path, query) = match pq.split_once('?') {

@@ -13,6 +13,7 @@ use std::fmt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::store::Exchange;
 use crate::ucwa::{Representation, media};
 
 /// Events-feed query parameters that tune the long poll without changing what it returns.
@@ -264,6 +265,20 @@ fn write_xml(opts: &KeyOptions, node: roxmltree::Node<'_, '_>, depth: usize, out
     for child in node.children().filter(|c| c.is_element()) {
         write_xml(opts, child, depth + 1, out);
     }
+}
+
+/// The key of a recorded request (by the recording proxy as it stores it, by replay when
+/// recomputing), computed as for an incoming one.
+pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
+    match_key(
+        opts,
+        &e.method,
+        &e.path,
+        e.query.as_deref(),
+        e.request_headers.get("accept"),
+        e.request_headers.get("content-type"),
+        &e.request_body,
+    )
 }
 
 #[cfg(test)]
