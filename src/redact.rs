@@ -493,11 +493,7 @@ impl Redactor {
             return;
         }
         let ct = content_type.unwrap_or("").to_ascii_lowercase();
-        let start = body
-            .iter()
-            .position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF)
-            .unwrap_or(0);
-        let first = body.get(start).copied();
+        let first = crate::ucwa::media::first_significant_byte(body);
         if ct.contains("json") || matches!(first, Some(b'{') | Some(b'[')) {
             self.redact_json(body);
         } else if ct.contains("xml") || first == Some(b'<') {

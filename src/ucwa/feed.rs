@@ -116,10 +116,7 @@ fn sniff(repr: Representation, body: &[u8]) -> Representation {
     if repr != Representation::Other {
         return repr;
     }
-    let first = body
-        .iter()
-        .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF));
-    match first {
+    match super::media::first_significant_byte(body) {
         Some(b'<') => Representation::Xml,
         _ => Representation::Json,
     }

@@ -113,6 +113,14 @@ pub fn is_text_like(content_type: Option<&str>) -> bool {
         )
 }
 
+/// The first byte of a body that is neither whitespace nor part of a UTF-8 BOM: `{`/`[`
+/// suggests JSON, `<` XML, for bodies whose type is not declared.
+pub fn first_significant_byte(body: &[u8]) -> Option<u8> {
+    body.iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
+}
+
 fn is_json(mime: &str) -> bool {
     mime == "application/json" || mime.ends_with("+json")
 }
