@@ -9,6 +9,7 @@ use super::normalize::Normalizer;
 use super::text::{self, Lines};
 use super::xml::{self, Elem};
 use super::{Change, ChangeKind, Part};
+use crate::ucwa::media::strip_bom;
 use crate::ucwa::{Representation, media};
 
 /// A body ready to compare.
@@ -27,7 +28,7 @@ impl Body {
         if bytes.is_empty() {
             return Body::Empty;
         }
-        let stripped = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let stripped = strip_bom(bytes);
         let mime = content_type.map(media::essence).unwrap_or_default();
         let repr = Representation::from_content_type(content_type);
         let looks_json = matches!(

@@ -31,6 +31,7 @@ use crate::body::full;
 use crate::replay::key::{KeyOptions, match_key};
 use crate::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
 use crate::ucwa::feed::feed_links;
+use crate::ucwa::media::strip_bom;
 use crate::ucwa::{Representation, split_target, target_of};
 use crate::upstream::{TrustConfig, UpstreamClient};
 
@@ -198,7 +199,7 @@ fn learn(norm: &mut Normalizer, target: &str, headers: &HeaderList, body: &[u8])
     if let Some(loc) = headers.get("location") {
         norm.text(loc);
     }
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = strip_bom(body);
     match serde_json::from_slice::<Value>(text) {
         Ok(v) => {
             norm.json(&v);

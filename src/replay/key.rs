@@ -14,6 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::store::Exchange;
+use crate::ucwa::media::strip_bom;
 use crate::ucwa::{Representation, media};
 
 /// Events-feed query parameters that tune the long poll without changing what it returns.
@@ -168,7 +169,7 @@ pub fn canonical_body(
         return None;
     }
     let mime = content_type.map(media::essence).unwrap_or_default();
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = strip_bom(body);
     if mime == "application/x-www-form-urlencoded" {
         let mut pairs: Vec<(String, String)> = form_urlencoded::parse(text)
             .filter(|(k, _)| !opts.ignores(k))

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::store::EventRow;
 use crate::ucwa::Representation;
+use crate::ucwa::media::strip_bom;
 
 /// Why an events body could not be indexed (the exchange is stored anyway).
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +124,7 @@ fn sniff(repr: Representation, body: &[u8]) -> Representation {
 }
 
 fn json_value(body: &[u8]) -> Result<Value, FeedError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = strip_bom(body);
     serde_json::from_slice(body).map_err(|e| err(format!("JSON: {e}")))
 }
 
@@ -202,7 +203,7 @@ fn embedded_json<'a>(emb: &'a Value, link_rel: &str) -> &'a Value {
 }
 
 fn xml_text(body: &[u8]) -> Result<&str, FeedError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = strip_bom(body);
     std::str::from_utf8(body).map_err(|e| err(format!("XML: not UTF-8: {e}")))
 }
 

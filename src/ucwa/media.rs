@@ -113,6 +113,11 @@ pub fn is_text_like(content_type: Option<&str>) -> bool {
         )
 }
 
+/// `body` without a leading UTF-8 BOM (UCWA servers send one before some JSON bodies).
+pub fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
 /// The first byte of a body that is neither whitespace nor part of a UTF-8 BOM: `{`/`[`
 /// suggests JSON, `<` XML, for bodies whose type is not declared.
 pub fn first_significant_byte(body: &[u8]) -> Option<u8> {
