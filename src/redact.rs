@@ -47,6 +47,7 @@ use regex::bytes::{Captures, Regex};
 use serde_json::Value;
 
 use crate::store::{Exchange, HeaderList};
+use crate::ucwa::media::strip_bom;
 
 /// Header names whose whole value is a secret (compared case-insensitively).
 pub const DEFAULT_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-ms-webticket"];
@@ -493,11 +494,7 @@ impl Redactor {
             return;
         }
         let ct = content_type.unwrap_or("").to_ascii_lowercase();
-        let start = body
-            .iter()
-            .position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF)
-            .unwrap_or(0);
-        let first = body.get(start).copied();
+        let first = crate::ucwa::media::first_significant_byte(body);
         if ct.contains("json") || matches!(first, Some(b'{') | Some(b'[')) {
             self.redact_json(body);
         } else if ct.contains("xml") || first == Some(b'<') {
@@ -558,7 +555,7 @@ impl Redactor {
     /// substituted in the text; should that ever miss (a number, say), the document is
     /// re-serialised.
     fn redact_json(&self, body: &mut Vec<u8>) {
-        let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        let text = strip_bom(body);
         let Ok(mut value) = serde_json::from_slice::<Value>(text) else {
             return;
         };
@@ -574,7 +571,7 @@ impl Redactor {
             .map(|(raw, hidden)| (raw.as_str(), hidden.as_str()))
             .collect();
         let out = substitute_json_strings(body, &lookup);
-        let stripped = out.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&out);
+        let stripped = strip_bom(&out);
         let complete = serde_json::from_slice::<Value>(stripped).is_ok_and(|v| v == value);
         *body = if complete {
             out

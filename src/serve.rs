@@ -38,6 +38,16 @@ pub struct ConnInfo {
 /// How long in-flight exchanges may take to finish after shutdown starts.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 
+/// Bind a TCP listener on `addr` (`host:port`), naming the address when that fails.
+pub async fn bind(addr: &str) -> Result<TcpListener, crate::Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| crate::Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
 /// Serve `listener` until `shutdown` fires, calling `handler` for every request.
 ///
 /// Handlers never fail: request-path errors must already be responses (502, 404 …).

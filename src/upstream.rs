@@ -4,7 +4,7 @@
 //! (refused, reset, TLS, timeout).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -217,7 +217,8 @@ impl UpstreamClient {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
+/// The rustls crypto provider of both the upstream client and the TLS listener.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -256,23 +257,28 @@ fn root_store(trust: &TrustConfig) -> Result<RootCertStore, Error> {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     for path in &trust.extra_ca {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
-        if certs.is_empty() {
-            return Err(Error::Tls(format!(
-                "{}: no PEM certificate in the file",
-                path.display()
-            )));
-        }
-        for cert in certs {
+        for cert in pem_certificates(path)? {
             roots
                 .add(cert)
                 .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
         }
     }
     Ok(roots)
+}
+
+/// The certificates of a PEM file; an unreadable file or one without any is an error.
+pub(crate) fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(format!(
+            "{}: no PEM certificate in the file",
+            path.display()
+        )));
+    }
+    Ok(certs)
 }
 
 /// `--insecure-upstream`: accepts any certificate, still checks handshake signatures.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use ucwa_replay::store::{Exchange, HeaderList, NewSession, StoreWriter};
+use ucwa_replay::store::{Exchange, NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 use ucwa_replay::ucwa::feed::{ack_of, parse_events};
 
@@ -19,7 +19,6 @@ fn exchange(
     status: Option<u16>,
 ) -> Exchange {
     Exchange {
-        id: 0,
         seq,
         started_us: 1_700_000_000_000_000 + seq as i64 * 1000,
         duration_us: 2_500,
@@ -27,22 +26,12 @@ fn exchange(
         path: path.into(),
         query: query.map(str::to_owned),
         http_version: "HTTP/1.1".into(),
-        request_headers: HeaderList::default(),
-        request_body: vec![],
-        request_truncated: false,
         status,
-        response_headers: HeaderList::default(),
-        response_body: vec![],
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
         kind: "other".into(),
-        representation: Representation::Json,
         match_key: format!("{method} {path}"),
-        ordinal: 0,
         credential: Some("REDACTED-1".into()),
         upstream: Some("https://fe1.contoso.com".into()),
-        events: vec![],
+        ..Default::default()
     }
 }
 

@@ -118,6 +118,26 @@ impl Client {
         .await
     }
 
+    /// The simulator's state dump (`GET /_sim/state`).
+    async fn sim_state(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/state", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    }
+
+    /// The href of the first application's first conversation.
+    async fn first_conversation(&self) -> String {
+        self.sim_state().await["applications"][0]["conversations"][0]["href"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     async fn post_empty(&self, href: &str) -> Resp {
         self.send(Method::POST, href, None, None).await
     }
@@ -508,19 +528,7 @@ async fn reduced_scope_token_is_forbidden_on_conversations() {
         .unwrap()
         .to_string();
     assert_eq!(full.post_empty(&accept).await.status, 204);
-    let state = full
-        .http
-        .get(format!("{}/_sim/state", full.base))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let conv = state["applications"][0]["conversations"][0]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let conv = full.first_conversation().await;
     let pm = format!("{conv}/participants/bob@contoso.com/messaging");
     assert_eq!(full.get(&pm).await.status, 200);
 
@@ -1075,19 +1083,7 @@ async fn injected_errors_in_both_representations() {
         .unwrap()
         .to_string();
     c.post_empty(&accept).await;
-    let state = c
-        .http
-        .get(format!("{}/_sim/state", c.base))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let conv = state["applications"][0]["conversations"][0]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let conv = c.first_conversation().await;
     let pm = format!("{conv}/participants/bob@contoso.com/messaging");
 
     let table: [(u16, Option<&str>, &str); 6] = [
@@ -1320,15 +1316,7 @@ async fn pget_semantics() {
 
 async fn wait_held(c: &Client, held: bool) {
     for _ in 0..200 {
-        let s = c
-            .http
-            .get(format!("{}/_sim/state", c.base))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+        let s = c.sim_state().await;
         if s["applications"][0]["heldPGet"] == held {
             return;
         }
@@ -1388,19 +1376,7 @@ async fn bad_input_gets_ucwa_errors() {
         json!({"to":"sip:bob@contoso.com"}),
     )
     .await;
-    let state = c
-        .http
-        .get(format!("{}/_sim/state", c.base))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let conv = state["applications"][0]["conversations"][0]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let conv = c.first_conversation().await;
     let r = c
         .send(
             Method::POST,
@@ -1493,15 +1469,7 @@ async fn script(seed: u64) -> Vec<String> {
             .to_string();
         record(&r);
     }
-    let state = c
-        .http
-        .get(format!("{base}/_sim/state"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let state = c.sim_state().await;
     let conv = state["applications"][0]["conversations"][0]["href"]
         .as_str()
         .unwrap()

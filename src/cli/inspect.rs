@@ -36,8 +36,9 @@ pub struct SessionsArgs {
     pub format: OutputFormat,
 }
 
+/// The arguments of `show` and `events`: one session of a recording.
 #[derive(Debug, clap::Args)]
-pub struct ShowArgs {
+pub struct SessionViewArgs {
     /// The recording file.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
     pub db: PathBuf,
@@ -49,18 +50,8 @@ pub struct ShowArgs {
     pub format: OutputFormat,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct EventsArgs {
-    /// The recording file.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
-    pub db: PathBuf,
-    /// The session (optional when the file holds one).
-    #[arg(long, value_name = "NAME")]
-    pub session: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
-}
+pub type ShowArgs = SessionViewArgs;
+pub type EventsArgs = SessionViewArgs;
 
 /// One row of `show --format json`.
 #[derive(Debug, Serialize)]
@@ -105,18 +96,20 @@ pub async fn sessions(a: SessionsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     match a.format {
         OutputFormat::Json => print_json(&sessions)?,
         OutputFormat::Text => {
-            let mut t = table(&["SESSION", "UPSTREAM", "STARTED", "EXCHANGES", "EVENTS"]);
-            for s in &sessions {
-                t.add_row(vec![
+            let rows = sessions.iter().map(|s| {
+                vec![
                     s.name.clone(),
                     s.upstream.clone(),
                     s.started_at.clone(),
                     s.exchanges.to_string(),
                     s.events.to_string(),
-                ]);
-            }
-            align_right(&mut t, &[3, 4]);
-            print_table(&t)?;
+                ]
+            });
+            print_table(
+                &["SESSION", "UPSTREAM", "STARTED", "EXCHANGES", "EVENTS"],
+                &[3, 4],
+                rows,
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -149,8 +142,7 @@ pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             print_json(&rows)?;
         }
         OutputFormat::Text => {
-            let mut t = table(&["SEQ", "METHOD", "PATH", "STATUS", "KIND", "MS", "NOTE"]);
-            for e in &exchanges {
+            let rows = exchanges.iter().map(|e| {
                 let mut note = Vec::new();
                 if let Some(err) = &e.error {
                     note.push(format!("error: {err}"));
@@ -164,7 +156,7 @@ pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                 if !e.events.is_empty() {
                     note.push(format!("{} events", e.events.len()));
                 }
-                t.add_row(vec![
+                vec![
                     e.seq.to_string(),
                     e.method.clone(),
                     e.path_and_query(),
@@ -172,10 +164,13 @@ pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                     e.kind.clone(),
                     format!("{:.1}", e.duration_us as f64 / 1000.0),
                     note.join("; "),
-                ]);
-            }
-            align_right(&mut t, &[0, 5]);
-            print_table(&t)?;
+                ]
+            });
+            print_table(
+                &["SEQ", "METHOD", "PATH", "STATUS", "KIND", "MS", "NOTE"],
+                &[0, 5],
+                rows,
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -208,12 +203,9 @@ pub async fn events(a: EventsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             print_json(&rows)?;
         }
         OutputFormat::Text => {
-            let mut t = table(&[
-                "SEQ", "ACK", "SENDER", "TYPE", "REL", "HREF", "IN", "STATUS",
-            ]);
-            for ev in &timeline {
+            let rows = timeline.iter().map(|ev| {
                 let e = &ev.event;
-                t.add_row(vec![
+                vec![
                     ev.seq.to_string(),
                     e.ack.map_or_else(|| "-".to_string(), |a| a.to_string()),
                     e.sender_rel.clone(),
@@ -222,33 +214,39 @@ pub async fn events(a: EventsArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                     e.link_href.clone(),
                     e.in_rel.clone().unwrap_or_else(|| "-".into()),
                     e.status.clone().unwrap_or_default(),
-                ]);
-            }
-            align_right(&mut t, &[0, 1]);
-            print_table(&t)?;
+                ]
+            });
+            print_table(
+                &[
+                    "SEQ", "ACK", "SENDER", "TYPE", "REL", "HREF", "IN", "STATUS",
+                ],
+                &[0, 1],
+                rows,
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A borderless table: columns separated by two spaces, never wrapped, never coloured.
-fn table(header: &[&str]) -> Table {
+/// Print a borderless table (columns separated by two spaces, never wrapped, never
+/// coloured), the `right` columns right-aligned.
+fn print_table(
+    header: &[&str],
+    right: &[usize],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> std::io::Result<()> {
     let mut t = Table::new();
     t.load_style(presets::NOTHING)
         .force_no_tty()
         .set_header(header.to_vec());
-    t
-}
-
-fn align_right(t: &mut Table, columns: &[usize]) {
-    for &i in columns {
+    for row in rows {
+        t.add_row(row);
+    }
+    for &i in right {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
     }
-}
-
-fn print_table(t: &Table) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for line in t.lines() {
         let line = line.strip_prefix(' ').unwrap_or(&line);

@@ -120,12 +120,7 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
             replace: args.replace,
         },
     )?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|source| ucwa_replay::Error::Bind {
-            addr: args.listen.clone(),
-            source,
-        })?;
+    let listener = ucwa_replay::serve::bind(&args.listen).await?;
     let local = listener.local_addr().context("listener address")?;
     let public = proxy.public_url(local, tls.is_some());
     {

@@ -32,12 +32,7 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| ucwa_replay::Error::Bind {
-            addr: args.listen.to_string(),
-            source,
-        })?;
+    let listener = ucwa_replay::serve::bind(&args.listen.to_string()).await?;
     let addr = listener.local_addr().context("listener has no address")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "http://{addr}")?;

@@ -69,11 +69,7 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON (a UTF-8 BOM tolerated).
     pub fn json(&self) -> Option<Value> {
-        let bytes = self
-            .body
-            .strip_prefix(b"\xEF\xBB\xBF")
-            .unwrap_or(&self.body);
-        serde_json::from_slice(bytes).ok()
+        serde_json::from_slice(crate::ucwa::media::strip_bom(&self.body)).ok()
     }
 
     /// The body as text.

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::ucwa::Representation;
+use crate::ucwa::media::strip_bom;
 
 /// The href of the first link named `rel` anywhere in a body (JSON `_links.rel.href`, also
 /// inside `_embedded`; XML `<link rel href>` or `<resource rel href>`).
@@ -10,7 +11,7 @@ pub fn find_link(repr: Representation, body: &[u8], rel: &str) -> Option<String>
     match repr {
         Representation::Xml => find_xml(body, rel),
         _ => {
-            let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+            let text = strip_bom(body);
             let value: Value = serde_json::from_slice(text).ok()?;
             find_json(&value, rel)
         }
@@ -63,17 +64,6 @@ fn find_xml(body: &[u8], rel: &str) -> Option<String> {
         .find(|n| n.attribute("rel") == Some(rel) && n.attribute("href").is_some())
         .and_then(|n| n.attribute("href"))
         .map(str::to_string)
-}
-
-/// Every `(sender rel, link rel, type)` of an events body, for a script waiting on events.
-pub fn event_triples(repr: Representation, body: &[u8]) -> Vec<(String, String, String)> {
-    match crate::ucwa::feed::parse_events(repr, body, None) {
-        Ok(rows) => rows
-            .into_iter()
-            .map(|e| (e.sender_rel, e.link_rel, e.event_type))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 #[cfg(test)]

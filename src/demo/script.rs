@@ -7,13 +7,13 @@
 //! and against a replay of that recording (where the control calls are replayed too).
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::client::{ClientError, Reply, Seen, UcwaClient};
 use super::links::find_link;
 use crate::store::EventRow;
 use crate::ucwa::Representation;
-use crate::ucwa::feed::parse_events;
+use crate::ucwa::feed::{feed_links, parse_events};
 
 /// Who signs in and how the script asks for resources.
 #[derive(Debug, Clone)]
@@ -78,9 +78,9 @@ impl Feed {
             let reply = client.get(&self.next.clone()).await?;
             let rows = parse_events(repr, &reply.body, None)
                 .map_err(|e| protocol("events", e.to_string()))?;
-            self.next = ["resync", "resume", "next"]
-                .iter()
-                .find_map(|r| find_link(repr, &reply.body, r))
+            self.next = feed_links(repr, &reply.body)
+                .ok()
+                .and_then(|l| l.follow().map(str::to_string))
                 .ok_or_else(|| protocol("events", "no next link"))?;
             let done = rows
                 .iter()
@@ -291,11 +291,6 @@ pub fn normalise_transcript(transcript: &[Seen], base: &str) -> Vec<Seen> {
             body: fix(&s.body).into(),
         })
         .collect()
-}
-
-/// A JSON value from a reply, for assertions.
-pub fn reply_json(reply: &Reply) -> Value {
-    reply.json().unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use super::normalize::Normalizer;
 use super::text::{self, Lines};
 use super::xml::{self, Elem};
 use super::{Change, ChangeKind, Part};
-use crate::ucwa::Representation;
+use crate::ucwa::media::strip_bom;
+use crate::ucwa::{Representation, media};
 
 /// A body ready to compare.
 #[derive(Debug, Clone)]
@@ -27,11 +28,8 @@ impl Body {
         if bytes.is_empty() {
             return Body::Empty;
         }
-        let stripped = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mime = content_type
-            .and_then(|c| c.split(';').next())
-            .map(|m| m.trim().to_ascii_lowercase())
-            .unwrap_or_default();
+        let stripped = strip_bom(bytes);
+        let mime = content_type.map(media::essence).unwrap_or_default();
         let repr = Representation::from_content_type(content_type);
         let looks_json = matches!(
             stripped.iter().find(|b| !b.is_ascii_whitespace()),

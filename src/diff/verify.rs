@@ -30,6 +30,9 @@ use super::{DiffError, DiffOptions, DiffReport, align::is_events, diff_sessions}
 use crate::body::full;
 use crate::replay::key::{KeyOptions, match_key};
 use crate::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use crate::ucwa::feed::feed_links;
+use crate::ucwa::media::strip_bom;
+use crate::ucwa::{Representation, split_target, target_of};
 use crate::upstream::{TrustConfig, UpstreamClient};
 
 /// Credentials to sign in with (never stored).
@@ -126,24 +129,6 @@ fn is_token_request(ex: &Exchange) -> bool {
             && String::from_utf8_lossy(&ex.request_body).contains("grant_type="))
 }
 
-/// `path?query` of an href (absolute or relative).
-fn target_of(href: &str) -> String {
-    match href.split_once("://") {
-        Some((_, rest)) => match rest.find('/') {
-            Some(i) => rest[i..].to_string(),
-            None => "/".to_string(),
-        },
-        None => href.to_string(),
-    }
-}
-
-fn split_target(target: &str) -> (String, Option<String>) {
-    match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (target.to_string(), None),
-    }
-}
-
 async fn send(
     client: UpstreamClient,
     base: String,
@@ -214,7 +199,7 @@ fn learn(norm: &mut Normalizer, target: &str, headers: &HeaderList, body: &[u8])
     if let Some(loc) = headers.get("location") {
         norm.text(loc);
     }
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let text = strip_bom(body);
     match serde_json::from_slice::<Value>(text) {
         Ok(v) => {
             norm.json(&v);
@@ -229,27 +214,8 @@ fn learn(norm: &mut Normalizer, target: &str, headers: &HeaderList, body: &[u8])
 
 /// The next events href a live events answer gives (resync, then resume, then next).
 fn feed_link(body: &[u8]) -> Option<String> {
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    if let Ok(v) = serde_json::from_slice::<Value>(text) {
-        for rel in ["resync", "resume", "next"] {
-            if let Some(h) = v["_links"][rel]["href"].as_str() {
-                return Some(h.to_string());
-            }
-        }
-        return None;
-    }
-    let t = std::str::from_utf8(text).ok()?;
-    let doc = roxmltree::Document::parse(t).ok()?;
-    for rel in ["resync", "resume", "next"] {
-        if let Some(n) = doc
-            .root_element()
-            .children()
-            .find(|n| n.tag_name().name() == "link" && n.attribute("rel") == Some(rel))
-        {
-            return n.attribute("href").map(str::to_string);
-        }
-    }
-    None
+    let links = feed_links(Representation::Other, body).ok()?;
+    links.follow().map(str::to_string)
 }
 
 struct Pending {
@@ -338,13 +304,13 @@ impl Run<'_> {
         }
         if is_events(ex) {
             if let Some(next) = feed_link(&live.body) {
-                self.next_events = Some(target_of(&next));
+                self.next_events = Some(target_of(&next).to_string());
             }
         } else if self.next_events.is_none()
             && let Ok(v) = serde_json::from_slice::<Value>(&live.body)
             && let Some(h) = v["_links"]["events"]["href"].as_str()
         {
-            self.next_events = Some(target_of(h));
+            self.next_events = Some(target_of(h).to_string());
         }
         let mut headers = HeaderList::default();
         for (n, v) in live.headers.iter() {
@@ -361,8 +327,8 @@ impl Run<'_> {
         let key = match_key(
             &KeyOptions::default(),
             &ex.method,
-            &path,
-            query.as_deref(),
+            path,
+            query,
             ex.request_headers.get("accept"),
             ex.request_headers.get("content-type"),
             &ex.request_body,
@@ -371,7 +337,7 @@ impl Run<'_> {
             crate::ucwa::feed::parse_events(
                 ex.representation,
                 &body,
-                crate::ucwa::feed::ack_of(query.as_deref()),
+                crate::ucwa::feed::ack_of(query),
             )
             .unwrap_or_default()
         } else {
@@ -388,8 +354,8 @@ impl Run<'_> {
             started_us,
             duration_us: live.elapsed.as_micros() as i64,
             method: ex.method.clone(),
-            path,
-            query,
+            path: path.to_string(),
+            query: query.map(str::to_string),
             http_version: "HTTP/1.1".into(),
             request_headers: ex.request_headers.clone(),
             request_body: ex.request_body.clone(),

@@ -138,6 +138,25 @@ fn push(
     });
 }
 
+/// Report an attribute or text value at `path` that changed, was removed or was added.
+fn compare_vals(
+    a: Option<&Val>,
+    b: Option<&Val>,
+    ignore: &IgnorePatterns,
+    path: &[String],
+    out: &mut Vec<Change>,
+) {
+    let kind = match (a, b) {
+        (Some(va), Some(vb)) if va.norm == vb.norm => return,
+        (Some(_), Some(_)) => ChangeKind::Changed,
+        (Some(_), None) => ChangeKind::Removed,
+        (None, Some(_)) => ChangeKind::Added,
+        (None, None) => return,
+    };
+    let raw = |v: Option<&Val>| v.map(|v| format!("{:?}", v.raw));
+    push(out, ignore, path, kind, raw(a), raw(b));
+}
+
 /// A one-line picture of an element for added/removed reports.
 fn summary(e: &Elem) -> String {
     let mut s = format!("<{}", e.label.split('[').next().unwrap_or(&e.label));
@@ -187,25 +206,7 @@ fn walk(
     let bmap: HashMap<&str, &Val> = b.attrs.iter().map(|(k, v)| (k.as_str(), v)).collect();
     for (k, va) in &a.attrs {
         path.push(format!("@{k}"));
-        match bmap.get(k.as_str()) {
-            Some(vb) if vb.norm == va.norm => {}
-            Some(vb) => push(
-                out,
-                ignore,
-                path,
-                ChangeKind::Changed,
-                Some(format!("{:?}", va.raw)),
-                Some(format!("{:?}", vb.raw)),
-            ),
-            None => push(
-                out,
-                ignore,
-                path,
-                ChangeKind::Removed,
-                Some(format!("{:?}", va.raw)),
-                None,
-            ),
-        }
+        compare_vals(Some(va), bmap.get(k.as_str()).copied(), ignore, path, out);
         path.pop();
     }
     for (k, vb) in &b.attrs {
@@ -213,45 +214,12 @@ fn walk(
             continue;
         }
         path.push(format!("@{k}"));
-        push(
-            out,
-            ignore,
-            path,
-            ChangeKind::Added,
-            None,
-            Some(format!("{:?}", vb.raw)),
-        );
+        compare_vals(None, Some(vb), ignore, path, out);
         path.pop();
     }
     // Text.
     path.push("text()".into());
-    match (&a.text, &b.text) {
-        (Some(ta), Some(tb)) if ta.norm != tb.norm => push(
-            out,
-            ignore,
-            path,
-            ChangeKind::Changed,
-            Some(format!("{:?}", ta.raw)),
-            Some(format!("{:?}", tb.raw)),
-        ),
-        (Some(ta), None) => push(
-            out,
-            ignore,
-            path,
-            ChangeKind::Removed,
-            Some(format!("{:?}", ta.raw)),
-            None,
-        ),
-        (None, Some(tb)) => push(
-            out,
-            ignore,
-            path,
-            ChangeKind::Added,
-            None,
-            Some(format!("{:?}", tb.raw)),
-        ),
-        _ => {}
-    }
+    compare_vals(a.text.as_ref(), b.text.as_ref(), ignore, path, out);
     path.pop();
     // Children by label.
     let ka = keyed(&a.children);

@@ -31,12 +31,17 @@ pub struct Captured {
 impl Captured {
     /// Keep `data`, up to `max` bytes in total.
     pub fn keep(&mut self, data: &[u8], max: usize) {
-        let room = max.saturating_sub(self.bytes.len());
-        if data.len() > room {
+        if keep_capped(&mut self.bytes, data, max) {
             self.truncated = true;
         }
-        self.bytes.extend_from_slice(&data[..data.len().min(room)]);
     }
+}
+
+/// Append `data` to `buf` up to `max` bytes in total; whether some of it did not fit.
+pub fn keep_capped(buf: &mut Vec<u8>, data: &[u8], max: usize) -> bool {
+    let room = max.saturating_sub(buf.len());
+    buf.extend_from_slice(&data[..data.len().min(room)]);
+    data.len() > room
 }
 
 /// Shared view of a [`Tee`]'s copy (the tee itself belongs to the upstream request).

@@ -290,10 +290,7 @@ pub fn via_version(version: http::Version) -> &'static str {
 /// The deadline of an events-feed P-GET: the client's `timeout` (UCWA default 180 s, at most
 /// 1800 s) plus slack, so the proxy never cuts a P-GET the server may legitimately hold.
 pub fn pget_deadline(query: Option<&str>) -> std::time::Duration {
-    let asked = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|p| p.strip_prefix("timeout="))
+    let asked = crate::ucwa::feed::query_value(query, "timeout")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(180);
     std::time::Duration::from_secs(asked.clamp(1, 1800) + 60)

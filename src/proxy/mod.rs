@@ -214,12 +214,11 @@ struct Shared {
 /// One request, start to finish. Never fails: refusals and upstream failures are answered
 /// with UCWA error bodies, and every forwarded request is recorded.
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let repr = Representation::from_accept(accept.as_deref());
+    let repr = Representation::from_accept(
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let h2 = req.version() == http::Version::HTTP_2;
     let route = match shared.router.route(req.method(), req.uri(), h2) {
         Ok(route) => route,
@@ -229,7 +228,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
             return error_response(&err, repr);
         }
     };
-    let upstream = shared.router.upstreams[route.upstream].clone();
+    let upstream = &shared.router.upstreams[route.upstream];
+    let upstream_base = upstream.base();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let mut pending = shared.recorder.begin(&route.upstream_path);
@@ -243,7 +243,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
     let mut headers = parts.headers;
     upstream_request_headers(
         &mut headers,
-        &upstream,
+        upstream,
         &shared.to_upstream,
         &ClientSide {
             peer: conn.peer,
@@ -260,7 +260,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
         ex.query = parts.uri.query().map(str::to_string);
         ex.http_version = format!("{:?}", parts.version);
         ex.representation = repr;
-        ex.upstream = Some(upstream.base());
+        ex.upstream = Some(upstream_base.clone());
         ex.request_headers = HeaderList::from_http(&headers);
     }
     let deadline = if events {
@@ -269,7 +269,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
         shared.upstream_timeout
     };
 
-    let uri: http::Uri = match format!("{}{}", upstream.base(), route.upstream_path).parse() {
+    let uri: http::Uri = match format!("{upstream_base}{}", route.upstream_path).parse() {
         Ok(uri) => uri,
         Err(e) => {
             let message = format!("cannot forward this request target: {e}");

@@ -11,11 +11,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::task::TaskTracker;
 
-use super::capture::{CaptureHandle, Captured};
+use super::capture::{CaptureHandle, Captured, keep_capped};
 use super::decode::{decode, is_encoded};
 use crate::redact::Redactor;
-use crate::replay::key::{KeyOptions, match_key};
-use crate::store::{Exchange, ExchangeSink, HeaderList};
+use crate::replay::key::{KeyOptions, key_of_recorded};
+use crate::store::{Exchange, ExchangeSink};
 use crate::ucwa::Representation;
 use crate::ucwa::classify::Classifier;
 use crate::ucwa::feed;
@@ -69,30 +69,9 @@ impl Recorder {
         Pending {
             recorder: self.clone(),
             exchange: Some(Exchange {
-                id: 0,
                 seq,
                 started_us,
-                duration_us: 0,
-                method: String::new(),
-                path: String::new(),
-                query: None,
-                http_version: String::new(),
-                request_headers: HeaderList::default(),
-                request_body: Vec::new(),
-                request_truncated: false,
-                status: None,
-                response_headers: HeaderList::default(),
-                response_body: Vec::new(),
-                response_truncated: false,
-                content_encoding: None,
-                error: None,
-                kind: String::new(),
-                representation: Representation::Json,
-                match_key: String::new(),
-                ordinal: 0,
-                credential: None,
-                upstream: None,
-                events: Vec::new(),
+                ..Default::default()
             }),
             started: Instant::now(),
             request_body: None,
@@ -175,16 +154,7 @@ impl Recorder {
                 Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
             }
         }
-        ex.match_key = match_key(
-            &self.key_options,
-            &ex.method,
-            &ex.path,
-            ex.query.as_deref(),
-            ex.request_headers.get("accept"),
-            ex.request_headers.get("content-type"),
-            &ex.request_body,
-        )
-        .to_string();
+        ex.match_key = key_of_recorded(&self.key_options, &ex).to_string();
         tracing::debug!(
             seq = ex.seq,
             method = %ex.method,
@@ -251,13 +221,10 @@ impl Pending {
     /// Copy streamed response bytes, up to the cap.
     pub fn keep_response(&mut self, data: &[u8]) {
         let max = self.recorder.max_body;
-        if let Some(ex) = self.exchange.as_mut() {
-            let room = max.saturating_sub(ex.response_body.len());
-            if data.len() > room {
-                ex.response_truncated = true;
-            }
-            ex.response_body
-                .extend_from_slice(&data[..data.len().min(room)]);
+        if let Some(ex) = self.exchange.as_mut()
+            && keep_capped(&mut ex.response_body, data, max)
+        {
+            ex.response_truncated = true;
         }
     }
 

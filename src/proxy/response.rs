@@ -18,6 +18,7 @@ use super::record::Pending;
 use super::rewrite::{OriginRewriter, strip_cookie_domain};
 use crate::body::{Body, boxed, full};
 use crate::store::HeaderList;
+pub use crate::ucwa::media::is_text_like;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 use crate::upstream::UpstreamError;
 
@@ -60,10 +61,9 @@ pub fn client_headers(headers: &mut HeaderMap, rules: &ResponseRules) {
             Cow::Owned(b) => Some(b),
         });
     }
-    let hosts: Vec<&str> = rules.upstream_hosts.iter().map(String::as_str).collect();
     map_values(headers, &header::SET_COOKIE, |v| {
         let text = std::str::from_utf8(v).ok()?;
-        match strip_cookie_domain(text, &hosts) {
+        match strip_cookie_domain(text, &rules.upstream_hosts) {
             Cow::Borrowed(_) => None,
             Cow::Owned(s) => Some(s.into_bytes()),
         }
@@ -85,31 +85,6 @@ fn map_values(
             *v = new;
         }
     }
-}
-
-/// Bodies that may hold absolute URLs: JSON, XML, HTML, text, forms, UCWA batches.
-pub fn is_text_like(content_type: Option<&str>) -> bool {
-    let Some(ct) = content_type else {
-        return false;
-    };
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    mime.starts_with("text/")
-        || mime.starts_with("multipart/")
-        || mime.ends_with("+json")
-        || mime.ends_with("+xml")
-        || matches!(
-            mime.as_str(),
-            "application/json"
-                | "application/xml"
-                | "application/javascript"
-                | "application/x-www-form-urlencoded"
-                | "application/http"
-        )
 }
 
 /// Turn the upstream's response into the client's, handing the record to the body.

@@ -233,7 +233,7 @@ fn ends_at_boundary(input: &[u8], at: usize) -> bool {
 
 /// Drop a `Domain=` attribute naming one of `hosts` from a `Set-Cookie` value: behind the
 /// proxy the cookie belongs to the proxy's host, which a host-only cookie gets right.
-pub fn strip_cookie_domain<'a>(set_cookie: &'a str, hosts: &[&str]) -> Cow<'a, str> {
+pub fn strip_cookie_domain<'a>(set_cookie: &'a str, hosts: &[impl AsRef<str>]) -> Cow<'a, str> {
     let parts: Vec<&str> = set_cookie.split(';').collect();
     let keep: Vec<&str> = parts
         .iter()
@@ -246,7 +246,7 @@ pub fn strip_cookie_domain<'a>(set_cookie: &'a str, hosts: &[&str]) -> Cow<'a, s
                 return true;
             }
             let domain = value.trim().trim_start_matches('.');
-            !hosts.iter().any(|h| {
+            !hosts.iter().map(AsRef::as_ref).any(|h| {
                 h.eq_ignore_ascii_case(domain)
                     || h.to_ascii_lowercase()
                         .ends_with(&format!(".{}", domain.to_ascii_lowercase()))

@@ -3,28 +3,19 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::Error;
+use crate::upstream::{pem_certificates, provider};
 
 /// A TLS acceptor (h2 and HTTP/1.1 by ALPN) from a PEM certificate chain and a PEM key.
 pub fn acceptor_from_pem_files(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| Error::Tls(format!("{}: {e}", cert.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::Tls(format!("{}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(Error::Tls(format!(
-            "{}: no PEM certificate in the file",
-            cert.display()
-        )));
-    }
+    let certs = pem_certificates(cert)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?
         .with_no_client_auth()

@@ -1,33 +1,15 @@
 use super::*;
 use crate::store::{NewSession, Recording, StoreWriter};
-use crate::ucwa::Representation;
 
 fn exchange() -> Exchange {
     Exchange {
-        id: 0,
         seq: 1,
-        started_us: 0,
-        duration_us: 0,
         method: "GET".into(),
         path: "/ucwa/oauth/v1/applications/105".into(),
-        query: None,
         http_version: "HTTP/1.1".into(),
-        request_headers: HeaderList::default(),
-        request_body: vec![],
-        request_truncated: false,
         status: Some(200),
-        response_headers: HeaderList::default(),
-        response_body: vec![],
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
         kind: "other".into(),
-        representation: Representation::Json,
-        match_key: String::new(),
-        ordinal: 0,
-        credential: None,
-        upstream: None,
-        events: vec![],
+        ..Default::default()
     }
 }
 

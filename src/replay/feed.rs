@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use super::index::{GroupId, Index};
+use crate::ucwa::error::xml_escape;
+use crate::ucwa::feed::query_value;
 use crate::ucwa::{Representation, XML_NS};
 
 /// How long a real server holds a P-GET without a `timeout` parameter.
@@ -28,10 +30,7 @@ pub fn recorded_answer(index: &Index, group: GroupId) -> Option<usize> {
 /// The request's `timeout` parameter in seconds (180 when absent or unreadable). Honoured as
 /// given, without the server's 180–1800 clamp, so tests can use `timeout=1`.
 pub fn request_timeout(query: Option<&str>) -> Duration {
-    query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|p| p.strip_prefix("timeout="))
+    query_value(query, "timeout")
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(|v| Duration::from_secs_f64(v.min(86_400.0)))
@@ -68,8 +67,8 @@ pub fn empty_batch(path: &str, query: Option<&str>, ack: i64, repr: Representati
     match repr {
         Representation::Xml => format!(
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><events href=\"{}\" xmlns=\"{XML_NS}\"><link rel=\"next\" href=\"{}\" /></events>",
-            xml_attr(&self_href),
-            xml_attr(&next)
+            xml_escape(&self_href),
+            xml_escape(&next)
         )
         .into_bytes(),
         _ => serde_json::json!({
@@ -79,12 +78,6 @@ pub fn empty_batch(path: &str, query: Option<&str>, ack: i64, repr: Representati
         .to_string()
         .into_bytes(),
     }
-}
-
-fn xml_attr(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
 }
 
 #[cfg(test)]

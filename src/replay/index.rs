@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::key::{KeyOptions, MatchKey, match_key};
+use super::key::{KeyOptions, MatchKey, key_of_recorded};
 use crate::store::Exchange;
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{ack_of, is_events_request};
@@ -169,23 +169,10 @@ fn shape(credential: Option<&str>, key: &MatchKey) -> Shape {
     (credential.map(str::to_string), method, path, query, repr)
 }
 
-/// The key of a recorded request, computed as for an incoming one.
-pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
-    match_key(
-        opts,
-        &e.method,
-        &e.path,
-        e.query.as_deref(),
-        e.request_headers.get("accept"),
-        e.request_headers.get("content-type"),
-        &e.request_body,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::HeaderList;
+    use crate::replay::key::match_key;
 
     fn recorded(seq: u64, method: &str, pq: &str, cred: Option<&str>) -> Exchange {
         let (path, query) = match pq.split_once('?') {
@@ -204,28 +191,14 @@ mod tests {
         Exchange {
             id: seq as i64,
             seq,
-            started_us: 0,
-            duration_us: 0,
             method: method.into(),
             path,
             query,
             http_version: "HTTP/1.1".into(),
-            request_headers: HeaderList::default(),
-            request_body: vec![],
-            request_truncated: false,
             status: Some(200),
-            response_headers: HeaderList::default(),
-            response_body: vec![],
-            response_truncated: false,
-            content_encoding: None,
-            error: None,
-            kind: String::new(),
-            representation: Representation::Json,
             match_key: key.to_string(),
-            ordinal: 0,
             credential: cred.map(str::to_string),
-            upstream: None,
-            events: vec![],
+            ..Default::default()
         }
     }
 

@@ -13,7 +13,9 @@ use std::fmt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::ucwa::Representation;
+use crate::store::Exchange;
+use crate::ucwa::media::strip_bom;
+use crate::ucwa::{Representation, media};
 
 /// Events-feed query parameters that tune the long poll without changing what it returns.
 pub const FEED_TUNING_PARAMS: &[&str] = &["timeout", "low", "medium", "priority"];
@@ -167,11 +169,8 @@ pub fn canonical_body(
     if body.is_empty() {
         return None;
     }
-    let mime = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mime = content_type.map(media::essence).unwrap_or_default();
+    let text = strip_bom(body);
     if mime == "application/x-www-form-urlencoded" {
         let mut pairs: Vec<(String, String)> = form_urlencoded::parse(text)
             .filter(|(k, _)| !opts.ignores(k))
@@ -278,6 +277,20 @@ fn write_xml(opts: &KeyOptions, node: roxmltree::Node<'_, '_>, depth: usize, out
     for child in node.children().filter(|c| c.is_element()) {
         write_xml(opts, child, depth + 1, out);
     }
+}
+
+/// The key of a recorded request (by the recording proxy as it stores it, by replay when
+/// recomputing), computed as for an incoming one.
+pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
+    match_key(
+        opts,
+        &e.method,
+        &e.path,
+        e.query.as_deref(),
+        e.request_headers.get("accept"),
+        e.request_headers.get("content-type"),
+        &e.request_body,
+    )
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ pub fn miss_response(miss: &Miss) -> Response<Body> {
 mod tests {
     use super::*;
     use crate::replay::key::{KeyOptions, match_key};
-    use crate::store::{Exchange, HeaderList};
+    use crate::store::Exchange;
 
     fn rec(seq: u64, method: &str, path: &str, accept: Option<&str>, body: &str) -> Exchange {
         let key = match_key(
@@ -185,28 +185,14 @@ mod tests {
         Exchange {
             id: seq as i64,
             seq,
-            started_us: 0,
-            duration_us: 0,
             method: method.into(),
             path: path.into(),
-            query: None,
             http_version: "HTTP/1.1".into(),
-            request_headers: HeaderList::default(),
             request_body: body.as_bytes().to_vec(),
-            request_truncated: false,
             status: Some(200),
-            response_headers: HeaderList::default(),
-            response_body: vec![],
-            response_truncated: false,
-            content_encoding: None,
-            error: None,
-            kind: String::new(),
             representation: key.representation,
             match_key: key.to_string(),
-            ordinal: 0,
-            credential: None,
-            upstream: None,
-            events: vec![],
+            ..Default::default()
         }
     }
 

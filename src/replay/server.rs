@@ -52,6 +52,9 @@ pub struct Replayer {
     upstream: Origin,
     also: Vec<Origin>,
     state: Mutex<State>,
+    /// The response-head rules for the last public base answered at (a replay is normally
+    /// reached at one base, so they are built once rather than per response).
+    head_rules: Mutex<Option<(String, Arc<ResponseRules>)>>,
 }
 
 /// Everything that changes while replaying.
@@ -133,6 +136,7 @@ impl Replayer {
             upstream,
             also,
             state: Mutex::new(state),
+            head_rules: Mutex::new(None),
         })
     }
 
@@ -212,6 +216,26 @@ impl Replayer {
     /// The origin rewriter for a replay reachable at `public_base` (`http://127.0.0.1:PORT`).
     pub fn rewriter(&self, public_base: &str) -> OriginRewriter {
         OriginRewriter::to_public(&self.upstream, &self.also, public_base)
+    }
+
+    /// The same head rewriting as the recording proxy (hop-by-hop fields, Via, origins in
+    /// Location / WWW-Authenticate / …, cookie domains), so the client gets what it got
+    /// while recording; built once per `public_base`.
+    fn head_rules(&self, public_base: &str) -> Arc<ResponseRules> {
+        let mut cached = self.head_rules.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((base, rules)) = cached.as_ref()
+            && base == public_base
+        {
+            return rules.clone();
+        }
+        let rules = Arc::new(ResponseRules {
+            to_public: self.rewriter(public_base),
+            upstream_hosts: std::iter::once(self.upstream.host.clone())
+                .chain(self.also.iter().map(|o| o.host.clone()))
+                .collect(),
+        });
+        *cached = Some((public_base.to_string(), rules.clone()));
+        rules
     }
 
     /// Answer one request whose body has been read. `public_base` is this replay's own
@@ -471,17 +495,11 @@ impl Replayer {
             let err = ErrorBody::new(StatusCode::BAD_GATEWAY, Some("UpstreamFailed"), message);
             return error_response(&err, key.representation);
         };
-        let rewriter = self.rewriter(public_base);
-        let body = rewriter.rewrite(&exchange.response_body).into_owned();
-        // The same head rewriting as the recording proxy (hop-by-hop fields, Via, origins in
-        // Location / WWW-Authenticate / …, cookie domains), so the client gets what it got
-        // while recording.
-        let rules = ResponseRules {
-            to_public: rewriter,
-            upstream_hosts: std::iter::once(self.upstream.host.clone())
-                .chain(self.also.iter().map(|o| o.host.clone()))
-                .collect(),
-        };
+        let rules = self.head_rules(public_base);
+        let body = rules
+            .to_public
+            .rewrite(&exchange.response_body)
+            .into_owned();
         let mut headers = exchange.response_headers.to_http();
         if exchange.content_encoding.is_some() {
             // The body is stored decoded and sent whole.
@@ -627,28 +645,15 @@ mod tests {
         Exchange {
             id: seq as i64,
             seq,
-            started_us: 0,
-            duration_us: 0,
             method: method.into(),
             path: path.into(),
             query: query.map(str::to_string),
             http_version: "HTTP/1.1".into(),
-            request_headers: HeaderList::default(),
-            request_body: vec![],
-            request_truncated: false,
             status: Some(200),
             response_headers,
             response_body: body.as_bytes().to_vec(),
-            response_truncated: false,
-            content_encoding: None,
-            error: None,
-            kind: String::new(),
-            representation: Representation::Json,
             match_key: key.to_string(),
-            ordinal: 0,
-            credential: None,
-            upstream: None,
-            events: vec![],
+            ..Default::default()
         }
     }
 

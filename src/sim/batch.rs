@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use super::Sim;
 use super::exchange::{Fail, Handled, Negotiated, Reply, Req};
 use super::routes::{Dispatch, dispatch};
+use crate::ucwa::{split_target, target_of};
 
 /// The boundary parameter of a `multipart/batching` content type.
 fn boundary(content_type: &str) -> Option<String> {
@@ -87,14 +88,8 @@ fn inner_request(outer: &Req, part: &str) -> Result<Req, Fail> {
     };
     let method = Method::from_bytes(method.as_bytes())
         .map_err(|_| Fail::bad_request("A batch part has an invalid method."))?;
-    let target = match target.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
-    };
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (target.to_string(), None),
-    };
+    let (path, query) = split_target(target_of(target));
+    let (path, query) = (path.to_string(), query.map(str::to_string));
     let mut headers = HeaderMap::new();
     for line in head {
         let Some((name, value)) = line.split_once(':') else {

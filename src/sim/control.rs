@@ -10,7 +10,7 @@ use super::exchange::{Fail, Handled, Reply, Req};
 use super::im::{self, ParticipantChange};
 use super::resources::Paths;
 use super::state::{App, State, User};
-use crate::ucwa::ErrorBody;
+use crate::ucwa::{ErrorBody, split_target, target_of};
 
 /// An error waiting for the next matching request.
 #[derive(Debug, Clone)]
@@ -247,15 +247,7 @@ fn inject(state: &mut State, req: &Req) -> Handled {
         return Err(Fail::bad_request("give \"rel\" or \"path\""));
     }
     // A full URL is accepted for convenience: only its path is compared.
-    let path = spec.path.map(|p| {
-        let p = match p.split_once("://") {
-            Some((_, rest)) => rest
-                .find('/')
-                .map_or("/".to_string(), |i| rest[i..].to_string()),
-            None => p,
-        };
-        p.split('?').next().unwrap_or("").to_string()
-    });
+    let path = spec.path.map(|p| split_target(target_of(&p)).0.to_string());
     let message = spec
         .message
         .unwrap_or_else(|| match spec.subcode.as_deref() {

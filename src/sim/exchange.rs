@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method, StatusCode, header};
 
-use crate::ucwa::{ErrorBody, Representation};
+use crate::ucwa::{ErrorBody, Representation, media};
 
 /// The representation a request asked for, and the content type to echo back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +26,7 @@ const XML_TYPES: [&str; 2] = ["application/xml", "application/vnd.microsoft.com.
 impl Negotiated {
     /// Pick JSON or XML from `Accept` and echo the exact type that was asked for.
     pub fn from_accept(accept: Option<&str>) -> Self {
-        let repr = match Representation::from_accept(accept) {
-            Representation::Xml => Representation::Xml,
-            _ => Representation::Json,
-        };
+        let repr = Representation::from_accept(accept);
         let known: &[&str] = if repr == Representation::Xml {
             &XML_TYPES
         } else {
@@ -37,13 +34,7 @@ impl Negotiated {
         };
         let asked = accept.and_then(|a| {
             a.split(',')
-                .map(|p| {
-                    p.split(';')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_ascii_lowercase()
-                })
+                .map(media::essence)
                 .find(|m| known.contains(&m.as_str()))
         });
         let mime = asked.unwrap_or_else(|| known[0].to_string());
@@ -78,13 +69,7 @@ impl Req {
 
     /// The media type of the body, lowercased, without parameters.
     pub fn content_mime(&self) -> Option<String> {
-        self.header(&header::CONTENT_TYPE).map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        self.header(&header::CONTENT_TYPE).map(media::essence)
     }
 
     /// One query parameter (first occurrence), decoded.

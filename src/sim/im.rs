@@ -100,42 +100,48 @@ fn connected_events(b: &mut UnitBuilder, app: &App, c: &Conversation, remote_add
             .embed(res::conversation(app, c)),
     );
     for r in c.participants.iter().filter(|r| r.in_messaging) {
-        let plink =
-            EventLink::new("participant", p.participant(&c.id, &r.user.sip)).titled(&r.user.name);
         if remote_added {
-            b.event(
-                CONVERSATION,
-                &ch,
-                Event::new(EventKind::Added, plink.clone()),
-            );
+            let plink = EventLink::new("participant", p.participant(&c.id, &r.user.sip))
+                .titled(&r.user.name);
+            b.event(CONVERSATION, &ch, Event::new(EventKind::Added, plink));
         }
         b.event(
             CONVERSATION,
             &ch,
-            Event::new(
-                EventKind::Added,
-                EventLink::new(
-                    "participantMessaging",
-                    p.participant_messaging(&c.id, &r.user.sip),
-                ),
-            )
-            .within(plink),
+            participant_messaging_event(&p, c, EventKind::Added, &r.user, false),
         );
     }
     let me = &app.user;
     b.event(
         CONVERSATION,
         &ch,
-        Event::new(
-            EventKind::Added,
-            EventLink::new(
-                "participantMessaging",
-                p.participant_messaging(&c.id, &me.sip),
-            ),
-        )
-        .within(EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name))
-        .embed(res::participant_messaging(app, c, &me.sip)),
+        participant_messaging_event(&p, c, EventKind::Added, me, true)
+            .embed(res::participant_messaging(app, c, &me.sip)),
     );
+}
+
+/// An event on `user`'s `participantMessaging`, within their participant (or the local
+/// participant).
+fn participant_messaging_event(
+    p: &Paths,
+    c: &Conversation,
+    kind: EventKind,
+    user: &User,
+    local: bool,
+) -> Event {
+    let within = if local {
+        "localParticipant"
+    } else {
+        "participant"
+    };
+    Event::new(
+        kind,
+        EventLink::new(
+            "participantMessaging",
+            p.participant_messaging(&c.id, &user.sip),
+        ),
+    )
+    .within(EventLink::new(within, p.participant(&c.id, &user.sip)).titled(&user.name))
 }
 
 /// `POST communication/messagingInvitations` (startMessaging). The remote side accepts at
@@ -160,37 +166,12 @@ pub fn start_messaging(
         message: None,
     };
     let p = Paths::new(app);
-    let (ch, comm) = (p.conversation(&c.id), p.communication());
-    let me = app.user.clone();
 
     let mut b = UnitBuilder::default();
-    b.event(
-        COMMUNICATION,
-        &comm,
-        Event::new(
-            EventKind::Started,
-            EventLink::new("messagingInvitation", p.invitation(&inv.id)),
-        )
-        .embed(res::messaging_invitation(app, &c, &inv)),
-    );
-    b.event(
-        COMMUNICATION,
-        &comm,
-        Event::new(EventKind::Added, EventLink::new(CONVERSATION, &ch))
-            .embed(res::conversation(app, &c)),
-    );
+    invitation_started_events(&mut b, app, &c, &inv);
     b.event(
         CONVERSATION,
-        &ch,
-        Event::new(
-            EventKind::Added,
-            EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name),
-        )
-        .embed(res::local_participant(app, &c)),
-    );
-    b.event(
-        CONVERSATION,
-        &ch,
+        &p.conversation(&c.id),
         Event::new(
             EventKind::Updated,
             EventLink::new("messaging", p.messaging(&c.id)),
@@ -211,22 +192,11 @@ pub fn start_messaging(
     inv.state = "Connected";
     let mut b = UnitBuilder::default();
     connected_events(&mut b, app, &c, true);
-    b.event(
-        COMMUNICATION,
-        &comm,
-        Event::new(
-            EventKind::Completed,
-            EventLink::new("messagingInvitation", p.invitation(&inv.id)),
-        )
-        .status("Success")
-        .embed(res::messaging_invitation(app, &c, &inv)),
-    );
+    invitation_succeeded_event(&mut b, app, &c, &inv);
     app.feed.push(b.build());
 
     let href = p.invitation(&inv.id);
-    app.conversation_order.push(c.id.clone());
-    app.conversations.insert(c.id.clone(), c);
-    app.invitations.insert(inv.id.clone(), inv);
+    insert_new(app, c, inv);
     href
 }
 
@@ -252,32 +222,8 @@ pub fn incoming_invitation(
     };
     let p = Paths::new(app);
     let (ch, comm) = (p.conversation(&c.id), p.communication());
-    let me = app.user.clone();
     let mut b = UnitBuilder::default();
-    b.event(
-        COMMUNICATION,
-        &comm,
-        Event::new(
-            EventKind::Started,
-            EventLink::new("messagingInvitation", p.invitation(&inv.id)),
-        )
-        .embed(res::messaging_invitation(app, &c, &inv)),
-    );
-    b.event(
-        COMMUNICATION,
-        &comm,
-        Event::new(EventKind::Added, EventLink::new(CONVERSATION, &ch))
-            .embed(res::conversation(app, &c)),
-    );
-    b.event(
-        CONVERSATION,
-        &ch,
-        Event::new(
-            EventKind::Added,
-            EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name),
-        )
-        .embed(res::local_participant(app, &c)),
-    );
+    invitation_started_events(&mut b, app, &c, &inv);
     app.feed.push(b.build());
 
     c.participants.push(Participant {
@@ -305,10 +251,62 @@ pub fn incoming_invitation(
     app.feed.push(b.build());
 
     let ids = (inv.id.clone(), c.id.clone());
+    insert_new(app, c, inv);
+    ids
+}
+
+/// The first unit of a new invitation: it has started, its conversation is added, and the
+/// user is the conversation's local participant.
+fn invitation_started_events(b: &mut UnitBuilder, app: &App, c: &Conversation, inv: &Invitation) {
+    let p = Paths::new(app);
+    let (ch, comm) = (p.conversation(&c.id), p.communication());
+    let me = &app.user;
+    b.event(
+        COMMUNICATION,
+        &comm,
+        Event::new(
+            EventKind::Started,
+            EventLink::new("messagingInvitation", p.invitation(&inv.id)),
+        )
+        .embed(res::messaging_invitation(app, c, inv)),
+    );
+    b.event(
+        COMMUNICATION,
+        &comm,
+        Event::new(EventKind::Added, EventLink::new(CONVERSATION, &ch))
+            .embed(res::conversation(app, c)),
+    );
+    b.event(
+        CONVERSATION,
+        &ch,
+        Event::new(
+            EventKind::Added,
+            EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name),
+        )
+        .embed(res::local_participant(app, c)),
+    );
+}
+
+/// The invitation has completed successfully (the conversation is connected).
+fn invitation_succeeded_event(b: &mut UnitBuilder, app: &App, c: &Conversation, inv: &Invitation) {
+    let p = Paths::new(app);
+    b.event(
+        COMMUNICATION,
+        &p.communication(),
+        Event::new(
+            EventKind::Completed,
+            EventLink::new("messagingInvitation", p.invitation(&inv.id)),
+        )
+        .status("Success")
+        .embed(res::messaging_invitation(app, c, inv)),
+    );
+}
+
+/// Keep a new conversation and its invitation.
+fn insert_new(app: &mut App, c: Conversation, inv: Invitation) {
     app.conversation_order.push(c.id.clone());
     app.conversations.insert(c.id.clone(), c);
     app.invitations.insert(inv.id.clone(), inv);
-    ids
 }
 
 fn pending_incoming<'a>(app: &'a App, inv_id: &str) -> Result<&'a Invitation, Fail> {
@@ -336,19 +334,9 @@ pub fn accept(clock: &Clock, app: &mut App, inv_id: &str) -> Result<(), Fail> {
         r.in_messaging = true;
     }
     inv.state = "Connected";
-    let p = Paths::new(app);
     let mut b = UnitBuilder::default();
     connected_events(&mut b, app, &c, false);
-    b.event(
-        COMMUNICATION,
-        &p.communication(),
-        Event::new(
-            EventKind::Completed,
-            EventLink::new("messagingInvitation", p.invitation(&inv.id)),
-        )
-        .status("Success")
-        .embed(res::messaging_invitation(app, &c, &inv)),
-    );
+    invitation_succeeded_event(&mut b, app, &c, &inv);
     app.feed.push(b.build());
     if let Some(text) = inv.message.clone() {
         let msg = Message {
@@ -479,34 +467,14 @@ pub fn terminate(app: &mut App, conv_id: &str) -> Result<(), Fail> {
         b.event(
             CONVERSATION,
             &ch,
-            Event::new(
-                EventKind::Deleted,
-                EventLink::new(
-                    "participantMessaging",
-                    p.participant_messaging(&c.id, &r.user.sip),
-                ),
-            )
-            .within(
-                EventLink::new("participant", p.participant(&c.id, &r.user.sip))
-                    .titled(&r.user.name),
-            ),
+            participant_messaging_event(&p, &c, EventKind::Deleted, &r.user, false),
         );
     }
     if c.local_in_messaging {
-        let me = &app.user;
         b.event(
             CONVERSATION,
             &ch,
-            Event::new(
-                EventKind::Deleted,
-                EventLink::new(
-                    "participantMessaging",
-                    p.participant_messaging(&c.id, &me.sip),
-                ),
-            )
-            .within(
-                EventLink::new("localParticipant", p.participant(&c.id, &me.sip)).titled(&me.name),
-            ),
+            participant_messaging_event(&p, &c, EventKind::Deleted, &app.user, true),
         );
     }
     c.messaging = "Disconnected";

@@ -254,10 +254,7 @@ pub fn input(req: &Req) -> Result<Map<String, Value>, Fail> {
         return Ok(Map::new());
     }
     let mime = req.content_mime();
-    let body = req
-        .body
-        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(&req.body);
+    let body = crate::ucwa::media::strip_bom(&req.body);
     match mime.as_deref() {
         Some(m) if m == "application/json" || m.ends_with("+json") => {
             match serde_json::from_slice::<Value>(body) {

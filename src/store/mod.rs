@@ -114,13 +114,11 @@ pub(crate) fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ucwa::Representation;
 
     fn exchange(seq: u64, key: &str) -> Exchange {
         let mut request_headers = HeaderList::default();
         request_headers.push("accept", "application/json");
         Exchange {
-            id: 0,
             seq,
             started_us: 1_000 + seq as i64,
             duration_us: 5,
@@ -129,16 +127,9 @@ mod tests {
             query: Some(format!("ack={seq}")),
             http_version: "HTTP/1.1".into(),
             request_headers,
-            request_body: vec![],
-            request_truncated: false,
             status: Some(200),
-            response_headers: HeaderList::default(),
             response_body: b"{}".to_vec(),
-            response_truncated: false,
-            content_encoding: None,
-            error: None,
             kind: "events".into(),
-            representation: Representation::Json,
             match_key: key.into(),
             ordinal: 99,
             credential: Some("REDACTED-1".into()),
@@ -149,6 +140,7 @@ mod tests {
                 event_type: "added".into(),
                 ..EventRow::default()
             }],
+            ..Default::default()
         }
     }
 

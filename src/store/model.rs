@@ -107,8 +107,9 @@ impl HeaderList {
     }
 }
 
-/// One request/response pair of a session.
-#[derive(Debug, Clone, PartialEq)]
+/// One request/response pair of a session. `Default` is an empty exchange (no response,
+/// JSON), for filling in field by field.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Exchange {
     /// Row id in the recording (0 for an exchange not yet stored).
     pub id: i64,

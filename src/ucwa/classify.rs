@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::ucwa::Representation;
+use crate::ucwa::media::strip_bom;
 
 /// Most hrefs remembered per session (a bound on memory for very long sessions).
 const MAX_LEARNED: usize = 200_000;
@@ -43,7 +44,7 @@ impl Classifier {
         match repr {
             Representation::Xml => learn_xml(body, &mut found),
             Representation::Json => {
-                let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+                let body = strip_bom(body);
                 if let Ok(v) = serde_json::from_slice::<Value>(body) {
                     learn_json(&v, None, &mut found);
                 }
@@ -163,7 +164,7 @@ fn learn_json(v: &Value, rel_hint: Option<&str>, found: &mut Vec<(String, String
 }
 
 fn learn_xml(body: &[u8], found: &mut Vec<(String, String, bool)>) {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = strip_bom(body);
     let Ok(text) = std::str::from_utf8(body) else {
         return;
     };

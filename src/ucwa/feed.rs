@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::store::EventRow;
 use crate::ucwa::Representation;
+use crate::ucwa::media::strip_bom;
 
 /// Why an events body could not be indexed (the exchange is stored anyway).
 #[derive(Debug, thiserror::Error)]
@@ -26,12 +27,17 @@ pub fn is_events_request(method: &str, path: &str) -> bool {
     method.eq_ignore_ascii_case("GET") && path.trim_end_matches('/').ends_with("/events")
 }
 
-/// The `ack` of an events request's query.
-pub fn ack_of(query: Option<&str>) -> Option<i64> {
+/// The raw value of the first `name=` parameter of a query (as sent: not decoded, name
+/// case-sensitive), e.g. an events request's `ack` or `timeout`.
+pub fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?
         .split('&')
-        .find_map(|p| p.strip_prefix("ack="))
-        .and_then(|v| v.trim().parse().ok())
+        .find_map(|p| p.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+}
+
+/// The `ack` of an events request's query.
+pub fn ack_of(query: Option<&str>) -> Option<i64> {
+    query_value(query, "ack").and_then(|v| v.trim().parse().ok())
 }
 
 /// The links of an events response that tell the client where to go next.
@@ -52,16 +58,20 @@ impl FeedLinks {
     }
 }
 
-/// The `next` / `resync` / `resume` links of an events response.
+/// The `next` / `resync` / `resume` links of an events response (the first of each rel;
+/// `Other` sniffs the body as [`parse_events`] does).
 pub fn feed_links(repr: Representation, body: &[u8]) -> Result<FeedLinks, FeedError> {
     let mut links = FeedLinks::default();
-    let mut set = |rel: &str, href: String| match rel {
-        "next" => links.next = Some(href),
-        "resync" => links.resync = Some(href),
-        "resume" => links.resume = Some(href),
-        _ => {}
+    let mut set = |rel: &str, href: String| {
+        let slot = match rel {
+            "next" => &mut links.next,
+            "resync" => &mut links.resync,
+            "resume" => &mut links.resume,
+            _ => return,
+        };
+        slot.get_or_insert(href);
     };
-    match repr {
+    match sniff(repr, body) {
         Representation::Xml => {
             let text = xml_text(body)?;
             let doc = roxmltree::Document::parse(text).map_err(|e| err(format!("XML: {e}")))?;
@@ -95,24 +105,26 @@ pub fn parse_events(
     body: &[u8],
     ack: Option<i64>,
 ) -> Result<Vec<EventRow>, FeedError> {
-    match repr {
+    match sniff(repr, body) {
         Representation::Xml => parse_xml(body, ack),
-        Representation::Json => parse_json(body, ack),
-        Representation::Other => {
-            // Sniff: a body of unknown type that still is an events response.
-            let first = body
-                .iter()
-                .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF));
-            match first {
-                Some(b'<') => parse_xml(body, ack),
-                _ => parse_json(body, ack),
-            }
-        }
+        _ => parse_json(body, ack),
+    }
+}
+
+/// `repr`, or for `Other` (a body of unknown type that still is an events response) XML
+/// when it starts with `<`, else JSON.
+fn sniff(repr: Representation, body: &[u8]) -> Representation {
+    if repr != Representation::Other {
+        return repr;
+    }
+    match super::media::first_significant_byte(body) {
+        Some(b'<') => Representation::Xml,
+        _ => Representation::Json,
     }
 }
 
 fn json_value(body: &[u8]) -> Result<Value, FeedError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = strip_bom(body);
     serde_json::from_slice(body).map_err(|e| err(format!("JSON: {e}")))
 }
 
@@ -191,7 +203,7 @@ fn embedded_json<'a>(emb: &'a Value, link_rel: &str) -> &'a Value {
 }
 
 fn xml_text(body: &[u8]) -> Result<&str, FeedError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = strip_bom(body);
     std::str::from_utf8(body).map_err(|e| err(format!("XML: not UTF-8: {e}")))
 }
 

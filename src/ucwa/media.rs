@@ -3,8 +3,10 @@
 use std::fmt;
 
 /// The representation of a UCWA body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Representation {
+    /// UCWA's default.
+    #[default]
     Json,
     Xml,
     Other,
@@ -19,12 +21,7 @@ impl Representation {
             return Representation::Json;
         };
         for part in accept.split(',') {
-            let mime = part
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
+            let mime = essence(part);
             if is_xml(&mime) {
                 return Representation::Xml;
             }
@@ -40,12 +37,7 @@ impl Representation {
         let Some(ct) = content_type else {
             return Representation::Other;
         };
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = essence(ct);
         if is_json(&mime) {
             Representation::Json
         } else if is_xml(&mime) {
@@ -87,6 +79,51 @@ impl fmt::Display for Representation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The media type of a `Content-Type` value or an `Accept` entry: without parameters,
+/// trimmed, lower-cased (`Application/JSON; charset=utf-8` → `application/json`).
+pub fn essence(media_type: &str) -> String {
+    media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether a body of this `Content-Type` is text that may hold absolute URLs: JSON, XML,
+/// HTML, text, forms, UCWA batches (the proxy rewrites and redacts only these).
+pub fn is_text_like(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let mime = essence(ct);
+    mime.starts_with("text/")
+        || mime.starts_with("multipart/")
+        || mime.ends_with("+json")
+        || mime.ends_with("+xml")
+        || matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+                | "application/http"
+        )
+}
+
+/// `body` without a leading UTF-8 BOM (UCWA servers send one before some JSON bodies).
+pub fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// The first byte of a body that is neither whitespace nor part of a UTF-8 BOM: `{`/`[`
+/// suggests JSON, `<` XML, for bodies whose type is not declared.
+pub fn first_significant_byte(body: &[u8]) -> Option<u8> {
+    body.iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
 }
 
 fn is_json(mime: &str) -> bool {
