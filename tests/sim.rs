@@ -268,8 +268,11 @@ fn find_event<'a>(batch: &'a Value, link_rel: &str, kind: &str) -> Vec<&'a Value
         .collect()
 }
 
+/// The UCWA documentation samples, committed under `tests/data` (never skipped).
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ucwa/samples")
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/ucwa-samples");
+    assert!(dir.is_dir(), "{} is missing", dir.display());
+    dir
 }
 
 /// A sample payload: the file without its `# ` header lines and the blank line after them.
