@@ -1770,3 +1770,69 @@ fn a_pget_outlives_the_ordinary_upstream_timeout() {
     assert_eq!(all[0].status, Some(200));
     assert!(all[0].error.is_none(), "{:?}", all[0].error);
 }
+
+#[test]
+fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream_origin = format!("http://127.0.0.1:{port}");
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let first = format!("{{\"self\":{{\"href\":\"{upstream_origin}/ucwa/a\"}},");
+    let last = format!(
+        "\"next\":{{\"href\":\"{}\\/ucwa\\/b\"}}}}",
+        upstream_origin.replace('/', "\\/")
+    );
+    let (first_chunk, last_chunk) = (first.clone(), last.clone());
+    let upstream = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = Vec::new();
+        read_until(&mut s, &mut buf, b"\r\n\r\n");
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{first_chunk}\r\n",
+            first_chunk.len()
+        )
+        .unwrap();
+        s.flush().unwrap();
+        // The rest only once the client has the first piece, rewritten.
+        released.recv_timeout(Duration::from_secs(20)).unwrap();
+        write!(s, "{:x}\r\n{last_chunk}\r\n0\r\n\r\n", last_chunk.len()).unwrap();
+    });
+    let (_dir, db) = temp_db();
+    let mut proxy = record(&upstream_origin, &db, &[]);
+    let addr = proxy.addr();
+    let public = format!("http://{addr}");
+    let mut client = TcpStream::connect(addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        client,
+        "GET /ucwa/a HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let rewritten_first = format!("{public}/ucwa/a");
+    read_until(&mut client, &mut got, rewritten_first.as_bytes());
+    release.send(()).unwrap();
+    client.read_to_end(&mut got).unwrap();
+    upstream.join().unwrap();
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("content-length"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{}\\/ucwa\\/b", public.replace('/', "\\/"))),
+        "the escaped origin of the second piece is rewritten too: {text}"
+    );
+    assert!(!text.contains(&upstream_origin), "{text}");
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 1);
+    // The store keeps the upstream's bytes.
+    assert_eq!(all[0].response_body, format!("{first}{last}").into_bytes());
+    assert!(all[0].error.is_none(), "{:?}", all[0].error);
+}

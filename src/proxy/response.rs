@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -16,14 +17,16 @@ use super::decode::{decode, is_encoded};
 use super::forward::{retain_in_order, strip_hop_by_hop};
 use super::record::Pending;
 use super::rewrite::{OriginRewriter, strip_cookie_domain};
+use super::rewrite_stream::RewritingBody;
 use crate::body::{Body, boxed, full};
 use crate::store::HeaderList;
 pub use crate::ucwa::media::is_text_like;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 use crate::upstream::UpstreamError;
 
-/// Largest declared text body read whole for rewriting; larger ones stream untouched.
-const MAX_BUFFERED: u64 = 64 * 1024 * 1024;
+/// Largest declared text body read whole for rewriting; larger or unsized ones stream
+/// through a [`RewritingBody`].
+const MAX_BUFFERED: u64 = 1024 * 1024;
 /// Largest decoded body the proxy rewrites; beyond it the body passes untouched.
 const MAX_REWRITE: usize = 256 * 1024 * 1024;
 
@@ -118,19 +121,30 @@ pub async fn relay(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let too_big = declared.is_some_and(|n| n > MAX_BUFFERED);
-    if too_big {
-        tracing::warn!(
-            bytes = declared,
-            "large text body streamed without origin rewriting"
-        );
-    }
-    if *method == Method::HEAD || too_big || !is_text_like(content_type.as_deref()) {
+    let encoded = is_encoded(encoding.as_deref());
+    if *method == Method::HEAD || body.is_end_stream() || !is_text_like(content_type.as_deref()) {
         let tap = ResponseTap::new(boxed(body), pending, true);
         return Response::from_parts(parts, boxed(tap));
     }
+    // A large or unsized (chunked, trickling) text body streams: it is rewritten piece by
+    // piece, so its new length is unknown and Content-Length goes. The record keeps the
+    // upstream's bytes. A compressed one cannot be rewritten without buffering: it passes.
+    if declared.is_none_or(|n| n > MAX_BUFFERED) {
+        let tap = ResponseTap::new(boxed(body), pending, true);
+        if encoded {
+            tracing::warn!(
+                ?declared,
+                "large compressed text body streamed without origin rewriting"
+            );
+            return Response::from_parts(parts, boxed(tap));
+        }
+        retain_in_order(&mut parts.headers, |n| n != header::CONTENT_LENGTH);
+        let rewriting = RewritingBody::new(boxed(tap), rules.to_public.clone());
+        return Response::from_parts(parts, boxed(rewriting));
+    }
 
-    // Text-like: the whole body is needed to rewrite origins (it is a UCWA resource, small).
+    // A UCWA resource of known, modest size: read it whole, rewrite it, and send it with its
+    // exact new Content-Length (what replay reproduces byte for byte).
     let bytes = match tokio::time::timeout(deadline, body.collect()).await {
         Err(_) => {
             let failure = UpstreamError::timeout(deadline);
@@ -145,7 +159,6 @@ pub async fn relay(
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    let encoded = is_encoded(encoding.as_deref());
     let plain: Cow<'_, [u8]> = match encoding.as_deref().filter(|_| encoded) {
         None => Cow::Borrowed(&bytes[..]),
         Some(enc) => match decode(enc, &bytes, MAX_REWRITE) {

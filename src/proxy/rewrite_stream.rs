@@ -6,9 +6,14 @@
 //! inside the piece, so rewriting the pieces one by one gives exactly the bytes that rewriting
 //! the whole body would.
 
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
 use bytes::{Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame};
 
 use super::rewrite::OriginRewriter;
+use crate::body::{Body, BoxError};
 
 /// Bytes after which a piece may be cut: none of them can occur in an origin.
 const DELIMITERS: &[u8] = b"\"'<> \t\r\n,;{}()[]";
@@ -57,6 +62,78 @@ impl StreamRewriter {
             std::borrow::Cow::Borrowed(_) => rest,
             std::borrow::Cow::Owned(bytes) => Bytes::from(bytes),
         }
+    }
+}
+
+/// A body whose data frames go through a [`StreamRewriter`] on their way to the client.
+pub struct RewritingBody {
+    inner: Body,
+    rewriter: StreamRewriter,
+    /// Trailers held back until the held bytes are out.
+    trailers: Option<Frame<Bytes>>,
+    done: bool,
+}
+
+impl RewritingBody {
+    pub fn new(inner: Body, rewriter: OriginRewriter) -> Self {
+        RewritingBody {
+            inner,
+            rewriter: StreamRewriter::new(rewriter),
+            trailers: None,
+            done: false,
+        }
+    }
+}
+
+impl HttpBody for RewritingBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(trailers)));
+        }
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let out = this.rewriter.push(&data);
+                        if !out.is_empty() {
+                            return Poll::Ready(Some(Ok(Frame::data(out))));
+                        }
+                    }
+                    Err(trailers) => {
+                        this.done = true;
+                        let rest = this.rewriter.finish();
+                        if rest.is_empty() {
+                            return Poll::Ready(Some(Ok(trailers)));
+                        }
+                        this.trailers = Some(trailers);
+                        return Poll::Ready(Some(Ok(Frame::data(rest))));
+                    }
+                },
+                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
+                None => {
+                    this.done = true;
+                    let rest = this.rewriter.finish();
+                    if !rest.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(rest))));
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.trailers.is_none()
+            && (self.done || (self.inner.is_end_stream() && self.rewriter.held.is_empty()))
     }
 }
 
