@@ -1836,3 +1836,39 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
     assert_eq!(all[0].response_body, format!("{first}{last}").into_bytes());
     assert!(all[0].error.is_none(), "{:?}", all[0].error);
 }
+
+/// Placeholders are numbered in the order the conversation revealed the secrets, not in the
+/// order the recorder happened to finish exchanges: two runs of one script store the same
+/// `REDACTED-n` everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placeholder_numbers_are_the_same_in_every_run_of_a_script() {
+    use ucwa_replay::demo::{ScriptOptions, record_session};
+    let placeholder = regex::bytes::Regex::new(r"REDACTED-[0-9]+").unwrap();
+    let numbering = |ex: &ucwa_replay::store::Exchange| -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        for part in [
+            ex.path_and_query().into_bytes(),
+            ex.request_headers.to_json().into_bytes(),
+            ex.request_body.clone(),
+            ex.response_headers.to_json().into_bytes(),
+            ex.response_body.clone(),
+        ] {
+            all.extend(placeholder.find_iter(&part).map(|m| m.as_bytes().to_vec()));
+        }
+        all
+    };
+    let (_dir, db) = temp_db();
+    let mut first: Option<Vec<Vec<Vec<u8>>>> = None;
+    for run in 0..4 {
+        let name = format!("run{run}");
+        record_session(&db, &name, 5, &ScriptOptions::default())
+            .await
+            .unwrap();
+        let got: Vec<Vec<Vec<u8>>> = exchanges_of(&db, &name).iter().map(numbering).collect();
+        assert!(got.iter().flatten().count() > 10, "secrets were redacted");
+        match &first {
+            None => first = Some(got),
+            Some(expected) => assert_eq!(&got, expected, "run {run}"),
+        }
+    }
+}

@@ -202,6 +202,32 @@ impl Pending {
         self.exchange.as_mut()
     }
 
+    /// Number the secrets this exchange has shown so far, before the client sees the
+    /// response. Redaction proper runs later, off the client's path, in whatever order
+    /// exchanges finish; numbering here instead means a client's next request can never be
+    /// redacted first, so placeholders follow the order the conversation revealed the
+    /// secrets, and two runs of one script store the same `REDACTED-n`.
+    pub fn number_secrets(&mut self) {
+        let Some(ex) = self.exchange.as_ref() else {
+            return;
+        };
+        let mut snapshot = Exchange {
+            method: ex.method.clone(),
+            path: ex.path.clone(),
+            query: ex.query.clone(),
+            request_headers: ex.request_headers.clone(),
+            status: ex.status,
+            response_headers: ex.response_headers.clone(),
+            response_body: ex.response_body.clone(),
+            ..Exchange::default()
+        };
+        snapshot.request_body = match &self.request_body {
+            Some(handle) => handle.lock().map(|c| c.bytes.clone()).unwrap_or_default(),
+            None => ex.request_body.clone(),
+        };
+        self.recorder.redactor.redact_exchange(&mut snapshot);
+    }
+
     /// Where the request body copy will be.
     pub fn set_request_capture(&mut self, handle: CaptureHandle) {
         self.request_body = Some(handle);
@@ -265,5 +291,87 @@ impl Drop for Pending {
             tracing::debug!("client went away before the exchange ended");
             self.finish(Some(CLIENT_ABORTED.to_string()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::RedactConfig;
+    use crate::store::{HeaderList, NewSession, Recording, StoreWriter};
+
+    /// The token response's exchange finishes after the next request that uses the token:
+    /// numbering at response time still gives the token the number it was revealed with.
+    #[test]
+    fn secrets_are_numbered_in_the_order_the_client_saw_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.sqlite");
+        let writer = StoreWriter::create(
+            &db,
+            &NewSession {
+                name: "s".into(),
+                upstream: "https://fe1.contoso.com".into(),
+                also_upstreams: vec![],
+                replace: false,
+            },
+        )
+        .unwrap();
+        let recorder = Arc::new(Recorder::new(
+            Redactor::new(&RedactConfig::default()).unwrap(),
+            KeyOptions::default(),
+            writer.sink(),
+            1 << 20,
+        ));
+        let mut token = recorder.begin("/WebTicket/oauthtoken");
+        {
+            let ex = token.exchange().unwrap();
+            ex.method = "POST".into();
+            ex.path = "/WebTicket/oauthtoken".into();
+            ex.request_headers = HeaderList(vec![(
+                "content-type".into(),
+                b"application/x-www-form-urlencoded".to_vec(),
+            )]);
+            ex.request_body = b"grant_type=password&username=alice&password=s3cret-pw".to_vec();
+            ex.status = Some(200);
+            ex.response_headers =
+                HeaderList(vec![("content-type".into(), b"application/json".to_vec())]);
+        }
+        token.set_response_body(br#"{"access_token":"cwt=AAEBsecretToken"}"#, None);
+        token.number_secrets();
+        let mut user = recorder.begin("/user");
+        {
+            let ex = user.exchange().unwrap();
+            ex.method = "GET".into();
+            ex.path = "/user".into();
+            ex.request_headers = HeaderList(vec![(
+                "authorization".into(),
+                b"Bearer cwt=AAEBsecretToken".to_vec(),
+            )]);
+            ex.status = Some(200);
+        }
+        // No runtime here: each finish completes inline, the later request first.
+        user.finish(None);
+        token.finish(None);
+        // Every handle on the recorder (and so on the writer's sink) goes before the writer
+        // can finish.
+        drop((user, token, recorder));
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(writer.finish())
+            .unwrap();
+        let rec = Recording::open(&db).unwrap();
+        let all = rec.exchanges(&rec.session(None).unwrap()).unwrap();
+        let body = String::from_utf8(all[0].response_body.clone()).unwrap();
+        let placeholder = body
+            .split('"')
+            .find(|p| p.starts_with("cwt=REDACTED-"))
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            all[1].request_headers.get("authorization"),
+            Some(format!("Bearer {placeholder}").as_str())
+        );
+        // username and password were revealed first.
+        assert_eq!(placeholder, "cwt=REDACTED-3", "{body}");
     }
 }

@@ -115,6 +115,8 @@ pub async fn relay(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     client_headers(&mut parts.headers, rules);
+    // The request and the response head (Set-Cookie) are known: number their secrets now.
+    pending.number_secrets();
 
     let declared = parts
         .headers
@@ -175,6 +177,8 @@ pub async fn relay(
         },
     };
     pending.set_response_body(&plain, encoding.clone().filter(|_| encoded));
+    // And those of the body (a token response), before the client can use them.
+    pending.number_secrets();
     let out = match rules.to_public.rewrite(&plain) {
         Cow::Borrowed(_) => bytes.clone(),
         Cow::Owned(rewritten) => {
