@@ -15,8 +15,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ucwa_replay::har::{self, ImportOptions};
-use ucwa_replay::redact::RedactConfig;
-use ucwa_replay::replay::KeyOptions;
 use ucwa_replay::store::Recording;
 
 use super::{Ctx, OutputFormat};
@@ -63,18 +61,8 @@ pub struct ImportArgs {
     /// Replace an existing session of the same name.
     #[arg(long)]
     pub replace: bool,
-    /// Another header whose value is a secret (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub redact_header: Vec<String>,
-    /// Another JSON / form / XML field whose value is a secret (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub redact_field: Vec<String>,
-    /// A regex whose matches (group 1 if any) are secrets (repeatable).
-    #[arg(long, value_name = "RE")]
-    pub redact_regex: Vec<String>,
-    /// A body field left out of the match key, beyond the defaults (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub ignore_body_field: Vec<String>,
+    #[command(flatten)]
+    pub redact: super::RedactArgs,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -123,12 +111,8 @@ pub async fn import(a: ImportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     let opts = ImportOptions {
         session: a.session.clone(),
         replace: a.replace,
-        redact: RedactConfig {
-            headers: a.redact_header,
-            fields: a.redact_field,
-            regexes: a.redact_regex,
-        },
-        key: KeyOptions::with_extra_fields(a.ignore_body_field),
+        redact: a.redact.redact_config(),
+        key: a.redact.key_options(),
     };
     let stats = har::import_har(&a.db, &a.file, &opts).await?;
     let mut out = std::io::stdout().lock();

@@ -24,6 +24,39 @@ pub enum OutputFormat {
     Json,
 }
 
+/// What is redacted and left out of match keys, beyond the defaults: shared by every command
+/// that writes exchanges (`record`, `import`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RedactArgs {
+    /// Another header whose value is a secret (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
+    /// Another JSON / form / XML field whose value is a secret (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_field: Vec<String>,
+    /// A regex whose matches (group 1 if any) are secrets (repeatable).
+    #[arg(long, value_name = "RE")]
+    pub redact_regex: Vec<String>,
+    /// A body field left out of the replay match key, beyond the client-generated ids
+    /// (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub ignore_body_field: Vec<String>,
+}
+
+impl RedactArgs {
+    pub fn redact_config(&self) -> ucwa_replay::redact::RedactConfig {
+        ucwa_replay::redact::RedactConfig {
+            headers: self.redact_header.clone(),
+            fields: self.redact_field.clone(),
+            regexes: self.redact_regex.clone(),
+        }
+    }
+
+    pub fn key_options(&self) -> ucwa_replay::replay::KeyOptions {
+        ucwa_replay::replay::KeyOptions::with_extra_fields(self.ignore_body_field.iter().cloned())
+    }
+}
+
 /// Record, replay and diff Microsoft UCWA (Skype for Business) traffic.
 #[derive(Debug, Parser)]
 #[command(name = "ucwa-replay", version, about, propagate_version = true)]

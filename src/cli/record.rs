@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ucwa_replay::proxy::{DEFAULT_MAX_BODY, Origin, ProxyConfig, RecordingProxy, tls};
-use ucwa_replay::redact::RedactConfig;
-use ucwa_replay::replay::key::KeyOptions;
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::upstream::TrustConfig;
 
@@ -67,18 +65,8 @@ pub struct RecordArgs {
     /// their own `timeout` + 60 s).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub upstream_timeout: u64,
-    /// Another header to redact (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub redact_header: Vec<String>,
-    /// Another JSON or form field to redact (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub redact_field: Vec<String>,
-    /// Another regex whose matches are redacted (repeatable).
-    #[arg(long, value_name = "RE")]
-    pub redact_regex: Vec<String>,
-    /// Another body field left out of the replay match key (repeatable).
-    #[arg(long, value_name = "NAME")]
-    pub ignore_body_field: Vec<String>,
+    #[command(flatten)]
+    pub redact: super::RedactArgs,
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
@@ -99,12 +87,8 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     };
     config.upstream_timeout = Duration::from_secs(args.upstream_timeout.max(1));
     config.max_body = args.max_body;
-    config.redact = RedactConfig {
-        headers: args.redact_header.clone(),
-        fields: args.redact_field.clone(),
-        regexes: args.redact_regex.clone(),
-    };
-    config.key_options = KeyOptions::with_extra_fields(args.ignore_body_field.iter().cloned());
+    config.redact = args.redact.redact_config();
+    config.key_options = args.redact.key_options();
     let proxy = RecordingProxy::new(config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor_from_pem_files(cert, key)?),
