@@ -39,6 +39,14 @@ struct Resp {
 }
 
 impl Resp {
+    /// Status, headers and the whole body of a response.
+    async fn read(r: reqwest::Response) -> Resp {
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body read"),
+        }
+    }
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -103,12 +111,7 @@ impl Client {
         if let Some((ct, bytes)) = body {
             rb = rb.header("Content-Type", ct).body(bytes);
         }
-        let r = rb.send().await.expect("request sent");
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body read"),
-        }
+        Resp::read(rb.send().await.expect("request sent")).await
     }
 
     async fn get(&self, href: &str) -> Resp {
@@ -162,11 +165,7 @@ impl Client {
             .send()
             .await
             .expect("control request");
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body"),
-        }
+        Resp::read(r).await
     }
 
     async fn token_for(&self, user: &str, password: &str, scope: Option<&str>) -> Resp {
@@ -182,11 +181,7 @@ impl Client {
             .send()
             .await
             .expect("token request");
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body"),
-        }
+        Resp::read(r).await
     }
 
     async fn sign_in(&mut self, scope: Option<&str>) {
@@ -242,11 +237,16 @@ impl Client {
         let r = self.get(&self.events.clone()).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
-        self.events = v["_links"]["next"]["href"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no next link: {v}"))
-            .to_string();
+        self.follow_next(&v);
         v
+    }
+
+    /// Move the events cursor to the `_links.next` of `batch`.
+    fn follow_next(&mut self, batch: &Value) {
+        self.events = batch["_links"]["next"]["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no next link: {batch}"))
+            .to_string();
     }
 }
 
@@ -1199,7 +1199,7 @@ async fn pget_semantics() {
             .unwrap()
             .ends_with("/events?ack=3")
     );
-    c.events = v["_links"]["next"]["href"].as_str().unwrap().to_string();
+    c.follow_next(&v);
     // Clamped below to 180 s (180 ms here), and remembered.
     let t0 = Instant::now();
     let again = c.get(&format!("{}&timeout=1", c.events)).await;
@@ -1212,10 +1212,7 @@ async fn pget_semantics() {
     // on the real clock in `pget_held_until_events_or_replaced`).
     let same = c.get(&format!("{}&timeout=1800", c.events)).await;
     assert_eq!(same.body, again.body);
-    c.events = again.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&again.json());
 
     // A timed-out XML batch is empty too.
     let x = c.get_xml(&format!("{}&timeout=180", c.events)).await;
@@ -1273,10 +1270,7 @@ async fn pget_held_until_events_or_replaced() {
         1
     );
     let pending_ack = c.events.clone();
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     // The ack of that batch asked again: the same batch, identical bytes, at once (held,
     // it would wait 1800 s).
     let replay = c.get(&pending_ack).await;
@@ -1495,10 +1489,7 @@ async fn script(seed: u64) -> Vec<String> {
         async move { c.get(&href).await }
     };
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     let r = c
         .post_json(
@@ -1509,17 +1500,10 @@ async fn script(seed: u64) -> Vec<String> {
     record(&r);
     for _ in 0..2 {
         let r = feed(&c).await;
-        c.events = r.json()["_links"]["next"]["href"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        c.follow_next(&r.json());
         record(&r);
     }
-    let state = c.sim_state().await;
-    let conv = state["applications"][0]["conversations"][0]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let conv = c.first_conversation().await;
     let m = c
         .send(
             Method::POST,
@@ -1530,10 +1514,7 @@ async fn script(seed: u64) -> Vec<String> {
         .await;
     record(&m);
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     record(&c.get(m.header("location")).await);
     record(
@@ -1548,10 +1529,7 @@ async fn script(seed: u64) -> Vec<String> {
     record(&c.get(&conv).await);
     record(&c.post_empty(&format!("{conv}/messaging/terminate")).await);
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     // A P-GET held while another request changes state, as real clients do.
     let held = {
@@ -1572,17 +1550,11 @@ async fn script(seed: u64) -> Vec<String> {
     );
     record(&r);
     record(&pget);
-    c.events = pget.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&pget.json());
     // The carol invitation's second unit, then a P-GET with nothing due, released empty by
     // the simulator's shutdown (the same release as a timeout, without racing one).
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     let held = {
         let c = c.clone();
