@@ -152,6 +152,17 @@ impl Client {
             .to_string()
     }
 
+    /// POST `body` as `content_type`, no Accept.
+    async fn post_bytes(&self, href: &str, content_type: &str, body: &[u8]) -> Resp {
+        self.send(
+            Method::POST,
+            href,
+            None,
+            Some((content_type, body.to_vec())),
+        )
+        .await
+    }
+
     async fn post_empty(&self, href: &str) -> Resp {
         self.send(Method::POST, href, None, None).await
     }
@@ -1020,14 +1031,7 @@ async fn outgoing_im_flow() {
         conv_href.as_str()
     );
 
-    let sent = c
-        .send(
-            Method::POST,
-            &send,
-            None,
-            Some(("text/plain", b"What's up?".to_vec())),
-        )
-        .await;
+    let sent = c.post_bytes(&send, "text/plain", b"What's up?").await;
     assert_eq!(sent.status, 201);
     let msg_href = sent.header("location").to_string();
     let b4 = c.next_events().await;
@@ -1041,12 +1045,7 @@ async fn outgoing_im_flow() {
         "data:text/plain;charset=utf-8,What%27s+up%3F"
     );
     let html = c
-        .send(
-            Method::POST,
-            &send,
-            None,
-            Some(("text/html; charset=utf-8", b"<p>hi</p>".to_vec())),
-        )
+        .post_bytes(&send, "text/html; charset=utf-8", b"<p>hi</p>")
         .await;
     assert_eq!(html.status, 201);
     c.next_events().await;
@@ -1067,14 +1066,7 @@ async fn outgoing_im_flow() {
         "Disconnected"
     );
     assert_eq!(c.get(&remote_pm_href).await.status, 404);
-    let again = c
-        .send(
-            Method::POST,
-            &send,
-            None,
-            Some(("text/plain", b"late".to_vec())),
-        )
-        .await;
+    let again = c.post_bytes(&send, "text/plain", b"late").await;
     assert_eq!(again.status, 409);
 
     assert_eq!(
@@ -1374,22 +1366,16 @@ async fn bad_input_gets_ucwa_errors() {
     assert_eq!(xml_outline(&r.body)[0].0, "reason");
 
     let r = c
-        .send(
-            Method::POST,
+        .post_bytes(
             "/ucwa/oauth/v1/applications",
-            None,
-            Some(("application/json", b"{\"UserAgent\":".to_vec())),
+            "application/json",
+            b"{\"UserAgent\":",
         )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["code"], "BadRequest");
     let r = c
-        .send(
-            Method::POST,
-            "/ucwa/oauth/v1/applications",
-            None,
-            Some(("text/csv", b"a,b".to_vec())),
-        )
+        .post_bytes("/ucwa/oauth/v1/applications", "text/csv", b"a,b")
         .await;
     assert_eq!(r.status, 415);
     assert_eq!(r.json()["code"], "UnsupportedMediaType");
@@ -1415,11 +1401,10 @@ async fn bad_input_gets_ucwa_errors() {
     .await;
     let conv = c.first_conversation().await;
     let r = c
-        .send(
-            Method::POST,
+        .post_bytes(
             &format!("{conv}/messaging/messages"),
-            None,
-            Some(("application/octet-stream", vec![0, 1])),
+            "application/octet-stream",
+            &[0, 1],
         )
         .await;
     assert_eq!(r.status, 415);
@@ -1505,11 +1490,10 @@ async fn script(seed: u64) -> Vec<String> {
     }
     let conv = c.first_conversation().await;
     let m = c
-        .send(
-            Method::POST,
+        .post_bytes(
             &format!("{conv}/messaging/messages"),
-            None,
-            Some(("text/plain", b"hello".to_vec())),
+            "text/plain",
+            b"hello",
         )
         .await;
     record(&m);
@@ -1700,12 +1684,7 @@ async fn batch_answers_each_part() {
     assert!(parts[2].contains("HTTP/1.1 400 Bad Request"));
     // Wrong content type for a batch.
     let r = c
-        .send(
-            Method::POST,
-            &format!("{}/batch", c.app),
-            None,
-            Some(("application/json", b"{}".to_vec())),
-        )
+        .post_bytes(&format!("{}/batch", c.app), "application/json", b"{}")
         .await;
     assert_eq!(r.status, 415);
 }
