@@ -128,6 +128,20 @@ fn exchange(
     }
 }
 
+/// A JSON GET answered with a JSON body.
+fn get_json(seq: u64, target: &str, status: u16, body: String, kind: &str) -> Exchange {
+    exchange(
+        seq,
+        "GET",
+        target,
+        Some("application/json"),
+        None,
+        status,
+        Some(("application/json", body)),
+        kind,
+    )
+}
+
 fn event(
     ack: i64,
     position: u32,
@@ -205,36 +219,24 @@ fn script(s: &Script) -> Vec<Exchange> {
     out.push(created);
 
     let sender = ("conversation", conv.as_str());
+    let pm_in_participant = Some(("participant", part.as_str()));
+    let pm_event = |ack, position, ty, embedded| {
+        event(
+            ack,
+            position,
+            sender,
+            ("participantMessaging", &pm),
+            pm_in_participant,
+            ty,
+            embedded,
+        )
+    };
     let mut evs = vec![
         event(1, 0, sender, ("conversation", &conv), None, "added", None),
         event(1, 1, sender, ("participant", &part), None, "added", None),
-        event(
-            2,
-            0,
-            sender,
-            ("participantMessaging", &pm),
-            Some(("participant", &part)),
-            "added",
-            Some(pm_json(linked)),
-        ),
-        event(
-            2,
-            1,
-            sender,
-            ("participantMessaging", &pm),
-            Some(("participant", &part)),
-            "updated",
-            None,
-        ),
-        event(
-            3,
-            0,
-            sender,
-            ("participantMessaging", &pm),
-            Some(("participant", &part)),
-            "deleted",
-            None,
-        ),
+        pm_event(2, 0, "added", Some(pm_json(linked))),
+        pm_event(2, 1, "updated", None),
+        pm_event(3, 0, "deleted", None),
     ];
     if s.extra_event {
         evs.insert(
@@ -263,31 +265,22 @@ fn script(s: &Script) -> Vec<Exchange> {
     let mut seq = 3;
     let push_feed = |out: &mut Vec<Exchange>, ack: i64, seq: &mut u64| {
         let (target, body) = feed(ack);
-        let mut e = exchange(
-            *seq,
-            "GET",
-            &target,
-            Some("application/json"),
-            None,
-            200,
-            Some(("application/json", body)),
-            "events",
-        );
+        let mut e = get_json(*seq, &target, 200, body, "events");
         e.events = batch(ack);
         out.push(e);
         *seq += 1;
     };
     push_feed(&mut out, 1, &mut seq);
-    out.push(exchange(
-        seq,
-        "GET",
-        &pm,
-        Some("application/json"),
-        None,
-        200,
-        Some(("application/json", pm_json(linked).to_string())),
-        "participantMessaging",
-    ));
+    let pm_get = |seq: u64| {
+        get_json(
+            seq,
+            &pm,
+            200,
+            pm_json(linked).to_string(),
+            "participantMessaging",
+        )
+    };
+    out.push(pm_get(seq));
     seq += 1;
     let xml_link = if s.xml_change { &other } else { &part };
     out.push(exchange(
@@ -306,19 +299,10 @@ fn script(s: &Script) -> Vec<Exchange> {
     seq += 1;
     push_feed(&mut out, 2, &mut seq);
     if s.error_pm {
-        out.push(exchange(seq, "GET", &pm, Some("application/json"), None, 500,
-            Some(("application/json", json!({"code":"ServiceFailure","subcode":"InvalidExchangeServerVersion","message":"boom"}).to_string())), "participantMessaging"));
+        out.push(get_json(seq, &pm, 500,
+            json!({"code":"ServiceFailure","subcode":"InvalidExchangeServerVersion","message":"boom"}).to_string(), "participantMessaging"));
     } else {
-        out.push(exchange(
-            seq,
-            "GET",
-            &pm,
-            Some("application/json"),
-            None,
-            200,
-            Some(("application/json", pm_json(linked).to_string())),
-            "participantMessaging",
-        ));
+        out.push(pm_get(seq));
     }
     seq += 1;
     push_feed(&mut out, 3, &mut seq);
@@ -373,6 +357,14 @@ async fn recording(dir: &Path, file: &str, s: &Script) -> PathBuf {
     path
 }
 
+/// `Script::base()` recorded as `a.sqlite` and `b` as `b.sqlite` in `dir`.
+async fn base_and(dir: &Path, b: Script) -> (PathBuf, PathBuf) {
+    (
+        recording(dir, "a.sqlite", &Script::base()).await,
+        recording(dir, "b.sqlite", &b).await,
+    )
+}
+
 fn lib_diff(a: &Path, b: &Path, opts: &DiffOptions) -> DiffReport {
     let ra = Recording::open(a).unwrap();
     let rb = Recording::open(b).unwrap();
@@ -385,6 +377,14 @@ struct Run {
     code: i32,
     stdout: String,
     stderr: String,
+}
+
+impl Run {
+    /// stdout parsed as JSON (`--format json`).
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
 }
 
 fn run(args: &[&str]) -> Run {
@@ -408,8 +408,7 @@ fn s(p: &Path) -> &str {
 #[tokio::test]
 async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(dir.path(), "b.sqlite", &Script::other_ids()).await;
+    let (a, b) = base_and(dir.path(), Script::other_ids()).await;
     let report = lib_diff(&a, &b, &DiffOptions::default());
     assert!(
         report.is_equal(),
@@ -432,7 +431,7 @@ async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
     // Without normalisation the ids show (and pairing by raw key fails for the id'd paths).
     let r = run(&["diff", s(&a), s(&b), "--no-normalize", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["schema"], "ucwa-replay.diff/1");
     assert_eq!(v["normalized"], false);
     let removed: Vec<&str> = v["exchanges"]
@@ -469,11 +468,9 @@ async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
 #[tokio::test]
 async fn error_status_on_participant_messaging() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             error_pm: true,
             ..Script::other_ids()
         },
@@ -508,7 +505,7 @@ async fn error_status_on_participant_messaging() {
     );
     let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
     assert_eq!(r.code, 1);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0],
         json!({"part":"status","path":"","kind":"changed","a":"200","b":"500"})
@@ -519,11 +516,9 @@ async fn error_status_on_participant_messaging() {
 #[tokio::test]
 async fn changed_participant_link_is_reported_by_pointer() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             changed_link: true,
             ..Script::base()
         },
@@ -557,7 +552,7 @@ async fn changed_participant_link_is_reported_by_pointer() {
     );
     assert!(r.stdout.contains("event 3 (ack 2 → ack 2): conversation participantMessaging added: /_embedded/participantMessaging/_links/participant/href"), "{}", r.stdout);
     let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
         "/_links/participant/href"
@@ -572,11 +567,9 @@ async fn changed_participant_link_is_reported_by_pointer() {
 #[tokio::test]
 async fn an_extra_event_is_one_insertion_naming_its_ack() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             extra_event: true,
             ..Script::other_ids()
         },
@@ -608,7 +601,7 @@ async fn an_extra_event_is_one_insertion_naming_its_ack() {
         r.stdout
     );
     let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["events"][0]["kind"], "added");
     assert_eq!(v["events"][0]["b"]["type"], "completed");
     assert_eq!(v["summary"]["events"]["added"], 1);
@@ -617,11 +610,9 @@ async fn an_extra_event_is_one_insertion_naming_its_ack() {
 #[tokio::test]
 async fn changed_xml_body_is_compared_with_its_xml_counterpart_only() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             xml_change: true,
             ..Script::other_ids()
         },
@@ -638,7 +629,7 @@ async fn changed_xml_body_is_compared_with_its_xml_counterpart_only() {
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains(r#"GET …/196/messaging #1: body /resource/link[@rel=participant]/@href: "…/participants/196" → "…/participants/alice""#), "{}", r.stdout);
     let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
         "/resource/link[@rel=participant]/@href"
@@ -676,7 +667,7 @@ async fn two_sessions_of_one_file_and_header_switches() {
         "--format",
         "json",
     ]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     let headers: Vec<&str> = v["exchanges"]
         .as_array()
         .unwrap()
@@ -690,7 +681,7 @@ async fn two_sessions_of_one_file_and_header_switches() {
     // --raw keeps one family raw: the application's lastSeen date shows, nothing else.
     let r = run(&["diff", &a, &b, "--raw", "dates", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["changed"], 1, "{v:#}");
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
@@ -959,6 +950,20 @@ async fn record_run(db: &Path, name: &str, seed: u64, run: u32) {
     assert!(status.success(), "{}", proxy.stderr());
 }
 
+/// `ucwa-replay verify` of session `one` of `db` against `upstream`, then `rest`.
+fn verify_one(db: &Path, upstream: &str, rest: &[&str]) -> Run {
+    let head = [
+        "verify",
+        "--db",
+        s(db),
+        "--session",
+        "one",
+        "--upstream",
+        upstream,
+    ];
+    run(&[&head[..], rest].concat())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulator_recordings_diff_and_verify() {
     let dir = tempfile::tempdir().unwrap();
@@ -992,23 +997,20 @@ async fn simulator_recordings_diff_and_verify() {
 
     // verify against a fresh simulator (other seed): no differences.
     let live = simulator(9);
-    let r = run(&[
-        "verify",
-        "--db",
-        s(&db),
-        "--session",
-        "one",
-        "--upstream",
+    let r = verify_one(
+        &db,
         &live.url,
-        "--username",
-        "alice@contoso.com",
-        "--password",
-        PASSWORD,
-        "--new-session",
-        "live",
-        "--events-timeout",
-        "2s",
-    ]);
+        &[
+            "--username",
+            "alice@contoso.com",
+            "--password",
+            PASSWORD,
+            "--new-session",
+            "live",
+            "--events-timeout",
+            "2s",
+        ],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout
@@ -1037,25 +1039,22 @@ async fn simulator_recordings_diff_and_verify() {
         .await
         .unwrap();
     assert!(ctl.status().is_success());
-    let r = run(&[
-        "verify",
-        "--db",
-        s(&db),
-        "--session",
-        "one",
-        "--upstream",
+    let r = verify_one(
+        &db,
         &broken.url,
-        "--username",
-        "alice@contoso.com",
-        "--password",
-        PASSWORD,
-        "--new-session",
-        "broken",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--username",
+            "alice@contoso.com",
+            "--password",
+            PASSWORD,
+            "--new-session",
+            "broken",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["paired"], 10, "{v:#}");
     assert_eq!(v["summary"]["changed"], 1, "{v:#}");
     let ex = &v["exchanges"][0];
@@ -1110,16 +1109,7 @@ async fn an_error_on_the_events_feed_is_reported() {
 fn malformed_script(me_json: &str, me_xml: &str, pm_json: &str) -> Vec<Exchange> {
     let app = "/ucwa/oauth/v1/applications/105";
     vec![
-        exchange(
-            1,
-            "GET",
-            &format!("{app}/me"),
-            Some("application/json"),
-            None,
-            200,
-            Some(("application/json", me_json.to_string())),
-            "me",
-        ),
+        get_json(1, &format!("{app}/me"), 200, me_json.to_string(), "me"),
         exchange(
             2,
             "GET",
@@ -1130,14 +1120,11 @@ fn malformed_script(me_json: &str, me_xml: &str, pm_json: &str) -> Vec<Exchange>
             Some((UCWA_XML, me_xml.to_string())),
             "me",
         ),
-        exchange(
+        get_json(
             3,
-            "GET",
             &format!("{app}/communication/conversations/137/participants/196/messaging"),
-            Some("application/json"),
-            None,
             200,
-            Some(("application/json", pm_json.to_string())),
+            pm_json.to_string(),
             "participantMessaging",
         ),
     ]
@@ -1175,7 +1162,7 @@ async fn malformed_json_and_xml_bodies_are_compared_as_text_not_a_crash() {
 
     let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["paired"], 3);
     assert_eq!(v["summary"]["changed"], 3);
     let changes = |resource: &str, repr: &str| -> Vec<Value> {
@@ -1232,11 +1219,9 @@ fn keys(v: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn json_report_members_are_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             error_pm: true,
             extra_event: true,
             ..Script::base()
@@ -1245,7 +1230,7 @@ async fn json_report_members_are_the_documented_schema() {
     .await;
     let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     // Members may be added in later versions of the schema, never renamed or removed.
     let has = |v: &Value, want: &[&str]| {
         let got = keys(v);
@@ -1327,11 +1312,9 @@ async fn json_report_members_are_the_documented_schema() {
 #[tokio::test]
 async fn colour_only_when_asked_and_never_with_no_color() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             changed_link: true,
             ..Script::base()
         },
@@ -1384,25 +1367,22 @@ async fn verify_with_a_token_reports_no_difference_and_never_stores_it() {
         .unwrap();
     let token = answer["access_token"].as_str().unwrap().to_string();
     assert!(token.starts_with("cwt="), "{answer}");
-    let r = run(&[
-        "verify",
-        "--db",
-        s(&db),
-        "--session",
-        "one",
-        "--upstream",
+    let r = verify_one(
+        &db,
         &live.url,
-        "--token",
-        &token,
-        "--new-session",
-        "live",
-        "--events-timeout",
-        "2s",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--token",
+            &token,
+            "--new-session",
+            "live",
+            "--events-timeout",
+            "2s",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["equal"], true, "{v:#}");
     assert!(v["summary"]["paired"].as_u64().unwrap() >= 8, "{v:#}");
     // The live session was recorded, and the token never reached the disk.
@@ -1447,7 +1427,7 @@ async fn etag_is_off_by_default_and_normalised_when_compared() {
         "json",
     ]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["changed"], 3, "{v:#}");
     assert_eq!(
         v["exchanges"][0]["changes"][0],
