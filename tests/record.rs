@@ -237,6 +237,14 @@ fn get(addr: SocketAddr, target: &str, extra_headers: &str) -> RawResponse {
     )
 }
 
+/// Poll `done` every 20 ms for at most 10 s; the caller asserts what it waited for.
+fn wait_until(done: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !done() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn closed_port() -> u16 {
     let l = StdListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -688,16 +696,10 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
             "GET /ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=30000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
         )
         .unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        while up.requests() == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(|| up.requests() > 0);
         assert_eq!(up.requests(), 1, "the P-GET reached the upstream");
     } // hang up
-    let end = Instant::now() + Duration::from_secs(10);
-    while up.seen.pgets_cancelled.load(Ordering::SeqCst) == 0 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(|| up.seen.pgets_cancelled.load(Ordering::SeqCst) > 0);
     assert_eq!(
         up.seen.pgets_cancelled.load(Ordering::SeqCst),
         1,
@@ -783,10 +785,7 @@ fn sigterm_releases_held_pgets_and_flushes_everything() {
             "",
         )
     });
-    let end = Instant::now() + Duration::from_secs(10);
-    while up.requests() < 51 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(|| up.requests() >= 51);
     let started = Instant::now();
     stop(&mut proxy);
     assert!(
@@ -1333,10 +1332,7 @@ fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
             "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
         )
         .unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        while up.requests() == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(|| up.requests() > 0);
         std::thread::sleep(Duration::from_millis(100));
     } // hang up with 984 bytes missing
     std::thread::sleep(Duration::from_millis(300));
