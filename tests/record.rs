@@ -245,6 +245,15 @@ fn wait_until(done: impl Fn() -> bool) {
     }
 }
 
+/// Connect to the proxy at `addr`, write `raw` and wait (as `wait_until`) for the upstream
+/// to see a request. The caller hangs up by dropping the stream.
+fn send_until_upstream_has_it(up: &Upstream, addr: SocketAddr, raw: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(raw.as_bytes()).unwrap();
+    wait_until(|| up.requests() > 0);
+    stream
+}
+
 fn closed_port() -> u16 {
     let l = StdListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -690,13 +699,13 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
     let mut proxy = record(&up.url(), &db, &[]);
     let addr = proxy.addr();
     {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "GET /ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=30000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
-        )
-        .unwrap();
-        wait_until(|| up.requests() > 0);
+        let _stream = send_until_upstream_has_it(
+            &up,
+            addr,
+            &format!(
+                "GET /ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=30000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+            ),
+        );
         assert_eq!(up.requests(), 1, "the P-GET reached the upstream");
     } // hang up
     wait_until(|| up.seen.pgets_cancelled.load(Ordering::SeqCst) > 0);
@@ -1326,13 +1335,13 @@ fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
     let mut proxy = record(&up.url(), &db, &[]);
     let addr = proxy.addr();
     {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
-        )
-        .unwrap();
-        wait_until(|| up.requests() > 0);
+        let _stream = send_until_upstream_has_it(
+            &up,
+            addr,
+            &format!(
+                "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
+            ),
+        );
         std::thread::sleep(Duration::from_millis(100));
     } // hang up with 984 bytes missing
     std::thread::sleep(Duration::from_millis(300));
