@@ -193,6 +193,14 @@ fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
     record_session(upstream, db, "s1", extra)
 }
 
+/// The `main` upstream, a temporary recording and `record` in front of it (with `extra`).
+fn record_main(extra: &[&str]) -> (Upstream, tempfile::TempDir, std::path::PathBuf, Server) {
+    let up = Upstream::start("main");
+    let (dir, db) = temp_db();
+    let proxy = record(&up.url(), &db, extra);
+    (up, dir, db, proxy)
+}
+
 fn record_session(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
     let mut args = vec![
         "record",
@@ -264,9 +272,7 @@ fn closed_port() -> u16 {
 
 #[test]
 fn hop_by_hop_headers_go_and_forwarding_headers_come() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     let resp = raw_request(
         addr,
@@ -422,9 +428,7 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
 
 #[test]
 fn connect_and_absolute_uris_for_other_hosts_are_refused() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, _db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     let r = raw_request(
         addr,
@@ -694,9 +698,7 @@ async fn h2_get(ca: &std::path::Path, url: &str) -> (http::Version, u16, String)
 
 #[test]
 fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     {
         let _stream = send_until_upstream_has_it(
@@ -727,9 +729,7 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_held_pgets_while_other_traffic_flows() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let base = proxy.url.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(300)
@@ -780,9 +780,7 @@ async fn two_hundred_held_pgets_while_other_traffic_flows() {
 
 #[test]
 fn sigterm_releases_held_pgets_and_flushes_everything() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     for i in 0..50 {
         assert_eq!(get(addr, &format!("/echo?i={i}"), "").status, 200);
@@ -824,9 +822,7 @@ fn sigterm_releases_held_pgets_and_flushes_everything() {
 
 #[test]
 fn the_file_opens_cleanly_after_sigkill() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (_up, _dir, db, mut proxy) = record_main(&[]);
     for _ in 0..10 {
         assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
     }
@@ -1330,9 +1326,7 @@ fn bad_input_is_refused_with_one_line_and_exit_2() {
 
 #[test]
 fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     {
         let _stream = send_until_upstream_has_it(
@@ -1758,9 +1752,7 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
 
 #[test]
 fn a_pget_outlives_the_ordinary_upstream_timeout() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &["--upstream-timeout", "1"]);
+    let (_up, _dir, db, mut proxy) = record_main(&["--upstream-timeout", "1"]);
     // The upstream holds this P-GET longer than --upstream-timeout; the client asked for
     // up to 180 s, so the proxy waits.
     let r = get(
