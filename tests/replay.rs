@@ -444,6 +444,34 @@ fn two_credential_recs() -> Vec<Rec> {
     ]
 }
 
+/// Bob and Alice sign in with the real password (the recording holds placeholders) and
+/// each gets the placeholder token recorded for them.
+fn sign_in_bob_and_alice(base: &str) {
+    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
+        let got = http(
+            base,
+            "POST",
+            "/WebTicket/oauthtoken",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
+                .as_bytes(),
+        );
+        assert_eq!(got.status, 200, "{}", got.text());
+        assert_eq!(got.json()["access_token"], token);
+    }
+}
+
+/// GET the application's `me` with `authorization: AUTH`.
+fn get_me(base: &str, auth: &str) -> Resp {
+    http(
+        base,
+        "GET",
+        &format!("{APP}/me"),
+        &[("authorization", auth)],
+        b"",
+    )
+}
+
 #[test]
 fn two_credentials_each_get_their_own_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,29 +482,8 @@ fn two_credentials_each_get_their_own_answers() {
         .body_match(BodyMatch::Strict)
         .start()
         .unwrap();
-    // Each user signs in with the real password (the recording holds placeholders) and
-    // gets the placeholder token recorded for them.
-    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
-        let got = http(
-            &server.url(),
-            "POST",
-            "/WebTicket/oauthtoken",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
-                .as_bytes(),
-        );
-        assert_eq!(got.status, 200, "{}", got.text());
-        assert_eq!(got.json()["access_token"], token);
-    }
-    let me = |auth: &str| {
-        http(
-            &server.url(),
-            "GET",
-            &format!("{APP}/me"),
-            &[("authorization", auth)],
-            b"",
-        )
-    };
+    sign_in_bob_and_alice(&server.url());
+    let me = |auth: &str| get_me(&server.url(), auth);
     assert!(me("Bearer cwt=REDACTED-2").text().contains("Bob"));
     assert!(me("Bearer cwt=REDACTED-1").text().contains("Alice"));
     let stranger = me("Bearer cwt=somethingelse");
@@ -705,27 +712,8 @@ fn cli_two_credentials_and_exhausted_error() {
     let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_ne!(server.addr().port(), 0);
-    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
-        let got = http(
-            &url,
-            "POST",
-            "/WebTicket/oauthtoken",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
-                .as_bytes(),
-        );
-        assert_eq!(got.status, 200, "{}", got.text());
-        assert_eq!(got.json()["access_token"], token);
-    }
-    let me = |auth: &str| {
-        http(
-            &url,
-            "GET",
-            &format!("{APP}/me"),
-            &[("authorization", auth)],
-            b"",
-        )
-    };
+    sign_in_bob_and_alice(&url);
+    let me = |auth: &str| get_me(&url, auth);
     assert_eq!(me("Bearer cwt=REDACTED-2").json()["name"], "Bob");
     assert_eq!(me("Bearer cwt=REDACTED-1").json()["name"], "Alice");
     // Alice's one recorded `me` is used up: --exhausted error.
