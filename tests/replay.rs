@@ -157,17 +157,20 @@ fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
     let strict = builder(&f).body_match(BodyMatch::Strict).start().unwrap();
     let base = strict.url();
     // A different UserAgent in POST applications (EndpointId alone would still match).
-    let miss = http(
-        &base,
-        "POST",
-        "/ucwa/oauth/v1/applications",
-        &[
-            ("accept", JSON),
-            ("content-type", "application/json"),
-            ("authorization", AUTH1),
-        ],
-        br#"{"UserAgent":"bot/2.0","EndpointId":"new","Culture":"en-US"}"#,
-    );
+    let post_application = |body: &[u8]| {
+        http(
+            &base,
+            "POST",
+            "/ucwa/oauth/v1/applications",
+            &[
+                ("accept", JSON),
+                ("content-type", "application/json"),
+                ("authorization", AUTH1),
+            ],
+            body,
+        )
+    };
+    let miss = post_application(br#"{"UserAgent":"bot/2.0","EndpointId":"new","Culture":"en-US"}"#);
     assert_eq!(miss.status, 404);
     assert_eq!(miss.header("x-ucwa-replay"), Some("miss"));
     let v = miss.json();
@@ -179,15 +182,7 @@ fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
     assert_eq!(v["closest"][0]["differs"], serde_json::json!(["body"]));
 
     // Only the noise field changed: a match.
-    let hit = http(
-        &base,
-        "POST",
-        "/ucwa/oauth/v1/applications",
-        &[
-            ("accept", JSON),
-            ("content-type", "application/json"),
-            ("authorization", AUTH1),
-        ],
+    let hit = post_application(
         br#"{ "Culture":"en-US", "UserAgent":"bot/1.0", "EndpointId":"fresh-uuid" }"#,
     );
     assert_eq!(hit.status, 201);
