@@ -101,7 +101,6 @@ fn exchange(
         &request_body,
     );
     Exchange {
-        id: 0,
         seq,
         started_us: seq as i64 * 1000,
         duration_us: 10,
@@ -111,20 +110,15 @@ fn exchange(
         http_version: "HTTP/1.1".into(),
         request_headers,
         request_body,
-        request_truncated: false,
         status: Some(status),
         response_headers,
         response_body: resp.map(|(_, b)| b.into_bytes()).unwrap_or_default(),
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
         kind: kind.into(),
         representation: Representation::from_accept(accept),
         match_key: key.to_string(),
-        ordinal: 0,
         credential: Some("REDACTED-1".into()),
         upstream: Some("https://fe1.contoso.com".into()),
-        events: vec![],
+        ..Default::default()
     }
 }
 
