@@ -38,17 +38,7 @@ fn every_server_command_prints_its_url_first_and_stops_on_ctrl_c() {
     assert_url(&sim);
     assert_eq!(get(&sim, "/"), 200);
 
-    let mut rec = Server::start(&[
-        "record",
-        "--upstream",
-        &sim.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-        "--session",
-        "s",
-    ]);
+    let mut rec = Server::record(&sim.url, &db, "s", &[]);
     assert_url(&rec);
     assert_eq!(get(&rec, "/"), 200);
     assert_eq!(get(&rec, "/autodiscover/autodiscoverservice.svc/root"), 200);

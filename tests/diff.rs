@@ -928,17 +928,7 @@ async fn drive(base: &str, run: u32) {
 /// Record one run of the script against a fresh simulator as session `name` of `db`.
 async fn record_run(db: &Path, name: &str, seed: u64, run: u32) {
     let sim = simulator(seed);
-    let mut proxy = Server::start(&[
-        "record",
-        "--upstream",
-        &sim.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        s(db),
-        "--session",
-        name,
-    ]);
+    let mut proxy = Server::record(&sim.url, db, name, &[]);
     drive(&proxy.url, run).await;
     let status = proxy.terminate(std::time::Duration::from_secs(20));
     assert!(status.success(), "{}", proxy.stderr());

@@ -190,7 +190,7 @@ async fn upstream_answer(
 // Helpers.
 
 fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
-    record_session(upstream, db, "s1", extra)
+    Server::record(upstream, db, "s1", extra)
 }
 
 /// The `main` upstream, a temporary recording and `record` in front of it (with `extra`).
@@ -199,22 +199,6 @@ fn record_main(extra: &[&str]) -> (Upstream, tempfile::TempDir, std::path::PathB
     let (dir, db) = temp_db();
     let proxy = record(&up.url(), &db, extra);
     (up, dir, db, proxy)
-}
-
-fn record_session(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "record",
-        "--upstream",
-        upstream,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-        "--session",
-        session,
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
 }
 
 fn stop(server: &mut Server) {
@@ -1134,8 +1118,8 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
         .collect();
     let (_dir, db) = temp_db();
     // Two record processes write two sessions into one file at the same time.
-    let mut json_proxy = record_session(&sims[0].url(), &db, "json", &[]);
-    let mut xml_proxy = record_session(&sims[1].url(), &db, "xml", &[]);
+    let mut json_proxy = Server::record(&sims[0].url(), &db, "json", &[]);
+    let mut xml_proxy = Server::record(&sims[1].url(), &db, "xml", &[]);
     let (json_client, xml_client) = tokio::join!(
         im_session(json_proxy.url.clone(), sims[0].url(), false),
         im_session(xml_proxy.url.clone(), sims[1].url(), true),
@@ -1633,7 +1617,7 @@ fn the_match_key_never_depends_on_a_secret() {
         ("a", "cwt=AAEBfirstTokenValue111", "first-Passw0rd"),
         ("b", "cwt=AAEBotherTokenValue222", "other-Passw0rd"),
     ] {
-        let mut proxy = record_session(&up.url(), &db, session, &[]);
+        let mut proxy = Server::record(&up.url(), &db, session, &[]);
         let addr = proxy.addr();
         let q = token.replace('=', "%3D");
         let r = get(

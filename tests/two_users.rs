@@ -108,17 +108,7 @@ async fn each_user_gets_their_own_answers_on_replay() {
     let db = dir.path().join("two.sqlite");
     let db_arg = db.to_str().unwrap();
     let mut sim = Server::start(&["simulate", "--listen", "127.0.0.1:0", "--seed", "21"]);
-    let mut rec = Server::start(&[
-        "record",
-        "--upstream",
-        &sim.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db_arg,
-        "--session",
-        "two",
-    ]);
+    let mut rec = Server::record(&sim.url, &db, "two", &[]);
     let mut recorded = Vec::new();
     for user in &USERS {
         recorded.push(sign_in(&rec.url, user).await);

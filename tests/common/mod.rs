@@ -18,6 +18,24 @@ pub struct Server {
 }
 
 impl Server {
+    /// `ucwa-replay record --upstream UPSTREAM --listen 127.0.0.1:0 --db DB --session
+    /// SESSION EXTRA...`.
+    pub fn record(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "record",
+            "--upstream",
+            upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--session",
+            session,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Start `ucwa-replay ARGS...` and wait (at most 30 s) for its URL line.
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
