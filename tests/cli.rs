@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, raw_request};
+use common::{RawResponse, Server, raw_request};
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::store::Recording;
 
@@ -20,13 +20,16 @@ fn assert_url(server: &Server) {
     assert_ne!(server.addr().port(), 0, "the real port, not 0");
 }
 
-fn get(server: &Server, target: &str) -> u16 {
+fn get_raw(server: &Server, target: &str) -> RawResponse {
     let addr = server.addr();
     raw_request(
         addr,
         &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
     )
-    .status
+}
+
+fn get(server: &Server, target: &str) -> u16 {
+    get_raw(server, target).status
 }
 
 #[test]
@@ -81,11 +84,7 @@ async fn replay_miss_is_logged_at_warn() {
         "--listen",
         "127.0.0.1:0",
     ]);
-    let addr = replay.addr();
-    let r = raw_request(
-        addr,
-        &format!("GET /nowhere HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
-    );
+    let r = get_raw(&replay, "/nowhere");
     assert_eq!(r.status, 404);
     assert_eq!(r.header("x-ucwa-replay"), Some("miss"));
     replay.terminate(Duration::from_secs(20));
