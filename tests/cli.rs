@@ -55,15 +55,7 @@ fn every_server_command_prints_its_url_first_and_stops_on_ctrl_c() {
     let status = sim.interrupt(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{}", sim.stderr());
 
-    let mut replay = Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--session",
-        "s",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut replay = Server::replay(&db, &["--session", "s"]);
     assert_url(&replay);
     assert_eq!(get(&replay, "/"), 200, "served with the simulator gone");
     let status = replay.interrupt(Duration::from_secs(20));
@@ -77,13 +69,7 @@ async fn replay_miss_is_logged_at_warn() {
     record_session(&db, "s", 2, &ScriptOptions::default())
         .await
         .unwrap();
-    let mut replay = Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut replay = Server::replay(&db, &[]);
     let r = get_raw(&replay, "/nowhere");
     assert_eq!(r.status, 404);
     assert_eq!(r.header("x-ucwa-replay"), Some("miss"));

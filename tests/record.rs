@@ -1717,13 +1717,7 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
         assert_eq!(out.status.code(), Some(0), "{cmd}");
         let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     }
-    let replay = Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let replay = Server::replay(&db, &[]);
     let r = get(replay.addr(), events, "Accept: application/json\r\n");
     assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
     let r = get(

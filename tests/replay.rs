@@ -695,15 +695,7 @@ fn cli_two_credentials_and_exhausted_error() {
     let db = dir.path().join("two.sqlite");
     write_session(&db, "two", FE1, &[], &two_credential_recs());
     // One session in the file: no --session needed.
-    let mut server = common::Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--exhausted",
-        "error",
-    ]);
+    let mut server = common::Server::replay(&db, &["--exhausted", "error"]);
     let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_ne!(server.addr().port(), 0);
@@ -726,17 +718,7 @@ fn cli_two_credentials_and_exhausted_error() {
 #[test]
 fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
     let f = fixture();
-    let mut server = common::Server::start(&[
-        "replay",
-        "--db",
-        f.db.to_str().unwrap(),
-        "--session",
-        "im",
-        "--listen",
-        "127.0.0.1:0",
-        "--feed-end",
-        "hold",
-    ]);
+    let mut server = common::Server::replay(&f.db, &["--session", "im", "--feed-end", "hold"]);
     let url = server.url.clone();
     let base = url.clone();
     let held = std::thread::spawn(move || {

@@ -36,6 +36,19 @@ impl Server {
         Server::start(&args)
     }
 
+    /// `ucwa-replay replay --db DB --listen 127.0.0.1:0 EXTRA...`.
+    pub fn replay(db: &std::path::Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "replay",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Start `ucwa-replay ARGS...` and wait (at most 30 s) for its URL line.
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
