@@ -2,25 +2,16 @@
 //! exchanges written straight to the store, bypassing the redactor, are reported (exit 1)
 //! with session, seq and location, and never with the secret in full.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{bin, s};
 
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::store::{EventRow, Exchange, NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
-
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run ucwa-replay")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 const TOKEN: &str = "AAEBunredactedToken4242";
 const PASSWORD: &str = "correct-horse-battery";

@@ -395,10 +395,6 @@ fn run(args: &[&str]) -> Run {
     }
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[tokio::test]
 async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
     let dir = tempfile::tempdir().unwrap();
@@ -771,7 +767,7 @@ fn set_user_version(path: &Path, v: u32) {
 
 mod common;
 
-use common::Server;
+use common::{Server, s};
 
 const PASSWORD: &str = "Pa55w0rd!";
 

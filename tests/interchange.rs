@@ -3,26 +3,18 @@
 //! every stored field equal, the import replays cleanly), browser HARs with real secrets
 //! (none reaches the file), and bad input (exit 2, nothing written).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{bin, s};
 
 use serde_json::{Value, json};
 use ucwa_replay::demo::{ScriptOptions, record_session, run_im_session};
 use ucwa_replay::diff::{DiffOptions, diff_sessions};
 use ucwa_replay::replay::{FeedEnd, ReplayServer};
 use ucwa_replay::store::Recording;
-
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run ucwa-replay")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

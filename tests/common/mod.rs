@@ -226,6 +226,20 @@ pub fn parse_response(raw: &[u8]) -> RawResponse {
     }
 }
 
+/// Run `ucwa-replay ARGS` to the end (RUST_LOG unset).
+pub fn bin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ucwa-replay")
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
 /// A fresh temporary directory with a recording path inside.
 pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
