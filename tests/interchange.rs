@@ -79,14 +79,16 @@ async fn har_round_trip_is_lossless_and_replays() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), doc);
 
-    let out = bin(&[
-        "import",
-        "--db",
-        s(&db),
-        "--session",
-        "imported",
-        s(&har_path),
-    ]);
+    // `import --db DB --session imported EXTRA... HAR`.
+    let import_as_imported = |extra: &[&str]| {
+        bin(&[
+            &["import", "--db", s(&db), "--session", "imported"][..],
+            extra,
+            &[s(&har_path)],
+        ]
+        .concat())
+    };
+    let out = import_as_imported(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).starts_with(&format!("imported {} exchanges", exchanges.len())),
@@ -122,27 +124,10 @@ async fn har_round_trip_is_lossless_and_replays() {
     assert!(report.is_clean(), "{report:?}");
 
     // Importing again under the same name is refused, unless --replace.
-    let out = bin(&[
-        "import",
-        "--db",
-        s(&db),
-        "--session",
-        "imported",
-        s(&har_path),
-    ]);
+    let out = import_as_imported(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
-    let out = bin(&[
-        "import",
-        "--db",
-        s(&db),
-        "--session",
-        "imported",
-        "--replace",
-        "--format",
-        "json",
-        s(&har_path),
-    ]);
+    let out = import_as_imported(&["--replace", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["exchanges"], exchanges.len());
