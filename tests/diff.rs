@@ -359,6 +359,20 @@ async fn base_and(dir: &Path, b: Script) -> (PathBuf, PathBuf) {
     )
 }
 
+/// `ucwa-replay diff A B EXTRA...`.
+fn diff_ab(a: &Path, b: &Path, extra: &[&str]) -> Run {
+    run(&[&["diff", s(a), s(b)][..], extra].concat())
+}
+
+/// `diff A B` (text): exit `code`, and every needle in the report.
+fn diff_says(a: &Path, b: &Path, code: i32, needles: &[&str]) {
+    let r = diff_ab(a, b, &[]);
+    assert_eq!(r.code, code, "{}{}", r.stdout, r.stderr);
+    for needle in needles {
+        assert!(r.stdout.contains(needle), "{}", r.stdout);
+    }
+}
+
 fn lib_diff(a: &Path, b: &Path, opts: &DiffOptions) -> DiffReport {
     let ra = Recording::open(a).unwrap();
     let rb = Recording::open(b).unwrap();
@@ -408,18 +422,15 @@ async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
     assert_eq!(report.summary.paired, 6);
     assert_eq!(report.summary.events.equal, 5);
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains(
-            "paired 6, equal 6, changed 0, added 0, removed 0; events: A 5, B 5, equal 5"
-        ),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        0,
+        &["paired 6, equal 6, changed 0, added 0, removed 0; events: A 5, B 5, equal 5"],
     );
 
     // Without normalisation the ids show (and pairing by raw key fails for the id'd paths).
-    let r = run(&["diff", s(&a), s(&b), "--no-normalize", "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--no-normalize", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = r.json();
     assert_eq!(v["schema"], "ucwa-replay.diff/1");
@@ -485,15 +496,8 @@ async fn error_status_on_participant_messaging() {
             .any(|c| c.path == "/code" && c.kind == ChangeKind::Added)
     );
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("GET …/196/messaging #2: status: 200 → 500"),
-        "{}",
-        r.stdout
-    );
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    diff_says(&a, &b, 1, &["GET …/196/messaging #2: status: 200 → 500"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     assert_eq!(r.code, 1);
     let v = r.json();
     assert_eq!(
@@ -533,15 +537,16 @@ async fn changed_participant_link_is_reported_by_pointer() {
     );
     assert_eq!(ev.a.as_ref().unwrap().ack, Some(2));
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout.contains(r#"GET …/196/messaging #1: body /_links/participant/href: "…/participants/196" → "…/participants/alice""#),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        1,
+        &[
+            r#"GET …/196/messaging #1: body /_links/participant/href: "…/participants/196" → "…/participants/alice""#,
+            "event 3 (ack 2 → ack 2): conversation participantMessaging added: /_embedded/participantMessaging/_links/participant/href",
+        ],
     );
-    assert!(r.stdout.contains("event 3 (ack 2 → ack 2): conversation participantMessaging added: /_embedded/participantMessaging/_links/participant/href"), "{}", r.stdout);
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
@@ -550,7 +555,7 @@ async fn changed_participant_link_is_reported_by_pointer() {
     assert_eq!(v["exchanges"][0]["changes"][0]["kind"], "changed");
 
     // --ignore silences it (also inside embedded resources of events).
-    let r = run(&["diff", s(&a), s(&b), "--ignore", "/_links/*/href"]);
+    let r = diff_ab(&a, &b, &["--ignore", "/_links/*/href"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
 
@@ -582,15 +587,13 @@ async fn an_extra_event_is_one_insertion_naming_its_ack() {
         ("message", "completed", Some(1), 4)
     );
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("event +5 (B ack 1, seq 3): conversation message completed"),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        1,
+        &["event +5 (B ack 1, seq 3): conversation message completed"],
     );
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     let v = r.json();
     assert_eq!(v["events"][0]["kind"], "added");
     assert_eq!(v["events"][0]["b"]["type"], "completed");
@@ -615,10 +618,15 @@ async fn changed_xml_body_is_compared_with_its_xml_counterpart_only() {
     assert_eq!(ex.changes.len(), 1);
     assert_eq!(ex.changes[0].path, "/resource/link[@rel=participant]/@href");
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(r.stdout.contains(r#"GET …/196/messaging #1: body /resource/link[@rel=participant]/@href: "…/participants/196" → "…/participants/alice""#), "{}", r.stdout);
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    diff_says(
+        &a,
+        &b,
+        1,
+        &[
+            r#"GET …/196/messaging #1: body /resource/link[@rel=participant]/@href: "…/participants/196" → "…/participants/alice""#,
+        ],
+    );
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
@@ -1072,14 +1080,7 @@ async fn an_error_on_the_events_feed_is_reported() {
     let report = lib_diff(&a, &b, &DiffOptions::default());
     assert!(!report.is_equal());
     assert_eq!(report.summary.events.feed_errors_b.get(&404), Some(&1));
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("events feed: error answers: none → 404 ×1"),
-        "{}",
-        r.stdout
-    );
+    diff_says(&a, &b, 1, &["events feed: error answers: none → 404 ×1"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1137,10 +1138,10 @@ async fn malformed_json_and_xml_bodies_are_compared_as_text_not_a_crash() {
     )
     .await;
     // A against itself: malformed bodies equal to themselves are equal.
-    let r = run(&["diff", s(&a), s(&a)]);
+    let r = diff_ab(&a, &a, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let v = r.json();
     assert_eq!(v["summary"]["paired"], 3);
@@ -1175,13 +1176,11 @@ async fn malformed_json_and_xml_bodies_are_compared_as_text_not_a_crash() {
     assert_eq!(pm[0]["kind"], "changed");
     assert_eq!(pm[0]["a"], "\"\\\"self\\\":\"");
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("paired 3, equal 0, changed 3, added 0, removed 0"),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        1,
+        &["paired 3, equal 0, changed 3, added 0, removed 0"],
     );
 }
 
@@ -1208,7 +1207,7 @@ async fn json_report_members_are_the_documented_schema() {
         },
     )
     .await;
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v = r.json();
     // Members may be added in later versions of the schema, never renamed or removed.
@@ -1392,20 +1391,15 @@ async fn etag_is_off_by_default_and_normalised_when_compared() {
     let b = dir.path().join("b.sqlite");
     write_session(&a, "s", with_etag("1447513271")).await;
     write_session(&b, "s", with_etag("3735928559")).await;
-    let r = run(&["diff", s(&a), s(&b)]);
+    let r = diff_ab(&a, &b, &[]);
     assert_eq!(r.code, 0, "ETag is not compared by default: {}", r.stdout);
-    let r = run(&["diff", s(&a), s(&b), "--header", "ETag"]);
+    let r = diff_ab(&a, &b, &["--header", "ETag"]);
     assert_eq!(r.code, 0, "compared, but normalised: {}", r.stdout);
-    let r = run(&[
-        "diff",
-        s(&a),
-        s(&b),
-        "--header",
-        "ETag",
-        "--no-normalize",
-        "--format",
-        "json",
-    ]);
+    let r = diff_ab(
+        &a,
+        &b,
+        &["--header", "ETag", "--no-normalize", "--format", "json"],
+    );
     assert_eq!(r.code, 1, "{}", r.stdout);
     let v = r.json();
     assert_eq!(v["summary"]["changed"], 3, "{v:#}");
