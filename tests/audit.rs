@@ -2,25 +2,16 @@
 //! exchanges written straight to the store, bypassing the redactor, are reported (exit 1)
 //! with session, seq and location, and never with the secret in full.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{bin, s};
 
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};
-use ucwa_replay::store::{EventRow, Exchange, HeaderList, NewSession, StoreWriter};
+use ucwa_replay::store::{EventRow, Exchange, NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
-
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run ucwa-replay")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 const TOKEN: &str = "AAEBunredactedToken4242";
 const PASSWORD: &str = "correct-horse-battery";
@@ -28,30 +19,18 @@ const REFRESH: &str = "RefreshTokenValue777";
 
 fn exchange(seq: u64) -> Exchange {
     Exchange {
-        id: 0,
         seq,
         started_us: 1_700_000_000_000_000 + seq as i64,
         duration_us: 1_000,
         method: "GET".into(),
         path: "/ucwa/oauth/v1/applications/105".into(),
-        query: None,
         http_version: "HTTP/1.1".into(),
-        request_headers: HeaderList::default(),
-        request_body: vec![],
-        request_truncated: false,
         status: Some(200),
-        response_headers: HeaderList::default(),
-        response_body: vec![],
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
         kind: "application".into(),
         representation: Representation::Json,
         match_key: format!("GET /x{seq} json -"),
-        ordinal: 0,
-        credential: None,
         upstream: Some("https://fe1.contoso.com".into()),
-        events: vec![],
+        ..Default::default()
     }
 }
 

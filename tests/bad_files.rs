@@ -3,7 +3,7 @@
 //! one line on stderr, nothing on stdout, and the file left byte for byte as it was.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use ucwa_replay::demo::{ScriptOptions, record_session};
 
@@ -66,24 +66,30 @@ fn commands(db: &str, good: &str) -> Vec<Vec<String>> {
     ]
 }
 
-fn assert_refused(args: &[String], file: &Path, needle: &str) {
-    let before = std::fs::read(file).unwrap();
+/// Run `ucwa-replay ARGS`; assert exit 2 and one stderr line that contains `needle`.
+fn assert_exit_2_one_line(args: &[String], needle: &str) -> (Output, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
+    assert!(lines[0].contains(needle), "{args:?}: {stderr}");
+    (out, stderr)
+}
+
+fn assert_refused(args: &[String], file: &Path, needle: &str) {
+    let before = std::fs::read(file).unwrap();
+    let (out, stderr) = assert_exit_2_one_line(args, needle);
     assert!(
         out.stdout.is_empty(),
         "{args:?}: stdout {:?}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
-    assert!(lines[0].contains(needle), "{args:?}: {stderr}");
     assert!(
         std::fs::read(file).unwrap() == before,
         "{args:?}: file changed; {stderr}"
@@ -135,16 +141,7 @@ async fn a_missing_file_or_session_is_one_line_and_exit_2() {
         if args[0] == "record" {
             continue; // record creates its file
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-            .args(&args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains("no such recording"), "{args:?}: {stderr}");
+        assert_exit_2_one_line(&args, "no such recording");
         assert!(!missing.exists(), "{args:?} created the file");
     }
     for args in commands(good_arg, good_arg) {
@@ -157,19 +154,7 @@ async fn a_missing_file_or_session_is_one_line_and_exit_2() {
             "diff" => args[1] = format!("{good_arg}#nope"),
             _ => {}
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-            .args(&args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("no session named \"nope\""),
-            "{args:?}: {stderr}"
-        );
+        assert_exit_2_one_line(&args, "no session named \"nope\"");
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, raw_request};
+use common::{RawResponse, Server, raw_request};
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::store::Recording;
 
@@ -20,13 +20,16 @@ fn assert_url(server: &Server) {
     assert_ne!(server.addr().port(), 0, "the real port, not 0");
 }
 
-fn get(server: &Server, target: &str) -> u16 {
+fn get_raw(server: &Server, target: &str) -> RawResponse {
     let addr = server.addr();
     raw_request(
         addr,
         &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
     )
-    .status
+}
+
+fn get(server: &Server, target: &str) -> u16 {
+    get_raw(server, target).status
 }
 
 #[test]
@@ -38,17 +41,7 @@ fn every_server_command_prints_its_url_first_and_stops_on_ctrl_c() {
     assert_url(&sim);
     assert_eq!(get(&sim, "/"), 200);
 
-    let mut rec = Server::start(&[
-        "record",
-        "--upstream",
-        &sim.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-        "--session",
-        "s",
-    ]);
+    let mut rec = Server::record(&sim.url, &db, "s", &[]);
     assert_url(&rec);
     assert_eq!(get(&rec, "/"), 200);
     assert_eq!(get(&rec, "/autodiscover/autodiscoverservice.svc/root"), 200);
@@ -62,15 +55,7 @@ fn every_server_command_prints_its_url_first_and_stops_on_ctrl_c() {
     let status = sim.interrupt(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{}", sim.stderr());
 
-    let mut replay = Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--session",
-        "s",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut replay = Server::replay(&db, &["--session", "s"]);
     assert_url(&replay);
     assert_eq!(get(&replay, "/"), 200, "served with the simulator gone");
     let status = replay.interrupt(Duration::from_secs(20));
@@ -84,18 +69,8 @@ async fn replay_miss_is_logged_at_warn() {
     record_session(&db, "s", 2, &ScriptOptions::default())
         .await
         .unwrap();
-    let mut replay = Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let addr = replay.addr();
-    let r = raw_request(
-        addr,
-        &format!("GET /nowhere HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
-    );
+    let mut replay = Server::replay(&db, &[]);
+    let r = get_raw(&replay, "/nowhere");
     assert_eq!(r.status, 404);
     assert_eq!(r.header("x-ucwa-replay"), Some("miss"));
     replay.terminate(Duration::from_secs(20));

@@ -101,7 +101,6 @@ fn exchange(
         &request_body,
     );
     Exchange {
-        id: 0,
         seq,
         started_us: seq as i64 * 1000,
         duration_us: 10,
@@ -111,21 +110,30 @@ fn exchange(
         http_version: "HTTP/1.1".into(),
         request_headers,
         request_body,
-        request_truncated: false,
         status: Some(status),
         response_headers,
         response_body: resp.map(|(_, b)| b.into_bytes()).unwrap_or_default(),
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
         kind: kind.into(),
         representation: Representation::from_accept(accept),
         match_key: key.to_string(),
-        ordinal: 0,
         credential: Some("REDACTED-1".into()),
         upstream: Some("https://fe1.contoso.com".into()),
-        events: vec![],
+        ..Default::default()
     }
+}
+
+/// A JSON GET answered with a JSON body.
+fn get_json(seq: u64, target: &str, status: u16, body: String, kind: &str) -> Exchange {
+    exchange(
+        seq,
+        "GET",
+        target,
+        Some("application/json"),
+        None,
+        status,
+        Some(("application/json", body)),
+        kind,
+    )
 }
 
 fn event(
@@ -205,36 +213,24 @@ fn script(s: &Script) -> Vec<Exchange> {
     out.push(created);
 
     let sender = ("conversation", conv.as_str());
+    let pm_in_participant = Some(("participant", part.as_str()));
+    let pm_event = |ack, position, ty, embedded| {
+        event(
+            ack,
+            position,
+            sender,
+            ("participantMessaging", &pm),
+            pm_in_participant,
+            ty,
+            embedded,
+        )
+    };
     let mut evs = vec![
         event(1, 0, sender, ("conversation", &conv), None, "added", None),
         event(1, 1, sender, ("participant", &part), None, "added", None),
-        event(
-            2,
-            0,
-            sender,
-            ("participantMessaging", &pm),
-            Some(("participant", &part)),
-            "added",
-            Some(pm_json(linked)),
-        ),
-        event(
-            2,
-            1,
-            sender,
-            ("participantMessaging", &pm),
-            Some(("participant", &part)),
-            "updated",
-            None,
-        ),
-        event(
-            3,
-            0,
-            sender,
-            ("participantMessaging", &pm),
-            Some(("participant", &part)),
-            "deleted",
-            None,
-        ),
+        pm_event(2, 0, "added", Some(pm_json(linked))),
+        pm_event(2, 1, "updated", None),
+        pm_event(3, 0, "deleted", None),
     ];
     if s.extra_event {
         evs.insert(
@@ -263,31 +259,22 @@ fn script(s: &Script) -> Vec<Exchange> {
     let mut seq = 3;
     let push_feed = |out: &mut Vec<Exchange>, ack: i64, seq: &mut u64| {
         let (target, body) = feed(ack);
-        let mut e = exchange(
-            *seq,
-            "GET",
-            &target,
-            Some("application/json"),
-            None,
-            200,
-            Some(("application/json", body)),
-            "events",
-        );
+        let mut e = get_json(*seq, &target, 200, body, "events");
         e.events = batch(ack);
         out.push(e);
         *seq += 1;
     };
     push_feed(&mut out, 1, &mut seq);
-    out.push(exchange(
-        seq,
-        "GET",
-        &pm,
-        Some("application/json"),
-        None,
-        200,
-        Some(("application/json", pm_json(linked).to_string())),
-        "participantMessaging",
-    ));
+    let pm_get = |seq: u64| {
+        get_json(
+            seq,
+            &pm,
+            200,
+            pm_json(linked).to_string(),
+            "participantMessaging",
+        )
+    };
+    out.push(pm_get(seq));
     seq += 1;
     let xml_link = if s.xml_change { &other } else { &part };
     out.push(exchange(
@@ -306,19 +293,10 @@ fn script(s: &Script) -> Vec<Exchange> {
     seq += 1;
     push_feed(&mut out, 2, &mut seq);
     if s.error_pm {
-        out.push(exchange(seq, "GET", &pm, Some("application/json"), None, 500,
-            Some(("application/json", json!({"code":"ServiceFailure","subcode":"InvalidExchangeServerVersion","message":"boom"}).to_string())), "participantMessaging"));
+        out.push(get_json(seq, &pm, 500,
+            json!({"code":"ServiceFailure","subcode":"InvalidExchangeServerVersion","message":"boom"}).to_string(), "participantMessaging"));
     } else {
-        out.push(exchange(
-            seq,
-            "GET",
-            &pm,
-            Some("application/json"),
-            None,
-            200,
-            Some(("application/json", pm_json(linked).to_string())),
-            "participantMessaging",
-        ));
+        out.push(pm_get(seq));
     }
     seq += 1;
     push_feed(&mut out, 3, &mut seq);
@@ -373,6 +351,28 @@ async fn recording(dir: &Path, file: &str, s: &Script) -> PathBuf {
     path
 }
 
+/// `Script::base()` recorded as `a.sqlite` and `b` as `b.sqlite` in `dir`.
+async fn base_and(dir: &Path, b: Script) -> (PathBuf, PathBuf) {
+    (
+        recording(dir, "a.sqlite", &Script::base()).await,
+        recording(dir, "b.sqlite", &b).await,
+    )
+}
+
+/// `ucwa-replay diff A B EXTRA...`.
+fn diff_ab(a: &Path, b: &Path, extra: &[&str]) -> Run {
+    run(&[&["diff", s(a), s(b)][..], extra].concat())
+}
+
+/// `diff A B` (text): exit `code`, and every needle in the report.
+fn diff_says(a: &Path, b: &Path, code: i32, needles: &[&str]) {
+    let r = diff_ab(a, b, &[]);
+    assert_eq!(r.code, code, "{}{}", r.stdout, r.stderr);
+    for needle in needles {
+        assert!(r.stdout.contains(needle), "{}", r.stdout);
+    }
+}
+
 fn lib_diff(a: &Path, b: &Path, opts: &DiffOptions) -> DiffReport {
     let ra = Recording::open(a).unwrap();
     let rb = Recording::open(b).unwrap();
@@ -385,6 +385,14 @@ struct Run {
     code: i32,
     stdout: String,
     stderr: String,
+}
+
+impl Run {
+    /// stdout parsed as JSON (`--format json`).
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
 }
 
 fn run(args: &[&str]) -> Run {
@@ -401,15 +409,10 @@ fn run(args: &[&str]) -> Run {
     }
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[tokio::test]
 async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(dir.path(), "b.sqlite", &Script::other_ids()).await;
+    let (a, b) = base_and(dir.path(), Script::other_ids()).await;
     let report = lib_diff(&a, &b, &DiffOptions::default());
     assert!(
         report.is_equal(),
@@ -419,20 +422,17 @@ async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
     assert_eq!(report.summary.paired, 6);
     assert_eq!(report.summary.events.equal, 5);
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(
-        r.stdout.contains(
-            "paired 6, equal 6, changed 0, added 0, removed 0; events: A 5, B 5, equal 5"
-        ),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        0,
+        &["paired 6, equal 6, changed 0, added 0, removed 0; events: A 5, B 5, equal 5"],
     );
 
     // Without normalisation the ids show (and pairing by raw key fails for the id'd paths).
-    let r = run(&["diff", s(&a), s(&b), "--no-normalize", "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--no-normalize", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["schema"], "ucwa-replay.diff/1");
     assert_eq!(v["normalized"], false);
     let removed: Vec<&str> = v["exchanges"]
@@ -469,11 +469,9 @@ async fn same_script_with_other_ids_and_batching_is_equal_when_normalised() {
 #[tokio::test]
 async fn error_status_on_participant_messaging() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             error_pm: true,
             ..Script::other_ids()
         },
@@ -498,17 +496,10 @@ async fn error_status_on_participant_messaging() {
             .any(|c| c.path == "/code" && c.kind == ChangeKind::Added)
     );
 
-    let r = run(&["diff", s(&a), s(&b)]);
+    diff_says(&a, &b, 1, &["GET …/196/messaging #2: status: 200 → 500"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("GET …/196/messaging #2: status: 200 → 500"),
-        "{}",
-        r.stdout
-    );
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    assert_eq!(r.code, 1);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0],
         json!({"part":"status","path":"","kind":"changed","a":"200","b":"500"})
@@ -519,11 +510,9 @@ async fn error_status_on_participant_messaging() {
 #[tokio::test]
 async fn changed_participant_link_is_reported_by_pointer() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             changed_link: true,
             ..Script::base()
         },
@@ -548,16 +537,17 @@ async fn changed_participant_link_is_reported_by_pointer() {
     );
     assert_eq!(ev.a.as_ref().unwrap().ack, Some(2));
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout.contains(r#"GET …/196/messaging #1: body /_links/participant/href: "…/participants/196" → "…/participants/alice""#),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        1,
+        &[
+            r#"GET …/196/messaging #1: body /_links/participant/href: "…/participants/196" → "…/participants/alice""#,
+            "event 3 (ack 2 → ack 2): conversation participantMessaging added: /_embedded/participantMessaging/_links/participant/href",
+        ],
     );
-    assert!(r.stdout.contains("event 3 (ack 2 → ack 2): conversation participantMessaging added: /_embedded/participantMessaging/_links/participant/href"), "{}", r.stdout);
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let r = diff_ab(&a, &b, &["--format", "json"]);
+    let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
         "/_links/participant/href"
@@ -565,18 +555,16 @@ async fn changed_participant_link_is_reported_by_pointer() {
     assert_eq!(v["exchanges"][0]["changes"][0]["kind"], "changed");
 
     // --ignore silences it (also inside embedded resources of events).
-    let r = run(&["diff", s(&a), s(&b), "--ignore", "/_links/*/href"]);
+    let r = diff_ab(&a, &b, &["--ignore", "/_links/*/href"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
 
 #[tokio::test]
 async fn an_extra_event_is_one_insertion_naming_its_ack() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             extra_event: true,
             ..Script::other_ids()
         },
@@ -599,16 +587,14 @@ async fn an_extra_event_is_one_insertion_naming_its_ack() {
         ("message", "completed", Some(1), 4)
     );
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("event +5 (B ack 1, seq 3): conversation message completed"),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        1,
+        &["event +5 (B ack 1, seq 3): conversation message completed"],
     );
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let r = diff_ab(&a, &b, &["--format", "json"]);
+    let v = r.json();
     assert_eq!(v["events"][0]["kind"], "added");
     assert_eq!(v["events"][0]["b"]["type"], "completed");
     assert_eq!(v["summary"]["events"]["added"], 1);
@@ -617,11 +603,9 @@ async fn an_extra_event_is_one_insertion_naming_its_ack() {
 #[tokio::test]
 async fn changed_xml_body_is_compared_with_its_xml_counterpart_only() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             xml_change: true,
             ..Script::other_ids()
         },
@@ -634,11 +618,16 @@ async fn changed_xml_body_is_compared_with_its_xml_counterpart_only() {
     assert_eq!(ex.changes.len(), 1);
     assert_eq!(ex.changes[0].path, "/resource/link[@rel=participant]/@href");
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(r.stdout.contains(r#"GET …/196/messaging #1: body /resource/link[@rel=participant]/@href: "…/participants/196" → "…/participants/alice""#), "{}", r.stdout);
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    diff_says(
+        &a,
+        &b,
+        1,
+        &[
+            r#"GET …/196/messaging #1: body /resource/link[@rel=participant]/@href: "…/participants/196" → "…/participants/alice""#,
+        ],
+    );
+    let r = diff_ab(&a, &b, &["--format", "json"]);
+    let v = r.json();
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
         "/resource/link[@rel=participant]/@href"
@@ -676,7 +665,7 @@ async fn two_sessions_of_one_file_and_header_switches() {
         "--format",
         "json",
     ]);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     let headers: Vec<&str> = v["exchanges"]
         .as_array()
         .unwrap()
@@ -690,7 +679,7 @@ async fn two_sessions_of_one_file_and_header_switches() {
     // --raw keeps one family raw: the application's lastSeen date shows, nothing else.
     let r = run(&["diff", &a, &b, "--raw", "dates", "--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["changed"], 1, "{v:#}");
     assert_eq!(
         v["exchanges"][0]["changes"][0]["path"],
@@ -786,7 +775,7 @@ fn set_user_version(path: &Path, v: u32) {
 
 mod common;
 
-use common::Server;
+use common::{Server, s};
 
 const PASSWORD: &str = "Pa55w0rd!";
 
@@ -943,20 +932,24 @@ async fn drive(base: &str, run: u32) {
 /// Record one run of the script against a fresh simulator as session `name` of `db`.
 async fn record_run(db: &Path, name: &str, seed: u64, run: u32) {
     let sim = simulator(seed);
-    let mut proxy = Server::start(&[
-        "record",
-        "--upstream",
-        &sim.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        s(db),
-        "--session",
-        name,
-    ]);
+    let mut proxy = Server::record(&sim.url, db, name, &[]);
     drive(&proxy.url, run).await;
     let status = proxy.terminate(std::time::Duration::from_secs(20));
     assert!(status.success(), "{}", proxy.stderr());
+}
+
+/// `ucwa-replay verify` of session `one` of `db` against `upstream`, then `rest`.
+fn verify_one(db: &Path, upstream: &str, rest: &[&str]) -> Run {
+    let head = [
+        "verify",
+        "--db",
+        s(db),
+        "--session",
+        "one",
+        "--upstream",
+        upstream,
+    ];
+    run(&[&head[..], rest].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -992,23 +985,20 @@ async fn simulator_recordings_diff_and_verify() {
 
     // verify against a fresh simulator (other seed): no differences.
     let live = simulator(9);
-    let r = run(&[
-        "verify",
-        "--db",
-        s(&db),
-        "--session",
-        "one",
-        "--upstream",
+    let r = verify_one(
+        &db,
         &live.url,
-        "--username",
-        "alice@contoso.com",
-        "--password",
-        PASSWORD,
-        "--new-session",
-        "live",
-        "--events-timeout",
-        "2s",
-    ]);
+        &[
+            "--username",
+            "alice@contoso.com",
+            "--password",
+            PASSWORD,
+            "--new-session",
+            "live",
+            "--events-timeout",
+            "2s",
+        ],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout
@@ -1037,25 +1027,22 @@ async fn simulator_recordings_diff_and_verify() {
         .await
         .unwrap();
     assert!(ctl.status().is_success());
-    let r = run(&[
-        "verify",
-        "--db",
-        s(&db),
-        "--session",
-        "one",
-        "--upstream",
+    let r = verify_one(
+        &db,
         &broken.url,
-        "--username",
-        "alice@contoso.com",
-        "--password",
-        PASSWORD,
-        "--new-session",
-        "broken",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--username",
+            "alice@contoso.com",
+            "--password",
+            PASSWORD,
+            "--new-session",
+            "broken",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["paired"], 10, "{v:#}");
     assert_eq!(v["summary"]["changed"], 1, "{v:#}");
     let ex = &v["exchanges"][0];
@@ -1093,14 +1080,7 @@ async fn an_error_on_the_events_feed_is_reported() {
     let report = lib_diff(&a, &b, &DiffOptions::default());
     assert!(!report.is_equal());
     assert_eq!(report.summary.events.feed_errors_b.get(&404), Some(&1));
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout
-            .contains("events feed: error answers: none → 404 ×1"),
-        "{}",
-        r.stdout
-    );
+    diff_says(&a, &b, 1, &["events feed: error answers: none → 404 ×1"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1110,16 +1090,7 @@ async fn an_error_on_the_events_feed_is_reported() {
 fn malformed_script(me_json: &str, me_xml: &str, pm_json: &str) -> Vec<Exchange> {
     let app = "/ucwa/oauth/v1/applications/105";
     vec![
-        exchange(
-            1,
-            "GET",
-            &format!("{app}/me"),
-            Some("application/json"),
-            None,
-            200,
-            Some(("application/json", me_json.to_string())),
-            "me",
-        ),
+        get_json(1, &format!("{app}/me"), 200, me_json.to_string(), "me"),
         exchange(
             2,
             "GET",
@@ -1130,14 +1101,11 @@ fn malformed_script(me_json: &str, me_xml: &str, pm_json: &str) -> Vec<Exchange>
             Some((UCWA_XML, me_xml.to_string())),
             "me",
         ),
-        exchange(
+        get_json(
             3,
-            "GET",
             &format!("{app}/communication/conversations/137/participants/196/messaging"),
-            Some("application/json"),
-            None,
             200,
-            Some(("application/json", pm_json.to_string())),
+            pm_json.to_string(),
             "participantMessaging",
         ),
     ]
@@ -1170,12 +1138,12 @@ async fn malformed_json_and_xml_bodies_are_compared_as_text_not_a_crash() {
     )
     .await;
     // A against itself: malformed bodies equal to themselves are equal.
-    let r = run(&["diff", s(&a), s(&a)]);
+    let r = diff_ab(&a, &a, &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["paired"], 3);
     assert_eq!(v["summary"]["changed"], 3);
     let changes = |resource: &str, repr: &str| -> Vec<Value> {
@@ -1208,13 +1176,11 @@ async fn malformed_json_and_xml_bodies_are_compared_as_text_not_a_crash() {
     assert_eq!(pm[0]["kind"], "changed");
     assert_eq!(pm[0]["a"], "\"\\\"self\\\":\"");
 
-    let r = run(&["diff", s(&a), s(&b)]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("paired 3, equal 0, changed 3, added 0, removed 0"),
-        "{}",
-        r.stdout
+    diff_says(
+        &a,
+        &b,
+        1,
+        &["paired 3, equal 0, changed 3, added 0, removed 0"],
     );
 }
 
@@ -1232,20 +1198,18 @@ fn keys(v: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn json_report_members_are_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             error_pm: true,
             extra_event: true,
             ..Script::base()
         },
     )
     .await;
-    let r = run(&["diff", s(&a), s(&b), "--format", "json"]);
+    let r = diff_ab(&a, &b, &["--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     // Members may be added in later versions of the schema, never renamed or removed.
     let has = |v: &Value, want: &[&str]| {
         let got = keys(v);
@@ -1327,11 +1291,9 @@ async fn json_report_members_are_the_documented_schema() {
 #[tokio::test]
 async fn colour_only_when_asked_and_never_with_no_color() {
     let dir = tempfile::tempdir().unwrap();
-    let a = recording(dir.path(), "a.sqlite", &Script::base()).await;
-    let b = recording(
+    let (a, b) = base_and(
         dir.path(),
-        "b.sqlite",
-        &Script {
+        Script {
             changed_link: true,
             ..Script::base()
         },
@@ -1384,25 +1346,22 @@ async fn verify_with_a_token_reports_no_difference_and_never_stores_it() {
         .unwrap();
     let token = answer["access_token"].as_str().unwrap().to_string();
     assert!(token.starts_with("cwt="), "{answer}");
-    let r = run(&[
-        "verify",
-        "--db",
-        s(&db),
-        "--session",
-        "one",
-        "--upstream",
+    let r = verify_one(
+        &db,
         &live.url,
-        "--token",
-        &token,
-        "--new-session",
-        "live",
-        "--events-timeout",
-        "2s",
-        "--format",
-        "json",
-    ]);
+        &[
+            "--token",
+            &token,
+            "--new-session",
+            "live",
+            "--events-timeout",
+            "2s",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["equal"], true, "{v:#}");
     assert!(v["summary"]["paired"].as_u64().unwrap() >= 8, "{v:#}");
     // The live session was recorded, and the token never reached the disk.
@@ -1432,22 +1391,17 @@ async fn etag_is_off_by_default_and_normalised_when_compared() {
     let b = dir.path().join("b.sqlite");
     write_session(&a, "s", with_etag("1447513271")).await;
     write_session(&b, "s", with_etag("3735928559")).await;
-    let r = run(&["diff", s(&a), s(&b)]);
+    let r = diff_ab(&a, &b, &[]);
     assert_eq!(r.code, 0, "ETag is not compared by default: {}", r.stdout);
-    let r = run(&["diff", s(&a), s(&b), "--header", "ETag"]);
+    let r = diff_ab(&a, &b, &["--header", "ETag"]);
     assert_eq!(r.code, 0, "compared, but normalised: {}", r.stdout);
-    let r = run(&[
-        "diff",
-        s(&a),
-        s(&b),
-        "--header",
-        "ETag",
-        "--no-normalize",
-        "--format",
-        "json",
-    ]);
+    let r = diff_ab(
+        &a,
+        &b,
+        &["--header", "ETag", "--no-normalize", "--format", "json"],
+    );
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let v = r.json();
     assert_eq!(v["summary"]["changed"], 3, "{v:#}");
     assert_eq!(
         v["exchanges"][0]["changes"][0],

@@ -54,16 +54,19 @@ async fn inspect_commands_on_a_recorded_im_session() {
         assert_eq!(row["events"], run.events.len() as u64, "{name}");
         assert!(row["started_at"].is_string(), "{row}");
 
+        let of_session = |command: &str| {
+            json_of(&[
+                command,
+                "--db",
+                s(&db),
+                "--session",
+                name,
+                "--format",
+                "json",
+            ])
+        };
         // show: every exchange in arrival order, as the store holds it.
-        let shown = json_of(&[
-            "show",
-            "--db",
-            s(&db),
-            "--session",
-            name,
-            "--format",
-            "json",
-        ]);
+        let shown = of_session("show");
         let shown = shown.as_array().unwrap();
         let stored = rec.exchanges(&info).unwrap();
         assert_eq!(shown.len(), stored.len(), "{name}");
@@ -85,15 +88,7 @@ async fn inspect_commands_on_a_recorded_im_session() {
         );
 
         // events: the flattened timeline in the order the client received it.
-        let events = json_of(&[
-            "events",
-            "--db",
-            s(&db),
-            "--session",
-            name,
-            "--format",
-            "json",
-        ]);
+        let events = of_session("events");
         let events = events.as_array().unwrap();
         let got: Vec<(String, String)> = events
             .iter()

@@ -3,26 +3,18 @@
 //! every stored field equal, the import replays cleanly), browser HARs with real secrets
 //! (none reaches the file), and bad input (exit 2, nothing written).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{bin, s};
 
 use serde_json::{Value, json};
 use ucwa_replay::demo::{ScriptOptions, record_session, run_im_session};
 use ucwa_replay::diff::{DiffOptions, diff_sessions};
 use ucwa_replay::replay::{FeedEnd, ReplayServer};
 use ucwa_replay::store::Recording;
-
-fn bin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run ucwa-replay")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -87,14 +79,16 @@ async fn har_round_trip_is_lossless_and_replays() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), doc);
 
-    let out = bin(&[
-        "import",
-        "--db",
-        s(&db),
-        "--session",
-        "imported",
-        s(&har_path),
-    ]);
+    // `import --db DB --session imported EXTRA... HAR`.
+    let import_as_imported = |extra: &[&str]| {
+        bin(&[
+            &["import", "--db", s(&db), "--session", "imported"][..],
+            extra,
+            &[s(&har_path)],
+        ]
+        .concat())
+    };
+    let out = import_as_imported(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stdout(&out).starts_with(&format!("imported {} exchanges", exchanges.len())),
@@ -130,27 +124,10 @@ async fn har_round_trip_is_lossless_and_replays() {
     assert!(report.is_clean(), "{report:?}");
 
     // Importing again under the same name is refused, unless --replace.
-    let out = bin(&[
-        "import",
-        "--db",
-        s(&db),
-        "--session",
-        "imported",
-        s(&har_path),
-    ]);
+    let out = import_as_imported(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
-    let out = bin(&[
-        "import",
-        "--db",
-        s(&db),
-        "--session",
-        "imported",
-        "--replace",
-        "--format",
-        "json",
-        s(&har_path),
-    ]);
+    let out = import_as_imported(&["--replace", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["exchanges"], exchanges.len());

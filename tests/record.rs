@@ -190,23 +190,15 @@ async fn upstream_answer(
 // Helpers.
 
 fn record(upstream: &str, db: &std::path::Path, extra: &[&str]) -> Server {
-    record_session(upstream, db, "s1", extra)
+    Server::record(upstream, db, "s1", extra)
 }
 
-fn record_session(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "record",
-        "--upstream",
-        upstream,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-        "--session",
-        session,
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
+/// The `main` upstream, a temporary recording and `record` in front of it (with `extra`).
+fn record_main(extra: &[&str]) -> (Upstream, tempfile::TempDir, std::path::PathBuf, Server) {
+    let up = Upstream::start("main");
+    let (dir, db) = temp_db();
+    let proxy = record(&up.url(), &db, extra);
+    (up, dir, db, proxy)
 }
 
 fn stop(server: &mut Server) {
@@ -237,6 +229,23 @@ fn get(addr: SocketAddr, target: &str, extra_headers: &str) -> RawResponse {
     )
 }
 
+/// Poll `done` every 20 ms for at most 10 s; the caller asserts what it waited for.
+fn wait_until(done: impl Fn() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !done() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Connect to the proxy at `addr`, write `raw` and wait (as `wait_until`) for the upstream
+/// to see a request. The caller hangs up by dropping the stream.
+fn send_until_upstream_has_it(up: &Upstream, addr: SocketAddr, raw: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(raw.as_bytes()).unwrap();
+    wait_until(|| up.requests() > 0);
+    stream
+}
+
 fn closed_port() -> u16 {
     let l = StdListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -247,9 +256,7 @@ fn closed_port() -> u16 {
 
 #[test]
 fn hop_by_hop_headers_go_and_forwarding_headers_come() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     let resp = raw_request(
         addr,
@@ -405,9 +412,7 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
 
 #[test]
 fn connect_and_absolute_uris_for_other_hosts_are_refused() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, _db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     let r = raw_request(
         addr,
@@ -677,27 +682,19 @@ async fn h2_get(ca: &std::path::Path, url: &str) -> (http::Version, u16, String)
 
 #[test]
 fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "GET /ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=30000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
-        )
-        .unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        while up.requests() == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _stream = send_until_upstream_has_it(
+            &up,
+            addr,
+            &format!(
+                "GET /ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=30000 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+            ),
+        );
         assert_eq!(up.requests(), 1, "the P-GET reached the upstream");
     } // hang up
-    let end = Instant::now() + Duration::from_secs(10);
-    while up.seen.pgets_cancelled.load(Ordering::SeqCst) == 0 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(|| up.seen.pgets_cancelled.load(Ordering::SeqCst) > 0);
     assert_eq!(
         up.seen.pgets_cancelled.load(Ordering::SeqCst),
         1,
@@ -716,9 +713,7 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_held_pgets_while_other_traffic_flows() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let base = proxy.url.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(300)
@@ -769,9 +764,7 @@ async fn two_hundred_held_pgets_while_other_traffic_flows() {
 
 #[test]
 fn sigterm_releases_held_pgets_and_flushes_everything() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     for i in 0..50 {
         assert_eq!(get(addr, &format!("/echo?i={i}"), "").status, 200);
@@ -783,10 +776,7 @@ fn sigterm_releases_held_pgets_and_flushes_everything() {
             "",
         )
     });
-    let end = Instant::now() + Duration::from_secs(10);
-    while up.requests() < 51 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(|| up.requests() >= 51);
     let started = Instant::now();
     stop(&mut proxy);
     assert!(
@@ -816,9 +806,7 @@ fn sigterm_releases_held_pgets_and_flushes_everything() {
 
 #[test]
 fn the_file_opens_cleanly_after_sigkill() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (_up, _dir, db, mut proxy) = record_main(&[]);
     for _ in 0..10 {
         assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
     }
@@ -1130,8 +1118,8 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
         .collect();
     let (_dir, db) = temp_db();
     // Two record processes write two sessions into one file at the same time.
-    let mut json_proxy = record_session(&sims[0].url(), &db, "json", &[]);
-    let mut xml_proxy = record_session(&sims[1].url(), &db, "xml", &[]);
+    let mut json_proxy = Server::record(&sims[0].url(), &db, "json", &[]);
+    let mut xml_proxy = Server::record(&sims[1].url(), &db, "xml", &[]);
     let (json_client, xml_client) = tokio::join!(
         im_session(json_proxy.url.clone(), sims[0].url(), false),
         im_session(xml_proxy.url.clone(), sims[1].url(), true),
@@ -1322,21 +1310,16 @@ fn bad_input_is_refused_with_one_line_and_exit_2() {
 
 #[test]
 fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &[]);
+    let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
     {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
-        )
-        .unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        while up.requests() == 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _stream = send_until_upstream_has_it(
+            &up,
+            addr,
+            &format!(
+                "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nonly a few bytes"
+            ),
+        );
         std::thread::sleep(Duration::from_millis(100));
     } // hang up with 984 bytes missing
     std::thread::sleep(Duration::from_millis(300));
@@ -1634,7 +1617,7 @@ fn the_match_key_never_depends_on_a_secret() {
         ("a", "cwt=AAEBfirstTokenValue111", "first-Passw0rd"),
         ("b", "cwt=AAEBotherTokenValue222", "other-Passw0rd"),
     ] {
-        let mut proxy = record_session(&up.url(), &db, session, &[]);
+        let mut proxy = Server::record(&up.url(), &db, session, &[]);
         let addr = proxy.addr();
         let q = token.replace('=', "%3D");
         let r = get(
@@ -1734,13 +1717,7 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
         assert_eq!(out.status.code(), Some(0), "{cmd}");
         let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     }
-    let replay = Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let replay = Server::replay(&db, &[]);
     let r = get(replay.addr(), events, "Accept: application/json\r\n");
     assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
     let r = get(
@@ -1753,9 +1730,7 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
 
 #[test]
 fn a_pget_outlives_the_ordinary_upstream_timeout() {
-    let up = Upstream::start("main");
-    let (_dir, db) = temp_db();
-    let mut proxy = record(&up.url(), &db, &["--upstream-timeout", "1"]);
+    let (_up, _dir, db, mut proxy) = record_main(&["--upstream-timeout", "1"]);
     // The upstream holds this P-GET longer than --upstream-timeout; the client asked for
     // up to 180 s, so the proxy waits.
     let r = get(

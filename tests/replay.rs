@@ -157,17 +157,20 @@ fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
     let strict = builder(&f).body_match(BodyMatch::Strict).start().unwrap();
     let base = strict.url();
     // A different UserAgent in POST applications (EndpointId alone would still match).
-    let miss = http(
-        &base,
-        "POST",
-        "/ucwa/oauth/v1/applications",
-        &[
-            ("accept", JSON),
-            ("content-type", "application/json"),
-            ("authorization", AUTH1),
-        ],
-        br#"{"UserAgent":"bot/2.0","EndpointId":"new","Culture":"en-US"}"#,
-    );
+    let post_application = |body: &[u8]| {
+        http(
+            &base,
+            "POST",
+            "/ucwa/oauth/v1/applications",
+            &[
+                ("accept", JSON),
+                ("content-type", "application/json"),
+                ("authorization", AUTH1),
+            ],
+            body,
+        )
+    };
+    let miss = post_application(br#"{"UserAgent":"bot/2.0","EndpointId":"new","Culture":"en-US"}"#);
     assert_eq!(miss.status, 404);
     assert_eq!(miss.header("x-ucwa-replay"), Some("miss"));
     let v = miss.json();
@@ -179,15 +182,7 @@ fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
     assert_eq!(v["closest"][0]["differs"], serde_json::json!(["body"]));
 
     // Only the noise field changed: a match.
-    let hit = http(
-        &base,
-        "POST",
-        "/ucwa/oauth/v1/applications",
-        &[
-            ("accept", JSON),
-            ("content-type", "application/json"),
-            ("authorization", AUTH1),
-        ],
+    let hit = post_application(
         br#"{ "Culture":"en-US", "UserAgent":"bot/1.0", "EndpointId":"fresh-uuid" }"#,
     );
     assert_eq!(hit.status, 201);
@@ -444,6 +439,34 @@ fn two_credential_recs() -> Vec<Rec> {
     ]
 }
 
+/// Bob and Alice sign in with the real password (the recording holds placeholders) and
+/// each gets the placeholder token recorded for them.
+fn sign_in_bob_and_alice(base: &str) {
+    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
+        let got = http(
+            base,
+            "POST",
+            "/WebTicket/oauthtoken",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
+                .as_bytes(),
+        );
+        assert_eq!(got.status, 200, "{}", got.text());
+        assert_eq!(got.json()["access_token"], token);
+    }
+}
+
+/// GET the application's `me` with `authorization: AUTH`.
+fn get_me(base: &str, auth: &str) -> Resp {
+    http(
+        base,
+        "GET",
+        &format!("{APP}/me"),
+        &[("authorization", auth)],
+        b"",
+    )
+}
+
 #[test]
 fn two_credentials_each_get_their_own_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,29 +477,8 @@ fn two_credentials_each_get_their_own_answers() {
         .body_match(BodyMatch::Strict)
         .start()
         .unwrap();
-    // Each user signs in with the real password (the recording holds placeholders) and
-    // gets the placeholder token recorded for them.
-    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
-        let got = http(
-            &server.url(),
-            "POST",
-            "/WebTicket/oauthtoken",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
-                .as_bytes(),
-        );
-        assert_eq!(got.status, 200, "{}", got.text());
-        assert_eq!(got.json()["access_token"], token);
-    }
-    let me = |auth: &str| {
-        http(
-            &server.url(),
-            "GET",
-            &format!("{APP}/me"),
-            &[("authorization", auth)],
-            b"",
-        )
-    };
+    sign_in_bob_and_alice(&server.url());
+    let me = |auth: &str| get_me(&server.url(), auth);
     assert!(me("Bearer cwt=REDACTED-2").text().contains("Bob"));
     assert!(me("Bearer cwt=REDACTED-1").text().contains("Alice"));
     let stranger = me("Bearer cwt=somethingelse");
@@ -693,39 +695,12 @@ fn cli_two_credentials_and_exhausted_error() {
     let db = dir.path().join("two.sqlite");
     write_session(&db, "two", FE1, &[], &two_credential_recs());
     // One session in the file: no --session needed.
-    let mut server = common::Server::start(&[
-        "replay",
-        "--db",
-        db.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--exhausted",
-        "error",
-    ]);
+    let mut server = common::Server::replay(&db, &["--exhausted", "error"]);
     let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_ne!(server.addr().port(), 0);
-    for (user, token) in [("bob", "cwt=REDACTED-2"), ("alice", "cwt=REDACTED-1")] {
-        let got = http(
-            &url,
-            "POST",
-            "/WebTicket/oauthtoken",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            format!("grant_type=password&username={user}%40contoso.com&password=real%21")
-                .as_bytes(),
-        );
-        assert_eq!(got.status, 200, "{}", got.text());
-        assert_eq!(got.json()["access_token"], token);
-    }
-    let me = |auth: &str| {
-        http(
-            &url,
-            "GET",
-            &format!("{APP}/me"),
-            &[("authorization", auth)],
-            b"",
-        )
-    };
+    sign_in_bob_and_alice(&url);
+    let me = |auth: &str| get_me(&url, auth);
     assert_eq!(me("Bearer cwt=REDACTED-2").json()["name"], "Bob");
     assert_eq!(me("Bearer cwt=REDACTED-1").json()["name"], "Alice");
     // Alice's one recorded `me` is used up: --exhausted error.
@@ -743,17 +718,7 @@ fn cli_two_credentials_and_exhausted_error() {
 #[test]
 fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
     let f = fixture();
-    let mut server = common::Server::start(&[
-        "replay",
-        "--db",
-        f.db.to_str().unwrap(),
-        "--session",
-        "im",
-        "--listen",
-        "127.0.0.1:0",
-        "--feed-end",
-        "hold",
-    ]);
+    let mut server = common::Server::replay(&f.db, &["--session", "im", "--feed-end", "hold"]);
     let url = server.url.clone();
     let base = url.clone();
     let held = std::thread::spawn(move || {

@@ -39,6 +39,14 @@ struct Resp {
 }
 
 impl Resp {
+    /// Status, headers and the whole body of a response.
+    async fn read(r: reqwest::Response) -> Resp {
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.expect("body read"),
+        }
+    }
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -103,12 +111,7 @@ impl Client {
         if let Some((ct, bytes)) = body {
             rb = rb.header("Content-Type", ct).body(bytes);
         }
-        let r = rb.send().await.expect("request sent");
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body read"),
-        }
+        Resp::read(rb.send().await.expect("request sent")).await
     }
 
     async fn get(&self, href: &str) -> Resp {
@@ -149,6 +152,17 @@ impl Client {
             .to_string()
     }
 
+    /// POST `body` as `content_type`, no Accept.
+    async fn post_bytes(&self, href: &str, content_type: &str, body: &[u8]) -> Resp {
+        self.send(
+            Method::POST,
+            href,
+            None,
+            Some((content_type, body.to_vec())),
+        )
+        .await
+    }
+
     async fn post_empty(&self, href: &str) -> Resp {
         self.send(Method::POST, href, None, None).await
     }
@@ -162,11 +176,7 @@ impl Client {
             .send()
             .await
             .expect("control request");
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body"),
-        }
+        Resp::read(r).await
     }
 
     async fn token_for(&self, user: &str, password: &str, scope: Option<&str>) -> Resp {
@@ -182,11 +192,7 @@ impl Client {
             .send()
             .await
             .expect("token request");
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body"),
-        }
+        Resp::read(r).await
     }
 
     async fn sign_in(&mut self, scope: Option<&str>) {
@@ -242,11 +248,16 @@ impl Client {
         let r = self.get(&self.events.clone()).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
-        self.events = v["_links"]["next"]["href"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no next link: {v}"))
-            .to_string();
+        self.follow_next(&v);
         v
+    }
+
+    /// Move the events cursor to the `_links.next` of `batch`.
+    fn follow_next(&mut self, batch: &Value) {
+        self.events = batch["_links"]["next"]["href"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no next link: {batch}"))
+            .to_string();
     }
 }
 
@@ -1020,14 +1031,7 @@ async fn outgoing_im_flow() {
         conv_href.as_str()
     );
 
-    let sent = c
-        .send(
-            Method::POST,
-            &send,
-            None,
-            Some(("text/plain", b"What's up?".to_vec())),
-        )
-        .await;
+    let sent = c.post_bytes(&send, "text/plain", b"What's up?").await;
     assert_eq!(sent.status, 201);
     let msg_href = sent.header("location").to_string();
     let b4 = c.next_events().await;
@@ -1041,12 +1045,7 @@ async fn outgoing_im_flow() {
         "data:text/plain;charset=utf-8,What%27s+up%3F"
     );
     let html = c
-        .send(
-            Method::POST,
-            &send,
-            None,
-            Some(("text/html; charset=utf-8", b"<p>hi</p>".to_vec())),
-        )
+        .post_bytes(&send, "text/html; charset=utf-8", b"<p>hi</p>")
         .await;
     assert_eq!(html.status, 201);
     c.next_events().await;
@@ -1067,14 +1066,7 @@ async fn outgoing_im_flow() {
         "Disconnected"
     );
     assert_eq!(c.get(&remote_pm_href).await.status, 404);
-    let again = c
-        .send(
-            Method::POST,
-            &send,
-            None,
-            Some(("text/plain", b"late".to_vec())),
-        )
-        .await;
+    let again = c.post_bytes(&send, "text/plain", b"late").await;
     assert_eq!(again.status, 409);
 
     assert_eq!(
@@ -1199,7 +1191,7 @@ async fn pget_semantics() {
             .unwrap()
             .ends_with("/events?ack=3")
     );
-    c.events = v["_links"]["next"]["href"].as_str().unwrap().to_string();
+    c.follow_next(&v);
     // Clamped below to 180 s (180 ms here), and remembered.
     let t0 = Instant::now();
     let again = c.get(&format!("{}&timeout=1", c.events)).await;
@@ -1212,10 +1204,7 @@ async fn pget_semantics() {
     // on the real clock in `pget_held_until_events_or_replaced`).
     let same = c.get(&format!("{}&timeout=1800", c.events)).await;
     assert_eq!(same.body, again.body);
-    c.events = again.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&again.json());
 
     // A timed-out XML batch is empty too.
     let x = c.get_xml(&format!("{}&timeout=180", c.events)).await;
@@ -1273,10 +1262,7 @@ async fn pget_held_until_events_or_replaced() {
         1
     );
     let pending_ack = c.events.clone();
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     // The ack of that batch asked again: the same batch, identical bytes, at once (held,
     // it would wait 1800 s).
     let replay = c.get(&pending_ack).await;
@@ -1380,22 +1366,16 @@ async fn bad_input_gets_ucwa_errors() {
     assert_eq!(xml_outline(&r.body)[0].0, "reason");
 
     let r = c
-        .send(
-            Method::POST,
+        .post_bytes(
             "/ucwa/oauth/v1/applications",
-            None,
-            Some(("application/json", b"{\"UserAgent\":".to_vec())),
+            "application/json",
+            b"{\"UserAgent\":",
         )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["code"], "BadRequest");
     let r = c
-        .send(
-            Method::POST,
-            "/ucwa/oauth/v1/applications",
-            None,
-            Some(("text/csv", b"a,b".to_vec())),
-        )
+        .post_bytes("/ucwa/oauth/v1/applications", "text/csv", b"a,b")
         .await;
     assert_eq!(r.status, 415);
     assert_eq!(r.json()["code"], "UnsupportedMediaType");
@@ -1421,11 +1401,10 @@ async fn bad_input_gets_ucwa_errors() {
     .await;
     let conv = c.first_conversation().await;
     let r = c
-        .send(
-            Method::POST,
+        .post_bytes(
             &format!("{conv}/messaging/messages"),
-            None,
-            Some(("application/octet-stream", vec![0, 1])),
+            "application/octet-stream",
+            &[0, 1],
         )
         .await;
     assert_eq!(r.status, 415);
@@ -1495,10 +1474,7 @@ async fn script(seed: u64) -> Vec<String> {
         async move { c.get(&href).await }
     };
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     let r = c
         .post_json(
@@ -1509,31 +1485,20 @@ async fn script(seed: u64) -> Vec<String> {
     record(&r);
     for _ in 0..2 {
         let r = feed(&c).await;
-        c.events = r.json()["_links"]["next"]["href"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        c.follow_next(&r.json());
         record(&r);
     }
-    let state = c.sim_state().await;
-    let conv = state["applications"][0]["conversations"][0]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let conv = c.first_conversation().await;
     let m = c
-        .send(
-            Method::POST,
+        .post_bytes(
             &format!("{conv}/messaging/messages"),
-            None,
-            Some(("text/plain", b"hello".to_vec())),
+            "text/plain",
+            b"hello",
         )
         .await;
     record(&m);
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     record(&c.get(m.header("location")).await);
     record(
@@ -1548,10 +1513,7 @@ async fn script(seed: u64) -> Vec<String> {
     record(&c.get(&conv).await);
     record(&c.post_empty(&format!("{conv}/messaging/terminate")).await);
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     // A P-GET held while another request changes state, as real clients do.
     let held = {
@@ -1572,17 +1534,11 @@ async fn script(seed: u64) -> Vec<String> {
     );
     record(&r);
     record(&pget);
-    c.events = pget.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&pget.json());
     // The carol invitation's second unit, then a P-GET with nothing due, released empty by
     // the simulator's shutdown (the same release as a timeout, without racing one).
     let r = feed(&c).await;
-    c.events = r.json()["_links"]["next"]["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    c.follow_next(&r.json());
     record(&r);
     let held = {
         let c = c.clone();
@@ -1728,12 +1684,7 @@ async fn batch_answers_each_part() {
     assert!(parts[2].contains("HTTP/1.1 400 Bad Request"));
     // Wrong content type for a batch.
     let r = c
-        .send(
-            Method::POST,
-            &format!("{}/batch", c.app),
-            None,
-            Some(("application/json", b"{}".to_vec())),
-        )
+        .post_bytes(&format!("{}/batch", c.app), "application/json", b"{}")
         .await;
     assert_eq!(r.status, 415);
 }

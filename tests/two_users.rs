@@ -106,19 +106,8 @@ async fn sign_in(base: &str, user: &User) -> (String, Vec<(u16, String)>) {
 async fn each_user_gets_their_own_answers_on_replay() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("two.sqlite");
-    let db_arg = db.to_str().unwrap();
     let mut sim = Server::start(&["simulate", "--listen", "127.0.0.1:0", "--seed", "21"]);
-    let mut rec = Server::start(&[
-        "record",
-        "--upstream",
-        &sim.url,
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db_arg,
-        "--session",
-        "two",
-    ]);
+    let mut rec = Server::record(&sim.url, &db, "two", &[]);
     let mut recorded = Vec::new();
     for user in &USERS {
         recorded.push(sign_in(&rec.url, user).await);
@@ -137,7 +126,7 @@ async fn each_user_gets_their_own_answers_on_replay() {
     // Replay: each user gets the placeholder token recorded for them and, with it, their
     // own answers. The usernames are secrets (redacted), so the two token POSTs are told
     // apart by recorded order only: users sign in again in the order they did then.
-    let mut replay = Server::start(&["replay", "--db", db_arg, "--listen", "127.0.0.1:0"]);
+    let mut replay = Server::replay(&db, &[]);
     for (i, user) in USERS.iter().enumerate() {
         let (token, seen) = sign_in(&replay.url, user).await;
         assert!(token.starts_with("cwt=REDACTED-"), "{token}");

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::store::{Exchange, HeaderList, SessionInfo};
+use crate::store::{Exchange, SessionInfo};
 use crate::ucwa::Representation;
 
 fn session() -> SessionInfo {
@@ -23,7 +23,6 @@ fn session() -> SessionInfo {
 
 fn exchange(seq: u64) -> Exchange {
     Exchange {
-        id: 0,
         seq,
         started_us: 1_767_225_600_000_000 + seq as i64 * 1_001,
         duration_us: 1_234_567,
@@ -31,22 +30,11 @@ fn exchange(seq: u64) -> Exchange {
         path: "/ucwa/oauth/v1/applications/105/photos/x".into(),
         query: Some("size=small&b=%20".into()),
         http_version: "HTTP/1.1".into(),
-        request_headers: HeaderList::default(),
-        request_body: vec![],
-        request_truncated: false,
         status: Some(200),
-        response_headers: HeaderList::default(),
-        response_body: vec![],
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
         kind: "photo".into(),
         representation: Representation::Other,
-        match_key: String::new(),
-        ordinal: 0,
-        credential: None,
         upstream: Some("https://fe1.contoso.com".into()),
-        events: vec![],
+        ..Default::default()
     }
 }
 

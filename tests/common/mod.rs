@@ -18,6 +18,37 @@ pub struct Server {
 }
 
 impl Server {
+    /// `ucwa-replay record --upstream UPSTREAM --listen 127.0.0.1:0 --db DB --session
+    /// SESSION EXTRA...`.
+    pub fn record(upstream: &str, db: &std::path::Path, session: &str, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "record",
+            "--upstream",
+            upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--session",
+            session,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
+    /// `ucwa-replay replay --db DB --listen 127.0.0.1:0 EXTRA...`.
+    pub fn replay(db: &std::path::Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "replay",
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Server::start(&args)
+    }
+
     /// Start `ucwa-replay ARGS...` and wait (at most 30 s) for its URL line.
     pub fn start(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
@@ -193,6 +224,20 @@ pub fn parse_response(raw: &[u8]) -> RawResponse {
         headers,
         body: raw[split + 4..].to_vec(),
     }
+}
+
+/// Run `ucwa-replay ARGS` to the end (RUST_LOG unset).
+pub fn bin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ucwa-replay")
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
 }
 
 /// A fresh temporary directory with a recording path inside.

@@ -143,7 +143,6 @@ impl Rec {
             response_headers.push(*n, v.as_str());
         }
         Exchange {
-            id: 0,
             seq,
             started_us: 1_700_000_000_000_000 + seq as i64 * 10_000,
             duration_us: self.duration_us,
@@ -153,20 +152,16 @@ impl Rec {
             http_version: "HTTP/1.1".into(),
             request_headers,
             request_body: self.req_body.clone(),
-            request_truncated: false,
             status: self.status,
             response_headers,
             response_body: self.resp_body.clone(),
-            response_truncated: false,
             content_encoding: self.content_encoding.clone(),
             error: self.error.clone(),
-            kind: String::new(),
             representation: key.representation,
             match_key: key.to_string(),
-            ordinal: 0,
             credential: self.credential.clone(),
             upstream: Some(upstream.to_string()),
-            events: vec![],
+            ..Default::default()
         }
     }
 }
