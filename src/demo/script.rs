@@ -204,6 +204,8 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     let connected = feed
         .until(&mut c, repr, "participantMessaging", "added", 3)
         .await?;
+    // The invitation's first message ("Hi Alice") is delivered once connected.
+    feed.until(&mut c, repr, "message", "completed", 3).await?;
     let participant_messaging = connected
         .iter()
         .find(|e| e.link_rel == "participantMessaging" && e.event_type == "added")
@@ -239,14 +241,30 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     )
     .await?;
     feed.until(&mut c, repr, "message", "completed", 3).await?;
-    c.expect(
-        Method::POST,
-        &send,
-        Some(("text/plain", b"Fine, thanks!".to_vec())),
-        &[201],
-    )
-    .await?;
-    feed.until(&mut c, repr, "message", "completed", 3).await?;
+    let sent = c
+        .expect(
+            Method::POST,
+            &send,
+            Some(("text/plain", b"Fine, thanks!".to_vec())),
+            &[201],
+        )
+        .await?;
+    let location = sent
+        .headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let delivered = feed.until(&mut c, repr, "message", "completed", 3).await?;
+    // The completion is that of the message just sent, not of an earlier one.
+    if !delivered.iter().any(|e| {
+        e.link_rel == "message" && !e.link_href.is_empty() && location.ends_with(&e.link_href)
+    }) {
+        return Err(protocol(
+            "sendMessage",
+            format!("no completed event for the sent message {location}"),
+        ));
+    }
 
     // Carol joins, changes and leaves messaging: the seed's three events.
     let carol = json!({"participant": "carol@contoso.com"});
