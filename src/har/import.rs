@@ -24,13 +24,12 @@ use serde_json::{Map, Value};
 
 use super::entry::{Raw, fill_defaults, split_url, to_exchange};
 use super::{CUSTOM, HarError, time};
+use crate::proxy::record::index_exchange;
 use crate::proxy::rewrite::{ALSO_UPSTREAM_PREFIX, Origin};
 use crate::redact::{RedactConfig, Redactor};
-use crate::replay::key::{KeyOptions, match_key};
+use crate::replay::key::KeyOptions;
 use crate::store::{Exchange, NewSession, StoreWriter};
-use crate::ucwa::Representation;
 use crate::ucwa::classify::Classifier;
-use crate::ucwa::feed;
 
 /// HAR versions whose entries have the 1.2 shape.
 const VERSIONS: &[&str] = &["1.1", "1.2"];
@@ -280,41 +279,7 @@ fn finish(
 ) -> Exchange {
     redactor.redact_exchange(&mut ex);
     let upstream_path = upstream_path(&ex.path).to_string();
-    if ex.kind.is_empty() {
-        ex.kind = classifier.kind(&ex.method, &upstream_path);
-    }
-    let response_repr = Representation::from_content_type(ex.response_headers.get("content-type"));
-    let body_repr = if response_repr == Representation::Other {
-        ex.representation
-    } else {
-        response_repr
-    };
-    if !ex.response_body.is_empty() {
-        classifier.learn(body_repr, &ex.response_body);
-    }
-    if feed::is_events_request(&ex.method, &upstream_path)
-        && ex.status == Some(200)
-        && !ex.response_body.is_empty()
-    {
-        match feed::parse_events(
-            body_repr,
-            &ex.response_body,
-            feed::ack_of(ex.query.as_deref()),
-        ) {
-            Ok(events) => ex.events = events,
-            Err(err) => tracing::warn!(seq = ex.seq, %err, "imported events response not indexed"),
-        }
-    }
-    ex.match_key = match_key(
-        key,
-        &ex.method,
-        &ex.path,
-        ex.query.as_deref(),
-        ex.request_headers.get("accept"),
-        ex.request_headers.get("content-type"),
-        &ex.request_body,
-    )
-    .to_string();
+    index_exchange(&mut ex, &upstream_path, classifier, key);
     ex
 }
 

@@ -130,31 +130,7 @@ impl Recorder {
             }
         }
         self.redactor.redact_exchange(&mut ex);
-        ex.kind = self.classifier.kind(&ex.method, upstream_path);
-        let response_repr =
-            Representation::from_content_type(ex.response_headers.get("content-type"));
-        let body_repr = if response_repr == Representation::Other {
-            ex.representation
-        } else {
-            response_repr
-        };
-        if !ex.response_body.is_empty() {
-            self.classifier.learn(body_repr, &ex.response_body);
-        }
-        if feed::is_events_request(&ex.method, upstream_path)
-            && ex.status == Some(200)
-            && !ex.response_body.is_empty()
-        {
-            match feed::parse_events(
-                body_repr,
-                &ex.response_body,
-                feed::ack_of(ex.query.as_deref()),
-            ) {
-                Ok(events) => ex.events = events,
-                Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
-            }
-        }
-        ex.match_key = key_of_recorded(&self.key_options, &ex).to_string();
+        index_exchange(&mut ex, upstream_path, &self.classifier, &self.key_options);
         tracing::debug!(
             seq = ex.seq,
             method = %ex.method,
@@ -183,6 +159,44 @@ impl Recorder {
             tracing::warn!("an exchange finished after shutdown and was not stored");
         }
     }
+}
+
+/// Classify a redacted exchange, index its events-feed events and compute its match key:
+/// what every way into a recording (the proxy, HAR import) does before storing.
+/// `upstream_path` is the path as the upstream saw it (no `/_upstream/HOST` prefix); a kind
+/// already set (an imported one) is kept.
+pub fn index_exchange(
+    ex: &mut Exchange,
+    upstream_path: &str,
+    classifier: &Classifier,
+    key_options: &KeyOptions,
+) {
+    if ex.kind.is_empty() {
+        ex.kind = classifier.kind(&ex.method, upstream_path);
+    }
+    let response_repr = Representation::from_content_type(ex.response_headers.get("content-type"));
+    let body_repr = if response_repr == Representation::Other {
+        ex.representation
+    } else {
+        response_repr
+    };
+    if !ex.response_body.is_empty() {
+        classifier.learn(body_repr, &ex.response_body);
+    }
+    if feed::is_events_request(&ex.method, upstream_path)
+        && ex.status == Some(200)
+        && !ex.response_body.is_empty()
+    {
+        match feed::parse_events(
+            body_repr,
+            &ex.response_body,
+            feed::ack_of(ex.query.as_deref()),
+        ) {
+            Ok(events) => ex.events = events,
+            Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
+        }
+    }
+    ex.match_key = key_of_recorded(key_options, ex).to_string();
 }
 
 /// The record of one exchange in flight.
