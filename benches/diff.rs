@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use ucwa_replay::diff::{DiffOptions, diff_sessions};
-use ucwa_replay::replay::key::{KeyOptions, match_key};
-use ucwa_replay::store::{EventRow, Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use ucwa_replay::recording::{EventRow, Exchange, HeaderList, KeyOptions, KeyRequest};
+use ucwa_replay::store::{NewSession, Recording, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 
 const EXCHANGES: u64 = 10_000;
@@ -42,15 +42,14 @@ fn exchange(seq: u64, app: u32, variant: u32) -> Exchange {
     } else {
         "application/json"
     };
-    let key = match_key(
-        &KeyOptions::default(),
-        "GET",
-        &path,
-        query.as_deref(),
-        Some(accept),
-        None,
-        b"",
-    );
+    let key = KeyRequest {
+        method: "GET",
+        path: &path,
+        query: query.as_deref(),
+        accept: Some(accept),
+        ..KeyRequest::default()
+    }
+    .key(&KeyOptions::default());
     let body = if xml {
         format!(
             r#"<resource rel="participantMessaging" href="{path}" xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><link rel="participant" href="{base}/participants/user{}" /><property name="rel">participantMessaging</property></resource>"#,
@@ -113,7 +112,7 @@ fn exchange(seq: u64, app: u32, variant: u32) -> Exchange {
         } else {
             Representation::Json
         },
-        match_key: key.to_string(),
+        match_key: key,
         ordinal: 0,
         credential: None,
         upstream: None,

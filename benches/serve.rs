@@ -15,12 +15,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ucwa_replay::demo::{ScriptOptions, UcwaClient, record_session};
-use ucwa_replay::proxy::{Origin, ProxyConfig, RecordingProxy};
-use ucwa_replay::replay::key::{KeyOptions, match_key};
+use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
+use ucwa_replay::recording::{Exchange, HeaderList};
+use ucwa_replay::recording::{KeyOptions, KeyRequest, Origin};
 use ucwa_replay::replay::{FeedEnd, ReplayServer};
 use ucwa_replay::serve::CancellationToken;
 use ucwa_replay::sim::{SimConfig, SimServer};
-use ucwa_replay::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use ucwa_replay::store::{NewSession, Recording, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 
 const REQUESTS: usize = 300;
@@ -79,7 +80,7 @@ fn startup_recording(db: &Path, rt: &tokio::runtime::Runtime) {
                 seq / 20,
                 seq % 20
             );
-            let key = match_key(&KeyOptions::default(), "GET", &path, None, None, None, b"");
+            let key = KeyRequest::new("GET", &path).key(&KeyOptions::default());
             sink.submit(Exchange {
                 seq,
                 method: "GET".into(),
@@ -97,7 +98,7 @@ fn startup_recording(db: &Path, rt: &tokio::runtime::Runtime) {
                 .into_bytes(),
                 kind: "participantMessaging".into(),
                 representation: Representation::Json,
-                match_key: key.to_string(),
+                match_key: key,
                 ..empty_exchange()
             });
         }
@@ -125,9 +126,9 @@ fn empty_exchange() -> Exchange {
         response_truncated: false,
         content_encoding: None,
         error: None,
-        kind: String::new(),
+        kind: Default::default(),
         representation: Representation::Json,
-        match_key: String::new(),
+        match_key: Default::default(),
         ordinal: 0,
         credential: None,
         upstream: None,

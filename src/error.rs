@@ -1,21 +1,43 @@
-//! The library's error type. Each variant says what failed and on which input, so that the
-//! binary can print it as one line and choose the exit code (see [`Error::is_input_error`]).
+//! Every error the library reports, in one place: each variant says what failed and on which
+//! input, so that the binary can print it as one line (`{:#}` walks the `source` chain: a
+//! variant never repeats its source in its own message) and choose the exit code.
+//!
+//! [`Error`] is what the library's entry points return; [`StoreError`] (the recording file)
+//! and [`HarError`] (a HAR file) are the detailed reasons for their inputs. They live here,
+//! below every other module, so that any layer can name them without importing the layer
+//! that raises them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything the library can fail with.
+/// A boxed cause, for sources of several types (TLS: PEM, rustls, I/O).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything the library's entry points can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The recording file could not be used (corrupt, foreign, newer version, missing session).
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
+
+    /// A HAR file could not be imported.
+    #[error(transparent)]
+    Har(#[from] HarError),
+
+    /// A user-supplied value is not valid (a URL, a regex, a JSON pointer, an option).
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        what: &'static str,
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// A listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]
@@ -23,39 +45,193 @@ pub enum Error {
     },
 
     /// A file given by the user could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     ReadFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
 
-    /// A TLS certificate, key or trust configuration is unusable.
-    #[error("TLS: {0}")]
-    Tls(String),
+    /// An output file (a report, an export) could not be written.
+    #[error("cannot write {}", path.display())]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
-    /// A user-supplied value is not valid (a URL, a regex, a JSON pointer, an option).
-    #[error("invalid {what}: {message}")]
-    Invalid { what: &'static str, message: String },
+    /// A TLS certificate, key or trust configuration is unusable.
+    #[error("TLS: {context}")]
+    Tls {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// Other I/O failures.
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 impl Error {
-    /// Build an [`Error::Invalid`].
-    pub fn invalid(what: &'static str, message: impl std::fmt::Display) -> Self {
+    /// An [`Error::Invalid`] that is its own cause.
+    pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid {
             what,
-            message: message.to_string(),
+            message: message.into(),
+            source: None,
         }
     }
 
-    /// True when the error comes from the user's input (exit code 2) rather than from the
-    /// environment. Every error the library reports today is one of those, but I/O failures
-    /// while serving are kept apart so that the binary can tell them apart later.
-    pub fn is_input_error(&self) -> bool {
-        !matches!(self, Error::Io(_))
+    /// An [`Error::Invalid`] caused by `source` (a regex, URL or pointer parser's error).
+    pub(crate) fn invalid_because(
+        what: &'static str,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Invalid {
+            what,
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
+
+    /// An [`Error::Tls`] caused by `source`.
+    pub(crate) fn tls(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Tls {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An [`Error::Bind`] for `addr`.
+    pub(crate) fn bind(addr: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Error::Bind {
+            addr: addr.to_string(),
+            source,
+        }
+    }
+}
+
+/// Why a recording cannot be used. Every message names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{}: no such recording", path.display())]
+    Missing { path: PathBuf },
+
+    #[error("{}: not a SQLite database (is it a recording? the file was left untouched)", path.display())]
+    NotSqlite { path: PathBuf },
+
+    #[error("{}: not a ucwa-replay recording: {detail} (the file was left untouched)", path.display())]
+    NotARecording { path: PathBuf, detail: String },
+
+    #[error(
+        "{}: written by a newer ucwa-replay (schema {found}; this version reads up to {supported}): upgrade ucwa-replay",
+        path.display()
+    )]
+    Newer {
+        path: PathBuf,
+        found: i32,
+        supported: i32,
+    },
+
+    #[error("{}: damaged recording: {detail}", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+
+    #[error("{}: no session named {name:?} (sessions: {})", path.display(), list_or_none(available))]
+    NoSession {
+        path: PathBuf,
+        name: String,
+        available: Vec<String>,
+    },
+
+    #[error("{}: holds {} sessions; name one as FILE#SESSION or --session ({})", path.display(), available.len(), list_or_none(available))]
+    AmbiguousSession {
+        path: PathBuf,
+        available: Vec<String>,
+    },
+
+    #[error("{}: a session named {name:?} already exists (choose another --session name, or --replace it)", path.display())]
+    SessionExists { path: PathBuf, name: String },
+
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}: SQLite", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("recording writer stopped: {0}")]
+    WriterGone(String),
+}
+
+impl StoreError {
+    /// Classify a SQLite error: "not a database" and "malformed" are corruption.
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(e, msg) = &source
+            && matches!(e.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+        {
+            return StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: msg.clone().unwrap_or_else(|| e.to_string()),
+            };
+        }
+        StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Why a HAR file cannot be imported. Every message names the file; nothing is written when
+/// one of these is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}: not JSON, expected a HAR 1.2 file", path.display())]
+    NotJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("{}: not a HAR file: {detail}", path.display())]
+    NotHar { path: PathBuf, detail: String },
+
+    #[error("{}: unsupported HAR version {version:?} (supported: 1.1, 1.2)", path.display())]
+    UnsupportedVersion { path: PathBuf, version: String },
+
+    #[error("{}: entry {index}: {detail}", path.display())]
+    BadEntry {
+        path: PathBuf,
+        index: usize,
+        detail: String,
+    },
+
+    #[error("{}: no http(s) entries to import", path.display())]
+    Empty { path: PathBuf },
 }

@@ -14,12 +14,14 @@
 //! The library never installs a logger and never reads argv or the environment: the
 //! `ucwa-replay` binary does.
 
+pub mod audit;
 pub mod body;
 pub mod demo;
 pub mod diff;
 pub mod error;
 pub mod har;
 pub mod proxy;
+pub mod recording;
 pub mod redact;
 pub mod replay;
 pub mod serve;

@@ -227,7 +227,7 @@ pub fn client_tls_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, Er
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?;
+        .map_err(|e| Error::tls("protocol versions", e))?;
     if trust.insecure {
         tracing::warn!("--insecure-upstream: upstream certificates are NOT verified");
         return Ok(builder
@@ -249,9 +249,10 @@ fn root_store(trust: &TrustConfig) -> Result<RootCertStore, Error> {
         let (added, ignored) = roots.add_parsable_certificates(found.certs);
         tracing::debug!(added, ignored, "system root certificates");
         if added == 0 {
-            return Err(Error::Tls(
-                "--native-roots: no usable root certificate found on this system".into(),
-            ));
+            return Err(Error::Tls {
+                context: "--native-roots: no usable root certificate found on this system".into(),
+                source: None,
+            });
         }
     } else {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -260,7 +261,7 @@ fn root_store(trust: &TrustConfig) -> Result<RootCertStore, Error> {
         for cert in pem_certificates(path)? {
             roots
                 .add(cert)
-                .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+                .map_err(|e| Error::tls(path.display().to_string(), e))?;
         }
     }
     Ok(roots)
@@ -269,14 +270,14 @@ fn root_store(trust: &TrustConfig) -> Result<RootCertStore, Error> {
 /// The certificates of a PEM file; an unreadable file or one without any is an error.
 pub(crate) fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
+        .map_err(|e| Error::tls(path.display().to_string(), e))?
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::tls(path.display().to_string(), e))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!(
-            "{}: no PEM certificate in the file",
-            path.display()
-        )));
+        return Err(Error::Tls {
+            context: format!("{}: no PEM certificate in the file", path.display()),
+            source: None,
+        });
     }
     Ok(certs)
 }

@@ -10,7 +10,8 @@ use common::{bin, s};
 
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};
-use ucwa_replay::store::{EventRow, Exchange, NewSession, StoreWriter};
+use ucwa_replay::recording::{EventRow, Exchange};
+use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 
 const TOKEN: &str = "AAEBunredactedToken4242";
@@ -28,7 +29,7 @@ fn exchange(seq: u64) -> Exchange {
         status: Some(200),
         kind: "application".into(),
         representation: Representation::Json,
-        match_key: format!("GET /x{seq} json -"),
+        match_key: ucwa_replay::recording::MatchKey::parse(&format!("GET /x{seq} json -")).unwrap(),
         upstream: Some("https://fe1.contoso.com".into()),
         ..Default::default()
     }

@@ -6,8 +6,10 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use ucwa_replay::diff::{ChangeKind, DiffOptions, DiffReport, Part, diff_sessions};
-use ucwa_replay::replay::key::{KeyOptions, match_key};
-use ucwa_replay::store::{EventRow, Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use ucwa_replay::recording::{
+    EventRow, Exchange, HeaderList, KeyOptions, KeyRequest, ResourceKind,
+};
+use ucwa_replay::store::{NewSession, Recording, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 
 const UCWA_XML: &str = "application/vnd.microsoft.com.ucwa+xml";
@@ -91,15 +93,15 @@ fn exchange(
         response_headers.push("content-type", *ct);
     }
     let request_body = req.map(|(_, b)| b.as_bytes().to_vec()).unwrap_or_default();
-    let key = match_key(
-        &KeyOptions::default(),
+    let key = KeyRequest {
         method,
-        &path,
-        query.as_deref(),
+        path: &path,
+        query: query.as_deref(),
         accept,
-        req.map(|(ct, _)| ct),
-        &request_body,
-    );
+        content_type: req.map(|(ct, _)| ct),
+        body: &request_body,
+    }
+    .key(&KeyOptions::default());
     Exchange {
         seq,
         started_us: seq as i64 * 1000,
@@ -115,7 +117,7 @@ fn exchange(
         response_body: resp.map(|(_, b)| b.into_bytes()).unwrap_or_default(),
         kind: kind.into(),
         representation: Representation::from_accept(accept),
-        match_key: key.to_string(),
+        match_key: key,
         credential: Some("REDACTED-1".into()),
         upstream: Some("https://fe1.contoso.com".into()),
         ..Default::default()
@@ -1065,7 +1067,7 @@ async fn an_error_on_the_events_feed_is_reported() {
     let last = exchanges.last().unwrap().seq;
     let mut gone = exchanges
         .iter()
-        .find(|e| e.kind == "events")
+        .find(|e| e.kind == ResourceKind::Events)
         .unwrap()
         .clone();
     gone.seq = last + 1;

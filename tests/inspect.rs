@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use ucwa_replay::store::{Exchange, NewSession, StoreWriter};
+use ucwa_replay::recording::Exchange;
+use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 use ucwa_replay::ucwa::feed::{ack_of, parse_events};
 
@@ -28,7 +29,8 @@ fn exchange(
         http_version: "HTTP/1.1".into(),
         status,
         kind: "other".into(),
-        match_key: format!("{method} {path}"),
+        match_key: ucwa_replay::recording::KeyRequest::new(method, path)
+            .key(&ucwa_replay::recording::KeyOptions::default()),
         credential: Some("REDACTED-1".into()),
         upstream: Some("https://fe1.contoso.com".into()),
         ..Default::default()

@@ -151,7 +151,7 @@ async fn ndjson_has_one_line_per_exchange_with_events() {
         assert_eq!(line["seq"], ex.seq);
         assert_eq!(line["session"], "s");
         assert_eq!(line["method"], ex.method.as_str());
-        assert_eq!(line["match_key"], ex.match_key.as_str());
+        assert_eq!(line["match_key"], ex.match_key.to_string().as_str());
         assert_eq!(line["events"].as_array().unwrap().len(), ex.events.len());
     }
     let events: usize = lines
@@ -250,7 +250,7 @@ async fn browser_har_secrets_never_reach_the_file() {
         ex[0].path,
         "/_upstream/lyncweb.contoso.com/WebTicket/oauthtoken"
     );
-    assert_eq!(ex[0].kind, "token");
+    assert_eq!(ex[0].kind, ucwa_replay::recording::ResourceKind::Token);
     assert_eq!(ex[1].path, "/ucwa/oauth/v1/applications/105");
     assert_eq!(
         ex[1].started_us - ex[0].started_us,

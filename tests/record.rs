@@ -15,8 +15,9 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use ucwa_replay::body::{Body, full};
+use ucwa_replay::recording::{Exchange, ResourceKind};
 use ucwa_replay::serve::{BackgroundServer, ConnInfo, serve};
-use ucwa_replay::store::{Exchange, Recording};
+use ucwa_replay::store::Recording;
 
 // ---------------------------------------------------------------------------------------
 // A scripted upstream.
@@ -300,7 +301,7 @@ fn hop_by_hop_headers_go_and_forwarding_headers_come() {
     assert_eq!(ex.request_body, b"{\"a\":\"b\"} ");
     assert_eq!(ex.upstream.as_deref(), Some(up.url().as_str()));
     assert!(ex.error.is_none(), "{:?}", ex.error);
-    assert!(!ex.match_key.is_empty());
+    assert!(!ex.match_key.method.is_empty());
     assert_eq!(
         ex.request_headers.get("referer"),
         Some(format!("{}/ucwa/XFrame.html", up.url()).as_str())
@@ -705,7 +706,7 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
     stop(&mut proxy);
     let all = exchanges(&db);
     assert_eq!(all.len(), 2);
-    assert_eq!(all[0].kind, "events");
+    assert_eq!(all[0].kind, ResourceKind::Events);
     assert_eq!(all[0].status, None);
     assert_eq!(all[0].error.as_deref(), Some("client aborted"));
     assert_eq!(all[1].status, Some(200));
@@ -755,7 +756,12 @@ async fn two_hundred_held_pgets_while_other_traffic_flows() {
     stop(&mut proxy);
     let all = exchanges(&db);
     assert_eq!(all.len(), 220);
-    assert_eq!(all.iter().filter(|e| e.kind == "events").count(), 200);
+    assert_eq!(
+        all.iter()
+            .filter(|e| e.kind == ResourceKind::Events)
+            .count(),
+        200
+    );
     assert!(all.iter().all(|e| e.status == Some(200)));
 }
 
@@ -1144,7 +1150,10 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
         let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
         let feed: Vec<&Exchange> = all.iter().filter(|e| e.path.ends_with("/events")).collect();
-        assert!(feed.iter().all(|e| e.kind == "events"), "{name}");
+        assert!(
+            feed.iter().all(|e| e.kind == ResourceKind::Events),
+            "{name}"
+        );
         // The store keeps the upstream form: the autodiscover body names the simulator.
         let root = String::from_utf8_lossy(&all[0].response_body);
         assert!(root.contains(&sim.url()), "{name}: {root}");
@@ -1243,7 +1252,7 @@ async fn a_pget_replaced_upstream_reaches_the_client_as_409() {
     stop(&mut proxy);
     let feed: Vec<Option<u16>> = exchanges(&db)
         .iter()
-        .filter(|e| e.kind == "events")
+        .filter(|e| e.kind == ResourceKind::Events)
         .map(|e| e.status)
         .collect();
     assert!(feed.ends_with(&[Some(409), Some(200)]), "{feed:?}");
@@ -1648,7 +1657,7 @@ fn the_match_key_never_depends_on_a_secret() {
         stop(&mut proxy);
         let got: Vec<String> = exchanges_of(&db, session)
             .into_iter()
-            .map(|e| e.match_key)
+            .map(|e| e.match_key.to_string())
             .collect();
         for k in &got {
             assert!(
@@ -1705,7 +1714,7 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
     assert_eq!(all[1].response_body, BAD_XML.as_bytes());
     assert!(
         all.iter()
-            .all(|e| e.kind == "events" && e.events.is_empty())
+            .all(|e| e.kind == ResourceKind::Events && e.events.is_empty())
     );
 
     // The inspect commands and replay take it as it is.
@@ -1819,7 +1828,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
 async fn placeholder_numbers_are_the_same_in_every_run_of_a_script() {
     use ucwa_replay::demo::{ScriptOptions, record_session};
     let placeholder = regex::bytes::Regex::new(r"REDACTED-[0-9]+").unwrap();
-    let numbering = |ex: &ucwa_replay::store::Exchange| -> Vec<Vec<u8>> {
+    let numbering = |ex: &ucwa_replay::recording::Exchange| -> Vec<Vec<u8>> {
         let mut all = Vec::new();
         for part in [
             ex.path_and_query().into_bytes(),

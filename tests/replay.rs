@@ -750,8 +750,8 @@ fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
 mod end_to_end {
     use super::*;
     use serde_json::{Value, json};
-    use ucwa_replay::proxy::rewrite::Origin;
     use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
+    use ucwa_replay::recording::Origin;
     use ucwa_replay::serve::BackgroundServer;
     use ucwa_replay::sim::{SimConfig, SimServer};
     use ucwa_replay::store::{NewSession, StoreWriter};

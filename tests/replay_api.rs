@@ -85,7 +85,7 @@ fn from_a_plain_test() {
 
 #[tokio::test]
 async fn from_a_tokio_test() {
-    use ucwa_replay::replay::key::{KeyOptions, match_key};
+    use ucwa_replay::recording::{KeyOptions, KeyRequest};
     use ucwa_replay::store::{NewSession, StoreWriter};
 
     let dir = tempfile::tempdir().unwrap();
@@ -104,16 +104,10 @@ async fn from_a_tokio_test() {
         r#"{"name":"Alice"}"#,
     );
     let mut exchange = rec.to_exchange(1, FE1);
-    exchange.match_key = match_key(
-        &KeyOptions::default(),
-        "GET",
-        &format!("{APP}/me"),
-        None,
-        Some(JSON),
-        None,
-        b"",
-    )
-    .to_string();
+    let target = format!("{APP}/me");
+    exchange.match_key = KeyRequest::new("GET", &target)
+        .accept(Some(JSON))
+        .key(&KeyOptions::default());
     sink.submit(exchange);
     drop(sink);
     writer.finish().await.unwrap();

@@ -1,5 +1,5 @@
 //! `ucwa-replay audit`: scan a recording for secret-looking material (see
-//! `ucwa_replay::redact::audit` for what counts). Exit 1 when anything is found, 0 when the
+//! `ucwa_replay::audit` for what counts). Exit 1 when anything is found, 0 when the
 //! recording is clean, 2 when it cannot be read.
 //!
 //! Text output: one line per finding (`SESSION#SEQ  WHERE  WHAT  EXCERPT`, the secret masked
@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ucwa_replay::redact::audit::Auditor;
+use ucwa_replay::audit::Auditor;
 use ucwa_replay::store::Recording;
 
 use super::{Ctx, OutputFormat};

@@ -163,6 +163,8 @@ pub struct VerifyArgs {
     pub upstream_ca: Vec<PathBuf>,
     #[command(flatten)]
     pub compare: CompareArgs,
+    #[command(flatten)]
+    pub redact: super::RedactArgs,
 }
 
 pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
@@ -180,19 +182,18 @@ pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode>
     let new_session = args
         .new_session
         .unwrap_or_else(|| verify::default_session_name(&recorded_name));
-    let opts = VerifyOptions {
-        upstream: args.upstream,
-        credentials,
-        new_session,
-        replace: args.replace,
-        events_timeout: args.events_timeout,
-        request_timeout: args.request_timeout,
-        trust: ucwa_replay::upstream::TrustConfig {
-            extra_ca: args.upstream_ca,
-            ..Default::default()
-        },
-        diff,
+    let mut opts = VerifyOptions::new(args.upstream, new_session);
+    opts.credentials = credentials;
+    opts.replace = args.replace;
+    opts.events_timeout = args.events_timeout;
+    opts.request_timeout = args.request_timeout;
+    opts.trust = ucwa_replay::upstream::TrustConfig {
+        extra_ca: args.upstream_ca,
+        ..Default::default()
     };
+    opts.diff = diff;
+    opts.redact = args.redact.redact_config();
+    opts.key_options = args.redact.key_options();
     let outcome = verify::verify(&args.db, Some(&recorded_name), &opts).await?;
     tracing::info!(
         session = %outcome.session,

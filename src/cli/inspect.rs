@@ -129,7 +129,7 @@ pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                     path: &e.path,
                     query: e.query.as_deref(),
                     status: e.status,
-                    kind: &e.kind,
+                    kind: e.kind.as_str(),
                     representation: e.representation.as_str(),
                     duration_ms: e.duration_us as f64 / 1000.0,
                     error: e.error.as_deref(),
@@ -161,7 +161,7 @@ pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                     e.method.clone(),
                     e.path_and_query(),
                     e.status.map_or_else(|| "-".to_string(), |s| s.to_string()),
-                    e.kind.clone(),
+                    e.kind.to_string(),
                     format!("{:.1}", e.duration_us as f64 / 1000.0),
                     note.join("; "),
                 ]

@@ -52,8 +52,10 @@ impl RedactArgs {
         }
     }
 
-    pub fn key_options(&self) -> ucwa_replay::replay::KeyOptions {
-        ucwa_replay::replay::KeyOptions::with_extra_fields(self.ignore_body_field.iter().cloned())
+    pub fn key_options(&self) -> ucwa_replay::recording::KeyOptions {
+        ucwa_replay::recording::KeyOptions::with_extra_fields(
+            self.ignore_body_field.iter().cloned(),
+        )
     }
 }
 
@@ -84,7 +86,7 @@ pub enum Command {
     /// Compare two recordings (FILE or FILE#SESSION).
     Diff(diff::DiffArgs),
     /// Re-send a recorded session to a live upstream and diff the answers.
-    Verify(diff::VerifyArgs),
+    Verify(Box<diff::VerifyArgs>),
     /// List the sessions of a recording.
     Sessions(inspect::SessionsArgs),
     /// List the exchanges of a session.
@@ -115,7 +117,7 @@ impl Command {
             Command::Record(a) => record::run(a, ctx).await,
             Command::Replay(a) => replay::run(a, ctx).await,
             Command::Diff(a) => diff::run_diff(a, ctx).await,
-            Command::Verify(a) => diff::run_verify(a, ctx).await,
+            Command::Verify(a) => diff::run_verify(*a, ctx).await,
             Command::Sessions(a) => inspect::sessions(a, ctx).await,
             Command::Show(a) => inspect::show(a, ctx).await,
             Command::Events(a) => inspect::events(a, ctx).await,

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ucwa_replay::proxy::{DEFAULT_MAX_BODY, Origin, ProxyConfig, RecordingProxy, tls};
+use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls};
+use ucwa_replay::recording::Origin;
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::upstream::TrustConfig;
 

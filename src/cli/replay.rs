@@ -49,9 +49,7 @@ pub struct Args {
     pub format: OutputFormat,
 }
 
-fn parse<T: std::str::FromStr<Err = ucwa_replay::replay::ReplayError>>(
-    s: &str,
-) -> Result<T, String> {
+fn parse<T: std::str::FromStr<Err = ucwa_replay::Error>>(s: &str) -> Result<T, String> {
     s.parse::<T>().map_err(|e| e.to_string())
 }
 

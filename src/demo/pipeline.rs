@@ -8,7 +8,8 @@ use std::time::Instant;
 use super::script::{ScriptOptions, ScriptRun, normalise_transcript, run_im_session};
 use crate::diff::{DiffOptions, NormalizeOptions, diff_sessions};
 use crate::error::Error;
-use crate::proxy::{Origin, ProxyConfig, RecordingProxy};
+use crate::proxy::{ProxyConfig, RecordingProxy};
+use crate::recording::Origin;
 use crate::replay::{FeedEnd, ReplayServer};
 use crate::serve::CancellationToken;
 use crate::sim::{SimConfig, SimServer};
@@ -41,17 +42,13 @@ pub enum DemoError {
     Lib(#[from] Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Diff(#[from] crate::diff::DiffError),
-    #[error(transparent)]
-    Replay(#[from] crate::replay::ReplayError),
-    #[error("{step}: {source}")]
+    #[error("{step}")]
     Client {
         step: String,
         #[source]
         source: super::ClientError,
     },
-    #[error("cannot start a server: {0}")]
+    #[error("cannot start a server")]
     Io(#[from] std::io::Error),
 }
 

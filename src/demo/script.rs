@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::client::{ClientError, Reply, Seen, UcwaClient};
 use super::links::find_link;
-use crate::store::EventRow;
+use crate::recording::EventRow;
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{feed_links, parse_events};
 

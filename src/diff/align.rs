@@ -18,8 +18,8 @@ use super::body::Body;
 use super::events::FlatEvent;
 use super::json::IgnorePatterns;
 use super::normalize::{NormalizeOptions, Normalizer};
-use crate::replay::key::{KeyOptions, canonical_body, canonical_query};
-use crate::store::Exchange;
+use crate::recording::key::{canonical_body, canonical_query};
+use crate::recording::{Exchange, KeyOptions, ResourceKind};
 use crate::ucwa::feed::is_events_request;
 
 /// A compared header: normalised value (decides) and raw value (shown).
@@ -48,7 +48,7 @@ pub struct PreparedSession<'a> {
 
 /// Whether an exchange belongs to the events feed.
 pub fn is_events(ex: &Exchange) -> bool {
-    ex.kind == "events" || is_events_request(&ex.method, &ex.path)
+    ex.kind == ResourceKind::Events || is_events_request(&ex.method, &ex.path)
 }
 
 /// Prepare a session. `headers` are the lower-case names of the compared headers.
@@ -109,7 +109,7 @@ pub fn prepare<'a>(
             *n += 1;
             (key, ordinal)
         } else {
-            (ex.match_key.clone(), ex.ordinal)
+            (ex.match_key.to_string(), ex.ordinal)
         };
         let header_values = headers
             .iter()

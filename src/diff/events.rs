@@ -16,7 +16,7 @@ use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
 use super::json::{self, IgnorePatterns, Side};
 use super::normalize::Normalizer;
 use super::{Change, ChangeKind, Part};
-use crate::store::EventRow;
+use crate::recording::EventRow;
 
 /// The normalised identity of an event: two events are equal when these are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,4 +1,4 @@
-//! Structural comparison of two recorded sessions (DESIGN.md "Diff"), used by
+//! Structural comparison of two recorded sessions, used by
 //! `ucwa-replay diff` and `ucwa-replay verify`.
 //!
 //! The pipeline: [`align::prepare`] walks each session once in `seq` order, normalising
@@ -11,7 +11,7 @@
 //! ```no_run
 //! use ucwa_replay::diff::{DiffOptions, diff_sessions};
 //! use ucwa_replay::store::Recording;
-//! # fn main() -> Result<(), ucwa_replay::diff::DiffError> {
+//! # fn main() -> Result<(), ucwa_replay::Error> {
 //! let a = Recording::open("before.sqlite".as_ref())?;
 //! let b = Recording::open("after.sqlite".as_ref())?;
 //! let (sa, sb) = (a.session(None)?, b.session(None)?);
@@ -36,24 +36,15 @@ pub use events::{EventDiff, EventRef, EventSummary};
 pub use json::IgnorePatterns;
 pub use normalize::{NormalizeOptions, Normalizer};
 
-use crate::store::{Exchange, Recording, SessionInfo, StoreError};
+use crate::error::Error;
+use crate::recording::{Exchange, SessionInfo};
+use crate::store::Recording;
 
 /// The version tag of the JSON report (`"schema"` member).
 pub const SCHEMA: &str = "ucwa-replay.diff/1";
 
 /// Headers compared unless told otherwise.
 pub const DEFAULT_HEADERS: &[&str] = &["content-type", "location"];
-
-/// Why a diff could not be made.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DiffError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A user-supplied option is not valid (a JSON pointer, a header name).
-    #[error("invalid {what}: {message}")]
-    Invalid { what: &'static str, message: String },
-}
 
 /// What to compare and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,18 +77,16 @@ impl DiffOptions {
         ignore: &[String],
         add_headers: &[String],
         ignore_headers: &[String],
-    ) -> Result<Self, DiffError> {
-        let ignore = IgnorePatterns::parse(ignore).map_err(|message| DiffError::Invalid {
-            what: "--ignore pointer",
-            message,
-        })?;
+    ) -> Result<Self, Error> {
+        let ignore = IgnorePatterns::parse(ignore)
+            .map_err(|message| Error::invalid("--ignore pointer", message))?;
         let mut headers: Vec<String> = DEFAULT_HEADERS.iter().map(|h| h.to_string()).collect();
         for h in add_headers {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                return Err(DiffError::Invalid {
-                    what: "--header name",
-                    message: format!("{h:?} is not a header name"),
-                });
+                return Err(Error::invalid(
+                    "--header name",
+                    format!("{h:?} is not a header name"),
+                ));
             }
             let h = h.to_ascii_lowercase();
             if !headers.contains(&h) {
@@ -298,7 +287,7 @@ pub fn diff_sessions(
     rec_b: &Recording,
     b: &SessionInfo,
     opts: &DiffOptions,
-) -> Result<DiffReport, DiffError> {
+) -> Result<DiffReport, Error> {
     let ea = rec_a.exchanges(a)?;
     let eb = rec_b.exchanges(b)?;
     Ok(diff_exchanges(
@@ -365,7 +354,7 @@ fn unpaired(p: &align::Prepared<'_>, kind: ChangeKind) -> ExchangeDiff {
     ExchangeDiff {
         kind,
         method: p.ex.method.clone(),
-        resource: p.ex.kind.clone(),
+        resource: p.ex.kind.to_string(),
         representation: p.ex.representation.to_string(),
         key: p.key.clone(),
         ordinal: p.ordinal,
@@ -433,7 +422,7 @@ pub fn diff_exchanges(
             ExchangeDiff {
                 kind: ChangeKind::Changed,
                 method: x.ex.method.clone(),
-                resource: x.ex.kind.clone(),
+                resource: x.ex.kind.to_string(),
                 representation: x.ex.representation.to_string(),
                 key: x.key.clone(),
                 ordinal: x.ordinal,

@@ -14,8 +14,10 @@
 //!   password, or not sent at all with a given token (the recorded answer is kept, marked in
 //!   its `error` field); later requests carry `Authorization: Bearer <live token>`.
 //! - Nothing given on the command line nor any live token is stored: the new session keeps
-//!   the recorded (redacted) request headers and body, live tokens in answers become the
-//!   recorded placeholder, and `Set-Cookie` values are replaced.
+//!   the recorded (redacted) request headers and body, and the live answers go through the
+//!   same ingest step as `record` ([`Ingest`]: numbered placeholders, cookie attributes kept,
+//!   the user's key options), with the live token pinned to the placeholder the recording used
+//!   for its token and new secrets numbered above the recording's.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,10 +28,12 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::normalize::{NormalizeOptions, Normalizer};
-use super::{DiffError, DiffOptions, DiffReport, align::is_events, diff_sessions};
+use super::{DiffOptions, DiffReport, align::is_events, diff_sessions};
 use crate::body::full;
-use crate::replay::key::{KeyOptions, match_key};
-use crate::store::{Exchange, HeaderList, NewSession, Recording, StoreWriter};
+use crate::error::Error;
+use crate::recording::{Exchange, HeaderList, Ingest, KeyOptions, ResourceKind};
+use crate::redact::{RedactConfig, highest_placeholder};
+use crate::store::{NewSession, Recording, StoreWriter};
 use crate::ucwa::feed::feed_links;
 use crate::ucwa::media::strip_bom;
 use crate::ucwa::{Representation, split_target, target_of};
@@ -47,8 +51,9 @@ pub enum Credentials {
     Password { username: String, password: String },
 }
 
-/// How to verify.
+/// How to verify. Start from [`VerifyOptions::new`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// The live upstream (`https://fe1.contoso.com`).
     pub upstream: String,
@@ -65,6 +70,28 @@ pub struct VerifyOptions {
     pub trust: TrustConfig,
     /// How to compare afterwards.
     pub diff: DiffOptions,
+    /// Extra redaction for the live answers (as `record --redact-*`).
+    pub redact: RedactConfig,
+    /// How the new session's match keys are computed (as `record --ignore-body-field`).
+    pub key_options: KeyOptions,
+}
+
+impl VerifyOptions {
+    /// Defaults for everything but the upstream and the new session's name.
+    pub fn new(upstream: impl Into<String>, new_session: impl Into<String>) -> Self {
+        VerifyOptions {
+            upstream: upstream.into(),
+            credentials: Credentials::None,
+            new_session: new_session.into(),
+            replace: false,
+            events_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            trust: TrustConfig::default(),
+            diff: DiffOptions::default(),
+            redact: RedactConfig::default(),
+            key_options: KeyOptions::default(),
+        }
+    }
 }
 
 /// What verify did.
@@ -119,7 +146,7 @@ const DROP_HEADERS: &[&str] = &[
 ];
 
 fn is_token_request(ex: &Exchange) -> bool {
-    ex.kind == "token"
+    ex.kind == ResourceKind::Token
         || ex.path.to_ascii_lowercase().ends_with("/oauthtoken")
         || (ex.method.eq_ignore_ascii_case("POST")
             && ex
@@ -232,24 +259,17 @@ struct Run<'a> {
     sink: crate::store::ExchangeSink,
     rec_ids: Normalizer,
     live_ids: Normalizer,
-    /// The live token and what stands for it in the recording.
+    /// The live token, sent with later requests (never stored: the ingest step maps it to
+    /// the recording's token placeholder).
     live_token: Option<String>,
-    token_placeholder: String,
-    secrets: Vec<String>,
+    token_placeholder: Option<String>,
+    ingest: Ingest,
     next_events: Option<String>,
     sent: usize,
     failed: usize,
 }
 
 impl Run<'_> {
-    fn scrub(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = bytes.to_vec();
-        for secret in self.secrets.iter().filter(|s| s.len() >= 4) {
-            out = replace_bytes(&out, secret.as_bytes(), self.token_placeholder.as_bytes());
-        }
-        out
-    }
-
     fn translate(&self, target: &str) -> (String, bool) {
         self.rec_ids.translate(target, &self.live_ids)
     }
@@ -294,12 +314,14 @@ impl Run<'_> {
         if live.status.is_none() {
             self.failed += 1;
         }
-        // The live token (learned before scrubbing).
+        // The live token: used for later requests, stored as the recording's placeholder.
         if is_token_request(ex)
             && let Ok(v) = serde_json::from_slice::<Value>(&live.body)
             && let Some(t) = v["access_token"].as_str()
         {
-            self.secrets.push(t.to_string());
+            if let Some(placeholder) = &self.token_placeholder {
+                self.ingest.redactor().pin(t, placeholder);
+            }
             self.live_token = Some(t.to_string());
         }
         if is_events(ex) {
@@ -312,43 +334,13 @@ impl Run<'_> {
         {
             self.next_events = Some(target_of(h).to_string());
         }
-        let mut headers = HeaderList::default();
-        for (n, v) in live.headers.iter() {
-            if n.eq_ignore_ascii_case("set-cookie") {
-                let name = String::from_utf8_lossy(v);
-                let name = name.split('=').next().unwrap_or("cookie");
-                headers.push(n, format!("{name}=REDACTED"));
-            } else {
-                headers.push(n, self.scrub(v));
-            }
-        }
-        let body = self.scrub(&live.body);
         let (path, query) = split_target(target);
-        let key = match_key(
-            &KeyOptions::default(),
-            &ex.method,
-            path,
-            query,
-            ex.request_headers.get("accept"),
-            ex.request_headers.get("content-type"),
-            &ex.request_body,
-        );
-        let events = if is_events(ex) && live.status == Some(200) {
-            crate::ucwa::feed::parse_events(
-                ex.representation,
-                &body,
-                crate::ucwa::feed::ack_of(query),
-            )
-            .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
         let started_us = live
             .started
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
-        self.sink.submit(Exchange {
+        let mut stored = Exchange {
             id: 0,
             seq: ex.seq,
             started_us,
@@ -361,19 +353,16 @@ impl Run<'_> {
             request_body: ex.request_body.clone(),
             request_truncated: ex.request_truncated,
             status: live.status,
-            response_headers: headers,
-            response_body: body,
-            response_truncated: false,
-            content_encoding: None,
+            response_headers: live.headers,
+            response_body: live.body,
             error: live.error,
             kind: ex.kind.clone(),
             representation: ex.representation,
-            match_key: key.to_string(),
-            ordinal: 0,
-            credential: ex.credential.clone(),
             upstream: Some(self.base.clone()),
-            events,
-        });
+            ..Exchange::default()
+        };
+        self.ingest.ingest_classified(&mut stored, false);
+        self.sink.submit(stored);
     }
 
     async fn settle(&mut self, pending: Pending) {
@@ -436,6 +425,7 @@ impl Run<'_> {
                 copy.error = Some("not re-sent: verify was given a token".into());
                 copy.id = 0;
                 copy.events.clear();
+                self.ingest.ingest_classified(&mut copy, false);
                 learn(
                     &mut self.rec_ids,
                     &ex.path_and_query(),
@@ -507,49 +497,28 @@ impl Run<'_> {
     }
 }
 
-fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Re-send session `session` of `db` to the upstream, record the answers as a new session of
 /// `db`, and diff the recorded session (A) with the new one (B).
 pub async fn verify(
     db: &Path,
     session: Option<&str>,
     opts: &VerifyOptions,
-) -> Result<VerifyOutcome, DiffError> {
+) -> Result<VerifyOutcome, Error> {
     let base = opts.upstream.trim_end_matches('/').to_string();
-    let uri: http::Uri = base.parse().map_err(|e| DiffError::Invalid {
-        what: "--upstream URL",
-        message: format!("{base:?}: {e}"),
-    })?;
+    let uri: http::Uri = base
+        .parse()
+        .map_err(|e| Error::invalid_because("--upstream URL", format!("{base:?}"), e))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-        return Err(DiffError::Invalid {
-            what: "--upstream URL",
-            message: format!("{base:?}: expected http://HOST[:PORT] or https://HOST[:PORT]"),
-        });
+        return Err(Error::invalid(
+            "--upstream URL",
+            format!("{base:?}: expected http://HOST[:PORT] or https://HOST[:PORT]"),
+        ));
     }
     let rec = Recording::open(db)?;
     let info = rec.session(session)?;
     let recorded = rec.exchanges(&info)?;
-    let client = UpstreamClient::new(&opts.trust).map_err(|e| DiffError::Invalid {
-        what: "upstream trust settings",
-        message: e.to_string(),
-    })?;
+    let client = UpstreamClient::new(&opts.trust)?;
+    let ingest = Ingest::new(&opts.redact, opts.key_options.clone())?;
     let writer = StoreWriter::create(
         db,
         &NewSession {
@@ -559,7 +528,9 @@ pub async fn verify(
             replace: opts.replace,
         },
     )?;
-    // What stands for the live token: the recorded token answer's placeholder.
+    // What stands for the live token: the recorded token answer's placeholder (or, with a
+    // given token, the recorded requests' credential). New secrets are numbered above every
+    // placeholder the recording holds, so they never take one of its numbers.
     let token_placeholder = recorded
         .iter()
         .filter(|e| is_token_request(e))
@@ -568,14 +539,28 @@ pub async fn verify(
                 .ok()
                 .and_then(|v| v["access_token"].as_str().map(str::to_string))
         })
-        .unwrap_or_else(|| "REDACTED".into());
-    let mut secrets = Vec::new();
-    match &opts.credentials {
-        Credentials::Token(t) => {
-            secrets.push(t.trim_start_matches("Bearer ").to_string());
-        }
-        Credentials::Password { password, .. } => secrets.push(password.clone()),
-        Credentials::None => {}
+        .or_else(|| recorded.iter().find_map(|e| e.credential.clone()));
+    let highest = recorded
+        .iter()
+        .flat_map(|e| {
+            [&e.request_body, &e.response_body]
+                .into_iter()
+                .map(|b| highest_placeholder(b))
+                .chain(
+                    e.request_headers
+                        .iter()
+                        .chain(e.response_headers.iter())
+                        .map(|(_, v)| highest_placeholder(v)),
+                )
+                .chain([highest_placeholder(e.path_and_query().as_bytes())])
+        })
+        .max()
+        .unwrap_or(0);
+    ingest.redactor().reserve(highest);
+    if let (Credentials::Token(t), Some(placeholder)) = (&opts.credentials, &token_placeholder) {
+        ingest
+            .redactor()
+            .pin(t.trim_start_matches("Bearer ").trim(), placeholder);
     }
     let ids_only = NormalizeOptions {
         ids: true,
@@ -591,7 +576,7 @@ pub async fn verify(
         live_ids: Normalizer::new(ids_only, &[]),
         live_token: None,
         token_placeholder,
-        secrets,
+        ingest,
         next_events: None,
         sent: 0,
         failed: 0,
@@ -620,10 +605,6 @@ mod tests {
     fn helpers() {
         assert_eq!(target_of("http://h:1/a/events?ack=2"), "/a/events?ack=2");
         assert_eq!(target_of("/a?b"), "/a?b");
-        assert_eq!(
-            replace_bytes(b"xx cwt=ABC yy cwt=ABC", b"cwt=ABC", b"R"),
-            b"xx R yy R"
-        );
         assert_eq!(
             feed_link(br#"{"_links":{"self":{"href":"/e?ack=1"},"next":{"href":"/e?ack=2"}}}"#),
             Some("/e?ack=2".into())

@@ -8,9 +8,9 @@ use base64::Engine;
 use har::v1_2;
 use serde_json::{Map, Value, json};
 
-use crate::proxy::decode::is_encoded;
-use crate::proxy::rewrite::{ALSO_UPSTREAM_PREFIX, Origin};
-use crate::store::{Exchange, HeaderList};
+use crate::recording::decode::is_encoded;
+use crate::recording::{Exchange, HeaderList};
+use crate::recording::{Origin, ResourceKind, Upstreams};
 use crate::ucwa::Representation;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -128,8 +128,7 @@ fn headers(list: &[v1_2::Headers], binary: Option<&Value>) -> HeaderList {
 pub(super) fn to_exchange(
     raw: Raw,
     seq: u64,
-    upstream: &Origin,
-    also: &[Origin],
+    upstreams: &Upstreams,
 ) -> Result<Exchange, (usize, String)> {
     let Raw {
         index,
@@ -143,14 +142,8 @@ pub(super) fn to_exchange(
     } = raw;
     let req = &entry.request;
     let res = &entry.response;
-    let origin = origin.unwrap_or_else(|| upstream.clone());
-    let path = if origin == *upstream || path.starts_with(ALSO_UPSTREAM_PREFIX) {
-        path
-    } else if also.contains(&origin) {
-        format!("{ALSO_UPSTREAM_PREFIX}{}{path}", origin.host_port())
-    } else {
-        path
-    };
+    let origin = origin.unwrap_or_else(|| upstreams.main.clone());
+    let path = upstreams.publish(&origin, &path);
     let binary = custom.as_ref().and_then(|c| c.get("binaryHeaders"));
     let request_headers = headers(&req.headers, binary.and_then(|b| b.get("request")));
     let response_headers = headers(&res.headers, binary.and_then(|b| b.get("response")));
@@ -215,9 +208,11 @@ pub(super) fn to_exchange(
         response_truncated: custom_bool(&custom, "responseTruncated"),
         content_encoding,
         error,
-        kind: custom_str(&custom, "kind").unwrap_or_default(),
+        kind: custom_str(&custom, "kind")
+            .map(|k| ResourceKind::from_rel(&k))
+            .unwrap_or_default(),
         representation,
-        match_key: String::new(),
+        match_key: Default::default(),
         ordinal: 0,
         credential: None,
         upstream: custom_str(&custom, "upstream").or_else(|| Some(origin.base())),

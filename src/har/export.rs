@@ -11,49 +11,38 @@ use har::v1_2;
 use serde_json::{Map, Value, json};
 
 use super::{CUSTOM, HAR_VERSION, time};
-use crate::proxy::rewrite::{ALSO_UPSTREAM_PREFIX, Origin};
-use crate::store::{EventRow, Exchange, HeaderList, SessionInfo};
+use crate::recording::Upstreams;
+use crate::recording::{EventRow, Exchange, HeaderList, SessionInfo};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Where each exchange's URL points: the session's upstream, or the also-upstream named by a
-/// `/_upstream/HOST` path prefix.
+/// `/_upstream/HOST` path prefix (the one parser in [`Upstreams`]).
 struct Origins {
-    upstream: String,
-    also: Vec<Origin>,
+    /// The recorded origins, when they parse.
+    upstreams: Option<Upstreams>,
+    /// The recorded upstream as written, for a session whose origins do not parse.
+    raw: String,
 }
 
 impl Origins {
     fn new(session: &SessionInfo) -> Self {
         Origins {
-            upstream: session.upstream.trim_end_matches('/').to_string(),
-            also: session
-                .also_upstreams
-                .iter()
-                .filter_map(|u| Origin::parse(u).ok())
-                .collect(),
+            upstreams: Upstreams::parse(&session.upstream, &session.also_upstreams).ok(),
+            raw: session.upstream.trim_end_matches('/').to_string(),
         }
     }
 
     /// The absolute URL of an exchange.
     fn url(&self, ex: &Exchange) -> String {
-        if let Some(rest) = ex.path.strip_prefix(ALSO_UPSTREAM_PREFIX) {
-            let (host, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            if let Some(o) = self.also.iter().find(|o| o.host_port() == host) {
-                let tail = if tail.is_empty() { "/" } else { tail };
-                return with_query(format!("{}{tail}", o.base()), ex.query.as_deref());
-            }
+        match &self.upstreams {
+            Some(u) => u.url_of(&ex.path, ex.query.as_deref()),
+            None => match &ex.query {
+                Some(q) => format!("{}{}?{q}", self.raw, ex.path),
+                None => format!("{}{}", self.raw, ex.path),
+            },
         }
-        with_query(format!("{}{}", self.upstream, ex.path), ex.query.as_deref())
     }
-}
-
-fn with_query(mut url: String, query: Option<&str>) -> String {
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    url
 }
 
 /// The HAR document of a session.
@@ -217,9 +206,9 @@ fn entry(origins: &Origins, ex: &Exchange) -> v1_2::Entries {
 fn custom(ex: &Exchange) -> Value {
     let mut c = Map::new();
     c.insert("seq".into(), ex.seq.into());
-    c.insert("kind".into(), ex.kind.clone().into());
+    c.insert("kind".into(), ex.kind.as_str().into());
     c.insert("representation".into(), ex.representation.as_str().into());
-    c.insert("matchKey".into(), ex.match_key.clone().into());
+    c.insert("matchKey".into(), ex.match_key.to_string().into());
     c.insert("ordinal".into(), ex.ordinal.into());
     c.insert("credential".into(), ex.credential.clone().into());
     c.insert("upstream".into(), ex.upstream.clone().into());
@@ -326,9 +315,9 @@ fn ndjson_line(origins: &Origins, session: &str, ex: &Exchange) -> Value {
         ex.content_encoding.clone().into(),
     );
     o.insert("error".into(), ex.error.clone().into());
-    o.insert("kind".into(), ex.kind.clone().into());
+    o.insert("kind".into(), ex.kind.as_str().into());
     o.insert("representation".into(), ex.representation.as_str().into());
-    o.insert("match_key".into(), ex.match_key.clone().into());
+    o.insert("match_key".into(), ex.match_key.to_string().into());
     o.insert("ordinal".into(), ex.ordinal.into());
     o.insert("credential".into(), ex.credential.clone().into());
     o.insert("upstream".into(), ex.upstream.clone().into());

@@ -24,12 +24,10 @@ use serde_json::{Map, Value};
 
 use super::entry::{Raw, fill_defaults, split_url, to_exchange};
 use super::{CUSTOM, HarError, time};
-use crate::proxy::record::index_exchange;
-use crate::proxy::rewrite::{ALSO_UPSTREAM_PREFIX, Origin};
-use crate::redact::{RedactConfig, Redactor};
-use crate::replay::key::KeyOptions;
-use crate::store::{Exchange, NewSession, StoreWriter};
-use crate::ucwa::classify::Classifier;
+use crate::error::Error;
+use crate::recording::{Exchange, Ingest, KeyOptions, Origin, ResourceKind, Upstreams};
+use crate::redact::RedactConfig;
+use crate::store::{NewSession, StoreWriter};
 
 /// HAR versions whose entries have the 1.2 shape.
 const VERSIONS: &[&str] = &["1.1", "1.2"];
@@ -77,7 +75,7 @@ pub async fn import_har(
     db: &Path,
     file: &Path,
     opts: &ImportOptions,
-) -> Result<ImportStats, HarError> {
+) -> Result<ImportStats, Error> {
     let plan = plan_import(file, opts)?;
     let writer = StoreWriter::create(
         db,
@@ -106,7 +104,7 @@ pub async fn import_har(
 }
 
 /// Read and convert a HAR file; writes nothing.
-pub fn plan_import(file: &Path, opts: &ImportOptions) -> Result<ImportPlan, HarError> {
+pub fn plan_import(file: &Path, opts: &ImportOptions) -> Result<ImportPlan, Error> {
     let bytes = std::fs::read(file).map_err(|source| HarError::Read {
         path: file.to_path_buf(),
         source,
@@ -119,7 +117,7 @@ pub fn plan_from_slice(
     file: &Path,
     bytes: &[u8],
     opts: &ImportOptions,
-) -> Result<ImportPlan, HarError> {
+) -> Result<ImportPlan, Error> {
     let not_har = |detail: &str| HarError::NotHar {
         path: file.to_path_buf(),
         detail: detail.to_string(),
@@ -145,7 +143,8 @@ pub fn plan_from_slice(
         return Err(HarError::UnsupportedVersion {
             path: file.to_path_buf(),
             version: version.to_string(),
-        });
+        }
+        .into());
     }
     let log_custom = log.get(CUSTOM).and_then(Value::as_object);
 
@@ -198,30 +197,38 @@ pub fn plan_from_slice(
     if raws.is_empty() && !exported_upstream {
         return Err(HarError::Empty {
             path: file.to_path_buf(),
-        });
+        }
+        .into());
     }
     raws.sort_by_key(|r| (r.started_us, r.index));
 
-    let (upstream, also) = choose_upstreams(log_custom, &raws);
-    let redactor = Redactor::new(&opts.redact).map_err(|e| HarError::Redact(e.to_string()))?;
-    let classifier = Classifier::new();
+    let (main, also) = choose_upstreams(log_custom, &raws);
+    let upstreams = Upstreams { main, also };
+    // The same step as the recording proxy's, in recorded order.
+    let ingest = Ingest::new(&opts.redact, opts.key.clone())?;
     let mut exchanges = Vec::with_capacity(raws.len());
     for (i, raw) in raws.into_iter().enumerate() {
-        let ex = to_exchange(raw, i as u64 + 1, &upstream, &also).map_err(|(index, detail)| {
+        let mut ex = to_exchange(raw, i as u64 + 1, &upstreams).map_err(|(index, detail)| {
             HarError::BadEntry {
                 path: file.to_path_buf(),
                 index,
                 detail,
             }
         })?;
-        exchanges.push(finish(ex, &redactor, &classifier, &opts.key));
+        if ex.kind == ResourceKind::Other {
+            ingest.ingest(&mut ex);
+        } else {
+            // A kind the export carried is kept.
+            ingest.ingest_classified(&mut ex, false);
+        }
+        exchanges.push(ex);
     }
     Ok(ImportPlan {
-        upstream: upstream.base(),
-        also_upstreams: also.iter().map(Origin::base).collect(),
+        upstream: upstreams.main.base(),
+        also_upstreams: upstreams.also.iter().map(Origin::base).collect(),
         exchanges,
         skipped,
-        secrets: redactor.secrets_seen(),
+        secrets: ingest.redactor().secrets_seen(),
     })
 }
 
@@ -269,34 +276,12 @@ fn choose_upstreams(
     (upstream, also)
 }
 
-/// What the recording proxy does to a finished exchange: redact, classify, index the events
-/// feed, compute the match key.
-fn finish(
-    mut ex: Exchange,
-    redactor: &Redactor,
-    classifier: &Classifier,
-    key: &KeyOptions,
-) -> Exchange {
-    redactor.redact_exchange(&mut ex);
-    let upstream_path = upstream_path(&ex.path).to_string();
-    index_exchange(&mut ex, &upstream_path, classifier, key);
-    ex
-}
-
-/// The path as the upstream saw it: without the proxy's `/_upstream/HOST` prefix.
-fn upstream_path(path: &str) -> &str {
-    match path.strip_prefix(ALSO_UPSTREAM_PREFIX) {
-        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => path,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(text: &str) -> Result<ImportPlan, HarError> {
+    fn plan(text: &str) -> Result<ImportPlan, Error> {
         plan_from_slice(
             Path::new("in.har"),
             text.as_bytes(),
@@ -380,17 +365,11 @@ mod tests {
             Some("Bearer cwt=REDACTED-1")
         );
         assert_eq!(b.credential.as_deref(), Some("REDACTED-1"));
-        assert_eq!(b.kind, "applications");
+        assert_eq!(b.kind, ResourceKind::Applications);
         assert!(
             b.match_key
+                .to_string()
                 .starts_with("GET /ucwa/oauth/v1/applications?x=1 json")
         );
-    }
-
-    #[test]
-    fn upstream_path_strips_the_proxy_prefix() {
-        assert_eq!(upstream_path("/_upstream/h:8443/a/events"), "/a/events");
-        assert_eq!(upstream_path("/_upstream/h"), "/");
-        assert_eq!(upstream_path("/ucwa/x"), "/ucwa/x");
     }
 }

@@ -38,7 +38,7 @@
 //! `reason` / `embedded` as JSON when they parse, else text). Header values that are not UTF-8
 //! are written lossily (NDJSON is for reading and `jq`, HAR for round trips).
 
-use std::path::PathBuf;
+pub use crate::error::HarError;
 
 mod entry;
 pub mod export;
@@ -52,48 +52,6 @@ pub use import::{
 
 /// The HAR version written and read.
 pub const HAR_VERSION: &str = "1.2";
-
-/// Why a HAR file cannot be imported. Every message names the file; nothing is written when
-/// one of these is returned.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HarError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("{}: not JSON ({source}); expected a HAR 1.2 file", path.display())]
-    NotJson {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-
-    #[error("{}: not a HAR file: {detail}", path.display())]
-    NotHar { path: PathBuf, detail: String },
-
-    #[error("{}: unsupported HAR version {version:?} (supported: 1.1, 1.2)", path.display())]
-    UnsupportedVersion { path: PathBuf, version: String },
-
-    #[error("{}: entry {index}: {detail}", path.display())]
-    BadEntry {
-        path: PathBuf,
-        index: usize,
-        detail: String,
-    },
-
-    #[error("{}: no http(s) entries to import", path.display())]
-    Empty { path: PathBuf },
-
-    #[error("redaction: {0}")]
-    Redact(String),
-
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
 
 /// The `_ucwa` custom field name.
 pub(crate) const CUSTOM: &str = "_ucwa";

@@ -8,19 +8,8 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 
-use super::rewrite::{ALSO_UPSTREAM_PREFIX, Origin, OriginRewriter};
-
-/// Fields that belong to one connection and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-];
+use crate::recording::headers::strip_hop_by_hop;
+use crate::recording::{Origin, OriginRewriter, Resolved, Upstreams};
 
 /// Request headers that carry the public origin and go back to the upstream's.
 const ORIGIN_HEADERS: &[&str] = &["origin", "referer", "x-ms-origin"];
@@ -32,6 +21,9 @@ pub struct Route {
     pub upstream: usize,
     /// The path to send upstream (prefix stripped), with the query.
     pub upstream_path: String,
+    /// The path as recorded: what a client of the proxy uses for it (an also-upstream's
+    /// path under `/_upstream/HOST`, however the request named that host), without query.
+    pub client_path: String,
 }
 
 /// Why a request is not forwarded.
@@ -58,6 +50,7 @@ impl Refusal {
 pub struct Router {
     /// `[main, also...]`.
     pub upstreams: Vec<Origin>,
+    deployment: Upstreams,
     /// `host[:port]` spellings that mean "this proxy" in an absolute-form request.
     pub own_authorities: Vec<String>,
 }
@@ -75,8 +68,13 @@ impl Router {
             own.push(format!("127.0.0.1:{}", local.port()));
             own.push(format!("[::1]:{}", local.port()));
         }
+        let deployment = Upstreams {
+            main: upstreams[0].clone(),
+            also: upstreams[1..].to_vec(),
+        };
         Router {
             upstreams,
+            deployment,
             own_authorities: own,
         }
     }
@@ -129,79 +127,31 @@ impl Router {
         }
         let path = uri.path();
         let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-        if target == 0
-            && let Some(rest) = path.strip_prefix(ALSO_UPSTREAM_PREFIX)
-        {
-            let (host, tail) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            let found = self
-                .upstreams
-                .iter()
-                .enumerate()
-                .skip(1)
-                .find(|(_, o)| o.host_port().eq_ignore_ascii_case(host));
-            return match found {
-                Some((i, _)) => Ok(Route {
-                    upstream: i,
-                    upstream_path: format!("{tail}{query}"),
+        if target == 0 {
+            return match self.deployment.resolve(path) {
+                Resolved::Main => Ok(Route {
+                    upstream: 0,
+                    upstream_path: format!("{path}{query}"),
+                    client_path: path.to_string(),
                 }),
-                None => Err(Refusal::new(
+                Resolved::Also { index, path: rest } => Ok(Route {
+                    upstream: index + 1,
+                    upstream_path: format!("{rest}{query}"),
+                    client_path: path.to_string(),
+                }),
+                Resolved::Unknown { authority } => Err(Refusal::new(
                     StatusCode::NOT_FOUND,
                     "UnknownUpstream",
-                    format!("{host} is not a configured --also-upstream"),
+                    format!("{authority} is not a configured --also-upstream"),
                 )),
             };
         }
+        // An absolute-form request naming an also-upstream directly.
         Ok(Route {
             upstream: target,
             upstream_path: format!("{path}{query}"),
+            client_path: self.deployment.publish(&self.upstreams[target], path),
         })
-    }
-}
-
-/// Remove hop-by-hop fields, including every field named in a `Connection` header.
-/// `TE: trailers` is the one hop-by-hop value that is kept on requests.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    let te_trailers = keep_te_trailers
-        && headers
-            .get_all(header::TE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
-    retain_in_order(headers, |name| {
-        !named.contains(name) && !HOP_BY_HOP.iter().any(|h| h == name)
-    });
-    if te_trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    }
-}
-
-/// Remove the fields whose name fails `keep`, keeping the others in their order.
-/// `HeaderMap::remove` swaps the last field into the hole, which would reorder the head the
-/// client sees (and that replay must reproduce byte for byte).
-pub fn retain_in_order(headers: &mut HeaderMap, keep: impl Fn(&HeaderName) -> bool) {
-    if headers.keys().all(&keep) {
-        return;
-    }
-    let old = std::mem::take(headers);
-    let mut current: Option<HeaderName> = None;
-    for (name, value) in old {
-        if let Some(name) = name {
-            current = Some(name);
-        }
-        if let Some(name) = current.as_ref().filter(|n| keep(n)) {
-            headers.append(name.clone(), value);
-        }
     }
 }
 
@@ -331,6 +281,36 @@ mod tests {
             .unwrap();
         assert_eq!(route.upstream, 1);
         assert_eq!(route.upstream_path, "/WebTicket/oauthtoken");
+        // Any case of the host, and an absolute-form request naming the host itself, are
+        // recorded under the one published path.
+        let mixed = r
+            .route(
+                &get,
+                &"/_upstream/LyncWeb.contoso.com/WebTicket/oauthtoken"
+                    .parse()
+                    .unwrap(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(mixed.upstream, 1);
+        assert_eq!(
+            mixed.client_path,
+            "/_upstream/LyncWeb.contoso.com/WebTicket/oauthtoken"
+        );
+        let absolute = r
+            .route(
+                &get,
+                &"https://lyncweb.contoso.com/WebTicket/oauthtoken"
+                    .parse()
+                    .unwrap(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(absolute.upstream, 1);
+        assert_eq!(
+            absolute.client_path,
+            "/_upstream/lyncweb.contoso.com/WebTicket/oauthtoken"
+        );
         assert_eq!(
             r.route(&get, &"/_upstream/evil.com/x".parse().unwrap(), false)
                 .unwrap_err()

@@ -1,4 +1,4 @@
-//! The recording reverse proxy (DESIGN.md "The data path"): every request is forwarded to
+//! The recording reverse proxy: every request is forwarded to
 //! the configured upstream with bodies streaming both ways, the response is rewritten to the
 //! public origin, and a copy of both is recorded off the client's path.
 //!
@@ -6,18 +6,17 @@
 //!   headers;
 //! - [`response`]: response headers and bodies back to the client;
 //! - [`capture`]: body wrappers that copy while streaming and notice the end of an exchange;
-//! - [`record`]: decode, redact, classify, key and store a finished exchange;
-//! - [`decode`]: content decoding; [`rewrite`]: origin substitution; [`tls`]: the listener.
+//! - [`record`]: the record of each exchange, finished through the shared ingest step
+//!   ([`crate::recording::Ingest`]) and handed to the store's writer;
+//! - [`rewrite_stream`]: origin substitution over a streamed body; [`tls`]: the listener.
 //!
 //! The caller binds the listener and owns the shutdown token (mini-redis style):
 //! `RecordingProxy::new(config)?.run(listener, tls, sink, shutdown).await`.
 
 pub mod capture;
-pub mod decode;
 pub mod forward;
 pub mod record;
 pub mod response;
-pub mod rewrite;
 pub mod rewrite_stream;
 pub mod tls;
 
@@ -30,18 +29,17 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use rewrite::{Origin, OriginRewriter};
-
 use self::capture::Tee;
 use self::forward::{ClientSide, Router, pget_deadline, upstream_request_headers, via_version};
 use self::record::Recorder;
-use self::response::{ResponseRules, failure_response, relay};
+use self::response::{failure_response, relay};
 use crate::body::{Body, boxed};
 use crate::error::Error;
-use crate::redact::{RedactConfig, Redactor};
-use crate::replay::key::KeyOptions;
+use crate::recording::headers::ResponseRules;
+use crate::recording::{HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
+use crate::redact::RedactConfig;
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
-use crate::store::{ExchangeSink, HeaderList};
+use crate::store::ExchangeSink;
 use crate::ucwa::{ErrorBody, Representation, error_response, feed};
 use crate::upstream::{TrustConfig, UpstreamClient, UpstreamError};
 
@@ -52,6 +50,7 @@ pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything the recording proxy is configured with. Start from [`ProxyConfig::new`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProxyConfig {
     /// The front-end every request goes to.
     pub upstream: Origin,
@@ -101,7 +100,7 @@ pub struct ProxyStats {
 pub struct RecordingProxy {
     config: ProxyConfig,
     client: UpstreamClient,
-    redactor: Redactor,
+    ingest: Ingest,
 }
 
 impl RecordingProxy {
@@ -123,11 +122,11 @@ impl RecordingProxy {
             }
         }
         let client = UpstreamClient::new(&config.trust)?;
-        let redactor = Redactor::new(&config.redact)?;
+        let ingest = Ingest::new(&config.redact, config.key_options.clone())?;
         Ok(RecordingProxy {
             config,
             client,
-            redactor,
+            ingest,
         })
     }
 
@@ -155,12 +154,7 @@ impl RecordingProxy {
         let cfg = self.config;
         let mut upstreams = vec![cfg.upstream.clone()];
         upstreams.extend(cfg.also_upstreams.iter().cloned());
-        let recorder = Arc::new(Recorder::new(
-            self.redactor,
-            cfg.key_options.clone(),
-            sink,
-            cfg.max_body,
-        ));
+        let recorder = Arc::new(Recorder::new(self.ingest, sink, cfg.max_body));
         let shared = Arc::new(Shared {
             rules: ResponseRules {
                 to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, &public),
@@ -232,7 +226,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
     let upstream_base = upstream.base();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
-    let mut pending = shared.recorder.begin(&route.upstream_path);
+    let mut pending = shared.recorder.begin(method.as_str(), &route.client_path);
 
     let client_host = parts
         .headers
@@ -256,7 +250,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
     let events = feed::is_events_request(method.as_str(), upstream_path_only);
     if let Some(ex) = pending.exchange() {
         ex.method = method.to_string();
-        ex.path = parts.uri.path().to_string();
+        ex.path = route.client_path.clone();
         ex.query = parts.uri.query().map(str::to_string);
         ex.http_version = format!("{:?}", parts.version);
         ex.representation = repr;

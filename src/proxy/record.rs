@@ -1,5 +1,6 @@
-//! Finishing an exchange off the client's path: decode the response body, redact, classify,
-//! index the events feed, compute the match key, and hand the row to the store's writer.
+//! The record of each exchange: classified when its request arrives, taught to the classifier
+//! and its secrets numbered before the client sees the response, then finished off the
+//! client's path (decode the response body, the shared ingest step, the store's writer).
 //!
 //! A [`Pending`] record travels with the request (handler, then response body); whoever
 //! ends the exchange calls [`Pending::finish`], and dropping it unfinished records the
@@ -12,23 +13,21 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::task::TaskTracker;
 
 use super::capture::{CaptureHandle, Captured, keep_capped};
-use super::decode::{decode, is_encoded};
-use crate::redact::Redactor;
-use crate::replay::key::{KeyOptions, key_of_recorded};
-use crate::store::{Exchange, ExchangeSink};
-use crate::ucwa::Representation;
-use crate::ucwa::classify::Classifier;
-use crate::ucwa::feed;
+use crate::recording::decode::{decode, is_encoded};
+use crate::recording::{Exchange, Ingest};
+use crate::store::ExchangeSink;
 
 /// The error text of an exchange the client abandoned.
 pub const CLIENT_ABORTED: &str = "client aborted";
 
+/// Largest response body learned from on the client's path; larger ones (rare: UCWA
+/// resources are a few KiB) are learned from when their record is finished.
+const MAX_LEARN_INLINE: usize = 1024 * 1024;
+
 /// Session-wide recording state shared by every connection.
 #[derive(Debug)]
 pub struct Recorder {
-    redactor: Redactor,
-    classifier: Classifier,
-    key_options: KeyOptions,
+    ingest: Ingest,
     /// Taken out at shutdown so that the writer can finish even if a connection outlives
     /// the drain deadline; exchanges finishing later are logged, not stored.
     sink: Mutex<Option<ExchangeSink>>,
@@ -40,16 +39,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(
-        redactor: Redactor,
-        key_options: KeyOptions,
-        sink: ExchangeSink,
-        max_body: usize,
-    ) -> Self {
+    pub fn new(ingest: Ingest, sink: ExchangeSink, max_body: usize) -> Self {
         Recorder {
-            redactor,
-            classifier: Classifier::new(),
-            key_options,
+            ingest,
             sink: Mutex::new(Some(sink)),
             tracker: TaskTracker::new(),
             max_body,
@@ -59,8 +51,10 @@ impl Recorder {
         }
     }
 
-    /// Start the record of a request that has just arrived (its `seq` is its arrival order).
-    pub fn begin(self: &Arc<Self>, upstream_path: &str) -> Pending {
+    /// Start the record of a request that has just arrived: its `seq` is its arrival order,
+    /// and its kind is decided now, from what the responses the client has seen so far
+    /// taught (not from responses that happen to finish earlier).
+    pub fn begin(self: &Arc<Self>, method: &str, client_path: &str) -> Pending {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let started_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -71,12 +65,13 @@ impl Recorder {
             exchange: Some(Exchange {
                 seq,
                 started_us,
+                kind: self.ingest.classify(method, client_path),
                 ..Default::default()
             }),
             started: Instant::now(),
             request_body: None,
-            upstream_path: upstream_path.split('?').next().unwrap_or("").to_string(),
             response_decoded: false,
+            learned: false,
         }
     }
 
@@ -104,7 +99,7 @@ impl Recorder {
 
     /// Everything that turns a raw exchange into a stored row (CPU work, off the client's
     /// path).
-    fn complete(&self, mut ex: Exchange, upstream_path: &str, response_decoded: bool) {
+    fn complete(&self, mut ex: Exchange, response_decoded: bool, learned: bool) {
         if !response_decoded {
             let encoding = ex
                 .response_headers
@@ -129,8 +124,7 @@ impl Recorder {
                 }
             }
         }
-        self.redactor.redact_exchange(&mut ex);
-        index_exchange(&mut ex, upstream_path, &self.classifier, &self.key_options);
+        self.ingest.ingest_classified(&mut ex, learned);
         tracing::debug!(
             seq = ex.seq,
             method = %ex.method,
@@ -161,44 +155,6 @@ impl Recorder {
     }
 }
 
-/// Classify a redacted exchange, index its events-feed events and compute its match key:
-/// what every way into a recording (the proxy, HAR import) does before storing.
-/// `upstream_path` is the path as the upstream saw it (no `/_upstream/HOST` prefix); a kind
-/// already set (an imported one) is kept.
-pub fn index_exchange(
-    ex: &mut Exchange,
-    upstream_path: &str,
-    classifier: &Classifier,
-    key_options: &KeyOptions,
-) {
-    if ex.kind.is_empty() {
-        ex.kind = classifier.kind(&ex.method, upstream_path);
-    }
-    let response_repr = Representation::from_content_type(ex.response_headers.get("content-type"));
-    let body_repr = if response_repr == Representation::Other {
-        ex.representation
-    } else {
-        response_repr
-    };
-    if !ex.response_body.is_empty() {
-        classifier.learn(body_repr, &ex.response_body);
-    }
-    if feed::is_events_request(&ex.method, upstream_path)
-        && ex.status == Some(200)
-        && !ex.response_body.is_empty()
-    {
-        match feed::parse_events(
-            body_repr,
-            &ex.response_body,
-            feed::ack_of(ex.query.as_deref()),
-        ) {
-            Ok(events) => ex.events = events,
-            Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
-        }
-    }
-    ex.match_key = key_of_recorded(key_options, ex).to_string();
-}
-
 /// The record of one exchange in flight.
 #[derive(Debug)]
 pub struct Pending {
@@ -206,8 +162,9 @@ pub struct Pending {
     exchange: Option<Exchange>,
     started: Instant,
     request_body: Option<CaptureHandle>,
-    upstream_path: String,
     response_decoded: bool,
+    /// The classifier has learned this exchange's response links.
+    learned: bool,
 }
 
 impl Pending {
@@ -239,7 +196,20 @@ impl Pending {
             Some(handle) => handle.lock().map(|c| c.bytes.clone()).unwrap_or_default(),
             None => ex.request_body.clone(),
         };
-        self.recorder.redactor.redact_exchange(&mut snapshot);
+        self.recorder.ingest.number_secrets(snapshot);
+    }
+
+    /// Teach the classifier the links of the response, before the client can follow them.
+    pub fn learn(&mut self) {
+        if let Some(ex) = self.exchange.as_ref()
+            && !self.learned
+            && ex.response_body.len() <= MAX_LEARN_INLINE
+            // A body still compressed is learned from once decoded, off the client's path.
+            && (self.response_decoded || !is_encoded(ex.response_headers.get("content-encoding")))
+        {
+            self.recorder.ingest.learn(ex);
+            self.learned = true;
+        }
     }
 
     /// Where the request body copy will be.
@@ -270,6 +240,8 @@ impl Pending {
 
     /// End the exchange (with an error, if any) and finish its record in the background.
     pub fn finish(&mut self, error: Option<String>) {
+        // Still on the client's path: the last byte has not gone out yet.
+        self.learn();
         let Some(mut ex) = self.exchange.take() else {
             return;
         };
@@ -287,9 +259,8 @@ impl Pending {
             ex.request_truncated = truncated;
         }
         let recorder = self.recorder.clone();
-        let path = std::mem::take(&mut self.upstream_path);
-        let decoded = self.response_decoded;
-        let work = move || recorder.complete(ex, &path, decoded);
+        let (decoded, learned) = (self.response_decoded, self.learned);
+        let work = move || recorder.complete(ex, decoded, learned);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 self.recorder.tracker.spawn_blocking_on(work, &handle);
@@ -311,17 +282,21 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::{HeaderList, KeyOptions, ResourceKind};
     use crate::redact::RedactConfig;
-    use crate::store::{HeaderList, NewSession, Recording, StoreWriter};
+    use crate::store::{NewSession, Recording, StoreWriter};
 
-    /// The token response's exchange finishes after the next request that uses the token:
-    /// numbering at response time still gives the token the number it was revealed with.
-    #[test]
-    fn secrets_are_numbered_in_the_order_the_client_saw_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("r.sqlite");
-        let writer = StoreWriter::create(
-            &db,
+    fn recorder(writer: &StoreWriter) -> Arc<Recorder> {
+        Arc::new(Recorder::new(
+            Ingest::new(&RedactConfig::default(), KeyOptions::default()).unwrap(),
+            writer.sink(),
+            1 << 20,
+        ))
+    }
+
+    fn writer(dir: &tempfile::TempDir) -> StoreWriter {
+        StoreWriter::create(
+            &dir.path().join("r.sqlite"),
             &NewSession {
                 name: "s".into(),
                 upstream: "https://fe1.contoso.com".into(),
@@ -329,14 +304,26 @@ mod tests {
                 replace: false,
             },
         )
-        .unwrap();
-        let recorder = Arc::new(Recorder::new(
-            Redactor::new(&RedactConfig::default()).unwrap(),
-            KeyOptions::default(),
-            writer.sink(),
-            1 << 20,
-        ));
-        let mut token = recorder.begin("/WebTicket/oauthtoken");
+        .unwrap()
+    }
+
+    fn stored(dir: &tempfile::TempDir, writer: StoreWriter) -> Vec<Exchange> {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(writer.finish())
+            .unwrap();
+        let rec = Recording::open(&dir.path().join("r.sqlite")).unwrap();
+        rec.exchanges(&rec.session(None).unwrap()).unwrap()
+    }
+
+    /// The token response's exchange finishes after the next request that uses the token:
+    /// numbering at response time still gives the token the number it was revealed with.
+    #[test]
+    fn secrets_are_numbered_in_the_order_the_client_saw_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir);
+        let recorder = recorder(&writer);
+        let mut token = recorder.begin("POST", "/WebTicket/oauthtoken");
         {
             let ex = token.exchange().unwrap();
             ex.method = "POST".into();
@@ -352,7 +339,7 @@ mod tests {
         }
         token.set_response_body(br#"{"access_token":"cwt=AAEBsecretToken"}"#, None);
         token.number_secrets();
-        let mut user = recorder.begin("/user");
+        let mut user = recorder.begin("GET", "/user");
         {
             let ex = user.exchange().unwrap();
             ex.method = "GET".into();
@@ -369,12 +356,7 @@ mod tests {
         // Every handle on the recorder (and so on the writer's sink) goes before the writer
         // can finish.
         drop((user, token, recorder));
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(writer.finish())
-            .unwrap();
-        let rec = Recording::open(&db).unwrap();
-        let all = rec.exchanges(&rec.session(None).unwrap()).unwrap();
+        let all = stored(&dir, writer);
         let body = String::from_utf8(all[0].response_body.clone()).unwrap();
         let placeholder = body
             .split('"')
@@ -387,5 +369,49 @@ mod tests {
         );
         // username and password were revealed first.
         assert_eq!(placeholder, "cwt=REDACTED-3", "{body}");
+    }
+
+    /// A conversation's link is followed as soon as its response arrives, and that
+    /// response's record finishes last: the followed request is still classified by the rel
+    /// that led to it, because kinds are decided on arrival from what was learned on the
+    /// client's path.
+    #[test]
+    fn kinds_follow_the_order_the_client_saw_the_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir);
+        let recorder = recorder(&writer);
+        let app = "/ucwa/oauth/v1/applications/1";
+        let mut parent = recorder.begin("GET", &format!("{app}/communication/conversations/9"));
+        {
+            let ex = parent.exchange().unwrap();
+            ex.method = "GET".into();
+            ex.path = format!("{app}/communication/conversations/9");
+            ex.status = Some(200);
+            ex.response_headers =
+                HeaderList(vec![("content-type".into(), b"application/json".to_vec())]);
+        }
+        let link = format!(r#"{{"_links":{{"participantMessaging":{{"href":"{app}/pm/7"}}}}}}"#);
+        parent.set_response_body(link.as_bytes(), None);
+        // The response's last byte is about to go out (what the response tap does).
+        parent.learn();
+        let mut child = recorder.begin("GET", &format!("{app}/pm/7"));
+        {
+            let ex = child.exchange().unwrap();
+            ex.method = "GET".into();
+            ex.path = format!("{app}/pm/7");
+            ex.status = Some(200);
+        }
+        // No runtime: each finish completes inline, the child first.
+        child.finish(None);
+        parent.finish(None);
+        drop((child, parent, recorder));
+        let all = stored(&dir, writer);
+        assert_eq!(all[0].kind, ResourceKind::Conversation);
+        assert_eq!(
+            all[1].kind,
+            ResourceKind::ParticipantMessaging,
+            "{:?}",
+            all[1].path
+        );
     }
 }

@@ -6,21 +6,20 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{Method, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::capture::ResponseTap;
-use super::decode::{decode, is_encoded};
-use super::forward::{retain_in_order, strip_hop_by_hop};
 use super::record::Pending;
-use super::rewrite::{OriginRewriter, strip_cookie_domain};
 use super::rewrite_stream::RewritingBody;
 use crate::body::{Body, boxed, full};
-use crate::store::HeaderList;
-pub use crate::ucwa::media::is_text_like;
+use crate::recording::HeaderList;
+use crate::recording::decode::{decode, is_encoded};
+use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
+use crate::ucwa::media::is_text_like;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 use crate::upstream::UpstreamError;
 
@@ -29,66 +28,6 @@ use crate::upstream::UpstreamError;
 const MAX_BUFFERED: u64 = 1024 * 1024;
 /// Largest decoded body the proxy rewrites; beyond it the body passes untouched.
 const MAX_REWRITE: usize = 256 * 1024 * 1024;
-
-/// Headers whose values may name an upstream origin.
-const ORIGIN_HEADERS: &[header::HeaderName] = &[
-    header::LOCATION,
-    header::CONTENT_LOCATION,
-    header::WWW_AUTHENTICATE,
-    header::ACCESS_CONTROL_ALLOW_ORIGIN,
-    header::LINK,
-];
-
-/// What the response side needs to know.
-#[derive(Debug, Clone)]
-pub struct ResponseRules {
-    pub to_public: OriginRewriter,
-    /// Host names of every upstream (their cookie domains are dropped).
-    pub upstream_hosts: Vec<String>,
-}
-
-/// Rewrite the response head for the client.
-pub fn client_headers(headers: &mut HeaderMap, rules: &ResponseRules) {
-    strip_hop_by_hop(headers, false);
-    // RFC 9110 §7.6.3: an intermediary adds itself to Via in both directions.
-    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.is_empty() => format!("{existing}, 1.1 ucwa-replay"),
-        _ => "1.1 ucwa-replay".to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&via) {
-        headers.insert(header::VIA, v);
-    }
-    for name in ORIGIN_HEADERS {
-        map_values(headers, name, |v| match rules.to_public.rewrite(v) {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(b) => Some(b),
-        });
-    }
-    map_values(headers, &header::SET_COOKIE, |v| {
-        let text = std::str::from_utf8(v).ok()?;
-        match strip_cookie_domain(text, &rules.upstream_hosts) {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(s) => Some(s.into_bytes()),
-        }
-    });
-}
-
-/// Replace the values of `name` for which `f` returns a new value, keeping their order.
-fn map_values(
-    headers: &mut HeaderMap,
-    name: &header::HeaderName,
-    f: impl Fn(&[u8]) -> Option<Vec<u8>>,
-) {
-    // In place: a rewritten field keeps its position among the others, so the client sees
-    // the upstream's order (and replay, which stores that order, can reproduce it).
-    for (n, v) in headers.iter_mut() {
-        if n == name
-            && let Some(new) = f(v.as_bytes()).and_then(|b| HeaderValue::from_bytes(&b).ok())
-        {
-            *v = new;
-        }
-    }
-}
 
 /// Turn the upstream's response into the client's, handing the record to the body.
 pub async fn relay(
@@ -201,54 +140,4 @@ pub fn failure_response(failure: &UpstreamError, repr: Representation) -> Respon
         failure.message.clone(),
     );
     error_response(&err, repr)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proxy::rewrite::Origin;
-
-    #[test]
-    fn header_origins_and_cookie_domains_are_rewritten() {
-        let up = Origin::parse("https://fe1.contoso.com").unwrap();
-        let rules = ResponseRules {
-            to_public: OriginRewriter::to_public(&up, &[], "http://127.0.0.1:9"),
-            upstream_hosts: vec!["fe1.contoso.com".into()],
-        };
-        let mut h = HeaderMap::new();
-        h.insert(
-            "location",
-            HeaderValue::from_static("https://fe1.contoso.com/ucwa/x"),
-        );
-        h.append(
-            "www-authenticate",
-            HeaderValue::from_static("Bearer trusted_issuers=\"\""),
-        );
-        h.append(
-            "www-authenticate",
-            HeaderValue::from_static(
-                "MsRtcOAuth href=\"https://fe1.contoso.com/WebTicket/oauthtoken\"",
-            ),
-        );
-        h.insert(
-            "set-cookie",
-            HeaderValue::from_static("a=1; Domain=.contoso.com; path=/"),
-        );
-        h.insert("connection", HeaderValue::from_static("close"));
-        client_headers(&mut h, &rules);
-        assert_eq!(h["location"], "http://127.0.0.1:9/ucwa/x");
-        let auth: Vec<_> = h.get_all("www-authenticate").iter().collect();
-        assert_eq!(auth[0], "Bearer trusted_issuers=\"\"");
-        assert_eq!(
-            auth[1],
-            "MsRtcOAuth href=\"http://127.0.0.1:9/WebTicket/oauthtoken\""
-        );
-        assert_eq!(h["set-cookie"], "a=1; path=/");
-        assert!(h.get("connection").is_none());
-        assert_eq!(h["via"], "1.1 ucwa-replay");
-        assert!(is_text_like(Some(
-            "application/vnd.microsoft.com.ucwa+json; charset=utf-8"
-        )));
-        assert!(!is_text_like(Some("image/png")));
-    }
 }

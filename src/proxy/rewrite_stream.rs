@@ -12,8 +12,8 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame};
 
-use super::rewrite::OriginRewriter;
 use crate::body::{Body, BoxError};
+use crate::recording::OriginRewriter;
 
 /// Bytes after which a piece may be cut: none of them can occur in an origin.
 const DELIMITERS: &[u8] = b"\"'<> \t\r\n,;{}()[]";
@@ -140,7 +140,7 @@ impl HttpBody for RewritingBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::rewrite::Origin;
+    use crate::recording::Origin;
 
     fn rewriter() -> OriginRewriter {
         let fe1 = Origin::parse("https://fe1.contoso.com").unwrap();

@@ -1,14 +1,48 @@
 use super::*;
-use crate::store::{NewSession, Recording, StoreWriter};
 
-fn exchange() -> Exchange {
-    Exchange {
-        seq: 1,
-        method: "GET".into(),
+/// The parts of an exchange the redactor sees, as the recording layer lends them.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Ex {
+    path: String,
+    query: Option<String>,
+    request_headers: Headers,
+    request_body: Vec<u8>,
+    response_headers: Headers,
+    response_body: Vec<u8>,
+    error: Option<String>,
+    credential: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Headers(Vec<(String, Vec<u8>)>);
+
+impl Headers {
+    fn push(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.0.push((name.to_string(), value.into()));
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        header(&self.0, name)
+    }
+}
+
+impl Redactor {
+    fn redact_exchange(&self, e: &mut Ex) {
+        e.credential = self.redact(ExchangeFields {
+            path: &mut e.path,
+            query: &mut e.query,
+            request_headers: &mut e.request_headers.0,
+            request_body: &mut e.request_body,
+            response_headers: &mut e.response_headers.0,
+            response_body: &mut e.response_body,
+            error: &mut e.error,
+        });
+    }
+}
+
+fn exchange() -> Ex {
+    Ex {
         path: "/ucwa/oauth/v1/applications/105".into(),
-        http_version: "HTTP/1.1".into(),
-        status: Some(200),
-        kind: "other".into(),
         ..Default::default()
     }
 }
@@ -27,7 +61,6 @@ const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJlX2J5dGVz"
 fn token_response_and_bearer_share_a_placeholder() {
     let r = redactor();
     let mut token = exchange();
-    token.method = "POST".into();
     token.path = "/WebTicket/oauthtoken".into();
     token.request_headers.push(
         "content-type",
@@ -291,118 +324,6 @@ fn garbage_never_panics() {
     e.request_body = vec![0xff, b'=', b'&', b'=', 0];
     e.response_body = b"{\"access_token\": ".to_vec();
     r.redact_exchange(&mut e);
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-/// The end-to-end guarantee: known secrets never reach the database file or its WAL.
-#[tokio::test]
-async fn secrets_never_reach_the_database_or_wal() {
-    const PASSWORD: &str = "Sup3rSecretPassw0rd";
-    const TOKEN: &str = "AAEBHAEFAAAAAAAFFQAAAIxVppb2z4Dxaju2058FAACBEPoG3Xyftj";
-    const COOKIE: &str = "CookieValueZZ9911";
-    const CUSTOM: &str = "ACME-77331199";
-    let secrets = [
-        PASSWORD,
-        TOKEN,
-        COOKIE,
-        CUSTOM,
-        JWT,
-        "alice.secret@contoso.com",
-    ];
-
-    let r = Redactor::new(&RedactConfig {
-        regexes: vec![r"ACME-\d+".into()],
-        ..Default::default()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rec.sqlite");
-    let writer = StoreWriter::create(
-        &path,
-        &NewSession {
-            name: "s".into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .unwrap();
-    let sink = writer.sink();
-
-    let mut token = exchange();
-    token.seq = 1;
-    token.method = "POST".into();
-    token
-        .request_headers
-        .push("content-type", "application/x-www-form-urlencoded");
-    token.request_body =
-        format!("grant_type=password&username=alice.secret%40contoso.com&password={PASSWORD}")
-            .into_bytes();
-    token.response_body =
-        format!(r#"{{"access_token":"cwt={TOKEN}","id_token":"{JWT}","note":"{CUSTOM}"}}"#)
-            .into_bytes();
-    r.redact_exchange(&mut token);
-    sink.submit(token);
-
-    let mut app = exchange();
-    app.seq = 2;
-    app.request_headers
-        .push("authorization", format!("Bearer cwt={TOKEN}"));
-    app.request_headers
-        .push("cookie", format!("cwt_ucwa={COOKIE}"));
-    app.response_headers
-        .push("set-cookie", format!("cwt_ucwa={COOKIE}; path=/; secure"));
-    app.query = Some(format!("token=cwt={TOKEN}"));
-    r.redact_exchange(&mut app);
-    assert_eq!(app.credential.as_deref(), Some("REDACTED-3"));
-    sink.submit(app);
-    drop(sink);
-
-    // While the WAL exists (the writer is still running and has written both exchanges).
-    let wal = dir.path().join("rec.sqlite-wal");
-    for _ in 0..100 {
-        let written = rusqlite::Connection::open(&path)
-            .and_then(|c| c.query_row("SELECT count(*) FROM exchanges", [], |r| r.get::<_, i64>(0)))
-            .unwrap_or(0);
-        if written == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        std::fs::metadata(&wal)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false),
-        "no WAL yet"
-    );
-    for file in [&path, &wal] {
-        if let Ok(bytes) = std::fs::read(file) {
-            for s in secrets {
-                assert!(!contains(&bytes, s), "{s} found in {}", file.display());
-            }
-        }
-    }
-    writer.finish().await.unwrap();
-    for file in [&path, &wal] {
-        if let Ok(bytes) = std::fs::read(file) {
-            for s in secrets {
-                assert!(!contains(&bytes, s), "{s} found in {}", file.display());
-            }
-        }
-    }
-    // And the placeholders are there.
-    let rec = Recording::open(&path).unwrap();
-    let session = rec.session(None).unwrap();
-    let all = rec.exchanges(&session).unwrap();
-    assert_eq!(all.len(), 2);
-    assert_eq!(
-        all[1].request_headers.get("authorization"),
-        Some("Bearer cwt=REDACTED-3")
-    );
-    assert!(contains(&all[0].response_body, "cwt=REDACTED-3"));
 }
 
 /// Mutated bodies and headers (a tiny deterministic fuzzer): never a panic.

@@ -9,21 +9,26 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::key::{KeyOptions, MatchKey, key_of_recorded};
-use crate::store::Exchange;
+use crate::recording::{Exchange, KeyOptions, KeyRequest, MatchKey};
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{ack_of, is_events_request};
 
 /// Index of a group of same-key exchanges.
 pub type GroupId = usize;
 
-/// One recorded exchange with its parsed key.
+/// One recorded exchange, keyed.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub exchange: Exchange,
-    pub key: MatchKey,
     /// The credential placeholder, when it takes part in lookups.
     pub credential: Option<String>,
+}
+
+impl Entry {
+    /// The key the exchange is looked up by.
+    pub fn key(&self) -> &MatchKey {
+        &self.exchange.match_key
+    }
 }
 
 /// The request shape lenient body matching compares: everything in the key but the body.
@@ -54,13 +59,11 @@ impl Index {
             credentials_matter,
             ..Index::default()
         };
-        for exchange in exchanges {
-            let stored = if recompute {
-                None
-            } else {
-                MatchKey::parse(&exchange.match_key)
-            };
-            let key = stored.unwrap_or_else(|| key_of_recorded(opts, &exchange));
+        for mut exchange in exchanges {
+            if recompute {
+                exchange.match_key = KeyRequest::of_exchange(&exchange).key(opts);
+            }
+            let key = exchange.match_key.clone();
             let credential = if credentials_matter {
                 exchange.credential.clone()
             } else {
@@ -94,7 +97,6 @@ impl Index {
             }
             index.entries.push(Entry {
                 exchange,
-                key,
                 credential,
             });
         }
@@ -158,7 +160,7 @@ impl Index {
         self.entries
             .iter()
             .rev()
-            .filter(|e| e.key.path == path && e.key.representation == repr)
+            .filter(|e| e.key().path == path && e.key().representation == repr)
             .filter(|e| e.exchange.status.is_some_and(|s| (200..300).contains(&s)))
             .find_map(|e| e.exchange.response_headers.get("content-type"))
     }
@@ -172,22 +174,13 @@ fn shape(credential: Option<&str>, key: &MatchKey) -> Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::key::match_key;
 
     fn recorded(seq: u64, method: &str, pq: &str, cred: Option<&str>) -> Exchange {
         let (path, query) = match pq.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
             None => (pq.to_string(), None),
         };
-        let key = match_key(
-            &KeyOptions::default(),
-            method,
-            &path,
-            query.as_deref(),
-            None,
-            None,
-            b"",
-        );
+        let key = KeyRequest::new(method, pq).key(&KeyOptions::default());
         Exchange {
             id: seq as i64,
             seq,
@@ -196,7 +189,7 @@ mod tests {
             query,
             http_version: "HTTP/1.1".into(),
             status: Some(200),
-            match_key: key.to_string(),
+            match_key: key,
             credential: cred.map(str::to_string),
             ..Default::default()
         }
@@ -214,7 +207,7 @@ mod tests {
             false,
         );
         assert!(!one.credentials_matter());
-        let key = one.entries()[0].key.clone();
+        let key = one.entries()[0].key().clone();
         let g = one.lookup(None, &key).unwrap();
         assert_eq!(one.group(g), [0, 2]);
 

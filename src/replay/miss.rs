@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::index::Index;
-use super::key::MatchKey;
 use crate::body::Body;
+use crate::recording::MatchKey;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 
 /// Response header marking a replay miss (and an exhausted key).
@@ -95,7 +95,7 @@ pub fn closest(index: &Index, credential: Option<&str>, key: &MatchKey) -> Vec<C
     let mut scored: Vec<(u32, usize, u64, Closest)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for entry in index.entries() {
-        let k = &entry.key;
+        let k = entry.key();
         if !seen.insert((entry.credential.clone(), k.clone())) {
             continue; // one candidate per distinct recorded request
         }
@@ -169,19 +169,13 @@ pub fn miss_response(miss: &Miss) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::replay::key::{KeyOptions, match_key};
-    use crate::store::Exchange;
+    use crate::recording::{Exchange, KeyOptions, KeyRequest};
 
     fn rec(seq: u64, method: &str, path: &str, accept: Option<&str>, body: &str) -> Exchange {
-        let key = match_key(
-            &KeyOptions::default(),
-            method,
-            path,
-            None,
-            accept,
-            Some("application/json"),
-            body.as_bytes(),
-        );
+        let key = KeyRequest::new(method, path)
+            .accept(accept)
+            .body(Some("application/json"), body.as_bytes())
+            .key(&KeyOptions::default());
         Exchange {
             id: seq as i64,
             seq,
@@ -191,7 +185,7 @@ mod tests {
             request_body: body.as_bytes().to_vec(),
             status: Some(200),
             representation: key.representation,
-            match_key: key.to_string(),
+            match_key: key,
             ..Default::default()
         }
     }
@@ -208,15 +202,9 @@ mod tests {
             &KeyOptions::default(),
             false,
         );
-        let asked = match_key(
-            &KeyOptions::default(),
-            "POST",
-            "/ucwa/apps",
-            None,
-            None,
-            Some("application/json"),
-            br#"{"UserAgent":"b"}"#,
-        );
+        let asked = KeyRequest::new("POST", "/ucwa/apps")
+            .body(Some("application/json"), br#"{"UserAgent":"b"}"#)
+            .key(&KeyOptions::default());
         let got = closest(&index, None, &asked);
         assert_eq!(got[0].seq, 2);
         assert_eq!(got[0].differs, ["body"]);

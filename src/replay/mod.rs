@@ -17,7 +17,7 @@
 //! ```no_run
 //! use ucwa_replay::replay::{FeedEnd, ReplayServer};
 //!
-//! # fn main() -> Result<(), ucwa_replay::replay::ReplayError> {
+//! # fn main() -> Result<(), ucwa_replay::Error> {
 //! let server = ReplayServer::builder("recordings/ucwa.sqlite", "send-im")
 //!     .feed_end(FeedEnd::Empty)
 //!     .start()?;
@@ -57,7 +57,6 @@
 pub mod cursor;
 pub mod feed;
 pub mod index;
-pub mod key;
 pub mod miss;
 pub mod options;
 pub mod pacing;
@@ -66,7 +65,6 @@ pub mod report;
 pub mod server;
 pub mod test_server;
 
-pub use key::{KeyOptions, MatchKey, match_key};
 pub use miss::{Closest, Miss, MissReason};
 pub use options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
 pub use report::{ReplayReport, Unplayed};
@@ -74,40 +72,3 @@ pub use server::{Replayer, run};
 pub use test_server::{ReplayServer, ReplayServerBuilder};
 
 pub use crate::serve::CancellationToken;
-
-/// Why a replay cannot start. Each message names the input that is wrong.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReplayError {
-    /// The recording or the session cannot be used.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-
-    /// The session's recorded upstream origin is not a URL.
-    #[error("session {session:?}: recorded upstream {origin:?} is not an origin: {message}")]
-    BadOrigin {
-        session: String,
-        origin: String,
-        message: String,
-    },
-
-    /// An option value is not valid (`--pace`, `--exhausted` …).
-    #[error("invalid {what}: {message}")]
-    Invalid { what: &'static str, message: String },
-
-    /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// The report file could not be written.
-    #[error("cannot write report {}: {source}", path.display())]
-    Report {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}

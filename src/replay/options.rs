@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::ReplayError;
-use super::key::KeyOptions;
+use crate::error::Error;
+use crate::recording::KeyOptions;
 
 /// What a repeated request gets once its recorded answers are used up (`--exhausted`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,12 +67,12 @@ pub enum BodyMatch {
     Strict,
 }
 
-fn invalid(what: &'static str, message: String) -> ReplayError {
-    ReplayError::Invalid { what, message }
+fn invalid(what: &'static str, message: String) -> Error {
+    Error::invalid(what, message)
 }
 
 impl FromStr for Exhausted {
-    type Err = ReplayError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "repeat-last" => Ok(Exhausted::RepeatLast),
@@ -95,7 +95,7 @@ impl fmt::Display for Exhausted {
 }
 
 impl FromStr for FeedEnd {
-    type Err = ReplayError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "hold" => Ok(FeedEnd::Hold),
@@ -118,7 +118,7 @@ impl fmt::Display for FeedEnd {
 }
 
 impl FromStr for Pace {
-    type Err = ReplayError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "instant" => Ok(Pace::Instant),
@@ -153,7 +153,7 @@ impl fmt::Display for Pace {
 }
 
 impl FromStr for BodyMatch {
-    type Err = ReplayError;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "lenient" => Ok(BodyMatch::Lenient),

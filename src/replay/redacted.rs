@@ -8,7 +8,8 @@
 
 use serde_json::Value;
 
-use super::key::{KeyOptions, canonical_body};
+use crate::recording::KeyOptions;
+use crate::recording::key::canonical_body;
 
 /// The marker every redaction placeholder carries.
 const PLACEHOLDER: &str = "REDACTED-";

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::ReplayError;
 use super::miss::{Miss, repr_name};
+use crate::error::Error;
 use crate::ucwa::Representation;
 
 /// A recorded exchange the replay never served.
@@ -72,8 +72,8 @@ impl ReplayReport {
     }
 
     /// Write the JSON report to `path` (through a temporary file, so readers never see half).
-    pub fn write(&self, path: &Path) -> Result<(), ReplayError> {
-        let err = |source| ReplayError::Report {
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let err = |source| Error::WriteFile {
             path: path.to_path_buf(),
             source,
         };

@@ -15,22 +15,22 @@ use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::ReplayError;
 use super::cursor::{Cursors, Pick};
 use super::feed;
 use super::index::{GroupId, Index};
-use super::key::{KeyOptions, MatchKey, match_key};
 use super::miss::{Miss, MissReason, closest, miss_response};
 use super::options::{BodyMatch, Exhausted, FeedEnd, ReplayConfig};
 use super::pacing;
 use super::redacted::equal_but_secrets;
 use super::report::{ReplayReport, Unplayed};
 use crate::body::{Body, full};
-use crate::proxy::forward::retain_in_order;
-use crate::proxy::response::{ResponseRules, client_headers};
-use crate::proxy::rewrite::{Origin, OriginRewriter};
+use crate::error::Error;
+use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
+use crate::recording::{Exchange, SessionInfo};
+use crate::recording::{KeyOptions, KeyRequest, MatchKey};
+use crate::recording::{OriginRewriter, Upstreams};
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
-use crate::store::{Exchange, Recording, SessionInfo};
+use crate::store::Recording;
 use crate::ucwa::feed::{ack_of, is_events_request};
 use crate::ucwa::{ErrorBody, Representation, error_response};
 
@@ -49,8 +49,7 @@ pub struct Replayer {
     index: Index,
     config: ReplayConfig,
     key_options: KeyOptions,
-    upstream: Origin,
-    also: Vec<Origin>,
+    upstreams: Upstreams,
     state: Mutex<State>,
     /// The response-head rules for the last public base answered at (a replay is normally
     /// reached at one base, so they are built once rather than per response).
@@ -89,7 +88,7 @@ impl Replayer {
         db: impl AsRef<Path>,
         session: Option<&str>,
         config: ReplayConfig,
-    ) -> Result<Self, ReplayError> {
+    ) -> Result<Self, Error> {
         let db = db.as_ref();
         let recording = Recording::open(db)?;
         let info = recording.session(session)?;
@@ -104,20 +103,18 @@ impl Replayer {
         session: SessionInfo,
         exchanges: Vec<Exchange>,
         config: ReplayConfig,
-    ) -> Result<Self, ReplayError> {
-        let origin = |text: &str| {
-            Origin::parse(text).map_err(|e| ReplayError::BadOrigin {
-                session: session.name.clone(),
-                origin: text.to_string(),
-                message: e.to_string(),
-            })
-        };
-        let upstream = origin(&session.upstream)?;
-        let also = session
-            .also_upstreams
-            .iter()
-            .map(|o| origin(o))
-            .collect::<Result<Vec<_>, _>>()?;
+    ) -> Result<Self, Error> {
+        let upstreams =
+            Upstreams::parse(&session.upstream, &session.also_upstreams).map_err(|e| {
+                Error::invalid_because(
+                    "recording",
+                    format!(
+                        "session {:?} records an upstream that is not an origin",
+                        session.name
+                    ),
+                    e,
+                )
+            })?;
         let key_options = config.key_options();
         let recompute = !config.ignore_body_fields.is_empty();
         let index = Index::build(exchanges, &key_options, recompute);
@@ -133,8 +130,7 @@ impl Replayer {
             index,
             config,
             key_options,
-            upstream,
-            also,
+            upstreams,
             state: Mutex::new(state),
             head_rules: Mutex::new(None),
         })
@@ -179,9 +175,9 @@ impl Replayer {
                     method: e.method.clone(),
                     path: e.path.clone(),
                     query: e.query.clone(),
-                    representation: entry.key.representation,
+                    representation: entry.key().representation,
                     status: e.status,
-                    match_key: entry.key.to_string(),
+                    match_key: entry.key().to_string(),
                 }
             })
             .collect()
@@ -202,7 +198,7 @@ impl Replayer {
     }
 
     /// Write the report to the configured `--report` file, if any.
-    pub fn write_report(&self) -> Result<Option<ReplayReport>, ReplayError> {
+    pub fn write_report(&self) -> Result<Option<ReplayReport>, Error> {
         match &self.config.report_path {
             None => Ok(None),
             Some(path) => {
@@ -215,7 +211,7 @@ impl Replayer {
 
     /// The origin rewriter for a replay reachable at `public_base` (`http://127.0.0.1:PORT`).
     pub fn rewriter(&self, public_base: &str) -> OriginRewriter {
-        OriginRewriter::to_public(&self.upstream, &self.also, public_base)
+        OriginRewriter::to_public(&self.upstreams.main, &self.upstreams.also, public_base)
     }
 
     /// The same head rewriting as the recording proxy (hop-by-hop fields, Via, origins in
@@ -230,9 +226,7 @@ impl Replayer {
         }
         let rules = Arc::new(ResponseRules {
             to_public: self.rewriter(public_base),
-            upstream_hosts: std::iter::once(self.upstream.host.clone())
-                .chain(self.also.iter().map(|o| o.host.clone()))
-                .collect(),
+            upstream_hosts: self.upstreams.all().map(|o| o.host.clone()).collect(),
         });
         *cached = Some((public_base.to_string(), rules.clone()));
         rules
@@ -247,22 +241,13 @@ impl Replayer {
         shutdown: &CancellationToken,
     ) -> Response<Body> {
         let (parts, body) = req.into_parts();
-        let method = parts.method.as_str();
         let path = parts.uri.path();
         let query = parts.uri.query();
         if path == REPORT_PATH && parts.method == http::Method::GET {
             return self.report_response();
         }
         let header = |name: HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let key = match_key(
-            &self.key_options,
-            method,
-            path,
-            query,
-            header(header::ACCEPT),
-            header(header::CONTENT_TYPE),
-            &body,
-        );
+        let key = KeyRequest::of_http(&parts, &body).key(&self.key_options);
         let placeholder = header(header::AUTHORIZATION).and_then(credential_placeholder);
         let credential = self.index.lookup_credential(placeholder);
 
@@ -601,7 +586,7 @@ pub async fn run(
     listener: TcpListener,
     replayer: Arc<Replayer>,
     shutdown: CancellationToken,
-) -> Result<ReplayReport, ReplayError> {
+) -> Result<ReplayReport, Error> {
     let token = shutdown.clone();
     let served = replayer.clone();
     let handler = move |req: Request<hyper::body::Incoming>, info: ConnInfo| {
@@ -620,7 +605,7 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    use crate::store::HeaderList;
+    use crate::recording::HeaderList;
 
     fn session() -> SessionInfo {
         SessionInfo {
@@ -637,7 +622,11 @@ mod tests {
     }
 
     fn exchange(seq: u64, method: &str, path: &str, query: Option<&str>, body: &str) -> Exchange {
-        let key = match_key(&KeyOptions::default(), method, path, query, None, None, b"");
+        let target = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        let key = KeyRequest::new(method, &target).key(&KeyOptions::default());
         let mut response_headers = HeaderList::default();
         response_headers.push("Content-Type", "application/json");
         response_headers.push("Location", "https://fe1.contoso.com/ucwa/x");
@@ -652,7 +641,7 @@ mod tests {
             status: Some(200),
             response_headers,
             response_body: body.as_bytes().to_vec(),
-            match_key: key.to_string(),
+            match_key: key,
             ..Default::default()
         }
     }

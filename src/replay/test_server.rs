@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::ReplayError;
 use super::miss::Miss;
 use super::options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
 use super::report::{ReplayReport, Unplayed};
 use super::server::{Replayer, run};
+use crate::error::Error;
 use crate::serve::BackgroundServer;
 
 /// Options for a [`ReplayServer`]; the same as the CLI's flags.
@@ -73,7 +73,7 @@ impl ReplayServerBuilder {
     }
 
     /// Load the session and start serving it on a thread of its own.
-    pub fn start(self) -> Result<ReplayServer, ReplayError> {
+    pub fn start(self) -> Result<ReplayServer, Error> {
         let replayer = Arc::new(Replayer::load(
             &self.db,
             self.session.as_deref(),
@@ -89,10 +89,7 @@ impl ReplayServerBuilder {
                 }
             },
         )
-        .map_err(|source| ReplayError::Bind {
-            addr: self.listen.to_string(),
-            source,
-        })?;
+        .map_err(|source| Error::bind(self.listen, source))?;
         Ok(ReplayServer { server, replayer })
     }
 }

@@ -8,103 +8,13 @@
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
 //! `SELECT * FROM events WHERE link_rel = 'participantMessaging' AND type = 'deleted'`.
 
-use std::path::{Path, PathBuf};
-
-pub mod model;
 pub mod read;
 pub mod schema;
 pub mod writer;
 
-pub use model::{EventRow, Exchange, HeaderList, NewSession, SessionInfo};
+pub use crate::error::StoreError;
 pub use read::Recording;
-pub use writer::{ExchangeSink, StoreWriter, WriterStats};
-
-/// Why a recording cannot be used. Every message names the file and says what to do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    #[error("{}: no such recording", path.display())]
-    Missing { path: PathBuf },
-
-    #[error("{}: not a SQLite database (is it a recording? the file was left untouched)", path.display())]
-    NotSqlite { path: PathBuf },
-
-    #[error("{}: not a ucwa-replay recording: {detail} (the file was left untouched)", path.display())]
-    NotARecording { path: PathBuf, detail: String },
-
-    #[error(
-        "{}: written by a newer ucwa-replay (schema {found}; this version reads up to {supported}): upgrade ucwa-replay",
-        path.display()
-    )]
-    Newer {
-        path: PathBuf,
-        found: i32,
-        supported: i32,
-    },
-
-    #[error("{}: damaged recording: {detail}", path.display())]
-    Corrupt { path: PathBuf, detail: String },
-
-    #[error("{}: no session named {name:?} (sessions: {})", path.display(), list_or_none(available))]
-    NoSession {
-        path: PathBuf,
-        name: String,
-        available: Vec<String>,
-    },
-
-    #[error("{}: holds {} sessions; name one as FILE#SESSION or --session ({})", path.display(), available.len(), list_or_none(available))]
-    AmbiguousSession {
-        path: PathBuf,
-        available: Vec<String>,
-    },
-
-    #[error("{}: a session named {name:?} already exists (choose another --session name, or --replace it)", path.display())]
-    SessionExists { path: PathBuf, name: String },
-
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("{}: SQLite: {source}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-
-    #[error("recording writer stopped: {0}")]
-    WriterGone(String),
-}
-
-impl StoreError {
-    /// Classify a SQLite error: "not a database" and "malformed" are corruption.
-    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        if let rusqlite::Error::SqliteFailure(e, msg) = &source
-            && matches!(e.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
-        {
-            return StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: msg.clone().unwrap_or_else(|| e.to_string()),
-            };
-        }
-        StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
-
-fn list_or_none(names: &[String]) -> String {
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.join(", ")
-    }
-}
+pub use writer::{ExchangeSink, NewSession, StoreWriter, WriterStats};
 
 /// Current time as RFC 3339 (seconds), for session start and end stamps.
 pub(crate) fn now_rfc3339() -> String {
@@ -114,6 +24,8 @@ pub(crate) fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::{EventRow, Exchange, HeaderList, Ingest, KeyOptions, MatchKey};
+    use crate::redact::RedactConfig;
 
     fn exchange(seq: u64, key: &str) -> Exchange {
         let mut request_headers = HeaderList::default();
@@ -130,7 +42,11 @@ mod tests {
             status: Some(200),
             response_body: b"{}".to_vec(),
             kind: "events".into(),
-            match_key: key.into(),
+            match_key: MatchKey {
+                method: "GET".into(),
+                path: key.into(),
+                ..MatchKey::default()
+            },
             ordinal: 99,
             credential: Some("REDACTED-1".into()),
             upstream: Some("https://fe1.contoso.com".into()),
@@ -175,7 +91,7 @@ mod tests {
         let all = rec.exchanges(&session).unwrap();
         let got: Vec<(u64, &str, u32)> = all
             .iter()
-            .map(|e| (e.seq, e.match_key.as_str(), e.ordinal))
+            .map(|e| (e.seq, e.match_key.path.as_str(), e.ordinal))
             .collect();
         assert_eq!(got, [(1, "K", 0), (2, "J", 0), (3, "K", 1)]);
         assert_eq!(all[0].events[0].link_rel, "participantMessaging");
@@ -268,5 +184,135 @@ mod tests {
             Recording::open(&dir.path().join("missing.sqlite")).unwrap_err(),
             StoreError::Missing { .. }
         ));
+    }
+
+    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJlX2J5dGVz";
+
+    fn plain_exchange() -> Exchange {
+        Exchange {
+            method: "GET".into(),
+            http_version: "HTTP/1.1".into(),
+            status: Some(200),
+            ..Default::default()
+        }
+    }
+
+    fn contains(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// The end-to-end guarantee: known secrets never reach the database file or its WAL.
+    #[tokio::test]
+    async fn secrets_never_reach_the_database_or_wal() {
+        const PASSWORD: &str = "Sup3rSecretPassw0rd";
+        const TOKEN: &str = "AAEBHAEFAAAAAAAFFQAAAIxVppb2z4Dxaju2058FAACBEPoG3Xyftj";
+        const COOKIE: &str = "CookieValueZZ9911";
+        const CUSTOM: &str = "ACME-77331199";
+        let secrets = [
+            PASSWORD,
+            TOKEN,
+            COOKIE,
+            CUSTOM,
+            JWT,
+            "alice.secret@contoso.com",
+        ];
+
+        let ingest = Ingest::new(
+            &RedactConfig {
+                regexes: vec![r"ACME-\d+".into()],
+                ..Default::default()
+            },
+            KeyOptions::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let writer = StoreWriter::create(
+            &path,
+            &NewSession {
+                name: "s".into(),
+                upstream: "https://fe1.contoso.com".into(),
+                also_upstreams: vec![],
+                replace: false,
+            },
+        )
+        .unwrap();
+        let sink = writer.sink();
+
+        let mut token = plain_exchange();
+        token.seq = 1;
+        token.method = "POST".into();
+        token.path = "/WebTicket/oauthtoken".into();
+        token
+            .request_headers
+            .push("content-type", "application/x-www-form-urlencoded");
+        token.request_body =
+            format!("grant_type=password&username=alice.secret%40contoso.com&password={PASSWORD}")
+                .into_bytes();
+        token.response_body =
+            format!(r#"{{"access_token":"cwt={TOKEN}","id_token":"{JWT}","note":"{CUSTOM}"}}"#)
+                .into_bytes();
+        ingest.ingest(&mut token);
+        sink.submit(token);
+
+        let mut app = plain_exchange();
+        app.seq = 2;
+        app.path = "/ucwa/oauth/v1/applications/105".into();
+        app.request_headers
+            .push("authorization", format!("Bearer cwt={TOKEN}"));
+        app.request_headers
+            .push("cookie", format!("cwt_ucwa={COOKIE}"));
+        app.response_headers
+            .push("set-cookie", format!("cwt_ucwa={COOKIE}; path=/; secure"));
+        app.query = Some(format!("token=cwt={TOKEN}"));
+        ingest.ingest(&mut app);
+        assert_eq!(app.credential.as_deref(), Some("REDACTED-3"));
+        sink.submit(app);
+        drop(sink);
+
+        // While the WAL exists (the writer is still running and has written both exchanges).
+        let wal = dir.path().join("rec.sqlite-wal");
+        for _ in 0..100 {
+            let written = rusqlite::Connection::open(&path)
+                .and_then(|c| {
+                    c.query_row("SELECT count(*) FROM exchanges", [], |r| r.get::<_, i64>(0))
+                })
+                .unwrap_or(0);
+            if written == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            std::fs::metadata(&wal)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false),
+            "no WAL yet"
+        );
+        for file in [&path, &wal] {
+            if let Ok(bytes) = std::fs::read(file) {
+                for s in secrets {
+                    assert!(!contains(&bytes, s), "{s} found in {}", file.display());
+                }
+            }
+        }
+        writer.finish().await.unwrap();
+        for file in [&path, &wal] {
+            if let Ok(bytes) = std::fs::read(file) {
+                for s in secrets {
+                    assert!(!contains(&bytes, s), "{s} found in {}", file.display());
+                }
+            }
+        }
+        // And the placeholders are there.
+        let rec = Recording::open(&path).unwrap();
+        let session = rec.session(None).unwrap();
+        let all = rec.exchanges(&session).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[1].request_headers.get("authorization"),
+            Some("Bearer cwt=REDACTED-3")
+        );
+        assert!(contains(&all[0].response_body, "cwt=REDACTED-3"));
     }
 }

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, Row, params};
 
-use super::model::{EventRow, Exchange, HeaderList, SessionInfo};
 use super::{StoreError, schema};
+use crate::recording::{
+    EventRow, Exchange, HeaderList, KeyOptions, KeyRequest, MatchKey, ResourceKind, SessionInfo,
+};
 use crate::ucwa::Representation;
 
 /// A recording opened read-only.
@@ -211,7 +213,9 @@ fn exchange_from_row(r: &Row<'_>) -> rusqlite::Result<Exchange> {
     let req_headers: String = r.get(8)?;
     let resp_headers: String = r.get(12)?;
     let repr: String = r.get(18)?;
-    Ok(Exchange {
+    let kind: String = r.get(17)?;
+    let key: String = r.get(19)?;
+    let mut ex = Exchange {
         id: r.get(0)?,
         seq: r.get::<_, i64>(1)? as u64,
         started_us: r.get(2)?,
@@ -231,12 +235,16 @@ fn exchange_from_row(r: &Row<'_>) -> rusqlite::Result<Exchange> {
         response_truncated: r.get(14)?,
         content_encoding: r.get(15)?,
         error: r.get(16)?,
-        kind: r.get(17)?,
+        kind: ResourceKind::from_rel(&kind),
         representation: Representation::parse(&repr).ok_or_else(|| bad(18, "representation"))?,
-        match_key: r.get(19)?,
+        match_key: MatchKey::default(),
         ordinal: r.get(20)?,
         credential: r.get(21)?,
         upstream: r.get(22)?,
         events: Vec::new(),
-    })
+    };
+    // A key written by hand (SQL) that does not parse is computed again, with the defaults.
+    ex.match_key = MatchKey::parse(&key)
+        .unwrap_or_else(|| KeyRequest::of_exchange(&ex).key(&KeyOptions::default()));
+    Ok(ex)
 }

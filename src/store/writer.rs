@@ -9,13 +9,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-use super::model::{Exchange, NewSession};
 use super::{StoreError, now_rfc3339, schema};
+use crate::recording::Exchange;
 
 /// How many exchanges may wait for the writer before senders queue in spawned tasks.
 const CHANNEL_CAPACITY: usize = 1024;
 /// Most exchanges written in one transaction.
 const MAX_BATCH: usize = 256;
+
+/// What a new session starts with.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub name: String,
+    pub upstream: String,
+    pub also_upstreams: Vec<String>,
+    /// Replace an existing session of the same name instead of refusing.
+    pub replace: bool,
+}
 
 /// Counters reported when the writer finishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -232,9 +242,10 @@ fn write_batch(
         )?;
         for ex in batch {
             let seq = ex.seq as i64;
+            let key = ex.match_key.to_string();
             let ordinal: i64 =
-                count_earlier.query_row(params![session_id, ex.match_key, seq], |r| r.get(0))?;
-            shift_later.execute(params![session_id, ex.match_key, seq])?;
+                count_earlier.query_row(params![session_id, key, seq], |r| r.get(0))?;
+            shift_later.execute(params![session_id, key, seq])?;
             insert.execute(params![
                 session_id,
                 seq,
@@ -253,9 +264,9 @@ fn write_batch(
                 ex.response_truncated,
                 ex.content_encoding,
                 ex.error,
-                ex.kind,
+                ex.kind.as_str(),
                 ex.representation.as_str(),
-                ex.match_key,
+                key,
                 ordinal,
                 ex.credential,
                 ex.upstream,

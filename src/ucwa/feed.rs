@@ -9,9 +9,31 @@
 
 use serde_json::{Map, Value};
 
-use crate::store::EventRow;
 use crate::ucwa::Representation;
 use crate::ucwa::media::strip_bom;
+
+/// One event of an events-feed response , flattened.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventRow {
+    /// The `ack` of the request that delivered it.
+    pub ack: Option<i64>,
+    /// Position within the response, from 0, across senders.
+    pub position: u32,
+    pub sender_rel: String,
+    pub sender_href: String,
+    pub link_rel: String,
+    pub link_href: String,
+    pub link_title: Option<String>,
+    pub in_rel: Option<String>,
+    pub in_href: Option<String>,
+    /// `added`, `updated`, `deleted`, `started`, `completed`.
+    pub event_type: String,
+    pub status: Option<String>,
+    /// The `reason` object as JSON text.
+    pub reason: Option<String>,
+    /// The embedded resource as JSON text (or the XML `<resource>` element's text).
+    pub embedded: Option<String>,
+}
 
 /// Why an events body could not be indexed (the exchange is stored anyway).
 #[derive(Debug, thiserror::Error)]

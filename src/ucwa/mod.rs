@@ -1,7 +1,6 @@
 //! What the proxy, the replayer, the differ and the simulator know about UCWA itself:
 //! representations, error bodies, the events feed and resource kinds.
 
-pub mod classify;
 pub mod error;
 pub mod feed;
 pub mod media;

@@ -8,8 +8,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use ucwa_replay::replay::key::{KeyOptions, match_key};
-use ucwa_replay::store::{Exchange, HeaderList, NewSession, StoreWriter};
+use ucwa_replay::recording::{Exchange, HeaderList, KeyOptions, KeyRequest};
+use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 
 pub const FE1: &str = "https://fe1.contoso.com";
@@ -125,15 +125,15 @@ impl Rec {
     }
 
     pub fn to_exchange(&self, seq: u64, upstream: &str) -> Exchange {
-        let key = match_key(
-            &KeyOptions::default(),
-            self.method,
-            self.path(),
-            self.query(),
-            self.req_header("accept"),
-            self.req_header("content-type"),
-            &self.req_body,
-        );
+        let key = KeyRequest {
+            method: self.method,
+            path: self.path(),
+            query: self.query(),
+            accept: self.req_header("accept"),
+            content_type: self.req_header("content-type"),
+            body: &self.req_body,
+        }
+        .key(&KeyOptions::default());
         let mut request_headers = HeaderList::default();
         for (n, v) in &self.req_headers {
             request_headers.push(*n, v.as_str());
@@ -158,7 +158,7 @@ impl Rec {
             content_encoding: self.content_encoding.clone(),
             error: self.error.clone(),
             representation: key.representation,
-            match_key: key.to_string(),
+            match_key: key,
             credential: self.credential.clone(),
             upstream: Some(upstream.to_string()),
             ..Default::default()

@@ -1,5 +1,5 @@
-//! Origin rewriting (DESIGN.md "Origin rewriting"): absolute URLs of the upstream origin(s)
-//! become the proxy's (or the replayer's) public origin, and back. It is a substitution of
+//! Origins and origin rewriting: absolute URLs of the upstream origin(s) become the proxy's
+//! (or the replayer's) public origin, and back. It is a substitution of
 //! origin bytes in place, never a parse and re-serialise, so every other byte (whitespace, key
 //! order, `\/` and `\u0026` escapes, a BOM) stays as it was.
 //!
@@ -13,7 +13,24 @@ use std::fmt;
 use crate::error::Error;
 
 /// Path prefix under which an `--also-upstream` origin is published.
-pub const ALSO_UPSTREAM_PREFIX: &str = "/_upstream/";
+pub(crate) const ALSO_UPSTREAM_PREFIX: &str = "/_upstream/";
+
+/// The one parser of published paths: `/_upstream/HOST[:PORT]/rest` → `("HOST[:PORT]",
+/// "/rest")` (`"/"` when nothing follows the authority); `None` for any other path. The
+/// authority is returned as written; compare it with [`Origin::is_authority`].
+pub fn split_published(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix(ALSO_UPSTREAM_PREFIX)?;
+    Some(match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    })
+}
+
+/// The path as the upstream sees it: a published path loses its `/_upstream/HOST` prefix,
+/// any other path is returned as it is.
+pub fn strip_published(path: &str) -> &str {
+    split_published(path).map_or(path, |(_, rest)| rest)
+}
 
 /// The origin part of a URL: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,7 +47,7 @@ impl Origin {
     pub fn parse(url: &str) -> Result<Self, Error> {
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| Error::invalid("URL", format!("{url:?}: {e}")))?;
+            .map_err(|e| Error::invalid_because("URL", format!("{url:?}"), e))?;
         let scheme = match uri.scheme_str() {
             Some(s @ ("http" | "https")) => s.to_string(),
             _ => {
@@ -81,6 +98,13 @@ impl Origin {
         out
     }
 
+    /// Whether `authority` (`host` or `host:port`, as a client wrote it) names this origin:
+    /// host names compare case-insensitively and the default port may be left out.
+    pub fn is_authority(&self, authority: &str) -> bool {
+        authority.eq_ignore_ascii_case(&self.host_port())
+            || authority.eq_ignore_ascii_case(&format!("{}:{}", self.host, self.port))
+    }
+
     /// Where an also-upstream origin is published under `public` (a base URL without a
     /// trailing slash): `{public}/_upstream/host[:port]`.
     pub fn published_under(&self, public: &str) -> String {
@@ -96,6 +120,83 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.base())
+    }
+}
+
+/// The origins of one deployment: the main upstream (the pool, whose links the client
+/// follows) and the `--also-upstream` hosts published under `/_upstream/HOST`. Every part
+/// that turns a stored path into a URL or back (forwarding, HAR export and import) asks this
+/// type, so they agree on the convention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstreams {
+    pub main: Origin,
+    pub also: Vec<Origin>,
+}
+
+/// Where a path the client used goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    /// To `also[index]`, at `path` (the prefix removed).
+    Also { index: usize, path: &'a str },
+    /// To the main upstream, at the path as it is.
+    Main,
+    /// A published path naming a host that is not configured.
+    Unknown { authority: &'a str },
+}
+
+impl Upstreams {
+    /// From the origins a session recorded (`upstream`, `also_upstreams`).
+    pub fn parse(main: &str, also: &[String]) -> Result<Self, Error> {
+        Ok(Upstreams {
+            main: Origin::parse(main)?,
+            also: also
+                .iter()
+                .map(|o| Origin::parse(o))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Which upstream a client path is for.
+    pub fn resolve<'a>(&self, path: &'a str) -> Resolved<'a> {
+        match split_published(path) {
+            None => Resolved::Main,
+            Some((authority, rest)) => {
+                match self.also.iter().position(|o| o.is_authority(authority)) {
+                    Some(index) => Resolved::Also { index, path: rest },
+                    None => Resolved::Unknown { authority },
+                }
+            }
+        }
+    }
+
+    /// The absolute upstream URL of a stored path and query. A published path naming an
+    /// unknown host stays on the main upstream, as written.
+    pub fn url_of(&self, path: &str, query: Option<&str>) -> String {
+        let mut url = match self.resolve(path) {
+            Resolved::Also { index, path } => format!("{}{path}", self.also[index].base()),
+            Resolved::Main | Resolved::Unknown { .. } => format!("{}{path}", self.main.base()),
+        };
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        url
+    }
+
+    /// The path a client of the proxy uses for `path` on `origin`: an also-upstream's path
+    /// gets its `/_upstream/HOST` prefix; the main upstream's (and an unknown host's, which
+    /// could not have passed the proxy) stays as it is.
+    pub fn publish(&self, origin: &Origin, path: &str) -> String {
+        if *origin != self.main && split_published(path).is_none() && self.also.contains(origin) {
+            format!("{ALSO_UPSTREAM_PREFIX}{}{path}", origin.host_port())
+        } else {
+            path.to_string()
+        }
+    }
+
+    /// Every origin, the main one first.
+    pub fn all(&self) -> impl Iterator<Item = &Origin> {
+        std::iter::once(&self.main).chain(&self.also)
     }
 }
 
@@ -308,6 +409,54 @@ mod tests {
             rw.rewrite_str("http://127.0.0.1:9/ucwa/XFrame.html"),
             "https://fe1.contoso.com/ucwa/XFrame.html"
         );
+    }
+
+    #[test]
+    fn published_paths_have_one_parser_and_hosts_ignore_case() {
+        assert_eq!(
+            split_published("/_upstream/lyncweb.contoso.com/WebTicket/oauthtoken"),
+            Some(("lyncweb.contoso.com", "/WebTicket/oauthtoken"))
+        );
+        assert_eq!(split_published("/_upstream/h"), Some(("h", "/")));
+        assert_eq!(split_published("/ucwa/x"), None);
+        assert_eq!(strip_published("/_upstream/h:8443/a?b"), "/a?b");
+        let ups = Upstreams::parse(
+            "https://fe1.contoso.com",
+            &["https://lyncweb.contoso.com".to_string()],
+        )
+        .unwrap();
+        // Forwarding and export agree on a host written in another case.
+        let mixed = "/_upstream/LyncWeb.Contoso.COM/WebTicket/oauthtoken";
+        assert_eq!(
+            ups.resolve(mixed),
+            Resolved::Also {
+                index: 0,
+                path: "/WebTicket/oauthtoken"
+            }
+        );
+        assert_eq!(
+            ups.url_of(mixed, Some("a=1")),
+            "https://lyncweb.contoso.com/WebTicket/oauthtoken?a=1"
+        );
+        assert_eq!(
+            ups.url_of("/_upstream/lyncweb.contoso.com:443/x", None),
+            "https://lyncweb.contoso.com/x"
+        );
+        assert_eq!(
+            ups.resolve("/_upstream/evil.com/x"),
+            Resolved::Unknown {
+                authority: "evil.com"
+            }
+        );
+        assert_eq!(
+            ups.url_of("/ucwa/x", None),
+            "https://fe1.contoso.com/ucwa/x"
+        );
+        assert_eq!(
+            ups.publish(&ups.also[0], "/WebTicket/oauthtoken"),
+            "/_upstream/lyncweb.contoso.com/WebTicket/oauthtoken"
+        );
+        assert_eq!(ups.publish(&ups.main, "/ucwa"), "/ucwa");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The match key (DESIGN.md "Replay semantics"): what makes two requests "the same request"
-//! for replay and for diff alignment. Computed once by the recorder and stored, so replay
+//! The match key: what makes two requests "the same request" for replay and for diff
+//! alignment. Computed once by the recorder and stored, so replay
 //! start-up and diff never re-parse bodies.
 //!
 //! Text form: `METHOD PATH[?CANONICAL_QUERY] REPR BODY`, where `BODY` is `-` (no body) or
@@ -13,7 +13,7 @@ use std::fmt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::store::Exchange;
+use super::model::Exchange;
 use crate::ucwa::media::strip_bom;
 use crate::ucwa::{Representation, media};
 
@@ -64,7 +64,7 @@ impl KeyOptions {
 }
 
 /// A parsed match key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MatchKey {
     pub method: String,
     pub path: String,
@@ -121,23 +121,89 @@ impl MatchKey {
     }
 }
 
-/// Compute the key of a request (after redaction).
-pub fn match_key(
-    opts: &KeyOptions,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    accept: Option<&str>,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> MatchKey {
-    MatchKey {
-        method: method.to_ascii_uppercase(),
-        // Spaces cannot appear in a request path; keep the text form splittable regardless.
-        path: path.replace(' ', "%20"),
-        query: canonical_query(query.unwrap_or("")),
-        representation: Representation::from_accept(accept),
-        body: body_part(opts, content_type, body),
+/// What a match key is computed from: a request as the client sent it, after redaction.
+/// Build it from a target and add what the request has:
+/// ```
+/// use ucwa_replay::recording::{KeyOptions, KeyRequest};
+/// let key = KeyRequest::new("GET", "/ucwa/oauth/v1/applications/1/events?ack=2&timeout=900")
+///     .accept(Some("application/json"))
+///     .key(&KeyOptions::default());
+/// assert_eq!(key.to_string(), "GET /ucwa/oauth/v1/applications/1/events?ack=2 json -");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// The `Accept` header (JSON or XML asked for).
+    pub accept: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+impl<'a> KeyRequest<'a> {
+    /// A request without headers or body; `target` is `path[?query]`.
+    pub fn new(method: &'a str, target: &'a str) -> Self {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        KeyRequest {
+            method,
+            path,
+            query,
+            ..KeyRequest::default()
+        }
+    }
+
+    /// With the `Accept` header the client sent.
+    pub fn accept(mut self, accept: Option<&'a str>) -> Self {
+        self.accept = accept;
+        self
+    }
+
+    /// With a body and its `Content-Type`.
+    pub fn body(mut self, content_type: Option<&'a str>, body: &'a [u8]) -> Self {
+        self.content_type = content_type;
+        self.body = body;
+        self
+    }
+
+    /// The request of a recorded exchange.
+    pub fn of_exchange(e: &'a Exchange) -> Self {
+        KeyRequest {
+            method: &e.method,
+            path: &e.path,
+            query: e.query.as_deref(),
+            accept: e.request_headers.get("accept"),
+            content_type: e.request_headers.get("content-type"),
+            body: &e.request_body,
+        }
+    }
+
+    /// A request arriving over HTTP (its body already read).
+    pub fn of_http(parts: &'a http::request::Parts, body: &'a [u8]) -> Self {
+        let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        KeyRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            accept: header(http::header::ACCEPT),
+            content_type: header(http::header::CONTENT_TYPE),
+            body,
+        }
+    }
+
+    /// The match key of this request.
+    pub fn key(&self, opts: &KeyOptions) -> MatchKey {
+        MatchKey {
+            method: self.method.to_ascii_uppercase(),
+            // Spaces cannot appear in a request path; keep the text form splittable regardless.
+            path: self.path.replace(' ', "%20"),
+            query: canonical_query(self.query.unwrap_or("")),
+            representation: Representation::from_accept(self.accept),
+            body: body_part(opts, self.content_type, self.body),
+        }
     }
 }
 
@@ -279,20 +345,6 @@ fn write_xml(opts: &KeyOptions, node: roxmltree::Node<'_, '_>, depth: usize, out
     }
 }
 
-/// The key of a recorded request (by the recording proxy as it stores it, by replay when
-/// recomputing), computed as for an incoming one.
-pub fn key_of_recorded(opts: &KeyOptions, e: &Exchange) -> MatchKey {
-    match_key(
-        opts,
-        &e.method,
-        &e.path,
-        e.query.as_deref(),
-        e.request_headers.get("accept"),
-        e.request_headers.get("content-type"),
-        &e.request_body,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,15 +354,15 @@ mod tests {
             Some((p, q)) => (p, Some(q)),
             None => (pq, None),
         };
-        match_key(
-            &KeyOptions::default(),
+        KeyRequest {
             method,
-            p,
-            q,
+            path: p,
+            query: q,
             accept,
-            ct,
-            body.as_bytes(),
-        )
+            content_type: ct,
+            body: body.as_bytes(),
+        }
+        .key(&KeyOptions::default())
     }
 
     #[test]

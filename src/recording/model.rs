@@ -1,10 +1,13 @@
-//! The rows of a recording, as the proxy writes them and replay, diff and the inspect
-//! commands read them back.
+//! The rows of a recording, as every way in (the proxy, HAR import, verify) produces them and
+//! replay, diff, export and the inspect commands read them back.
 
 use base64::Engine;
 use serde_json::Value;
 
+use super::key::MatchKey;
+use super::kind::ResourceKind;
 use crate::ucwa::Representation;
+use crate::ucwa::feed::EventRow;
 
 /// Header fields in the order they were sent, repeated names kept. Values are bytes: HTTP
 /// allows non-UTF-8 octets, and replay must send back exactly what was recorded.
@@ -144,11 +147,11 @@ pub struct Exchange {
     /// What went wrong (upstream refused / reset / TLS / timeout, client aborted).
     pub error: Option<String>,
     /// UCWA resource kind (`participantMessaging`, `events`, `application`, …).
-    pub kind: String,
+    pub kind: ResourceKind,
     /// Representation the request asked for.
     pub representation: Representation,
-    /// The replay match key (see `replay::key`).
-    pub match_key: String,
+    /// The replay match key.
+    pub match_key: MatchKey,
     /// How many earlier exchanges (by `seq`) of the session share `match_key`. The writer
     /// assigns it; any value given to the writer is ignored.
     pub ordinal: u32,
@@ -170,29 +173,6 @@ impl Exchange {
     }
 }
 
-/// One event of an events-feed response (PROTOCOL.md §2), flattened.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventRow {
-    /// The `ack` of the request that delivered it.
-    pub ack: Option<i64>,
-    /// Position within the response, from 0, across senders.
-    pub position: u32,
-    pub sender_rel: String,
-    pub sender_href: String,
-    pub link_rel: String,
-    pub link_href: String,
-    pub link_title: Option<String>,
-    pub in_rel: Option<String>,
-    pub in_href: Option<String>,
-    /// `added`, `updated`, `deleted`, `started`, `completed`.
-    pub event_type: String,
-    pub status: Option<String>,
-    /// The `reason` object as JSON text.
-    pub reason: Option<String>,
-    /// The embedded resource as JSON text (or the XML `<resource>` element's text).
-    pub embedded: Option<String>,
-}
-
 /// A session as listed by `sessions`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SessionInfo {
@@ -210,16 +190,6 @@ pub struct SessionInfo {
     pub tool_version: String,
     pub exchanges: u64,
     pub events: u64,
-}
-
-/// What a new session starts with.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub name: String,
-    pub upstream: String,
-    pub also_upstreams: Vec<String>,
-    /// Replace an existing session of the same name instead of refusing.
-    pub replace: bool,
 }
 
 #[cfg(test)]

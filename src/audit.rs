@@ -25,9 +25,12 @@ use std::collections::HashSet;
 use regex::bytes::Regex;
 use serde_json::Value;
 
-use super::{DEFAULT_FORM_FIELDS, DEFAULT_HEADERS, DEFAULT_JSON_FIELDS};
-use super::{is_placeholder, looks_like_form, token_re};
-use crate::store::{Exchange, HeaderList, Recording, StoreError};
+use crate::recording::{Exchange, HeaderList};
+use crate::redact::{
+    DEFAULT_FORM_FIELDS, DEFAULT_HEADERS, DEFAULT_JSON_FIELDS, is_placeholder, looks_like_form,
+    token_re,
+};
+use crate::store::{Recording, StoreError};
 
 /// Cookies that hold a credential (UCWA's `cwt_ucwa`, the ASP.NET / ADFS session cookies).
 pub const SECRET_COOKIES: &[&str] = &[
@@ -111,7 +114,10 @@ impl Auditor {
             .join("|");
         let extra = extra
             .iter()
-            .map(|r| Regex::new(r).map_err(|e| crate::Error::invalid("--regex", e)))
+            .map(|r| {
+                Regex::new(r)
+                    .map_err(|e| crate::Error::invalid_because("--regex", format!("{r:?}"), e))
+            })
             .collect::<crate::Result<_>>()?;
         Ok(Auditor {
             password: Regex::new(r#"(?i)\bpassword(?:=|%3d)([^&\s"'<>;,]+)"#).expect("static"),
@@ -381,7 +387,8 @@ impl Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redact::{RedactConfig, Redactor};
+    use crate::recording::{Ingest, KeyOptions};
+    use crate::redact::RedactConfig;
     use crate::ucwa::Representation;
 
     const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2lnbg";
@@ -414,7 +421,7 @@ mod tests {
             error: None,
             kind: "token".into(),
             representation: Representation::Json,
-            match_key: String::new(),
+            match_key: Default::default(),
             ordinal: 0,
             credential: None,
             upstream: None,
@@ -469,9 +476,9 @@ mod tests {
     #[test]
     fn a_redacted_exchange_is_clean_and_user_regexes_add_findings() {
         let mut ex = exchange();
-        Redactor::new(&RedactConfig::default())
+        Ingest::new(&RedactConfig::default(), KeyOptions::default())
             .unwrap()
-            .redact_exchange(&mut ex);
+            .redact(&mut ex);
         let auditor = Auditor::new(&[]).unwrap();
         assert_eq!(auditor.scan_exchange("s", &ex), vec![]);
         let auditor = Auditor::new(&["lang=([a-z]+)".into()]).unwrap();

@@ -6,14 +6,16 @@
 //! `communication`, `startMessaging` (POST) / `messagingInvitations`, `messagingInvitation`,
 //! `accept`, `decline`, `conversations`, `conversation`, `participants`, `participant`,
 //! `participantMessaging`, `messaging`, `sendMessage` (POST) / `messages`, `message`,
-//! `stopMessaging`, `setIsTyping`, `typingParticipants`, else `other`. The proxy's
-//! `/_upstream/HOST` prefix is ignored.
+//! `stopMessaging`, `setIsTyping`, `typingParticipants`, else `other` (see [`ResourceKind`]).
+//! The proxy's `/_upstream/HOST` prefix is ignored.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::Value;
 
+use super::kind::ResourceKind;
+use super::origin::strip_published;
 use crate::ucwa::Representation;
 use crate::ucwa::media::strip_bom;
 
@@ -77,11 +79,11 @@ impl Classifier {
     }
 
     /// The kind of a request (`participantMessaging`, `events`, `application`, `token` …).
-    pub fn kind(&self, method: &str, path: &str) -> String {
-        let path = strip_upstream_prefix(path);
+    pub fn kind(&self, method: &str, path: &str) -> ResourceKind {
+        let path = strip_published(path);
         let path = path.split(['?', '#']).next().unwrap_or(path);
         if let Some(k) = fixed_kind(path) {
-            return k.to_string();
+            return k;
         }
         let key = normalise(path);
         if let Some((rel, _)) = self
@@ -90,19 +92,19 @@ impl Classifier {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
-            return rel.clone();
+            return ResourceKind::from_rel(rel);
         }
-        kind_by_path(method, path).to_string()
+        ResourceKind::from_rel(kind_by_path(method, path))
     }
 }
 
 /// Kinds that never depend on the rel (the feed's `next` link must not rename it).
-fn fixed_kind(path: &str) -> Option<&'static str> {
+fn fixed_kind(path: &str) -> Option<ResourceKind> {
     let lower = path.trim_end_matches('/').to_ascii_lowercase();
     if lower.ends_with("/events") && lower.contains("/applications/") {
-        Some("events")
+        Some(ResourceKind::Events)
     } else if lower.ends_with("/oauthtoken") {
-        Some("token")
+        Some(ResourceKind::Token)
     } else {
         None
     }
@@ -200,7 +202,7 @@ fn href_path(href: &str) -> Option<String> {
         return None;
     };
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    Some(normalise(strip_upstream_prefix(path)))
+    Some(normalise(strip_published(path)))
 }
 
 fn normalise(path: &str) -> String {
@@ -210,17 +212,6 @@ fn normalise(path: &str) -> String {
         "/".to_string()
     } else {
         trimmed.to_string()
-    }
-}
-
-/// `/_upstream/HOST/rest` → `/rest` (the proxy's prefix for `--also-upstream` origins).
-fn strip_upstream_prefix(path: &str) -> &str {
-    let Some(rest) = path.strip_prefix("/_upstream/") else {
-        return path;
-    };
-    match rest.find('/') {
-        Some(i) => &rest[i..],
-        None => "/",
     }
 }
 
@@ -432,7 +423,7 @@ mod tests {
             ("GET", format!("{APP}/people/contacts"), "other"),
         ];
         for (method, path, want) in cases {
-            assert_eq!(c.kind(method, &path), want, "{method} {path}");
+            assert_eq!(c.kind(method, &path).as_str(), want, "{method} {path}");
         }
     }
 
@@ -449,14 +440,15 @@ mod tests {
               "rel":"application"}}"#
         );
         c.learn(Representation::Json, format!("\u{feff}{body}").as_bytes());
-        assert_eq!(c.kind("GET", APP), "application");
-        assert_eq!(c.kind("GET", &format!("{APP}/my-self")), "me");
+        assert_eq!(c.kind("GET", APP).as_str(), "application");
+        assert_eq!(c.kind("GET", &format!("{APP}/my-self")).as_str(), "me");
         assert_eq!(
-            c.kind("POST", &format!("{APP}/my-self/available now")),
+            c.kind("POST", &format!("{APP}/my-self/available now"))
+                .as_str(),
             "makeMeAvailable"
         );
-        assert_eq!(c.kind("GET", &format!("{APP}/x/2")), "odd");
-        assert_eq!(c.kind("GET", &format!("{APP}/events")), "events");
+        assert_eq!(c.kind("GET", &format!("{APP}/x/2")).as_str(), "odd");
+        assert_eq!(c.kind("GET", &format!("{APP}/events")).as_str(), "events");
 
         // Events: the sender, the link and `in` teach their rels; `next` does not.
         let events = format!(
@@ -467,11 +459,17 @@ mod tests {
         );
         c.learn(Representation::Json, events.as_bytes());
         assert_eq!(
-            c.kind("GET", &format!("{APP}/c/9/p/z/pm")),
+            c.kind("GET", &format!("{APP}/c/9/p/z/pm")).as_str(),
             "participantMessaging"
         );
-        assert_eq!(c.kind("GET", &format!("{APP}/c/9/p/z")), "localParticipant");
-        assert_eq!(c.kind("GET", &format!("{APP}/c/9")), "conversation");
+        assert_eq!(
+            c.kind("GET", &format!("{APP}/c/9/p/z")).as_str(),
+            "localParticipant"
+        );
+        assert_eq!(
+            c.kind("GET", &format!("{APP}/c/9")).as_str(),
+            "conversation"
+        );
         // Garbage teaches nothing and does not panic.
         c.learn(Representation::Json, b"{\"_links\": [");
         c.learn(Representation::Xml, b"<a");
@@ -487,8 +485,8 @@ mod tests {
   <property name="rel">participantMessaging</property>
 </resource>"#;
         c.learn(Representation::Xml, body.as_bytes());
-        assert_eq!(c.kind("GET", "/t/pm/1"), "participantMessaging");
-        assert_eq!(c.kind("GET", "/t/people/1"), "participant");
-        assert_eq!(c.kind("GET", "/t/people/2"), "other");
+        assert_eq!(c.kind("GET", "/t/pm/1").as_str(), "participantMessaging");
+        assert_eq!(c.kind("GET", "/t/people/1").as_str(), "participant");
+        assert_eq!(c.kind("GET", "/t/people/2").as_str(), "other");
     }
 }

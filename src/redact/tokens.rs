@@ -1,0 +1,87 @@
+//! The text passes, run over every header value, URL and body: `cwt=`/`psat=` tokens and
+//! JWTs anywhere, secrets remembered from earlier exchanges, and the user's regexes.
+
+use regex::bytes::{Captures, Regex};
+
+use super::{PLACEHOLDER_PREFIX, Redactor, normalise};
+
+/// The token regexes (`cwt=`, `psat=`, JWTs).
+pub(crate) fn token_re() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?-u)(?i:\b(cwt|psat)(=|%3d))((?:[A-Za-z0-9\-_.~+/%=]|\\/)+)|\b(eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)",
+        )
+        .expect("static regex")
+    })
+}
+
+pub(crate) fn placeholder_re() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"REDACTED-[0-9]+").expect("static regex"))
+}
+
+impl Redactor {
+    /// The replacement of one token-regex match.
+    pub(super) fn token_replacement(&self, c: &Captures<'_>) -> String {
+        if let (Some(kind), Some(sep), Some(tok)) = (c.get(1), c.get(2), c.get(3)) {
+            let kind = String::from_utf8_lossy(kind.as_bytes());
+            let sep = String::from_utf8_lossy(sep.as_bytes());
+            let tok = tok.as_bytes();
+            if tok.starts_with(PLACEHOLDER_PREFIX.as_bytes()) {
+                return format!("{kind}{sep}{}", String::from_utf8_lossy(tok));
+            }
+            return format!("{kind}{sep}{}", self.placeholder(&normalise(tok)));
+        }
+        match c.get(4) {
+            Some(jwt) => format!("jwt:{}", self.placeholder(&normalise(jwt.as_bytes()))),
+            None => String::new(),
+        }
+    }
+
+    /// Replace `cwt=`/`psat=` tokens and JWTs in `text`.
+    pub(super) fn redact_tokens(&self, text: &[u8]) -> Option<Vec<u8>> {
+        let re = token_re();
+        if !re.is_match(text) {
+            return None;
+        }
+        let out = re.replace_all(text, |c: &Captures<'_>| {
+            self.token_replacement(c).into_bytes()
+        });
+        (out.as_ref() != text).then(|| out.into_owned())
+    }
+
+    /// Every text pass over a piece of bytes: tokens, known secrets, user regexes.
+    pub(super) fn redact_text(&self, text: &mut Vec<u8>) {
+        if let Some(out) = self.redact_tokens(text) {
+            *text = out;
+        }
+        let known = self.lock().known.clone();
+        if let Some(out) = known.replace(text) {
+            *text = out;
+        }
+        for re in &self.user_regexes {
+            if !re.is_match(text) {
+                continue;
+            }
+            let out = re.replace_all(text, |c: &Captures<'_>| {
+                let whole = c.get(0).map_or(&b""[..], |m| m.as_bytes());
+                let Some(g) = c.get(1) else {
+                    return self.placeholder(&normalise(whole)).into_bytes();
+                };
+                let start = g.start() - c.get(0).map_or(0, |m| m.start());
+                let mut v = whole[..start].to_vec();
+                v.extend_from_slice(self.placeholder(&normalise(g.as_bytes())).as_bytes());
+                v.extend_from_slice(&whole[start + g.len()..]);
+                v
+            });
+            *text = out.into_owned();
+        }
+    }
+
+    pub(super) fn redact_string(&self, s: &mut String) {
+        let mut bytes = std::mem::take(s).into_bytes();
+        self.redact_text(&mut bytes);
+        *s = String::from_utf8_lossy(&bytes).into_owned();
+    }
+}
