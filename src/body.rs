@@ -4,8 +4,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full, combinators::BoxBody};
 
-/// Error type carried by streamed bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::error::BoxError;
 
 /// The body of every request and response the crate builds.
 pub type Body = BoxBody<Bytes, BoxError>;

@@ -18,8 +18,9 @@ pub mod audit;
 pub mod body;
 pub mod demo;
 pub mod diff;
-pub mod error;
+mod error;
 pub mod har;
+mod progress;
 pub mod proxy;
 pub mod recording;
 pub mod redact;
@@ -30,4 +31,5 @@ pub mod store;
 pub mod ucwa;
 pub mod upstream;
 
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
+pub use progress::Progress;

@@ -36,7 +36,7 @@ pub struct TrustConfig {
 
 /// Why an upstream request failed; decides the 502/504 the client gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// Nothing listens there (connection refused, or the name does not resolve).
     Refused,
     /// The connection broke before the response was complete.
@@ -52,7 +52,7 @@ pub enum FailureKind {
 /// An upstream failure with a message that says which.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
-pub struct UpstreamError {
+pub(crate) struct UpstreamError {
     pub kind: FailureKind,
     pub message: String,
 }
@@ -170,7 +170,7 @@ fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// The pooled upstream client. Cheap to clone.
 #[derive(Clone)]
-pub struct UpstreamClient {
+pub(crate) struct UpstreamClient {
     client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
@@ -223,7 +223,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 }
 
 /// rustls client configuration for the trust choices.
-pub fn client_tls_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, Error> {
+pub(crate) fn client_tls_config(trust: &TrustConfig) -> Result<rustls::ClientConfig, Error> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

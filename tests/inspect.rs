@@ -8,7 +8,7 @@ use serde_json::Value;
 use ucwa_replay::recording::Exchange;
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
-use ucwa_replay::ucwa::feed::{ack_of, parse_events};
+use ucwa_replay::ucwa::{ack_of, parse_events};
 
 const APP: &str = "/ucwa/oauth/v1/applications/105";
 

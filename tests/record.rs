@@ -580,7 +580,7 @@ fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, s
 fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
     let (dir, db) = temp_db();
     let (ca, cert, key) = test_pki(dir.path());
-    let acceptor = ucwa_replay::proxy::tls::acceptor_from_pem_files(&cert, &key).unwrap();
+    let acceptor = ucwa_replay::proxy::tls_acceptor(&cert, &key).unwrap();
     let up = Upstream::start_with_tls("tls", Some(acceptor));
     let upstream = format!("https://127.0.0.1:{}", up.server.addr().port());
 
@@ -659,11 +659,19 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
 async fn h2_get(ca: &std::path::Path, url: &str) -> (http::Version, u16, String) {
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
-    let tls = ucwa_replay::upstream::client_tls_config(&ucwa_replay::upstream::TrustConfig {
-        extra_ca: vec![ca.to_path_buf()],
-        ..Default::default()
-    })
-    .unwrap();
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_only()

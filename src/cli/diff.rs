@@ -4,7 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ucwa_replay::diff::{DiffOptions, DiffReport, diff_sessions, render};
+use ucwa_replay::Progress;
+use ucwa_replay::diff::{DiffOptions, DiffReport, diff_sessions, write_json, write_text};
 use ucwa_replay::store::Recording;
 
 use super::{Ctx, OutputFormat};
@@ -67,9 +68,34 @@ impl CompareArgs {
                 RawFamily::Origins => n.origins = false,
             }
         }
-        opts.progress = std::io::stderr().is_terminal();
+        if std::io::stderr().is_terminal() {
+            opts.progress = Some(progress_bar("comparing"));
+        }
         Ok(opts)
     }
+}
+
+/// A progress bar on stderr for a long comparison (shown from 1 000 exchanges on).
+fn progress_bar(message: &'static str) -> Progress {
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} exchanges")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(message);
+    Progress::new(move |done, total| {
+        if total < 1000 {
+            return;
+        }
+        if bar.is_hidden() && done < total {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,8 +126,8 @@ pub fn parse_target(target: &str) -> (PathBuf, Option<String>) {
 pub(crate) fn print_report(report: &DiffReport, format: OutputFormat) -> anyhow::Result<ExitCode> {
     let mut out = anstream::stdout();
     match format {
-        OutputFormat::Json => render::write_json(report, &mut out)?,
-        OutputFormat::Text => render::write_text(report, &mut out, true)?,
+        OutputFormat::Json => write_json(report, &mut out)?,
+        OutputFormat::Text => write_text(report, &mut out, true)?,
     }
     out.flush()?;
     Ok(if report.is_equal() {
@@ -168,7 +194,7 @@ pub struct VerifyArgs {
 }
 
 pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
-    use ucwa_replay::diff::verify::{self, Credentials, VerifyOptions};
+    use ucwa_replay::diff::{self as verify, Credentials, VerifyOptions};
     let diff = args.compare.options()?;
     let credentials = match (args.token, args.username, args.password) {
         (Some(t), _, _) => Credentials::Token(t),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls};
+use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls_acceptor};
 use ucwa_replay::recording::Origin;
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::upstream::TrustConfig;
@@ -92,7 +92,7 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     config.key_options = args.redact.key_options();
     let proxy = RecordingProxy::new(config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor_from_pem_files(cert, key)?),
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
     };
 

@@ -2,10 +2,10 @@
 //! the proxy, a replay of that recording driven by the same client, and a diff — plus the
 //! scripted UCWA client that the end-to-end tests share.
 
-pub mod client;
-pub mod links;
-pub mod pipeline;
-pub mod script;
+mod client;
+mod links;
+mod pipeline;
+mod script;
 
 pub use client::{ClientError, Seen, UcwaClient};
 pub use pipeline::{DemoError, DemoOptions, Step, record_session, run_demo};

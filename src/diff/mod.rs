@@ -22,19 +22,21 @@
 
 use serde::Serialize;
 
-pub mod align;
-pub mod body;
-pub mod events;
-pub mod json;
-pub mod normalize;
-pub mod render;
-pub mod text;
-pub mod verify;
-pub mod xml;
+mod align;
+mod body;
+mod events;
+mod json;
+mod normalize;
+mod render;
+mod text;
+mod verify;
+mod xml;
 
 pub use events::{EventDiff, EventRef, EventSummary};
 pub use json::IgnorePatterns;
-pub use normalize::{NormalizeOptions, Normalizer};
+pub use normalize::NormalizeOptions;
+pub use render::{write_json, write_text};
+pub use verify::{Credentials, VerifyOptions, VerifyOutcome, default_session_name, verify};
 
 use crate::error::Error;
 use crate::recording::{Exchange, SessionInfo};
@@ -47,15 +49,16 @@ pub const SCHEMA: &str = "ucwa-replay.diff/1";
 pub const DEFAULT_HEADERS: &[&str] = &["content-type", "location"];
 
 /// What to compare and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DiffOptions {
     pub normalize: NormalizeOptions,
     /// JSON pointers (with `*`) left out of body and embedded-resource comparison.
     pub ignore: IgnorePatterns,
     /// Lower-case names of the compared response headers.
     pub headers: Vec<String>,
-    /// Show a progress bar on stderr (the caller decides: only on a terminal, long diffs).
-    pub progress: bool,
+    /// Told how many paired exchanges were compared so far (the binary draws a bar).
+    pub progress: Option<crate::progress::Progress>,
 }
 
 impl Default for DiffOptions {
@@ -64,7 +67,7 @@ impl Default for DiffOptions {
             normalize: NormalizeOptions::default(),
             ignore: IgnorePatterns::default(),
             headers: DEFAULT_HEADERS.iter().map(|h| h.to_string()).collect(),
-            progress: false,
+            progress: None,
         }
     }
 }
@@ -102,7 +105,7 @@ impl DiffOptions {
             },
             ignore,
             headers,
-            progress: false,
+            progress: None,
         })
     }
 }
@@ -386,15 +389,7 @@ pub fn diff_exchanges(
     );
     let alignment = align::align(&pa.exchanges, &pb.exchanges);
 
-    let progress = (opts.progress && alignment.pairs.len() >= 1000).then(|| {
-        let bar = indicatif::ProgressBar::new(alignment.pairs.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} exchanges")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message("comparing");
-        bar
-    });
+    let total = alignment.pairs.len() as u64;
 
     let mut summary = Summary {
         paired: alignment.pairs.len(),
@@ -405,10 +400,10 @@ pub fn diff_exchanges(
     // Removed exchanges sit in A's order among the changed ones.
     let mut in_a_order: Vec<(usize, ExchangeDiff)> = Vec::new();
     for (n, &(i, j)) in alignment.pairs.iter().enumerate() {
-        if let Some(bar) = &progress
+        if let Some(progress) = &opts.progress
             && n % 256 == 0
         {
-            bar.set_position(n as u64);
+            progress.report(n as u64, total);
         }
         let (x, y) = (&pa.exchanges[i], &pb.exchanges[j]);
         let changes = compare_pair(x, y, opts);
@@ -432,8 +427,8 @@ pub fn diff_exchanges(
             },
         ));
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
+    if let Some(progress) = &opts.progress {
+        progress.report(total, total);
     }
     for &i in &alignment.removed {
         in_a_order.push((i, unpaired(&pa.exchanges[i], ChangeKind::Removed)));

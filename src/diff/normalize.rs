@@ -169,11 +169,6 @@ impl Normalizer {
         }
     }
 
-    /// The options in force.
-    pub fn options(&self) -> NormalizeOptions {
-        self.opts
-    }
-
     fn placeholder(&mut self, cat: &'static str, id: &str) -> String {
         if let Some(p) = self.seen.get(&(cat, id.to_string())) {
             return p.clone();

@@ -41,9 +41,9 @@
 pub use crate::error::HarError;
 
 mod entry;
-pub mod export;
-pub mod import;
-pub mod time;
+mod export;
+mod import;
+mod time;
 
 pub use export::{to_har, write_har, write_ndjson};
 pub use import::{

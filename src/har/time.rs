@@ -2,7 +2,7 @@
 //! Firefox a local offset (`+01:00`); both are read. Written in UTC with microseconds, so that
 //! the store's `started_us` survives a round trip.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Microseconds since the Unix epoch → `2026-11-26T20:39:28.123456Z`.
 pub fn format_us(us: i64) -> String {
@@ -12,14 +12,6 @@ pub fn format_us(us: i64) -> String {
         UNIX_EPOCH - Duration::from_micros(us.unsigned_abs())
     };
     humantime::format_rfc3339_micros(t).to_string()
-}
-
-/// Now, in microseconds since the epoch.
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` → microseconds since the epoch (None when not

@@ -13,12 +13,14 @@
 //! The caller binds the listener and owns the shutdown token (mini-redis style):
 //! `RecordingProxy::new(config)?.run(listener, tls, sink, shutdown).await`.
 
-pub mod capture;
-pub mod forward;
-pub mod record;
-pub mod response;
-pub mod rewrite_stream;
-pub mod tls;
+mod capture;
+mod forward;
+mod record;
+mod response;
+mod rewrite_stream;
+mod tls;
+
+pub use tls::acceptor_from_pem_files as tls_acceptor;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -181,7 +183,7 @@ impl RecordingProxy {
 }
 
 /// `http(s)://` + the bound address (an unspecified address is reached as loopback).
-pub fn default_public_url(local: SocketAddr, tls: bool) -> String {
+pub(crate) fn default_public_url(local: SocketAddr, tls: bool) -> String {
     let scheme = if tls { "https" } else { "http" };
     let mut addr = local;
     if addr.ip().is_unspecified() {

@@ -28,6 +28,7 @@ pub use ingest::Ingest;
 pub use key::{DEFAULT_IGNORED_BODY_FIELDS, KeyOptions, KeyRequest, MatchKey};
 pub use kind::ResourceKind;
 pub use model::{Exchange, HeaderList, SessionInfo};
-pub use origin::{Origin, OriginRewriter, Resolved, Upstreams, split_published, strip_published};
+pub use origin::Origin;
+pub(crate) use origin::{OriginRewriter, Resolved, Upstreams};
 
 pub use crate::ucwa::feed::EventRow;

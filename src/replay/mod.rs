@@ -54,21 +54,19 @@
 //! value, not the one it sent this time. Those client-generated identifiers are left out of
 //! the match key (see [`key::DEFAULT_IGNORED_BODY_FIELDS`]) so that the request still matches.
 
-pub mod cursor;
-pub mod feed;
-pub mod index;
-pub mod miss;
-pub mod options;
-pub mod pacing;
-pub mod redacted;
-pub mod report;
-pub mod server;
-pub mod test_server;
+mod cursor;
+mod feed;
+mod index;
+mod miss;
+mod options;
+mod pacing;
+mod redacted;
+mod report;
+mod server;
+mod test_server;
 
 pub use miss::{Closest, Miss, MissReason};
 pub use options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
 pub use report::{ReplayReport, Unplayed};
 pub use server::{Replayer, run};
 pub use test_server::{ReplayServer, ReplayServerBuilder};
-
-pub use crate::serve::CancellationToken;

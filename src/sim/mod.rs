@@ -89,11 +89,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
-pub use crate::serve::CancellationToken;
 pub use auth::{DEFAULT_SCOPES, PASSWORD};
 
 use crate::body::{Body, full};
-use crate::serve::{BackgroundServer, ConnInfo, DEFAULT_DRAIN};
+use crate::serve::{BackgroundServer, CancellationToken, ConnInfo, DEFAULT_DRAIN};
 use exchange::{Fail, Negotiated, Reply, Req};
 use state::State;
 

@@ -8,9 +8,9 @@
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
 //! `SELECT * FROM events WHERE link_rel = 'participantMessaging' AND type = 'deleted'`.
 
-pub mod read;
-pub mod schema;
-pub mod writer;
+mod read;
+mod schema;
+mod writer;
 
 pub use crate::error::StoreError;
 pub use read::Recording;

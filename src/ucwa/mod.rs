@@ -1,11 +1,14 @@
 //! What the proxy, the replayer, the differ and the simulator know about UCWA itself:
 //! representations, error bodies, the events feed and resource kinds.
 
-pub mod error;
-pub mod feed;
-pub mod media;
+pub(crate) mod error;
+pub(crate) mod feed;
+pub(crate) mod media;
 
 pub use error::{ErrorBody, error_response};
+pub use feed::{
+    EventRow, FeedError, FeedLinks, ack_of, feed_links, is_events_request, parse_events,
+};
 pub use media::Representation;
 
 /// The `path?query` of an href: an absolute URL loses its scheme and authority (`/` when it
