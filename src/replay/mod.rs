@@ -61,12 +61,14 @@ mod miss;
 mod options;
 mod pacing;
 mod redacted;
+mod replayer;
 mod report;
 mod server;
 mod test_server;
 
 pub use miss::{Closest, Miss, MissReason};
 pub use options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
+pub use replayer::Replayer;
 pub use report::{ReplayReport, Unplayed};
-pub use server::{Replayer, run};
+pub use server::run;
 pub use test_server::{ReplayServer, ReplayServerBuilder};

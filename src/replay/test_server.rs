@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use super::miss::Miss;
 use super::options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
+use super::replayer::Replayer;
 use super::report::{ReplayReport, Unplayed};
-use super::server::{Replayer, run};
+use super::server::run;
 use crate::error::Error;
 use crate::serve::BackgroundServer;
 
