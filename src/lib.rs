@@ -1,18 +1,22 @@
-//! ucwa-replay: a record-and-replay reverse proxy for Microsoft UCWA (the REST and long-poll
-//! API of Skype for Business front-end servers), with a built-in UCWA simulator.
+#![doc = include_str!("../README.md")]
 //!
-//! The modules follow the path of the data:
+//! # The library
+//! The modules follow the path of the data (docs/ARCHITECTURE.md has the whole map):
 //! - [`sim`]: a UCWA front-end simulator, the upstream of every test;
-//! - [`proxy`] + [`upstream`]: the recording reverse proxy and its HTTP(S) client;
-//! - [`redact`]: secrets removed before anything is stored;
-//! - [`ucwa`]: UCWA knowledge (representations, error bodies, the events feed, resource kinds);
-//! - [`store`]: the SQLite recording (schema, writer task, queries);
+//! - [`proxy`] + [`upstream`]: the recording reverse proxy and its trust settings;
+//! - [`redact`]: secrets removed before anything is stored; [`audit`]: finding any left;
+//! - [`ucwa`]: UCWA knowledge (representations, error bodies, the events feed);
+//! - [`recording`]: the shared layer — the exchange model, resource kinds, match keys,
+//!   origins, and the one ingest step every way into a recording goes through;
+//! - [`store`]: the SQLite recording (schema, writer thread, queries);
 //! - [`replay`]: deterministic offline replay, also as an in-process test server;
-//! - [`diff`]: structural comparison of recordings;
-//! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported.
+//! - [`diff`]: structural comparison of recordings, and `verify` against a live server;
+//! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported;
+//! - [`demo`]: a scripted UCWA client and the demo pipeline;
+//! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares.
 //!
 //! The library never installs a logger and never reads argv or the environment: the
-//! `ucwa-replay` binary does.
+//! `ucwa-replay` binary (the default `cli` feature) does.
 
 pub mod audit;
 pub mod body;

@@ -69,7 +69,8 @@ pub async fn serve<H, F>(
         }
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Without a timer hyper silently disables header-read timeouts (RUST.md).
+    // Without a timer hyper silently disables header-read timeouts (docs/ARCHITECTURE.md,
+    // "Traps").
     builder
         .http1()
         .timer(TokioTimer::new())

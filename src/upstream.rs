@@ -1,5 +1,6 @@
 //! The HTTP(S) client the recording proxy forwards with: a pooled hyper client over
-//! hyper-rustls (ring provider named explicitly, RUST.md), the trust choices of the command
+//! hyper-rustls (ring provider named explicitly: docs/ARCHITECTURE.md, "Traps"), the trust
+//! choices of the command
 //! line, per-request deadlines, and failures sorted into what a client should be told
 //! (refused, reset, TLS, timeout).
 

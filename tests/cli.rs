@@ -1,4 +1,4 @@
-//! Command-line rules shared by every server command (DESIGN.md "Command line"): the URL is
+//! Command-line rules shared by every server command (README.md, "Command line"): the URL is
 //! the first stdout line, port 0 works, Ctrl-C (SIGINT) stops cleanly with exit 0 after
 //! in-flight work is finished and the store flushed; usage errors exit 2.
 

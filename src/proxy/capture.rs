@@ -5,7 +5,7 @@
 //!
 //! hyper never polls a body that already reports end-of-stream, and stops at the last
 //! `Content-Length` byte: so the end is checked with `is_end_stream()` at creation and after
-//! every frame, not only when `poll_frame` returns `None` (RUST.md).
+//! every frame, not only when `poll_frame` returns `None` (docs/ARCHITECTURE.md, "Traps").
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,5 @@
 //! The UCWA resource kind of a request: by the rel of the link that led to its path (learned
-//! from the session's responses), else by the shapes real servers use (PROTOCOL.md §1).
+//! from the session's responses), else by the shapes real servers use (docs/UCWA.md, "Sign-in").
 //!
 //! Kinds by path shape: `root` (autodiscover), `user`, `token`, `applications`,
 //! `application`, `events`, `batch`, `me`, `makeMeAvailable`, `reportMyActivity`,

@@ -1,4 +1,4 @@
-//! The events feed on replay (PROTOCOL.md §2): keyed by (application, ack), idempotent like
+//! The events feed on replay (docs/UCWA.md, "The events feed"): keyed by (application, ack), idempotent like
 //! the server (the same ack always gets the same recorded batch, however often it is asked),
 //! and an end: an ack beyond the recording is held like a quiet server and answered with an
 //! empty batch, or answered at once (`--feed-end`).

@@ -1,4 +1,4 @@
-//! Deterministic offline replay of a recorded session (DESIGN.md "Replay semantics").
+//! Deterministic offline replay of a recorded session.
 //!
 //! A [`Replayer`] loads one session of a recording and answers requests from it, never
 //! opening a network connection: the request's match key ([`key`]) finds the recorded
@@ -14,16 +14,21 @@
 //!   port 0, stopped when dropped. It works from a plain `#[test]` and from a
 //!   `#[tokio::test]` alike.
 //!
-//! ```no_run
+//! ```
+//! use ucwa_replay::demo::{ScriptOptions, run_im_session};
 //! use ucwa_replay::replay::{FeedEnd, ReplayServer};
 //!
 //! # fn main() -> Result<(), ucwa_replay::Error> {
-//! let server = ReplayServer::builder("recordings/ucwa.sqlite", "send-im")
+//! let server = ReplayServer::builder("recordings/sample.sqlite", "demo")
 //!     .feed_end(FeedEnd::Empty)
 //!     .start()?;
 //! let base = server.url(); // http://127.0.0.1:PORT
-//! // ... point the UCWA client under test at `base` and let it run ...
-//! # let _ = base;
+//! // Point the UCWA client under test at `base` and let it run; here, the crate's own
+//! // scripted client.
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime
+//!     .block_on(run_im_session(&base, &ScriptOptions::default()))
+//!     .expect("answered from the recording");
 //! assert!(server.misses().is_empty());
 //! server.assert_all_played(); // panics with a readable list of misses and unplayed exchanges
 //! drop(server); // stops the server
@@ -31,7 +36,7 @@
 //! # }
 //! ```
 //!
-//! In brief (DESIGN.md "Replay semantics" has the why):
+//! In brief (README.md, "Replaying", has the user's view):
 //! - a request matches by method, path, canonical query (events tuning parameters left out),
 //!   representation (from `Accept`) and canonical body; never by headers such as
 //!   `Authorization`, except that a session recorded with several credentials looks up

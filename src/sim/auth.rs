@@ -1,4 +1,4 @@
-//! Sign-in as a front-end does it (PROTOCOL.md §1): the autodiscover root, the user resource
+//! Sign-in as a front-end does it (docs/UCWA.md, "Sign-in"): the autodiscover root, the user resource
 //! behind a 401 with both `WWW-Authenticate` challenges, and the `/WebTicket/oauthtoken`
 //! password grant that issues `cwt=` tokens with scopes.
 

@@ -1,4 +1,4 @@
-//! `POST …/batch`: several UCWA requests in one `multipart/batching` body (PROTOCOL.md §5).
+//! `POST …/batch`: several UCWA requests in one `multipart/batching` body (docs/UCWA.md, "Representations").
 //! Each part is an `application/http; msgtype=request` message; it is answered like a
 //! request of its own (same token, same checks) and its response becomes an
 //! `application/http; msgtype=response` part, in order. The events feed is not allowed in

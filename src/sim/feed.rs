@@ -1,4 +1,4 @@
-//! The events feed and its P-GET semantics (PROTOCOL.md §2).
+//! The events feed and its P-GET semantics (docs/UCWA.md, "The events feed").
 //!
 //! Events are queued in *units*: everything one action causes at once (an invitation's
 //! `started` + conversation `added` + localParticipant `added`). A response carries exactly

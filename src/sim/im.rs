@@ -1,6 +1,6 @@
 //! What each instant-messaging action does to an application's state, and which events it
-//! queues, following the receive-IM and send-IM sequences of the UCWA docs (PROTOCOL.md §2,
-//! samples/concept/receive-im and send-im). Handlers and the control API call these; they
+//! queues, following the receive-IM and send-IM sequences of the UCWA docs (docs/UCWA.md, "The
+//! events feed"; tests/data/ucwa-samples/concept/receive-im and send-im). Handlers and the control API call these; they
 //! only decide who asked.
 
 use super::clock::{Clock, Rng};

@@ -30,7 +30,7 @@
 //! localParticipant, participantMessaging, messaging (`sendMessage`, `stopMessaging`,
 //! `setIsTyping`, `typingParticipants`), messages, message, messagingInvitation
 //! (startMessaging, accept, decline), presence / note / location of me, contacts and
-//! their presence, and the events feed with full P-GET semantics (PROTOCOL.md §2). An
+//! their presence, and the events feed with full P-GET semantics (docs/UCWA.md, "The events feed"). An
 //! outgoing invitation is accepted by the remote side at once. The `batch` link takes `multipart/batching` requests (parts `application/http; msgtype=request`),
 //! answered part by part; the events feed and nested batches are refused inside a batch.
 //!

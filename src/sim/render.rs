@@ -1,5 +1,5 @@
 //! Writing resources and event batches as UCWA writes them. Resources are built once as JSON
-//! values (key order kept) and mapped to XML by the rules of PROTOCOL.md §5, so the two
+//! values (key order kept) and mapped to XML by the rules of docs/UCWA.md, "Representations", so the two
 //! representations cannot drift apart: `rel` + self href become `<resource rel href>`, links
 //! become `<link>`, scalars `<property>`, arrays `<propertyList>`, `_embedded` nested
 //! `<resource>`s, `true` becomes `True` and `\/Date(ms)\/` an ISO 8601 time.

@@ -1,5 +1,5 @@
 //! The UCWA resources of one application, as JSON values with the links real front-ends
-//! give them (PROTOCOL.md §1 path shapes, the samples' link sets). Only links the simulator
+//! give them (docs/UCWA.md, "Path shapes", the samples' link sets). Only links the simulator
 //! can answer are given, so a client that follows links never walks into a 404.
 
 use serde_json::{Map, Value, json};

@@ -1,4 +1,4 @@
-//! The SQLite recording: one file, many named sessions (DESIGN.md "Recording").
+//! The SQLite recording: one file, many named sessions.
 //!
 //! - [`schema`]: recognising, creating and migrating the file;
 //! - [`writer`]: the one writer thread the recording proxy feeds through a bounded channel;

@@ -1,6 +1,6 @@
 //! Opening a recording file safely: recognise ours, refuse foreign, corrupt or newer files
 //! without touching them, create or migrate ours (`PRAGMA user_version`, by hand: the
-//! migration crates pin another rusqlite, RUST.md).
+//! migration crates pin another rusqlite: docs/ARCHITECTURE.md, "Traps").
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! UCWA error bodies (PROTOCOL.md §4): `{"code","subcode","message"}` in JSON or a `<reason>`
+//! UCWA error bodies (docs/UCWA.md, "Errors"): `{"code","subcode","message"}` in JSON or a `<reason>`
 //! element in XML. The simulator, the proxy (502/504) and the replayer (ReplayMiss) all
 //! answer with these, so a UCWA client parses our errors like the server's.
 
@@ -36,7 +36,7 @@ impl ErrorBody {
         self
     }
 
-    /// The UCWA `code` for the status (PROTOCOL.md §4).
+    /// The UCWA `code` for the status (docs/UCWA.md, "Errors").
     pub fn code(&self) -> &'static str {
         code_for_status(self.status)
     }

@@ -1,4 +1,4 @@
-//! The events feed (PROTOCOL.md §2): recognising P-GETs and flattening their responses into
+//! The events feed (docs/UCWA.md, "The events feed"): recognising P-GETs and flattening their responses into
 //! [`EventRow`]s, in delivery order across senders.
 //!
 //! JSON: `{"_links":{…},"sender":[{"rel","href","events":[{"link","in"?,"_embedded"?,"status"?,
