@@ -169,8 +169,24 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
 
-    #[error("recording writer stopped: {0}")]
-    WriterGone(String),
+    #[error("{}: the recording writer stopped unexpectedly", path.display())]
+    WriterGone { path: PathBuf },
+}
+
+/// An error and its causes on one line (`cannot write r.json: Permission denied (os error
+/// 13)`), for log lines: a variant's own message never repeats its source.
+pub(crate) struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl StoreError {

@@ -17,7 +17,7 @@ use super::key::{KeyOptions, KeyRequest};
 use super::kind::ResourceKind;
 use super::model::Exchange;
 use super::origin::strip_published;
-use crate::error::Error;
+use crate::error::{Chain, Error};
 use crate::redact::{ExchangeFields, RedactConfig, Redactor};
 use crate::ucwa::{Representation, feed};
 
@@ -117,7 +117,9 @@ impl Ingest {
                 feed::ack_of(ex.query.as_deref()),
             ) {
                 Ok(events) => ex.events = events,
-                Err(err) => tracing::warn!(seq = ex.seq, %err, "events response not indexed"),
+                Err(err) => {
+                    tracing::warn!(seq = ex.seq, error = %Chain(&err), "events response not indexed")
+                }
             }
         }
         ex.match_key = KeyRequest::of_exchange(ex).key(&self.key_options);

@@ -19,7 +19,7 @@ use super::pacing;
 use super::replayer::{Decision, Replayer};
 use super::report::ReplayReport;
 use crate::body::{Body, full};
-use crate::error::Error;
+use crate::error::{Chain, Error};
 use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
 use crate::recording::{Exchange, MatchKey, OriginRewriter};
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
@@ -157,7 +157,7 @@ impl Replayer {
     fn report_response(&self) -> Response<Body> {
         let report = self.report();
         if let Err(err) = self.write_report() {
-            tracing::error!(%err, "cannot write the replay report");
+            tracing::error!(error = %Chain(&err), "cannot write the replay report");
         }
         let text = serde_json::to_vec_pretty(&report).unwrap_or_default();
         let mut resp = Response::new(full(text));

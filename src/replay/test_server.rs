@@ -11,7 +11,7 @@ use super::options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
 use super::replayer::Replayer;
 use super::report::{ReplayReport, Unplayed};
 use super::server::run;
-use crate::error::Error;
+use crate::error::{Chain, Error};
 use crate::serve::BackgroundServer;
 
 /// Options for a [`ReplayServer`]; the same as the CLI's flags.
@@ -86,7 +86,7 @@ impl ReplayServerBuilder {
             self.listen,
             move |listener, token| async move {
                 if let Err(err) = run(listener, served, token).await {
-                    tracing::error!(%err, "replay report");
+                    tracing::error!(error = %Chain(&err), "replay report");
                 }
             },
         )

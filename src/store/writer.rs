@@ -114,11 +114,13 @@ impl StoreWriter {
     pub async fn finish(mut self) -> Result<WriterStats, StoreError> {
         self.sink = None;
         let thread = self.thread.take().expect("thread is present until finish");
-        let path = self.path.clone();
+        let gone = || StoreError::WriterGone {
+            path: self.path.clone(),
+        };
         tokio::task::spawn_blocking(move || thread.join())
             .await
-            .map_err(|e| StoreError::WriterGone(e.to_string()))?
-            .map_err(|_| StoreError::WriterGone(format!("{}: writer panicked", path.display())))?
+            .map_err(|_| gone())?
+            .map_err(|_| gone())?
     }
 }
 

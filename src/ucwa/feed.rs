@@ -37,11 +37,21 @@ pub struct EventRow {
 
 /// Why an events body could not be indexed (the exchange is stored anyway).
 #[derive(Debug, thiserror::Error)]
-#[error("events body not understood: {0}")]
-pub struct FeedError(pub String);
+#[non_exhaustive]
+pub enum FeedError {
+    #[error("events body is not JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("events body is not UTF-8 XML")]
+    Utf8(#[source] std::str::Utf8Error),
+    #[error("events body is not XML")]
+    Xml(#[source] roxmltree::Error),
+    /// It parses, but is not an events envelope.
+    #[error("events body not understood: {0}")]
+    Shape(String),
+}
 
 fn err(msg: impl Into<String>) -> FeedError {
-    FeedError(msg.into())
+    FeedError::Shape(msg.into())
 }
 
 /// Whether a request is for the events feed (P-GET).
@@ -96,7 +106,7 @@ pub fn feed_links(repr: Representation, body: &[u8]) -> Result<FeedLinks, FeedEr
     match sniff(repr, body) {
         Representation::Xml => {
             let text = xml_text(body)?;
-            let doc = roxmltree::Document::parse(text).map_err(|e| err(format!("XML: {e}")))?;
+            let doc = roxmltree::Document::parse(text).map_err(FeedError::Xml)?;
             for link in doc
                 .root_element()
                 .children()
@@ -147,7 +157,7 @@ fn sniff(repr: Representation, body: &[u8]) -> Representation {
 
 fn json_value(body: &[u8]) -> Result<Value, FeedError> {
     let body = strip_bom(body);
-    serde_json::from_slice(body).map_err(|e| err(format!("JSON: {e}")))
+    serde_json::from_slice(body).map_err(FeedError::Json)
 }
 
 fn str_field(v: &Value, name: &str) -> Option<String> {
@@ -226,12 +236,12 @@ fn embedded_json<'a>(emb: &'a Value, link_rel: &str) -> &'a Value {
 
 fn xml_text(body: &[u8]) -> Result<&str, FeedError> {
     let body = strip_bom(body);
-    std::str::from_utf8(body).map_err(|e| err(format!("XML: not UTF-8: {e}")))
+    std::str::from_utf8(body).map_err(FeedError::Utf8)
 }
 
 fn parse_xml(body: &[u8], ack: Option<i64>) -> Result<Vec<EventRow>, FeedError> {
     let text = xml_text(body)?;
-    let doc = roxmltree::Document::parse(text).map_err(|e| err(format!("XML: {e}")))?;
+    let doc = roxmltree::Document::parse(text).map_err(FeedError::Xml)?;
     let root = doc.root_element();
     if root.tag_name().name() != "events" {
         return Err(err(format!(
