@@ -2,7 +2,7 @@
 //! (created by `POST …/applications`, deleted by `DELETE`), `me` and its details, contacts,
 //! people, meetings and policies.
 
-use http::{Method, StatusCode, header};
+use http::{StatusCode, header};
 
 use super::{AppRes, input, str_field};
 use crate::sim::exchange::{Fail, Handled, Reply, Req};
@@ -68,18 +68,12 @@ fn base64_cookie(state: &mut State) -> String {
 }
 
 /// A request for the application or one of its own resources.
-pub(super) fn handle(state: &mut State, req: &Req, app_id: &str, r: &AppRes) -> Handled {
-    let apps = &mut state.apps;
-    let app = apps.get_mut(app_id).ok_or_else(Fail::app_not_found)?;
+/// (`DELETE` of the application itself is the dispatcher's: it removes `app`.)
+pub(super) fn handle(app: &mut App, req: &Req, r: &AppRes) -> Handled {
     let neg = &req.neg;
-    let get = req.method == Method::GET;
     use AppRes::*;
     match r {
-        Application if get => Ok(Reply::resource(neg, &res::application(app), "application")),
-        Application => {
-            apps.remove(app_id);
-            Ok(Reply::no_content())
-        }
+        Application => Ok(Reply::resource(neg, &res::application(app), "application")),
         Me => Ok(Reply::resource(neg, &res::me(app), "me")),
         MeDetail(rel) => Ok(Reply::resource(neg, &res::me_detail(app, rel), rel)),
         Contact(sip) | ContactPresence(sip) => {

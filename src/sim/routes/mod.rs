@@ -10,7 +10,7 @@ mod conversation;
 mod messaging;
 mod path;
 
-pub use path::{AppRes, Route, parse};
+pub use path::{AppRes, Family, Route, parse};
 
 use std::sync::Arc;
 
@@ -148,42 +148,19 @@ fn own_app(state: &State, app_id: &str, token: &Token) -> Result<(), Fail> {
 /// A request for a resource of application `app_id`: to the part of the simulator that owns
 /// that resource.
 fn app_request(state: &mut State, req: &Req, app_id: &str, r: &AppRes) -> Handled {
-    use AppRes::*;
-    match r {
-        Application if req.method == Method::DELETE => {
-            state.apps.remove(app_id).ok_or_else(Fail::app_not_found)?;
-            Ok(Reply::no_content())
-        }
-        Application | Me | MeDetail(_) | Contact(_) | ContactPresence(_) | MakeMeAvailable
-        | ReportMyActivity | People | OnlineMeetings | Policies => {
-            application::handle(state, req, app_id, r)
-        }
-        Communication
-        | Conversations
-        | Conversation(_)
-        | Participants(_)
-        | Participant(..)
-        | ParticipantMessaging(..) => {
-            let app = state.apps.get_mut(app_id).ok_or_else(Fail::app_not_found)?;
-            conversation::handle(app, req, r)
-        }
-        Messaging(_)
-        | Messages(_)
-        | Message(..)
-        | Terminate(_)
-        | Typing(_)
-        | TypingParticipants(_)
-        | Invitations
-        | Invitation(_)
-        | Accept(_)
-        | Decline(_) => {
-            let State {
-                rng, clock, apps, ..
-            } = state;
-            let app = apps.get_mut(app_id).ok_or_else(Fail::app_not_found)?;
-            messaging::handle(rng, clock, app, req, r)
-        }
-        Events | Batch => Err(Fail::not_found("The resource does not exist.")),
+    if *r == AppRes::Application && req.method == Method::DELETE {
+        state.apps.remove(app_id).ok_or_else(Fail::app_not_found)?;
+        return Ok(Reply::no_content());
+    }
+    let State {
+        rng, clock, apps, ..
+    } = state;
+    let app = apps.get_mut(app_id).ok_or_else(Fail::app_not_found)?;
+    match r.family() {
+        Family::Application => application::handle(app, req, r),
+        Family::Conversation => conversation::handle(app, req, r),
+        Family::Messaging => messaging::handle(rng, clock, app, req, r),
+        Family::Feed => Err(Fail::not_found("The resource does not exist.")),
     }
 }
 

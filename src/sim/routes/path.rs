@@ -209,28 +209,54 @@ impl Route {
 
     /// Conversation resources need a conversation scope.
     pub(super) fn conversational(&self) -> bool {
+        match self {
+            Route::App(_, r) => {
+                matches!(r.family(), Family::Conversation | Family::Messaging)
+                    && *r != AppRes::Communication
+            }
+            Route::Applications => false,
+        }
+    }
+}
+
+/// Which part of the simulator answers a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// The application and what hangs off it directly (`me`, contacts, people, policies).
+    Application,
+    /// `communication`, conversations and their participants.
+    Conversation,
+    /// Messaging, messages and invitations.
+    Messaging,
+    /// The events feed and batches, answered outside the state lock.
+    Feed,
+}
+
+impl AppRes {
+    /// The family of this resource.
+    pub fn family(&self) -> Family {
         use AppRes::*;
-        matches!(
-            self,
-            Route::App(
-                _,
-                Conversations
-                    | Conversation(_)
-                    | Participants(_)
-                    | Participant(..)
-                    | ParticipantMessaging(..)
-                    | Messaging(_)
-                    | Messages(_)
-                    | Message(..)
-                    | Terminate(_)
-                    | Typing(_)
-                    | TypingParticipants(_)
-                    | Invitations
-                    | Invitation(_)
-                    | Accept(_)
-                    | Decline(_)
-            )
-        )
+        match self {
+            Application | Me | MeDetail(_) | Contact(_) | ContactPresence(_) | MakeMeAvailable
+            | ReportMyActivity | People | OnlineMeetings | Policies => Family::Application,
+            Communication
+            | Conversations
+            | Conversation(_)
+            | Participants(_)
+            | Participant(..)
+            | ParticipantMessaging(..) => Family::Conversation,
+            Messaging(_)
+            | Messages(_)
+            | Message(..)
+            | Terminate(_)
+            | Typing(_)
+            | TypingParticipants(_)
+            | Invitations
+            | Invitation(_)
+            | Accept(_)
+            | Decline(_) => Family::Messaging,
+            Events | Batch => Family::Feed,
+        }
     }
 }
 
