@@ -9,7 +9,8 @@
 //! - [`store`]: the SQLite recording (schema, writer task, queries);
 //! - [`replay`]: deterministic offline replay, also as an in-process test server;
 //! - [`diff`]: structural comparison of recordings;
-//! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported.
+//! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported;
+//! - [`html`]: self-contained HTML pages of a session (with a replay's findings) and of a diff.
 //!
 //! The library never installs a logger and never reads argv or the environment: the
 //! `ucwa-replay` binary does.
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod diff;
 pub mod error;
 pub mod har;
+pub mod html;
 pub mod proxy;
 pub mod redact;
 pub mod replay;
