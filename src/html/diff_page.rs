@@ -441,7 +441,7 @@ fn involved(
         exchanges::header_row(h);
     }
     for x in views.iter().filter(|x| seqs.contains(&x.seq)) {
-        exchanges::render_one(h, x, t0, &[], prefix);
+        exchanges::render_one(h, x, t0, &[], prefix, false);
     }
     h.raw("</section>");
 }

@@ -17,6 +17,11 @@ pub type Badge = (&'static str, String);
 /// Badges by `seq`.
 pub type Notes = HashMap<u64, Vec<Badge>>;
 
+/// Above this many exchanges, what a line folds (headers, bodies) is built only when opened.
+pub const LAZY_OVER: usize = 200;
+/// Lines built with the page; the others come in folded pages of this many.
+pub const PAGE: usize = 500;
+
 /// The list of a session's exchanges, with the filter bar the script shows.
 pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>], notes: &Notes) {
     let t0 = exchanges.iter().map(|x| x.started_us).min().unwrap_or(0);
@@ -26,14 +31,28 @@ pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>], notes: &Notes) {
     filters(h, exchanges, !notes.is_empty());
     header_row(h);
     h.raw("<div class=\"xs\">");
-    for x in exchanges {
-        render_one(
+    let lazy = exchanges.len() > LAZY_OVER;
+    let badges = |x: &ExchangeView<'_>| notes.get(&x.seq).map(Vec::as_slice).unwrap_or(&[]);
+    for (i, page) in exchanges.chunks(PAGE).enumerate() {
+        if i == 0 {
+            for x in page {
+                render_one(h, x, t0, badges(x), "x-", lazy);
+            }
+            continue;
+        }
+        let (first, last) = (page[0].seq, page[page.len() - 1].seq);
+        super::page::lazy_open(
             h,
-            x,
-            t0,
-            notes.get(&x.seq).map(Vec::as_slice).unwrap_or(&[]),
-            "x-",
+            &format!(
+                "Exchanges #{first}–#{last} ({}) are folded to keep the page fast.",
+                page.len()
+            ),
+            Some((first, last)),
         );
+        for x in page {
+            render_one(h, x, t0, badges(x), "x-", false);
+        }
+        super::page::lazy_close(h);
     }
     h.raw("</div></section>");
 }
@@ -70,10 +89,26 @@ fn filters(h: &mut Html, exchanges: &[ExchangeView<'_>], overlay: bool) {
             "only failed"
         })
         .raw("</label><button type=\"button\" data-expand>expand all</button><button type=\"button\" data-collapse>collapse all</button><span class=\"shown\"></span></div>");
+    if exchanges.len() > PAGE {
+        h.raw("<p class=\"muted\">")
+            .num(exchanges.len())
+            .raw(" exchanges: the first ")
+            .num(PAGE)
+            .raw(" are listed; the others are folded in pages below (filtering unfolds them all).</p>");
+    }
 }
 
-/// One exchange: its line and, folded, everything recorded. `id` is `prefix` + `seq`.
-pub fn render_one(h: &mut Html, x: &ExchangeView<'_>, t0: i64, badges: &[Badge], prefix: &str) {
+/// One exchange: its line and, folded, everything recorded. `id` is `prefix` + `seq`. With
+/// `lazy`, the folded part is built by the browser only when opened (see
+/// [`super::page::lazy_open`]).
+pub fn render_one(
+    h: &mut Html,
+    x: &ExchangeView<'_>,
+    t0: i64,
+    badges: &[Badge],
+    prefix: &str,
+    lazy: bool,
+) {
     let class = format::status_class(x.status);
     let lane = Lane::of(x);
     let failed = format::is_error(x);
@@ -132,7 +167,11 @@ pub fn render_one(h: &mut Html, x: &ExchangeView<'_>, t0: i64, badges: &[Badge],
             .text(text)
             .raw("</span>");
     }
-    h.raw("</span></summary><div class=\"xd\">");
+    h.raw("</span></summary>");
+    if lazy {
+        h.raw("<noscript class=\"xd-lazy\">");
+    }
+    h.raw("<div class=\"xd\">");
     if let Some(e) = x.error {
         h.raw("<div class=\"errline\">").text(e).raw("</div>");
     }
@@ -180,7 +219,7 @@ pub fn render_one(h: &mut Html, x: &ExchangeView<'_>, t0: i64, badges: &[Badge],
     }
     h.raw("</div></div>");
     if !x.events.is_empty() {
-        h.raw("<h4>Events delivered</h4><table class=\"feed\"><tbody>");
+        h.raw("<h4>Events delivered</h4><table class=\"xev\"><tbody>");
         for e in &x.events {
             h.raw("<tr><td>")
                 .text(e.sender_rel)
@@ -215,7 +254,11 @@ pub fn render_one(h: &mut Html, x: &ExchangeView<'_>, t0: i64, badges: &[Badge],
     if let Some(u) = x.upstream {
         h.raw(" · upstream ").text(u);
     }
-    h.raw("</div></div></details>");
+    h.raw("</div></div>");
+    if lazy {
+        h.raw("</noscript>");
+    }
+    h.raw("</details>");
 }
 
 fn headers(h: &mut Html, list: &[(&str, &[u8])]) {

@@ -11,6 +11,8 @@ use super::timeline::{Scale, event_class};
 pub const TRACKED_REL: &str = "participantMessaging";
 
 const LIFE_W: f64 = 400.0;
+/// Events listed per track; a resource that lives long shows the rest in its batches.
+const CHIPS_SHOWN: usize = 12;
 const LIFE_H: f64 = 22.0;
 
 /// One event of a tracked link, with the answer that delivered it.
@@ -106,7 +108,7 @@ fn render_tracks(h: &mut Html, tracks: &[Track<'_>], scale: &Scale, t0: i64) {
             .raw("</span></td><td class=\"life-cell\">");
         lifeline(h, t, scale, t0);
         h.raw("</td><td><ol class=\"chips\">");
-        for e in &t.events {
+        for e in t.events.iter().take(CHIPS_SHOWN) {
             h.raw("<li><span")
                 .attr("class", &format!("ty {}", event_class(e.event.event_type)))
                 .raw(">")
@@ -118,6 +120,11 @@ fn render_tracks(h: &mut Html, tracks: &[Track<'_>], scale: &Scale, t0: i64) {
                 .raw("</a> ")
                 .text(&format::offset(e.at_us - t0))
                 .raw("</small></li>");
+        }
+        if t.events.len() > CHIPS_SHOWN {
+            h.raw("<li><small>… ")
+                .num(t.events.len() - CHIPS_SHOWN)
+                .raw(" more in the batches below</small></li>");
         }
         h.raw("</ol></td></tr>");
     }
@@ -150,7 +157,14 @@ fn lifeline(h: &mut Html, t: &Track<'_>, scale: &Scale, t0: i64) {
         .attr("y1", &format!("{mid}"))
         .attr("y2", &format!("{mid}"))
         .raw("/>");
+    let mut last_dot: Option<(i64, &str)> = None;
     for e in &t.events {
+        // One dot per pixel and type: a long-lived resource stays a light drawing.
+        let px = scale.x(e.at_us).round() as i64;
+        if last_dot == Some((px, e.event.event_type)) {
+            continue;
+        }
+        last_dot = Some((px, e.event.event_type));
         h.raw("<a")
             .attr("href", &format!("#x-{}", e.seq))
             .raw("><title>")
@@ -171,8 +185,29 @@ fn lifeline(h: &mut Html, t: &Track<'_>, scale: &Scale, t0: i64) {
     h.raw("</svg>");
 }
 
+/// Batches built with the page; the others are folded (see [`super::page::lazy_open`]).
+pub const BATCHES_SHOWN: usize = 100;
+
 fn render_batches(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
-    h.raw("<h3 id=\"batches\">Batches by ack</h3><table class=\"feed\"><thead><tr><th>ack</th><th>sender</th><th>type</th><th>link rel</th><th>href</th><th>in</th><th>status</th></tr></thead>");
+    h.raw("<h3 id=\"batches\">Batches by ack</h3>");
+    let (shown, folded) = feed.split_at(feed.len().min(BATCHES_SHOWN));
+    batches_table(h, shown, t0);
+    if !folded.is_empty() {
+        super::page::lazy_open(
+            h,
+            &format!(
+                "{} more batches are folded to keep the page fast.",
+                folded.len()
+            ),
+            None,
+        );
+        batches_table(h, folded, t0);
+        super::page::lazy_close(h);
+    }
+}
+
+fn batches_table(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
+    h.raw("<table class=\"feed\"><colgroup><col class=\"c-ack\"><col class=\"c-sender\"><col class=\"c-type\"><col class=\"c-rel\"><col><col class=\"c-in\"><col class=\"c-status\"></colgroup><thead><tr><th>ack</th><th>sender</th><th>type</th><th>link rel</th><th>href</th><th>in</th><th>status</th></tr></thead>");
     for x in feed {
         let ack = crate::ucwa::feed::ack_of(x.query);
         let empty = x.events.is_empty();

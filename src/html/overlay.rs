@@ -133,11 +133,17 @@ impl ReplayOverlay {
 
     /// Read and parse a report file.
     pub fn load(path: &Path) -> Result<Self, HtmlError> {
-        let text = std::fs::read_to_string(path).map_err(|io| HtmlError::Read {
+        let bytes = std::fs::read(path).map_err(|io| HtmlError::Read {
             path: path.to_path_buf(),
             io,
         })?;
-        Self::parse(&text, path)
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Self::parse(text, path),
+            Err(_) => Err(HtmlError::NotAReplayReport {
+                path: path.to_path_buf(),
+                detail: "not JSON: not UTF-8 text".into(),
+            }),
+        }
     }
 
     /// How many findings a CI run would fail on.

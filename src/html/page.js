@@ -1,14 +1,67 @@
-// Filtering and expanding only: the page is complete without this script.
+// Filtering, expanding and unfolding only: the page is complete without this script.
 (function () {
   "use strict";
-  var list = Array.prototype.slice.call(document.querySelectorAll("details.x"));
   var bar = document.getElementById("filters");
+  var list = [];
+  var haystack = [];
+  function refresh() {
+    list = Array.prototype.slice.call(document.querySelectorAll("details.x"));
+    haystack = [];
+  }
+  // Folded markup (a <noscript>, plain text while scripting is on) becomes elements.
+  function build(ns) {
+    var t = document.createElement("template");
+    t.innerHTML = ns.textContent;
+    ns.parentNode.replaceChild(t.content, ns);
+  }
+  function unfold(block) {
+    var ns = block.querySelector(":scope > noscript");
+    if (ns) {
+      var t = document.createElement("template");
+      t.innerHTML = ns.textContent;
+      block.parentNode.replaceChild(t.content, block);
+    }
+  }
+  function unfoldAll() {
+    var blocks = document.querySelectorAll("[data-lazy]");
+    if (!blocks.length) { return; }
+    Array.prototype.forEach.call(blocks, unfold);
+    refresh();
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("[data-lazy] > .lazy-note"), function (note) {
+    note.hidden = false;
+    note.querySelector("[data-show]").addEventListener("click", function () {
+      unfold(note.parentNode);
+      refresh();
+    });
+  });
+  document.addEventListener("toggle", function (ev) {
+    var d = ev.target;
+    if (d.open && d.classList && d.classList.contains("x")) {
+      var ns = d.querySelector(":scope > noscript.xd-lazy");
+      if (ns) { build(ns); }
+    }
+  }, true);
   function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));
-    var el = id && document.getElementById(id);
-    if (el && el.tagName === "DETAILS") { el.open = true; }
+    if (!id) { return; }
+    var el = document.getElementById(id);
+    var m = /^x-(\d+)$/.exec(id);
+    if (!el && m) {
+      var n = Number(m[1]);
+      Array.prototype.forEach.call(document.querySelectorAll("[data-lazy][data-from]"), function (b) {
+        if (Number(b.getAttribute("data-from")) <= n && n <= Number(b.getAttribute("data-to"))) { unfold(b); }
+      });
+      refresh();
+      el = document.getElementById(id);
+    }
+    if (el && el.tagName === "DETAILS") {
+      el.open = true;
+      el.scrollIntoView();
+    }
   }
   window.addEventListener("hashchange", openTarget);
+  refresh();
   openTarget();
   if (bar && list.length) {
     bar.hidden = false;
@@ -16,8 +69,8 @@
     var boxes = Array.prototype.slice.call(bar.querySelectorAll("input[type=checkbox][data-f]"));
     var only = bar.querySelector("input[data-only]");
     var shown = bar.querySelector(".shown");
-    var haystack = [];
     var apply = function () {
+      unfoldAll();
       var q = (text.value || "").toLowerCase();
       var off = {};
       boxes.forEach(function (b) { if (!b.checked) { off[b.getAttribute("data-f") + ":" + b.value] = true; } });
@@ -31,13 +84,13 @@
           if (haystack[i] === undefined) { haystack[i] = x.querySelector("summary").textContent.toLowerCase(); }
           ok = haystack[i].indexOf(q) >= 0;
         }
-        x.hidden = !ok;
+        if (x.hidden === ok) { x.hidden = !ok; }
         if (ok) { n++; }
       }
       shown.textContent = n + " of " + list.length + " shown";
     };
     var timer = null;
-    text.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(apply, 120); });
+    text.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(apply, 150); });
     boxes.concat(only ? [only] : []).forEach(function (b) { b.addEventListener("change", apply); });
     bar.querySelector("[data-expand]").addEventListener("click", function () {
       list.forEach(function (x) { if (!x.hidden) { x.open = true; } });
@@ -45,7 +98,6 @@
     bar.querySelector("[data-collapse]").addEventListener("click", function () {
       list.forEach(function (x) { x.open = false; });
     });
-    apply();
   }
   // How long the page took to be ready (navigation start to after the load event), for the
   // scale check of large sessions.

@@ -76,6 +76,28 @@ pub fn close(h: &mut Html) {
         .raw("</script></body></html>\n");
 }
 
+/// Start a block of markup the browser does not build until asked: with JavaScript on, a
+/// `<noscript>` is read as plain text (cheap, no elements), and the page script turns it
+/// into elements when the reader asks (`note` says what is folded, with a button); with
+/// JavaScript off the same `<noscript>` is ordinary markup and shows at once. This is how a
+/// 10 000-exchange page opens fast and stays complete without script. The markup inside
+/// must not hold another `<noscript>`.
+pub fn lazy_open(h: &mut Html, note: &str, range: Option<(u64, u64)>) {
+    h.raw("<div class=\"lazy\" data-lazy");
+    if let Some((from, to)) = range {
+        h.attr("data-from", &from.to_string())
+            .attr("data-to", &to.to_string());
+    }
+    h.raw("><p class=\"lazy-note\" hidden>")
+        .text(note)
+        .raw(" <button type=\"button\" data-show>show</button></p><noscript>");
+}
+
+/// End a block started with [`lazy_open`].
+pub fn lazy_close(h: &mut Html) {
+    h.raw("</noscript></div>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
