@@ -165,7 +165,6 @@ fn summary(h: &mut Html, r: &DiffReport) {
             .text(&b)
             .raw("</td></tr>");
     };
-    row(h, "session", r.a.label.clone(), r.b.label.clone());
     row(
         h,
         "exchanges",

@@ -77,6 +77,22 @@ fn kv_big(h: &mut Html, class: &str, key: &str, value: &str) {
         .raw("</div></div>");
 }
 
+/// A 401's challenge, by its schemes (`challenge: Bearer, MsRtcOAuth`): the first step of
+/// every sign-in, not a failure of the client.
+fn challenge(x: &ExchangeView<'_>) -> Option<String> {
+    if x.status != Some(401) {
+        return None;
+    }
+    let schemes: Vec<&str> = x
+        .response_headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+        .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+        .filter_map(|v| v.split_whitespace().next())
+        .collect();
+    (!schemes.is_empty()).then(|| format!("challenge: {}", schemes.join(", ")))
+}
+
 /// The UCWA error a failed answer carries (`Conflict/PGetReplaced`), when its body says.
 pub fn ucwa_error(x: &ExchangeView<'_>) -> Option<String> {
     let body = crate::ucwa::media::strip_bom(x.response_body);
@@ -217,12 +233,14 @@ pub fn render(
     );
     h.raw("</div>");
 
-    credentials(h, exchanges);
+    h.raw("<div class=\"cols2\"><div>");
     by_kind(h, exchanges);
+    h.raw("</div><div>");
     if !failed.is_empty() {
         failed_table(h, &failed, t0.unwrap_or(0));
     }
-    h.raw("</section>");
+    credentials(h, exchanges);
+    h.raw("</div></div></section>");
 }
 
 fn credentials(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
@@ -238,7 +256,7 @@ fn credentials(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
         h.raw("<p class=\"muted\">No redaction placeholder in this session.</p>");
         return;
     }
-    h.raw("<table><thead><tr><th>placeholder</th><th class=\"n\">requests carrying it as their credential</th><th class=\"n\">exchanges holding it</th><th>where</th></tr></thead><tbody>");
+    h.raw("<table><thead><tr><th>placeholder</th><th class=\"n\">as credential</th><th class=\"n\">exchanges</th><th>where</th></tr></thead><tbody>");
     for (placeholder, u) in uses.values() {
         let as_cred = creds.get(placeholder.as_str()).copied().unwrap_or(0);
         h.raw("<tr><td><mark class=\"ph\">")
@@ -274,13 +292,20 @@ fn by_kind(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
             .push(x.duration_us);
     }
     kinds.sort();
-    h.raw("<h3>Exchanges by resource kind and status</h3><table class=\"kinds\"><thead><tr><th>resource kind</th><th>lane</th><th class=\"n\">all</th>");
+    h.raw("<h3>Exchanges by resource kind and status</h3><table class=\"kinds\"><thead><tr><th>resource kind</th><th class=\"n\">all</th>");
     for c in format::STATUS_CLASSES {
-        h.raw("<th class=\"n\">")
-            .text(format::status_class_label(c))
+        let label = if *c == "sx" {
+            "none"
+        } else {
+            format::status_class_label(c)
+        };
+        h.raw("<th class=\"n\"")
+            .attr("title", format::status_class_label(c))
+            .raw(">")
+            .text(label)
             .raw("</th>");
     }
-    h.raw("<th class=\"n\">median time</th></tr></thead><tbody>");
+    h.raw("<th class=\"n\">median</th></tr></thead><tbody>");
     for (lane, _, kind) in &kinds {
         let row = &counts[kind];
         let all: usize = row.values().sum();
@@ -288,9 +313,9 @@ fn by_kind(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
         d.sort_unstable();
         h.raw("<tr><td>")
             .text(kind)
-            .raw("</td><td class=\"muted\">")
+            .raw(" <span class=\"muted small\">")
             .text(lane.label())
-            .raw("</td><td class=\"n\">")
+            .raw("</span></td><td class=\"n\">")
             .num(all)
             .raw("</td>");
         for c in format::STATUS_CLASSES {
@@ -319,7 +344,7 @@ fn failed_table(h: &mut Html, failed: &[&ExchangeView<'_>], t0: i64) {
             .attr("href", &format!("#x-{}", x.seq))
             .raw(">")
             .num(x.seq)
-            .raw("</a></td><td class=\"muted\">")
+            .raw("</a></td><td class=\"muted nw\">")
             .text(&format::offset(x.started_us - t0))
             .raw("</td><td class=\"mono\">")
             .text(x.method)
@@ -334,6 +359,7 @@ fn failed_table(h: &mut Html, failed: &[&ExchangeView<'_>], t0: i64) {
             .error
             .map(str::to_string)
             .or_else(|| ucwa_error(x))
+            .or_else(|| challenge(x))
             .unwrap_or_default();
         h.text(&why).raw("</td></tr>");
     }
