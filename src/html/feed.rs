@@ -274,3 +274,58 @@ fn batches_table(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
     }
     h.raw("</table>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventRow, Exchange};
+
+    fn answer(seq: u64, events: &[(&str, &str)]) -> Exchange {
+        Exchange {
+            seq,
+            started_us: seq as i64 * 100,
+            duration_us: 50,
+            method: "GET".into(),
+            path: "/ucwa/oauth/v1/applications/1/events".into(),
+            kind: "events".into(),
+            status: Some(200),
+            events: events
+                .iter()
+                .map(|(href, ty)| EventRow {
+                    link_rel: TRACKED_REL.into(),
+                    link_href: href.to_string(),
+                    event_type: ty.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_track_follows_one_link_through_its_batches() {
+        let xs = [
+            answer(
+                1,
+                &[("/p/bob/messaging", "added"), ("/p/eve/messaging", "added")],
+            ),
+            answer(2, &[("/p/bob/messaging", "updated")]),
+            answer(3, &[("/p/bob/messaging", "deleted")]),
+        ];
+        let views = crate::html::source::views(&xs);
+        let tracks = tracks(&views, TRACKED_REL);
+        assert_eq!(tracks.len(), 2);
+        assert_eq!(tracks[0].href, "/p/bob/messaging");
+        let types: Vec<(&str, u64, i64)> = tracks[0]
+            .events
+            .iter()
+            .map(|e| (e.event.event_type, e.seq, e.at_us))
+            .collect();
+        assert_eq!(
+            types,
+            [("added", 1, 150), ("updated", 2, 250), ("deleted", 3, 350)]
+        );
+        assert!(tracks[0].ended());
+        assert!(!tracks[1].ended());
+    }
+}

@@ -8,7 +8,7 @@
     list = Array.prototype.slice.call(document.querySelectorAll("details.x"));
     haystack = [];
   }
-  // Folded markup (a <noscript>, plain text while scripting is on) becomes elements.
+  // Folded markup (a noscript element: plain text while scripting is on) becomes elements.
   function build(ns) {
     var t = document.createElement("template");
     t.innerHTML = ns.textContent;
