@@ -439,8 +439,10 @@ fn involved(
     } else {
         exchanges::header_row(h);
     }
+    // Many differences: what each line folds is built only when opened.
+    let lazy = seqs.len() > exchanges::LAZY_OVER;
     for x in views.iter().filter(|x| seqs.contains(&x.seq)) {
-        exchanges::render_one(h, x, t0, &[], prefix, false);
+        exchanges::render_one(h, x, t0, &[], prefix, lazy);
     }
     h.raw("</section>");
 }

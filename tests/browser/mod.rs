@@ -95,6 +95,35 @@ pub fn dump_dom(page: &Path) -> String {
     dom
 }
 
+/// How long Chromium takes to load `page` (from the request to its load event, the page's
+/// own scripts run), in ms: measured by a small page beside it that opens it in a
+/// 1400×1000 frame, so the large page's DOM is not serialised back to the test.
+pub fn load_time_ms(page: &Path) -> f64 {
+    let dir = page.parent().expect("page directory");
+    let name = page.file_name().expect("page name").to_string_lossy();
+    let probe = dir.join("load-probe.html");
+    std::fs::write(
+        &probe,
+        format!(
+            "<!DOCTYPE html><html><body><script>\n\
+             var f = document.createElement('iframe');\n\
+             f.width = 1400; f.height = 1000;\n\
+             var t0 = performance.now();\n\
+             f.onload = function () {{ document.documentElement.setAttribute('data-load-ms', String(Math.round(performance.now() - t0))); }};\n\
+             f.src = {name:?};\n\
+             document.body.appendChild(f);\n\
+             </script></body></html>"
+        ),
+    )
+    .expect("write the probe page");
+    let dom = dump_dom(&probe);
+    dom.split("data-load-ms=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the probe saw no load of {name}: {dom}"))
+}
+
 /// A screenshot of the page's first `width`×`height` pixels.
 pub fn screenshot(page: &Path, png: &Path, width: u32, height: u32) {
     let profile = tempfile::tempdir().expect("profile dir");
