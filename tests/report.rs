@@ -49,7 +49,8 @@ fn the_demo_session_in_a_browser_has_its_timeline_tracks_and_every_exchange() {
         browser::off_page(&html)
     );
 
-    let dom = browser::dump_dom(&page);
+    let (dom, console) = browser::dump_dom_and_console(&page);
+    assert!(console.is_empty(), "console messages: {console}");
     // The script ran (under the page's own policy) and showed the filter bar.
     assert!(
         dom.contains("data-ready-ms=\""),
@@ -279,8 +280,12 @@ async fn recorded_markup_and_scripts_show_as_text_and_run_nothing() {
     );
     assert_eq!(count(&html, "<script"), 1, "only the page's own script");
 
-    let dom = browser::dump_dom(&page);
+    let (dom, console) = browser::dump_dom_and_console(&page);
     assert!(!dom.contains(" data-pwned=\""), "a recorded script ran");
+    assert!(
+        !console.contains("Content Security Policy"),
+        "a recorded script or style reached the parser as markup: {console}"
+    );
     assert_eq!(
         count(&dom, "<script"),
         1,

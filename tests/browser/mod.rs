@@ -81,18 +81,30 @@ fn url(page: &Path) -> String {
 
 /// The DOM Chromium built from the page, after the load event, serialised.
 pub fn dump_dom(page: &Path) -> String {
+    dump_dom_and_console(page).0
+}
+
+/// The DOM, and the page's console messages (which name any Content-Security-Policy
+/// violation: a script or style the page's policy refused).
+pub fn dump_dom_and_console(page: &Path) -> (String, String) {
     let profile = tempfile::tempdir().expect("profile dir");
     let mut c = chromium(profile.path());
-    c.arg("--dump-dom").arg(url(page));
+    c.args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(url(page));
     let out = run(c, "dump the DOM");
     let dom = String::from_utf8(out.stdout).expect("utf-8 DOM");
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         dom.contains("</html>"),
-        "chromium returned no DOM ({}); stderr:\n{}",
+        "chromium returned no DOM ({}); stderr:\n{stderr}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
     );
-    dom
+    let console = stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (dom, console)
 }
 
 /// How long Chromium takes to load `page` (from the request to its load event, the page's
