@@ -504,6 +504,30 @@ fn bad_inputs_are_refused_with_one_line() {
 }
 
 #[tokio::test]
+async fn without_javascript_a_large_page_shows_every_exchange_and_body() {
+    let dir = browser::out_dir();
+    let db = dir.path().join("medium.sqlite");
+    browser::large::write(&db, "medium", 1_200).await;
+    let page = dir.path().join("medium.html");
+    report(&["--db", s(&db), "-o", s(&page)]);
+    // With script, lines past 500 and every body wait folded; without, all are there.
+    let counts = browser::count_without_script(
+        &page,
+        &[
+            "details.x",
+            "details.x div.xd",
+            "#filters:not([hidden])",
+            ".lazy-note:not([hidden])",
+        ],
+    );
+    assert_eq!(
+        counts,
+        [1_200, 1_200, 0, 0],
+        "lines, bodies, filter bar, fold notes"
+    );
+}
+
+#[tokio::test]
 async fn ten_thousand_exchanges_open_in_a_browser_in_under_two_seconds() {
     let dir = browser::out_dir();
     let db = dir.path().join("large.sqlite");

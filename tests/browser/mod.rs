@@ -136,6 +136,43 @@ pub fn load_time_ms(page: &Path) -> f64 {
         .unwrap_or_else(|| panic!("the probe saw no load of {name}: {dom}"))
 }
 
+/// How many elements match each selector in `page` as Chromium builds it with scripting
+/// off: a probe page opens it in a sandboxed frame (no `allow-scripts`) and counts.
+pub fn count_without_script(page: &Path, selectors: &[&str]) -> Vec<usize> {
+    let dir = page.parent().expect("page directory");
+    let name = page.file_name().expect("page name").to_string_lossy();
+    let probe = dir.join("noscript-probe.html");
+    let list = serde_json::to_string(selectors).expect("selectors as JSON");
+    std::fs::write(
+        &probe,
+        format!(
+            "<!DOCTYPE html><html><body><script>\n\
+             var f = document.createElement('iframe');\n\
+             f.setAttribute('sandbox', 'allow-same-origin');\n\
+             f.onload = function () {{\n\
+               var d = f.contentDocument;\n\
+               var n = {list}.map(function (s) {{ return d.querySelectorAll(s).length; }});\n\
+               document.documentElement.setAttribute('data-counts', n.join(','));\n\
+             }};\n\
+             f.src = {name:?};\n\
+             document.body.appendChild(f);\n\
+             </script></body></html>"
+        ),
+    )
+    .expect("write the probe page");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut c = chromium(profile.path());
+    c.args(["--allow-file-access-from-files", "--dump-dom"])
+        .arg(url(&probe));
+    let out = run(c, "dump the probe's DOM");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    dom.split("data-counts=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(|s| s.split(',').map(|n| n.parse().expect("a count")).collect())
+        .unwrap_or_else(|| panic!("the probe could not read {name} without script: {dom}"))
+}
+
 /// A screenshot of the page's first `width`×`height` pixels.
 pub fn screenshot(page: &Path, png: &Path, width: u32, height: u32) {
     let profile = tempfile::tempdir().expect("profile dir");
