@@ -136,25 +136,31 @@ pub fn load_time_ms(page: &Path) -> f64 {
         .unwrap_or_else(|| panic!("the probe saw no load of {name}: {dom}"))
 }
 
-/// How many elements match each selector in `page` as Chromium builds it with scripting
-/// off: a probe page opens it in a sandboxed frame (no `allow-scripts`) and counts.
-pub fn count_without_script(page: &Path, selectors: &[&str]) -> Vec<usize> {
-    let dir = page.parent().expect("page directory");
-    let name = page.file_name().expect("page name").to_string_lossy();
-    let probe = dir.join("noscript-probe.html");
-    let list = serde_json::to_string(selectors).expect("selectors as JSON");
+/// Open `target` (a page of `dir`, with an optional `#fragment`) in a frame of a probe page,
+/// and once it has loaded run `script` with `d` (the frame's document) and `w` (its window):
+/// the string it returns comes back. With `sandboxed`, the frame runs no script at all
+/// (as with JavaScript off).
+pub fn probe(dir: &Path, target: &str, sandboxed: bool, script: &str) -> String {
+    let probe = dir.join("probe.html");
+    let sandbox = if sandboxed {
+        "f.setAttribute('sandbox', 'allow-same-origin');"
+    } else {
+        ""
+    };
     std::fs::write(
         &probe,
         format!(
             "<!DOCTYPE html><html><body><script>\n\
              var f = document.createElement('iframe');\n\
-             f.setAttribute('sandbox', 'allow-same-origin');\n\
+             {sandbox}\n\
+             f.width = 1400; f.height = 1000;\n\
              f.onload = function () {{\n\
-               var d = f.contentDocument;\n\
-               var n = {list}.map(function (s) {{ return d.querySelectorAll(s).length; }});\n\
-               document.documentElement.setAttribute('data-counts', n.join(','));\n\
+               var d = f.contentDocument, w = f.contentWindow, out;\n\
+               try {{ out = (function () {{ {script} }})(); }} catch (e) {{ out = 'error: ' + e; }}\n\
+               var p = document.createElement('pre'); p.id = 'probe-out';\n\
+               p.textContent = String(out); document.body.appendChild(p);\n\
              }};\n\
-             f.src = {name:?};\n\
+             f.src = {target:?};\n\
              document.body.appendChild(f);\n\
              </script></body></html>"
         ),
@@ -166,11 +172,34 @@ pub fn count_without_script(page: &Path, selectors: &[&str]) -> Vec<usize> {
         .arg(url(&probe));
     let out = run(c, "dump the probe's DOM");
     let dom = String::from_utf8_lossy(&out.stdout);
-    dom.split("data-counts=\"")
+    dom.split("<pre id=\"probe-out\">")
         .nth(1)
-        .and_then(|s| s.split('"').next())
-        .map(|s| s.split(',').map(|n| n.parse().expect("a count")).collect())
-        .unwrap_or_else(|| panic!("the probe could not read {name} without script: {dom}"))
+        .and_then(|s| s.split("</pre>").next())
+        .map(|s| {
+            s.replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+        })
+        .unwrap_or_else(|| panic!("the probe did not finish on {target}: {dom}"))
+}
+
+/// How many elements match each selector in `page` as Chromium builds it with scripting
+/// off.
+pub fn count_without_script(page: &Path, selectors: &[&str]) -> Vec<usize> {
+    let dir = page.parent().expect("page directory");
+    let name = page.file_name().expect("page name").to_string_lossy();
+    let list = serde_json::to_string(selectors).expect("selectors as JSON");
+    let out = probe(
+        dir,
+        &name,
+        true,
+        &format!(
+            "return {list}.map(function (s) {{ return d.querySelectorAll(s).length; }}).join(',');"
+        ),
+    );
+    out.split(',')
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("a count: {out}")))
+        .collect()
 }
 
 /// A screenshot of the page's first `width`×`height` pixels.
