@@ -115,6 +115,14 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_session_still_makes_a_page() {
+        let page = session_page("r.sqlite", &info(), &[], None);
+        assert!(page.contains("No exchange recorded."));
+        assert!(page.contains("This session has no events-feed request."));
+        assert!(page.ends_with("</html>\n"));
+    }
+
+    #[test]
     fn a_small_session_is_built_whole() {
         let xs: Vec<Exchange> = (1..=30).map(exchange).collect();
         let page = session_page("r.sqlite", &info(), &xs, None);
