@@ -56,18 +56,7 @@ fn shoot(page: &Path, profile: &Path, png: &Path) -> f64 {
 /// `--dump-dom` of a page: (wall seconds, the page's data-ready-ms if any).
 fn open(page: &Path, profile: &Path) -> (f64, Option<f64>) {
     let t = Instant::now();
-    let out = Command::new("/usr/bin/chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let out = chromium(profile)
         .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
         .output()
@@ -133,6 +122,14 @@ fn main() {
     println!(
         "  Chromium: empty page (baseline):   {:>8.0} ms",
         median(base) * 1e3
+    );
+    println!(
+        "  Chromium: --screenshot wall time:  {:>8.0} ms",
+        median(shot) * 1e3
+    );
+    println!(
+        "  Chromium: same, empty page:        {:>8.0} ms",
+        median(shot_base) * 1e3
     );
     println!(
         "  target: ready under 2 s -> {}",
