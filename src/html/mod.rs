@@ -6,7 +6,7 @@
 //! The path of the data: [`source`] (the one adapter onto the recording model) →
 //! [`summary`], [`timeline`], [`feed`], [`exchanges`] (with [`body`] for bodies), and
 //! [`overlay`] for a replay report → [`session`] assembles them inside [`page`]'s shell;
-//! [`diff_page`] renders a [`crate::diff::DiffReport`] side by side.
+//! [`diff_page()`] renders a [`crate::diff::DiffReport`] side by side.
 //!
 //! ```no_run
 //! use ucwa_replay::html;

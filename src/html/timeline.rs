@@ -171,7 +171,7 @@ pub struct Mark {
     pub title: String,
 }
 
-/// Merge marks (sorted by `x0`) of one class that touch or sit within [`MERGE_GAP`].
+/// Merge marks of one class that touch or sit within a pixel of each other.
 pub fn merge(mut marks: Vec<Mark>) -> Vec<Mark> {
     marks.sort_by(|a, b| a.x0.total_cmp(&b.x0).then(a.first_seq.cmp(&b.first_seq)));
     let mut out: Vec<Mark> = Vec::with_capacity(marks.len());
