@@ -12,6 +12,8 @@
 //! - [`replay`]: deterministic offline replay, also as an in-process test server;
 //! - [`diff`]: structural comparison of recordings, and `verify` against a live server;
 //! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported;
+//! - [`html`]: self-contained HTML pages of a session (with a replay's findings) and of a
+//!   diff;
 //! - [`demo`]: a scripted UCWA client and the demo pipeline;
 //! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares.
 //!
@@ -24,6 +26,7 @@ pub mod demo;
 pub mod diff;
 mod error;
 pub mod har;
+pub mod html;
 mod progress;
 pub mod proxy;
 pub mod recording;

@@ -5,10 +5,26 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ucwa_replay::Progress;
-use ucwa_replay::diff::{DiffOptions, DiffReport, diff_sessions, write_json, write_text};
+use ucwa_replay::diff::{
+    DiffOptions, DiffReport, SessionInput, diff_exchanges, write_json, write_text,
+};
+use ucwa_replay::html;
+use ucwa_replay::recording::Exchange;
 use ucwa_replay::store::Recording;
 
-use super::{Ctx, OutputFormat};
+use super::Ctx;
+
+/// What `diff` and `verify` print.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Readable text (default; coloured on a terminal).
+    #[default]
+    Text,
+    /// JSON, schema `ucwa-replay.diff/1`.
+    Json,
+    /// A self-contained HTML page, side by side (`-o FILE.html`).
+    Html,
+}
 
 /// A family of normalised values (`--raw`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -29,8 +45,11 @@ pub enum RawFamily {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Write the report to this file instead of stdout (its directory must exist).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Compare raw values: no id placeholders, acks, dates, ETags, correlation ids, origins.
     #[arg(long)]
     pub no_normalize: bool,
@@ -123,33 +142,70 @@ pub fn parse_target(target: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-pub(crate) fn print_report(report: &DiffReport, format: OutputFormat) -> anyhow::Result<ExitCode> {
-    let mut out = anstream::stdout();
-    match format {
-        OutputFormat::Json => write_json(report, &mut out)?,
-        OutputFormat::Text => write_text(report, &mut out, true)?,
-    }
-    out.flush()?;
-    Ok(if report.is_equal() {
+/// Print (or write with `-o`) the report; exit 1 when the sessions differ. `sides` are the
+/// exchanges of A and B, which the HTML page shows next to each difference.
+pub(crate) fn print_report(
+    report: &DiffReport,
+    args: &CompareArgs,
+    sides: Option<(&[Exchange], &[Exchange])>,
+) -> anyhow::Result<ExitCode> {
+    let code = if report.is_equal() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    };
+    if args.format == DiffFormat::Html {
+        let (a, b) = sides.unwrap_or((&[], &[]));
+        let page = html::diff_page(report, a, b);
+        match &args.output {
+            Some(path) => html::write_page(path, &page)?,
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(page.as_bytes())?;
+                out.flush()?;
+            }
+        }
+        return Ok(code);
+    }
+    let mut buf = Vec::new();
+    match args.format {
+        DiffFormat::Json => write_json(report, &mut buf)?,
+        _ => write_text(report, &mut buf, args.output.is_none())?,
+    }
+    match &args.output {
+        Some(path) => html::write_page(path, &String::from_utf8_lossy(&buf))?,
+        None => {
+            let mut out = anstream::stdout();
+            out.write_all(&buf)?;
+            out.flush()?;
+        }
+    }
+    Ok(code)
 }
 
 pub async fn run_diff(args: DiffArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     let opts = args.compare.options()?;
+    if let Some(out) = &args.compare.output {
+        html::check_output(out)?;
+    }
     let (fa, na) = parse_target(&args.a);
     let (fb, nb) = parse_target(&args.b);
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<DiffReport> {
+    let (report, ea, eb) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let ra = Recording::open(&fa)?;
         let sa = ra.session(na.as_deref())?;
         let rb = Recording::open(&fb)?;
         let sb = rb.session(nb.as_deref())?;
-        Ok(diff_sessions(&ra, &sa, &rb, &sb, &opts)?)
+        let ea = ra.exchanges(&sa)?;
+        let eb = rb.exchanges(&sb)?;
+        let report = diff_exchanges(
+            &SessionInput::new(&ra, &sa, &ea),
+            &SessionInput::new(&rb, &sb, &eb),
+            &opts,
+        );
+        Ok((report, ea, eb))
     })
     .await??;
-    print_report(&report, args.compare.format)
+    print_report(&report, &args.compare, Some((&ea, &eb)))
 }
 
 #[derive(Debug, clap::Args)]
@@ -220,6 +276,9 @@ pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode>
     opts.diff = diff;
     opts.redact = args.redact.redact_config();
     opts.key_options = args.redact.key_options();
+    if let Some(out) = &args.compare.output {
+        html::check_output(out)?;
+    }
     let outcome = verify::verify(&args.db, Some(&recorded_name), &opts).await?;
     tracing::info!(
         session = %outcome.session,
@@ -227,5 +286,11 @@ pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode>
         failed = outcome.failed,
         "verify: live answers recorded"
     );
-    print_report(&outcome.report, args.compare.format)
+    if args.compare.format != DiffFormat::Html {
+        return print_report(&outcome.report, &args.compare, None);
+    }
+    let rec = Recording::open(&args.db)?;
+    let ea = rec.exchanges(&rec.session(Some(&recorded_name))?)?;
+    let eb = rec.exchanges(&rec.session(Some(&outcome.session))?)?;
+    print_report(&outcome.report, &args.compare, Some((&ea, &eb)))
 }

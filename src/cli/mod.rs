@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod interchange;
 pub mod record;
 pub mod replay;
+pub mod report;
 pub mod simulate;
 
 /// Shared output switch for commands that print results.
@@ -99,6 +100,8 @@ pub enum Command {
     Import(interchange::ImportArgs),
     /// Scan a recording for secret-looking material; exit 1 if any is found.
     Audit(audit::Args),
+    /// Write a self-contained HTML page of a session (timeline, events feed, every exchange).
+    Report(report::Args),
 }
 
 /// What every command gets from `main`.
@@ -124,6 +127,7 @@ impl Command {
             Command::Export(a) => interchange::export(a, ctx).await,
             Command::Import(a) => interchange::import(a, ctx).await,
             Command::Audit(a) => audit::run(a, ctx).await,
+            Command::Report(a) => report::run(a, ctx).await,
         }
     }
 }

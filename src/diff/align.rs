@@ -19,8 +19,7 @@ use super::events::FlatEvent;
 use super::json::IgnorePatterns;
 use super::normalize::{NormalizeOptions, Normalizer};
 use crate::recording::key::{canonical_body, canonical_query};
-use crate::recording::{Exchange, KeyOptions, ResourceKind};
-use crate::ucwa::feed::is_events_request;
+use crate::recording::{Exchange, KeyOptions};
 
 /// A compared header: normalised value (decides) and raw value (shown).
 pub type HeaderValue = Option<(String, String)>;
@@ -46,11 +45,6 @@ pub struct PreparedSession<'a> {
     pub feed_errors: BTreeMap<u16, usize>,
 }
 
-/// Whether an exchange belongs to the events feed.
-pub fn is_events(ex: &Exchange) -> bool {
-    ex.kind == ResourceKind::Events || is_events_request(&ex.method, &ex.path)
-}
-
 /// Prepare a session. `headers` are the lower-case names of the compared headers.
 pub fn prepare<'a>(
     exchanges: &'a [Exchange],
@@ -72,7 +66,7 @@ pub fn prepare<'a>(
             None => ex.path.clone(),
         };
         let target = norm.text(&target);
-        if is_events(ex) {
+        if ex.is_events() {
             for row in &ex.events {
                 events.push(FlatEvent::new(ex.seq, row, &mut norm, ignore));
             }

@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use super::normalize::{NormalizeOptions, Normalizer};
-use super::{DiffOptions, DiffReport, align::is_events, diff_sessions};
+use super::{DiffOptions, DiffReport, diff_sessions};
 use crate::body::full;
 use crate::error::Error;
 use crate::recording::{Exchange, HeaderList, Ingest, KeyOptions, ResourceKind};
@@ -324,7 +324,7 @@ impl Run<'_> {
             }
             self.live_token = Some(t.to_string());
         }
-        if is_events(ex) {
+        if ex.is_events() {
             if let Some(next) = feed_link(&live.body) {
                 self.next_events = Some(target_of(&next).to_string());
             }
@@ -414,7 +414,7 @@ impl Run<'_> {
             // Wait for a P-GET the recording shows had finished before this request started.
             if let Some(p) = pending.take() {
                 let prev = &recorded[p.index];
-                if is_events(ex) || prev.started_us + prev.duration_us <= ex.started_us {
+                if ex.is_events() || prev.started_us + prev.duration_us <= ex.started_us {
                     self.settle(p).await;
                 } else {
                     pending = Some(p);
@@ -441,7 +441,7 @@ impl Run<'_> {
                 self.sink.submit(copy);
                 continue;
             }
-            let target = if is_events(ex) {
+            let target = if ex.is_events() {
                 match &self.next_events {
                     Some(next) => next.clone(),
                     None => self.translate(&ex.path_and_query()).0,
@@ -465,7 +465,7 @@ impl Run<'_> {
             } else {
                 ex.request_body.clone()
             };
-            let deadline = if is_events(ex) {
+            let deadline = if ex.is_events() {
                 self.opts.events_timeout
             } else {
                 self.opts.request_timeout
@@ -485,7 +485,7 @@ impl Run<'_> {
                 target,
                 handle,
             };
-            if is_events(ex) {
+            if ex.is_events() {
                 pending = Some(p);
             } else {
                 self.settle(p).await;

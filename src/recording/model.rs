@@ -164,6 +164,12 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// Whether this is an events-feed request (a P-GET), by kind or by shape.
+    pub fn is_events(&self) -> bool {
+        self.kind == ResourceKind::Events
+            || crate::ucwa::is_events_request(&self.method, &self.path)
+    }
+
     /// The path and query as the client wrote them.
     pub fn path_and_query(&self) -> String {
         match &self.query {

@@ -1,0 +1,135 @@
+//! Self-contained HTML pages: a session of a recording (optionally with a replay's report
+//! laid over it) and a diff of two sessions. One file each, inline CSS and SVG, a small
+//! inline script only for filtering and expanding; nothing is ever loaded from anywhere, and
+//! every recorded value is escaped text ([`escape`]).
+//!
+//! The path of the data: [`source`] (the one adapter onto the recording model) →
+//! [`summary`], [`timeline`], [`feed`], [`exchanges`] (with [`body`] for bodies), and
+//! [`overlay`] for a replay report → [`session`] assembles them inside [`page`]'s shell;
+//! [`diff_page()`] renders a [`crate::diff::DiffReport`] side by side.
+//!
+//! ```no_run
+//! use ucwa_replay::html;
+//! use ucwa_replay::store::Recording;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rec = Recording::open("recordings/sample.sqlite".as_ref())?;
+//! let session = rec.session(Some("demo"))?;
+//! let exchanges = rec.exchanges(&session)?;
+//! let page = html::session_page("recordings/sample.sqlite", &session, &exchanges, None);
+//! html::write_page("report.html".as_ref(), &page)?;
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+pub mod body;
+pub mod diff_page;
+pub mod escape;
+pub mod exchanges;
+pub mod feed;
+pub mod format;
+pub mod overlay;
+pub mod page;
+pub mod session;
+pub mod source;
+pub mod summary;
+pub mod timeline;
+
+pub use diff_page::diff_page;
+pub use overlay::ReplayOverlay;
+pub use session::session_page;
+
+/// Why a page could not be made or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HtmlError {
+    /// The replay report given is not one.
+    #[error("{}: not a replay report ({detail}); give the file `replay --report` wrote", path.display())]
+    NotAReplayReport { path: PathBuf, detail: String },
+
+    /// The replay report is of another session.
+    #[error("{}: a replay of session {found:?}, not of {expected:?}", path.display())]
+    OtherSession {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+
+    /// A file could not be read.
+    #[error("cannot read {}: {io}", path.display())]
+    Read { path: PathBuf, io: std::io::Error },
+
+    /// The page could not be written.
+    #[error("cannot write {}: {detail}", path.display())]
+    Write { path: PathBuf, detail: String },
+}
+
+/// Refuse an output path whose directory does not exist (a typo in `-o` is an error, not a
+/// new folder) or that is a directory: checked before any work is done.
+pub fn check_output(path: &Path) -> Result<(), HtmlError> {
+    let err = |detail: String| HtmlError::Write {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let dir = output_dir(path);
+    if !dir.is_dir() {
+        return Err(err(format!("no directory {}", dir.display())));
+    }
+    if path.is_dir() {
+        return Err(err("it is a directory".into()));
+    }
+    Ok(())
+}
+
+fn output_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Write a page to `path` through a temporary file beside it, so a reader never sees half a
+/// page.
+pub fn write_page(path: &Path, page: &str) -> Result<(), HtmlError> {
+    check_output(path)?;
+    let err = |detail: String| HtmlError::Write {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "page.html".into());
+    let tmp = output_dir(path).join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, page).map_err(|e| err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_go_only_into_existing_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("r.html");
+        write_page(&ok, "<p>x</p>").unwrap();
+        assert_eq!(std::fs::read_to_string(&ok).unwrap(), "<p>x</p>");
+        let err = write_page(&dir.path().join("missing/r.html"), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cannot write") && err.contains("no directory"),
+            "{err}"
+        );
+        assert!(write_page(dir.path(), "x").is_err());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! `ucwa-replay report` and `diff --format html`: the pages as a real browser (headless
+//! Chromium) builds and draws them, what they hold, that they load nothing from anywhere,
+//! that recorded markup stays text, the replay overlay, the refusals, and the scale check.
+
+mod browser;
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bin, s};
+use ucwa_replay::recording::{EventRow, Exchange, HeaderList, MatchKey};
+use ucwa_replay::replay::ReplayServer;
+use ucwa_replay::store::{NewSession, StoreWriter};
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/recordings/sample.sqlite");
+
+/// `report ARGS…`, expecting exit 0.
+fn report(args: &[&str]) {
+    let out = bin(&[&["-q", "report"], args].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "report {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Exit 2 and exactly one line on stderr, which contains `needle`.
+fn assert_refused(out: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn the_demo_session_in_a_browser_has_its_timeline_tracks_and_every_exchange() {
+    let dir = browser::out_dir();
+    let page = dir.path().join("demo.html");
+    report(&["--db", SAMPLE, "--session", "demo", "-o", s(&page)]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        browser::off_page(&html).is_empty(),
+        "{:?}",
+        browser::off_page(&html)
+    );
+
+    let (dom, console) = browser::dump_dom_and_console(&page);
+    assert!(console.is_empty(), "console messages: {console}");
+    // The script ran (under the page's own policy) and showed the filter bar.
+    assert!(
+        dom.contains("data-ready-ms=\""),
+        "the page script did not run"
+    );
+    assert!(
+        dom.contains("<div class=\"filters\" id=\"filters\">"),
+        "filters shown"
+    );
+    // The timeline: one SVG, a lane per part of the session, the feed's held P-GETs and
+    // their events, the one failed request (the 401 challenge) marked.
+    assert_eq!(count(&dom, "<svg class=\"tl\""), 1);
+    for lane in ["signin", "app", "feed", "conv", "msg"] {
+        assert!(
+            dom.contains(&format!("class=\"lane lane-{lane}\"")),
+            "lane {lane}"
+        );
+    }
+    assert_eq!(count(&dom, "class=\"mk s2 hold\""), 11, "one bar per P-GET");
+    assert!(count(&dom, "class=\"evt ") >= 11, "event ticks");
+    assert_eq!(count(&dom, "class=\"errmark\""), 1, "the 401 is marked");
+    // participantMessaging: a track per link, added → (updated →) deleted.
+    assert_eq!(count(&dom, "<tr class=\"pm-track\""), 3);
+    for who in ["bob@contoso.com", "alice@contoso.com", "carol@contoso.com"] {
+        assert!(
+            dom.contains(&format!("participants/{who}/messaging\"><td class=\"who\"")),
+            "track of {who}"
+        );
+    }
+    let carol = dom
+        .split("participants/carol@contoso.com/messaging\"><td class=\"who\"")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    let types: Vec<&str> = carol
+        .split("<span class=\"ty ")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(types, ["added", "updated", "deleted"]);
+    // The feed's batches by ack, and every exchange with its headers and pretty bodies.
+    assert_eq!(count(&dom, "<tbody class=\"batch"), 11);
+    for seq in 1..=30 {
+        assert!(dom.contains(&format!("id=\"x-{seq}\"")), "exchange {seq}");
+    }
+    assert!(!dom.contains("id=\"x-31\""));
+    assert!(dom.contains("<b>authorization</b>: Bearer cwt=<mark class=\"ph\""));
+    assert!(
+        dom.contains("\n  \"access_token\": \"cwt=<mark class=\"ph\""),
+        "pretty JSON"
+    );
+
+    let png = browser::keep_dir().join("report-demo.png");
+    browser::screenshot(&page, &png, 1400, 2200);
+    let (w, h, colours) = browser::png_colours(&png);
+    assert_eq!((w, h), (1400, 2200));
+    assert!(
+        colours > 200,
+        "a drawn page has many colours, got {colours}"
+    );
+}
+
+/// A copy of the sample where session `demo-again` answers differently: a status, a body
+/// value, an event type, one event fewer.
+fn changed_copy(dir: &Path) -> PathBuf {
+    let copy = dir.join("changed.sqlite");
+    std::fs::copy(SAMPLE, &copy).unwrap();
+    let db = rusqlite::Connection::open(&copy).unwrap();
+    db.execute_batch(
+        "UPDATE exchanges SET status = 500 WHERE seq = 14
+           AND session_id = (SELECT id FROM sessions WHERE name = 'demo-again');
+         UPDATE exchanges SET response_body = CAST(replace(CAST(response_body AS TEXT), 'Connected', 'Disconnected') AS BLOB)
+          WHERE seq = 17 AND session_id = (SELECT id FROM sessions WHERE name = 'demo-again');
+         DELETE FROM events WHERE type = 'updated' AND link_rel = 'participantMessaging'
+           AND session_id = (SELECT id FROM sessions WHERE name = 'demo-again');",
+    )
+    .unwrap();
+    copy
+}
+
+#[test]
+fn a_diff_page_sets_the_sessions_side_by_side_and_links_each_difference() {
+    let dir = browser::out_dir();
+    let changed = changed_copy(dir.path());
+    let a = format!("{}#demo", SAMPLE);
+    let b = format!("{}#demo-again", s(&changed));
+    let page = dir.path().join("diff.html");
+    let out = bin(&["diff", &a, &b, "--format", "html", "-o", s(&page)]);
+    assert_eq!(out.status.code(), Some(1), "different: exit 1");
+    assert!(out.stdout.is_empty(), "the page went to -o");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        browser::off_page(&html).is_empty(),
+        "{:?}",
+        browser::off_page(&html)
+    );
+
+    // The same comparison as the text diff.
+    let text = String::from_utf8(bin(&["diff", &a, &b]).stdout).unwrap();
+    let summary = text
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("different: ");
+    let dom = browser::dump_dom(&page);
+    assert!(dom.contains(summary), "{summary}");
+    assert!(dom.contains("<p class=\"verdict different\">different</p>"));
+    // Each changed exchange links to its two sides, which are on the page.
+    assert_eq!(count(&dom, "<div class=\"dx changed\""), 2);
+    for side in ["a-14", "b-14", "a-17", "b-17"] {
+        assert!(dom.contains(&format!("href=\"#{side}\"")), "link to {side}");
+        assert!(dom.contains(&format!("id=\"{side}\"")), "exchange {side}");
+    }
+    assert!(dom.contains("<td class=\"where\">body /state</td>"));
+    assert!(dom.contains("&quot;Disconnected&quot;") || dom.contains("\"Disconnected\""));
+    // Events aligned: the removed one has a gap on B's side; equal runs are folded.
+    assert_eq!(count(&dom, "<tr class=\"removed\">"), 1);
+    assert!(dom.contains("<td class=\"side gap\"></td>"));
+    assert!(dom.contains("equal events</summary>"));
+
+    let png = browser::keep_dir().join("diff.png");
+    browser::screenshot(&page, &png, 1400, 1600);
+    let (_, _, colours) = browser::png_colours(&png);
+    assert!(
+        colours > 200,
+        "a drawn page has many colours, got {colours}"
+    );
+
+    // Equal sessions: exit 0, and the page says so; without -o the page goes to stdout.
+    let out = bin(&[
+        "diff",
+        &a,
+        &format!("{}#demo-again", SAMPLE),
+        "--format",
+        "html",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<p class=\"verdict equal\">equal</p>"));
+}
+
+/// A recording whose session name, header values and bodies carry markup and scripts.
+async fn hostile_recording(path: &Path) -> &'static str {
+    const NAME: &str =
+        "<script>document.documentElement.setAttribute('data-pwned','name')</script>";
+    let w = StoreWriter::create(
+        path,
+        &NewSession {
+            name: NAME.into(),
+            upstream: "https://fe1.contoso.com\"><img src=x onerror=alert(1)>".into(),
+            also_upstreams: vec![],
+            replace: false,
+        },
+    )
+    .unwrap();
+    let sink = w.sink();
+    let mut req = HeaderList::default();
+    req.push("accept", "application/json");
+    req.push(
+        "x-evil",
+        "\"><script>document.documentElement.setAttribute('data-pwned','header')</script>",
+    );
+    let mut resp = HeaderList::default();
+    resp.push("content-type", "text/html");
+    resp.push("x-style", "</style><style>body{display:none}</style>");
+    sink.submit(Exchange {
+        seq: 1,
+        started_us: 1_000_000,
+        duration_us: 1_000,
+        method: "GET".into(),
+        path: "/ucwa/<svg onload=alert(1)>".into(),
+        query: Some("q=</title><script>alert(1)</script>".into()),
+        http_version: "HTTP/1.1".into(),
+        request_headers: req,
+        status: Some(200),
+        response_headers: resp,
+        response_body: b"<html><body><script>document.documentElement.setAttribute('data-pwned','body')</script></style></noscript><img src=\"http://evil.example/x.png\" onerror=\"alert(1)\"><a href=\"javascript:alert(1)\">x</a><div style=\"background:url(http://evil.example/bg)\"></div></body></html>".to_vec(),
+        kind: "<b>kind</b>".into(),
+        match_key: MatchKey {
+            method: "GET".into(),
+            path: "</code><script>alert(1)</script>".into(),
+            ..MatchKey::default()
+        },
+        credential: Some("REDACTED-1\"><script>alert(1)</script>".into()),
+        ..Default::default()
+    });
+    let mut json_resp = HeaderList::default();
+    json_resp.push("content-type", "application/json");
+    sink.submit(Exchange {
+        seq: 2,
+        started_us: 1_002_000,
+        duration_us: 1_000,
+        method: "GET".into(),
+        path: "/ucwa/oauth/v1/applications/1/events".into(),
+        query: Some("ack=1".into()),
+        http_version: "HTTP/1.1".into(),
+        status: Some(200),
+        response_headers: json_resp,
+        response_body: br#"{"sender":[{"rel":"</td><script>alert(1)</script>","events":[]}],"x":"<\/script><script>document.documentElement.setAttribute('data-pwned','json')</script>"}"#.to_vec(),
+        kind: "events".into(),
+        events: vec![EventRow {
+            ack: Some(1),
+            sender_rel: "</td><script>document.documentElement.setAttribute('data-pwned','event')</script>".into(),
+            link_rel: "participantMessaging".into(),
+            link_href: "/ucwa/x/participants/<b>bob</b>/messaging".into(),
+            event_type: "added\"><script>alert(1)</script>".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    drop(sink);
+    w.finish().await.unwrap();
+    NAME
+}
+
+#[tokio::test]
+async fn recorded_markup_and_scripts_show_as_text_and_run_nothing() {
+    let dir = browser::out_dir();
+    let db = dir.path().join("hostile.sqlite");
+    let name = hostile_recording(&db).await;
+    let page = dir.path().join("hostile.html");
+    report(&["--db", s(&db), "--session", name, "-o", s(&page)]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        browser::off_page(&html).is_empty(),
+        "{:?}",
+        browser::off_page(&html)
+    );
+    assert_eq!(count(&html, "<script"), 1, "only the page's own script");
+
+    let (dom, console) = browser::dump_dom_and_console(&page);
+    assert!(!dom.contains(" data-pwned=\""), "a recorded script ran");
+    assert!(
+        !console.contains("Content Security Policy"),
+        "a recorded script or style reached the parser as markup: {console}"
+    );
+    assert_eq!(
+        count(&dom, "<script"),
+        1,
+        "only the page's own script element"
+    );
+    assert_eq!(count(&dom, "<img"), 0);
+    assert_eq!(
+        count(&dom, "<style"),
+        1,
+        "only the page's own style element"
+    );
+    assert!(
+        dom.contains("data-ready-ms=\""),
+        "the page's own script still ran"
+    );
+    // The payloads are there, as text.
+    for text in [
+        "&lt;script&gt;document.documentElement.setAttribute('data-pwned','name')&lt;/script&gt;",
+        "&lt;/style&gt;&lt;style&gt;body{display:none}&lt;/style&gt;",
+        "&lt;img src=\"http://evil.example/x.png\" onerror=\"alert(1)\"&gt;",
+        "/ucwa/&lt;svg onload=alert(1)&gt;",
+        "&lt;b&gt;kind&lt;/b&gt;",
+        "setAttribute('data-pwned','event')&lt;/script&gt;",
+    ] {
+        assert!(dom.contains(text), "{text} not shown as text");
+    }
+    assert!(
+        dom.contains("<title>&lt;script&gt;"),
+        "the session name in the title is text"
+    );
+}
+
+/// Serve the sample's `demo` session, send one request that misses and one that plays, and
+/// return the replay's report as `replay --report` writes it.
+fn replay_report(dir: &Path) -> PathBuf {
+    let server = ReplayServer::builder(SAMPLE, "demo").start().unwrap();
+    let addr = server.addr();
+    let ok = common::raw_request(
+        addr,
+        "GET /autodiscover/autodiscoverservice.svc/root HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(ok.status, 200);
+    let miss = common::raw_request(
+        addr,
+        "GET /ucwa/oauth/v1/applications/779/me/nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(miss.status, 404);
+    let report = server.stop();
+    let path = dir.join("replay.json");
+    report.write(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_replay_report_lays_its_misses_and_unplayed_exchanges_over_the_session() {
+    let dir = browser::out_dir();
+    let json = replay_report(dir.path());
+    let page = dir.path().join("replayed.html");
+    report(&[
+        "--db",
+        SAMPLE,
+        "--session",
+        "demo",
+        "--replay-report",
+        s(&json),
+        "-o",
+        s(&page),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<section class=\"card\" id=\"replay\">"));
+    assert!(html.contains("<h3 id=\"misses\">Misses</h3>"));
+    assert!(html.contains("/me/nowhere"));
+    assert_eq!(
+        count(&html, "<span class=\"badge unplayed\">never played</span>"),
+        29
+    );
+    assert!(
+        !html.contains("id=\"x-1\" data-lane=\"signin\" data-status=\"s2\" data-flag"),
+        "#1 played"
+    );
+    assert!(
+        html.contains("class=\"ov-unplayed\""),
+        "the timeline shows what never played"
+    );
+
+    // A report with the members a later replay writes: near misses, faults, unfired rules.
+    let mut later: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    later["near_misses"] = serde_json::json!([{"seq": 5, "method": "POST", "path": "/ucwa/oauth/v1/applications",
+        "representation": "json", "differences": [{"where": "/UserAgent", "recorded": "\"demo/1.0\"", "received": "\"<b>demo/2.0</b>\""}],
+        "recorded_body": "{\"UserAgent\":\"demo/1.0\"}", "received_body": "{\"UserAgent\":\"demo/2.0\"}", "new_member": 1}]);
+    later["faults"] = serde_json::json!([{"rule": "reset GET */events", "method": "GET", "path": "/ucwa/oauth/v1/applications/779/events", "action": "reset", "seq": 7},
+        {"rule": "delay 2s POST */messages", "method": "POST", "path": "/x", "action": "delay", "seq": null}]);
+    later["unfired_rules"] = serde_json::json!(["error 503 GET */me"]);
+    let later_path = dir.path().join("later.json");
+    std::fs::write(&later_path, later.to_string()).unwrap();
+    report(&[
+        "--db",
+        SAMPLE,
+        "--session",
+        "demo",
+        "--replay-report",
+        s(&later_path),
+        "-o",
+        s(&page),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h3 id=\"near-misses\">Near misses</h3>"));
+    assert!(html.contains("&quot;&lt;b&gt;demo/2.0&lt;/b&gt;&quot;"));
+    assert!(html.contains("<h3 id=\"faults\">Injected faults</h3>"));
+    assert!(html.contains("<span class=\"badge fault\">fault: reset</span>"));
+    assert!(html.contains("error 503 GET */me"));
+    assert!(html.contains("class=\"ov-near\"") && html.contains("class=\"ov-fault\""));
+
+    // Not a replay report, or one of another session: one line, exit 2.
+    let not_report = dir.path().join("diff.json");
+    std::fs::write(
+        &not_report,
+        r#"{"schema":"ucwa-replay.diff/1","equal":true}"#,
+    )
+    .unwrap();
+    let base = [
+        "report",
+        "--db",
+        SAMPLE,
+        "--session",
+        "demo",
+        "-o",
+        s(&page),
+    ];
+    let out = bin(&[&base[..], &["--replay-report", s(&not_report)]].concat());
+    assert_refused(&out, "not a replay report");
+    let out = bin(&[&base[..], &["--replay-report", SAMPLE]].concat());
+    assert_refused(&out, "not a replay report (not JSON");
+    let other = bin(&[
+        "report",
+        "--db",
+        SAMPLE,
+        "--session",
+        "demo-xml",
+        "-o",
+        s(&page),
+        "--replay-report",
+        s(&json),
+    ]);
+    assert_refused(&other, "a replay of session \"demo\", not of \"demo-xml\"");
+}
+
+#[test]
+fn bad_inputs_are_refused_with_one_line() {
+    let dir = browser::out_dir();
+    let page = dir.path().join("r.html");
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, "not a database, not at all, really not").unwrap();
+    let missing_dir = dir.path().join("no/such/dir/r.html");
+    let (demo, nope) = (format!("{SAMPLE}#demo"), format!("{SAMPLE}#nope"));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "report",
+                "--db",
+                SAMPLE,
+                "--session",
+                "nope",
+                "-o",
+                s(&page),
+            ],
+            "no session named \"nope\"",
+        ),
+        (
+            vec!["report", "--db", s(&garbage), "-o", s(&page)],
+            "not a SQLite database",
+        ),
+        (
+            vec!["report", "--db", "/nonexistent/x.sqlite", "-o", s(&page)],
+            "no such recording",
+        ),
+        (
+            vec![
+                "report",
+                "--db",
+                SAMPLE,
+                "--session",
+                "demo",
+                "-o",
+                s(&missing_dir),
+            ],
+            "no directory",
+        ),
+        (
+            vec!["report", "--db", SAMPLE, "-o", s(&page)],
+            "holds 3 sessions",
+        ),
+        (
+            vec!["diff", &demo, &nope, "--format", "html", "-o", s(&page)],
+            "no session named \"nope\"",
+        ),
+        (
+            vec![
+                "diff",
+                &demo,
+                &demo,
+                "--format",
+                "html",
+                "-o",
+                s(&missing_dir),
+            ],
+            "no directory",
+        ),
+    ];
+    for (args, needle) in cases {
+        assert_refused(&bin(&args), needle);
+    }
+    assert!(!page.exists(), "nothing written");
+    assert!(!missing_dir.parent().unwrap().exists(), "no directory made");
+}
+
+#[tokio::test]
+async fn without_javascript_a_large_page_shows_every_exchange_and_body() {
+    let dir = browser::out_dir();
+    let db = dir.path().join("medium.sqlite");
+    browser::large::write(&db, "medium", 1_200).await;
+    let page = dir.path().join("medium.html");
+    report(&["--db", s(&db), "-o", s(&page)]);
+    // With script, lines past 500 and every body wait folded; without, all are there.
+    let counts = browser::count_without_script(
+        &page,
+        &[
+            "details.x",
+            "details.x div.xd",
+            "#filters:not([hidden])",
+            ".lazy-note:not([hidden])",
+        ],
+    );
+    assert_eq!(
+        counts,
+        [1_200, 1_200, 0, 0],
+        "lines, bodies, filter bar, fold notes"
+    );
+}
+
+#[tokio::test]
+async fn ten_thousand_exchanges_open_in_a_browser_in_under_two_seconds() {
+    let dir = browser::out_dir();
+    let db = dir.path().join("large.sqlite");
+    browser::large::write(&db, "large", 10_000).await;
+    let page = dir.path().join("large.html");
+    report(&["--db", s(&db), "-o", s(&page)]);
+    let size = std::fs::metadata(&page).unwrap().len();
+    // The first 500 lines are built with the page, the rest folded.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        count(&html, "<div class=\"lazy\" data-lazy"),
+        20,
+        "19 folded pages of lines, 1 of batches"
+    );
+    assert_eq!(count(&html, "<noscript class=\"xd-lazy\">"), 500);
+    let mut ready: Vec<f64> = (0..3).map(|_| browser::load_time_ms(&page)).collect();
+    ready.sort_by(f64::total_cmp);
+    let median = ready[1];
+    eprintln!(
+        "10 000 exchanges: {:.1} MiB, ready in {median:.0} ms (median of {ready:?})",
+        size as f64 / 1048576.0
+    );
+    assert!(median < 2000.0, "ready in {median} ms (runs {ready:?})");
+}
