@@ -4,6 +4,7 @@
 //! tests drive the simulator, the recording proxy and the replayer with it.
 
 use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
@@ -43,6 +44,8 @@ pub enum ClientError {
     Protocol { context: String, message: String },
     #[error("invalid URL {0:?}")]
     Url(String),
+    #[error("invalid header {name:?}: {message}")]
+    Header { name: String, message: String },
 }
 
 /// One response as the client saw it.
@@ -75,6 +78,21 @@ impl Reply {
     /// The body as text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The first value of header `name`, when it is text (visible ASCII).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every value of header `name` in the order received (a repeated `WWW-Authenticate`,
+    /// `Set-Cookie`); values that are not text are left out.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
     }
 }
 
@@ -118,6 +136,11 @@ impl UcwaClient {
         self.token = token;
     }
 
+    /// The bearer credential in use (`cwt=…`), if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// Everything seen so far.
     pub fn transcript(&self) -> &[Seen] {
         &self.transcript
@@ -148,24 +171,58 @@ impl UcwaClient {
         href: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Reply, ClientError> {
-        let url = self.resolve(href);
-        let mut builder = Request::builder()
-            .method(method.clone())
-            .uri(&url)
-            .header(header::ACCEPT, self.accept());
-        if let Some(token) = &self.token {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let request = self.request(method, href);
+        match body {
+            Some((content_type, bytes)) => request.body(content_type, bytes),
+            None => request,
         }
-        let req = match body {
-            Some((content_type, bytes)) => builder
-                .header(header::CONTENT_TYPE, content_type)
-                .body(full(bytes)),
-            None => builder.body(crate::body::empty()),
+        .send()
+        .await
+    }
+
+    /// A request to `href` that the caller shapes before sending it: by default the one
+    /// [`send`](Self::send) makes (the client's `Accept` and bearer token, no body); each
+    /// method of [`UcwaRequest`] changes one thing. Its response joins the transcript.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), ucwa_replay::demo::ClientError> {
+    /// use http::Method;
+    /// use ucwa_replay::demo::UcwaClient;
+    /// use ucwa_replay::ucwa::Representation;
+    ///
+    /// let mut client = UcwaClient::new("http://127.0.0.1:4781", Representation::Json);
+    /// // A batch: its own Accept and content type, an extra header, no bearer token.
+    /// let reply = client
+    ///     .request(Method::POST, "/ucwa/oauth/v1/applications/105/batch")
+    ///     .accept("multipart/batching")
+    ///     .header("X-Ms-RequestId", "7")
+    ///     .no_token()
+    ///     .body("multipart/batching;boundary=b", "--b--\r\n")
+    ///     .send()
+    ///     .await?;
+    /// let challenges = reply.header_all("www-authenticate");
+    /// # let _ = challenges;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn request(&mut self, method: Method, href: &str) -> UcwaRequest<'_> {
+        UcwaRequest {
+            accept: Some(self.accept().to_string()),
+            url: self.resolve(href),
+            client: self,
+            method,
+            with_token: true,
+            headers: Vec::new(),
+            body: None,
         }
-        .map_err(|_| ClientError::Url(url.clone()))?;
+    }
+
+    /// Send `request` (to `url`, as resolved) and keep its response in the transcript.
+    async fn execute(&mut self, url: String, request: Request<Body>) -> Result<Reply, ClientError> {
+        let method = request.method().clone();
         let resp = self
             .http
-            .request(req)
+            .request(request)
             .await
             .map_err(|source| ClientError::Http {
                 method: method.clone(),
@@ -208,17 +265,13 @@ impl UcwaClient {
         body: Option<(&str, Vec<u8>)>,
         expected: &[u16],
     ) -> Result<Reply, ClientError> {
-        let reply = self.send(method.clone(), href, body).await?;
-        if !expected.contains(&reply.status.as_u16()) {
-            return Err(ClientError::Status {
-                method,
-                url: self.resolve(href),
-                expected: format!("{expected:?}"),
-                status: reply.status,
-                body: reply.text().chars().take(300).collect(),
-            });
+        let request = self.request(method, href);
+        match body {
+            Some((content_type, bytes)) => request.body(content_type, bytes),
+            None => request,
         }
-        Ok(reply)
+        .expect(expected)
+        .await
     }
 
     /// GET expecting 200.
@@ -242,4 +295,128 @@ impl UcwaClient {
         )
         .await
     }
+}
+
+/// A request from [`UcwaClient::request`], sent by [`send`](Self::send) or
+/// [`expect`](Self::expect). Tests use it to put exactly what they mean on the wire: another
+/// `Accept` or none, no bearer token (the simulator's control API, another origin), extra
+/// header fields, a body of any content type or none.
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct UcwaRequest<'a> {
+    client: &'a mut UcwaClient,
+    method: Method,
+    url: String,
+    accept: Option<String>,
+    with_token: bool,
+    headers: Vec<(String, String)>,
+    /// `(content type, bytes)`; no content type sends the bytes without one.
+    body: Option<(Option<String>, Bytes)>,
+}
+
+impl UcwaRequest<'_> {
+    /// `Accept: value` instead of the client's representation.
+    pub fn accept(mut self, value: &str) -> Self {
+        self.accept = Some(value.to_string());
+        self
+    }
+
+    /// No `Accept` header at all.
+    pub fn no_accept(mut self) -> Self {
+        self.accept = None;
+        self
+    }
+
+    /// No `Authorization` header, whatever token the client holds.
+    pub fn no_token(mut self) -> Self {
+        self.with_token = false;
+        self
+    }
+
+    /// One more header field, written after the client's own; a name given twice is sent
+    /// twice, in order.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// `bytes` as the body, with `Content-Type: content_type`.
+    pub fn body(mut self, content_type: &str, bytes: impl Into<Bytes>) -> Self {
+        self.body = Some((Some(content_type.to_string()), bytes.into()));
+        self
+    }
+
+    /// `bytes` as the body, with no `Content-Type`.
+    pub fn untyped_body(mut self, bytes: impl Into<Bytes>) -> Self {
+        self.body = Some((None, bytes.into()));
+        self
+    }
+
+    /// Send it and read the whole response, whatever its status.
+    pub async fn send(self) -> Result<Reply, ClientError> {
+        let UcwaRequest {
+            client,
+            method,
+            url,
+            accept,
+            with_token,
+            headers,
+            body,
+        } = self;
+        let mut builder = Request::builder().method(method).uri(&url);
+        if let Some(accept) = &accept {
+            builder = builder.header(
+                header::ACCEPT,
+                field_value(header::ACCEPT.as_str(), accept)?,
+            );
+        }
+        if let (true, Some(token)) = (with_token, &client.token) {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        for (name, value) in &headers {
+            let field =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| ClientError::Header {
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
+            builder = builder.header(field, field_value(name, value)?);
+        }
+        let request = match body {
+            Some((content_type, bytes)) => {
+                if let Some(content_type) = &content_type {
+                    builder = builder.header(
+                        header::CONTENT_TYPE,
+                        field_value(header::CONTENT_TYPE.as_str(), content_type)?,
+                    );
+                }
+                builder.body(full(bytes))
+            }
+            None => builder.body(crate::body::empty()),
+        }
+        .map_err(|_| ClientError::Url(url.clone()))?;
+        client.execute(url, request).await
+    }
+
+    /// Send it and insist on one of the `expected` statuses.
+    pub async fn expect(self, expected: &[u16]) -> Result<Reply, ClientError> {
+        let (method, url) = (self.method.clone(), self.url.clone());
+        let reply = self.send().await?;
+        if !expected.contains(&reply.status.as_u16()) {
+            return Err(ClientError::Status {
+                method,
+                url,
+                expected: format!("{expected:?}"),
+                status: reply.status,
+                body: reply.text().chars().take(300).collect(),
+            });
+        }
+        Ok(reply)
+    }
+}
+
+fn field_value(name: &str, value: &str) -> Result<HeaderValue, ClientError> {
+    HeaderValue::from_str(value).map_err(|e| ClientError::Header {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
 }
