@@ -2,11 +2,9 @@
 //! exchanges written straight to the store, bypassing the redactor, are reported (exit 1)
 //! with session, seq and location, and never with the secret in full.
 
-mod common;
-
 use std::path::Path;
 
-use common::{bin, s};
+use crate::util::{bin, s};
 
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};

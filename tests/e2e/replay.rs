@@ -2,15 +2,12 @@
 //! events feed, cursors, misses, pacing, determinism, reports, no outbound connection, and
 //! the CLI.
 
-mod common;
-mod replay_fixture;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use replay_fixture::*;
+use crate::util::fixture::*;
 use ucwa_replay::replay::{
     BodyMatch, Exhausted, FeedEnd, MissReason, Pace, ReplayServer, ReplayServerBuilder,
 };
@@ -695,7 +692,7 @@ fn cli_two_credentials_and_exhausted_error() {
     let db = dir.path().join("two.sqlite");
     write_session(&db, "two", FE1, &[], &two_credential_recs());
     // One session in the file: no --session needed.
-    let mut server = common::Server::replay(&db, &["--exhausted", "error"]);
+    let mut server = crate::util::Server::replay(&db, &["--exhausted", "error"]);
     let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_ne!(server.addr().port(), 0);
@@ -718,7 +715,7 @@ fn cli_two_credentials_and_exhausted_error() {
 #[test]
 fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
     let f = fixture();
-    let mut server = common::Server::replay(&f.db, &["--session", "im", "--feed-end", "hold"]);
+    let mut server = crate::util::Server::replay(&f.db, &["--session", "im", "--feed-end", "hold"]);
     let url = server.url.clone();
     let base = url.clone();
     let held = std::thread::spawn(move || {

@@ -2,15 +2,13 @@
 //! upstreams (echo, origin-bearing bodies, held P-GETs, and broken servers), then the
 //! recording read back.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RawResponse, Server, raw_request, temp_db};
+use crate::util::{RawResponse, Server, raw_request, temp_db};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -3,12 +3,10 @@
 //! every stored field equal, the import replays cleanly), browser HARs with real secrets
 //! (none reaches the file), and bad input (exit 2, nothing written).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{bin, s};
+use crate::util::{bin, s};
 
 use serde_json::{Value, json};
 use ucwa_replay::demo::{ScriptOptions, record_session, run_im_session};

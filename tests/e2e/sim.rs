@@ -1575,7 +1575,7 @@ fn simulate_command_prints_its_url_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader, Read};
     use std::process::{Command, Stdio};
 
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("ucwa-replay"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
         .args(["-q", "simulate", "--listen", "127.0.0.1:0", "--seed", "3"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

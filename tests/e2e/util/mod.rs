@@ -9,6 +9,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+pub mod fixture;
+
 /// A `ucwa-replay` server process, stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Server {
     child: Child,

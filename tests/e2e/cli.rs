@@ -2,12 +2,10 @@
 //! the first stdout line, port 0 works, Ctrl-C (SIGINT) stops cleanly with exit 0 after
 //! in-flight work is finished and the store flushed; usage errors exit 2.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{RawResponse, Server, raw_request};
+use crate::util::{RawResponse, Server, raw_request};
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::store::Recording;
 

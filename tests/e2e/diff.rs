@@ -775,9 +775,7 @@ fn set_user_version(path: &Path, v: u32) {
 // ---------------------------------------------------------------------------------------
 // End to end: the simulator, the recording proxy, diff and verify through the real binary.
 
-mod common;
-
-use common::{Server, s};
+use crate::util::{Server, s};
 
 const PASSWORD: &str = "Pa55w0rd!";
 

@@ -2,11 +2,9 @@
 //! the real `record` binary against the simulator, replayed by the real `replay` binary;
 //! each user gets back the answers recorded for them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Server;
+use crate::util::Server;
 use serde_json::{Value, json};
 
 struct User {
