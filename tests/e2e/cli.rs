@@ -5,7 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{RawResponse, Server, raw_request};
+use crate::util::Server;
+use crate::util::raw::{self, RawResponse};
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::store::Recording;
 
@@ -20,9 +21,9 @@ fn assert_url(server: &Server) {
 
 fn get_raw(server: &Server, target: &str) -> RawResponse {
     let addr = server.addr();
-    raw_request(
+    raw::request(
         addr,
-        &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+        format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
     )
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::util::{RawResponse, Server, raw_request, temp_db};
+use crate::util::raw::{self, RawResponse};
+use crate::util::{Server, temp_db};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -220,9 +221,9 @@ fn exchanges_of(db: &std::path::Path, name: &str) -> Vec<Exchange> {
 }
 
 fn get(addr: SocketAddr, target: &str, extra_headers: &str) -> RawResponse {
-    raw_request(
+    raw::request(
         addr,
-        &format!(
+        format!(
             "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n"
         ),
     )
@@ -257,9 +258,9 @@ fn closed_port() -> u16 {
 fn hop_by_hop_headers_go_and_forwarding_headers_come() {
     let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
-    let resp = raw_request(
+    let resp = raw::request(
         addr,
-        &format!(
+        format!(
             "POST /echo?a=1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\n\
              Keep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nX-Rep: one\r\nX-Rep: two\r\n\
              Referer: {}/ucwa/XFrame.html\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{{\"a\":\"b\"}} ",
@@ -413,7 +414,7 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
 fn connect_and_absolute_uris_for_other_hosts_are_refused() {
     let (up, _dir, _db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
-    let r = raw_request(
+    let r = raw::request(
         addr,
         "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n",
     );
@@ -1389,9 +1390,9 @@ fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
     let secrets = [header_secret, json_secret, form_secret, card, token];
 
     let json_body = format!(r#"{{"pin":"{json_secret}","note":"card {card}"}}"#);
-    let r = raw_request(
+    let r = raw::request(
         addr,
-        &format!(
+        format!(
             "POST /echo HTTP/1.1\r\nHost: {addr}\r\nX-Secret: {header_secret}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json_body}",
             json_body.len()
         ),
@@ -1400,9 +1401,9 @@ fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
     // The client still gets every byte: redaction is for the disk only.
     assert!(r.text().contains(header_secret), "{}", r.text());
     let form = format!("pin={form_secret}&x=1");
-    let r = raw_request(
+    let r = raw::request(
         addr,
-        &format!(
+        format!(
             "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
             form.len()
         ),
@@ -1651,9 +1652,9 @@ fn the_match_key_never_depends_on_a_secret() {
                 format!(r#"{{"password":"{password}","x":1}}"#),
             ),
         ] {
-            let r = raw_request(
+            let r = raw::request(
                 addr,
-                &format!(
+                format!(
                     "POST /echo HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 ),

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::fixture::*;
+use crate::util::raw::{RawResponse, http};
 use ucwa_replay::replay::{
     BodyMatch, Exhausted, FeedEnd, MissReason, Pace, ReplayServer, ReplayServerBuilder,
 };
@@ -333,7 +334,7 @@ fn pace_recorded_holds_about_as_long_as_recorded() {
 
 /// The client under test: the recorded requests in order. Its transcript names the replay's
 /// port as `PORT`, so that two replays on two ports compare.
-fn drive(base: &str, recs: &[Rec]) -> Vec<Resp> {
+fn drive(base: &str, recs: &[Rec]) -> Vec<RawResponse> {
     let port = base.rsplit(':').next().unwrap().to_string();
     recs.iter()
         .map(|rec| {
@@ -454,7 +455,7 @@ fn sign_in_bob_and_alice(base: &str) {
 }
 
 /// GET the application's `me` with `authorization: AUTH`.
-fn get_me(base: &str, auth: &str) -> Resp {
+fn get_me(base: &str, auth: &str) -> RawResponse {
     http(
         base,
         "GET",
@@ -762,7 +763,7 @@ mod end_to_end {
         control: Option<String>,
         token: Option<String>,
         events: String,
-        transcript: Vec<(String, Resp)>,
+        transcript: Vec<(String, RawResponse)>,
     }
 
     impl UcwaClient {
@@ -776,7 +777,7 @@ mod end_to_end {
             href: &str,
             accept: &str,
             body: Option<(&str, &[u8])>,
-        ) -> Resp {
+        ) -> RawResponse {
             let target = self.relative(href);
             let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
             let mut headers = vec![("accept", accept)];
@@ -853,7 +854,11 @@ mod end_to_end {
 
         /// Sign in from autodiscover, create an application, receive an IM, look at the
         /// participantMessaging resource in XML, see the remote participant leave.
-        fn run(base: &str, control: Option<String>, endpoint_id: &str) -> Vec<(String, Resp)> {
+        fn run(
+            base: &str,
+            control: Option<String>,
+            endpoint_id: &str,
+        ) -> Vec<(String, RawResponse)> {
             let mut c = UcwaClient {
                 base: base.to_string(),
                 control,
@@ -937,12 +942,12 @@ mod end_to_end {
     }
 
     /// Token and cookie values masked (and Content-Length with them, which follows the body).
-    fn mask_secrets(r: &Resp) -> Resp {
+    fn mask_secrets(r: &RawResponse) -> RawResponse {
         let re = regex::Regex::new(r"(cwt=|cwt_ucwa=)[A-Za-z0-9_\-.%]+").unwrap();
         let body = re
             .replace_all(&String::from_utf8_lossy(&r.body), "${1}SECRET")
             .into_owned();
-        Resp {
+        RawResponse {
             status: r.status,
             headers: r
                 .headers

@@ -2,7 +2,8 @@
 //! server from a recording file on port 0, point a client at it, check misses and unplayed
 //! exchanges, drop it. Once from a plain `#[test]`, once from a `#[tokio::test]`.
 
-use crate::util::fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, http, im_session, write_session};
+use crate::util::fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, im_session, write_session};
+use crate::util::raw::http;
 use ucwa_replay::replay::{Exhausted, FeedEnd, ReplayServer};
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
