@@ -3,10 +3,13 @@
 //! the 401 challenge, and keeps a transcript of every response. `demo` and the end-to-end
 //! tests drive the simulator, the recording proxy and the replayer with it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{HeaderMap, Method, Request, StatusCode, Version, header};
 use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -65,6 +68,8 @@ pub struct Seen {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
+    /// The HTTP version the response came in (HTTP/2 only over TLS, when the server offers it).
+    pub version: Version,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -99,7 +104,7 @@ impl Reply {
 /// A UCWA client bound to one server base URL.
 #[derive(Debug, Clone)]
 pub struct UcwaClient {
-    http: Client<HttpConnector, Body>,
+    http: Client<HttpsConnector<HttpConnector>, Body>,
     base: String,
     token: Option<String>,
     representation: Representation,
@@ -107,11 +112,32 @@ pub struct UcwaClient {
 }
 
 impl UcwaClient {
-    /// A client for `base` (`http://127.0.0.1:PORT`), asking for `representation`.
+    /// A client for `base` (`http://127.0.0.1:PORT`), asking for `representation`. An
+    /// `https` base is trusted on the Mozilla roots.
     pub fn new(base: &str, representation: Representation) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Self::with_tls(base, representation, tls)
+    }
+
+    /// Like [`new`](Self::new), with `tls` deciding which `https` servers are trusted (a
+    /// test CA, say). Over TLS the client speaks HTTP/2 when the server offers it (ALPN).
+    pub fn with_tls(base: &str, representation: Representation, tls: rustls::ClientConfig) -> Self {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .build();
         let http = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(16)
-            .build_http();
+            .build(connector);
         UcwaClient {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -252,6 +278,7 @@ impl UcwaClient {
         });
         Ok(Reply {
             status: parts.status,
+            version: parts.version,
             headers: parts.headers,
             body,
         })
