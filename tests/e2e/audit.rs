@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use crate::util::{bin, s};
-
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::recording::{EventRow, Exchange};
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
+
+use crate::util::{bin, s};
 
 const TOKEN: &str = "AAEBunredactedToken4242";
 const PASSWORD: &str = "correct-horse-battery";

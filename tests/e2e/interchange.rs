@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use crate::util::{bin, s};
-
 use serde_json::{Value, json};
 use ucwa_replay::demo::{ScriptOptions, record_session, run_im_session};
 use ucwa_replay::diff::{DiffOptions, diff_sessions};
 use ucwa_replay::replay::{FeedEnd, ReplayServer};
 use ucwa_replay::store::Recording;
+
+use crate::util::{bin, s};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::util::raw::{self, RawResponse};
-use crate::util::{ReplyExt, Server, block_on, get, temp_db};
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -19,6 +17,9 @@ use ucwa_replay::recording::{Exchange, ResourceKind};
 use ucwa_replay::serve::{BackgroundServer, ConnInfo, serve};
 use ucwa_replay::store::Recording;
 use ucwa_replay::ucwa::Representation;
+
+use crate::util::raw::{self, RawResponse};
+use crate::util::{ReplyExt, Server, block_on, get, temp_db};
 
 // ---------------------------------------------------------------------------------------
 // A scripted upstream.

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::fixture::*;
-use crate::util::raw::{RawResponse, http};
 use ucwa_replay::replay::{
     BodyMatch, Exhausted, FeedEnd, MissReason, Pace, ReplayServer, ReplayServerBuilder,
 };
+
+use crate::util::fixture::*;
+use crate::util::raw::{RawResponse, http};
 
 struct Fixture {
     _dir: tempfile::TempDir,

@@ -2,12 +2,13 @@
 //! server from a recording file on port 0, point a client at it, check misses and unplayed
 //! exchanges, drop it. Once from a plain `#[test]`, once from a `#[tokio::test]`.
 
-use crate::util::fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, im_session, write_session};
-use crate::util::{block_on, get};
 use http::Method;
 use ucwa_replay::demo::UcwaClient;
 use ucwa_replay::replay::{Exhausted, FeedEnd, ReplayServer};
 use ucwa_replay::ucwa::Representation;
+
+use crate::util::fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, im_session, write_session};
+use crate::util::{block_on, get};
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
