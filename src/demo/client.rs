@@ -361,7 +361,8 @@ impl UcwaRequest<'_> {
     }
 
     /// One more header field, written after the client's own; a name given twice is sent
-    /// twice, in order.
+    /// twice, in order. `Accept`, `Authorization` or `Content-Type` given here replace the
+    /// client's own (the representation's `Accept`, the bearer token, the body's type).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
         self
@@ -390,27 +391,34 @@ impl UcwaRequest<'_> {
             headers,
             body,
         } = self;
-        let mut builder = Request::builder().method(method).uri(&url);
-        if let Some(accept) = &accept {
-            builder = builder.header(
-                header::ACCEPT,
-                field_value(header::ACCEPT.as_str(), accept)?,
-            );
-        }
-        if let (true, Some(token)) = (with_token, &client.token) {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
+        let mut fields = Vec::with_capacity(headers.len());
         for (name, value) in &headers {
             let field =
                 HeaderName::from_bytes(name.as_bytes()).map_err(|e| ClientError::Header {
                     name: name.clone(),
                     message: e.to_string(),
                 })?;
-            builder = builder.header(field, field_value(name, value)?);
+            fields.push((field, field_value(name, value)?));
+        }
+        let given = |name: &HeaderName| fields.iter().any(|(field, _)| field == name);
+        let mut builder = Request::builder().method(method).uri(&url);
+        if let Some(accept) = accept.as_deref().filter(|_| !given(&header::ACCEPT)) {
+            builder = builder.header(
+                header::ACCEPT,
+                field_value(header::ACCEPT.as_str(), accept)?,
+            );
+        }
+        let bearer = with_token && !given(&header::AUTHORIZATION);
+        if let Some(token) = client.token.as_deref().filter(|_| bearer) {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let typed = given(&header::CONTENT_TYPE);
+        for (field, value) in fields {
+            builder = builder.header(field, value);
         }
         let request = match body {
             Some((content_type, bytes)) => {
-                if let Some(content_type) = &content_type {
+                if let Some(content_type) = content_type.as_deref().filter(|_| !typed) {
                     builder = builder.header(
                         header::CONTENT_TYPE,
                         field_value(header::CONTENT_TYPE.as_str(), content_type)?,
@@ -446,4 +454,128 @@ fn field_value(name: &str, value: &str) -> Result<HeaderValue, ClientError> {
         name: name.to_string(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Answer one request on a fresh listener with `response`; return the request's head
+    /// and body as text.
+    async fn one_exchange(
+        send: impl AsyncFnOnce(String) -> Reply,
+        response: &'static str,
+    ) -> (String, Reply) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The head, then as many body bytes as it announces.
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map_or(0, |v| v.parse::<usize>().unwrap());
+                    if seen.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            stream.write_all(response.as_bytes()).await.unwrap();
+            String::from_utf8(seen).unwrap()
+        });
+        let reply = send(base).await;
+        (server.await.unwrap(), reply)
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn send_writes_accept_token_and_body_type() {
+        let (request, _) = one_exchange(
+            async |base| {
+                let mut c = UcwaClient::new(&base, Representation::Xml);
+                c.set_token(Some("cwt=abc".into()));
+                c.send(Method::POST, "/x", Some(("text/plain", b"hi".to_vec())))
+                    .await
+                    .unwrap()
+            },
+            OK,
+        )
+        .await;
+        assert!(request.starts_with("POST /x HTTP/1.1\r\n"), "{request}");
+        assert!(request.contains("accept: application/vnd.microsoft.com.ucwa+xml\r\n"));
+        assert!(request.contains("authorization: Bearer cwt=abc\r\n"));
+        assert!(request.contains("content-type: text/plain\r\n"));
+        assert!(request.ends_with("\r\n\r\nhi"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn a_request_drops_or_replaces_what_the_client_would_send() {
+        let (request, reply) = one_exchange(
+            async |base| {
+                let mut c = UcwaClient::new(&base, Representation::Json);
+                c.set_token(Some("cwt=abc".into()));
+                c.request(Method::POST, "/x")
+                    .no_accept()
+                    .header("Authorization", "Bearer other")
+                    .header("X-Rep", "1")
+                    .header("X-Rep", "2")
+                    .untyped_body("raw")
+                    .send()
+                    .await
+                    .unwrap()
+            },
+            "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer a\r\n\
+             www-authenticate: MsRtcOAuth b\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        let lower = request.to_ascii_lowercase();
+        assert!(!lower.contains("accept:"), "{request}");
+        assert!(!lower.contains("content-type:"), "{request}");
+        assert_eq!(lower.matches("authorization:").count(), 1, "{request}");
+        assert!(
+            lower.contains("authorization: bearer other\r\n"),
+            "{request}"
+        );
+        assert!(lower.contains("x-rep: 1\r\nx-rep: 2\r\n"), "{request}");
+        assert!(request.ends_with("\r\n\r\nraw"), "{request}");
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.header("www-authenticate"), Some("Bearer a"));
+        assert_eq!(
+            reply.header_all("www-authenticate"),
+            ["Bearer a", "MsRtcOAuth b"]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_token_and_a_chosen_accept() {
+        let (request, _) = one_exchange(
+            async |base| {
+                let mut c = UcwaClient::new(&base, Representation::Json);
+                c.set_token(Some("cwt=abc".into()));
+                c.request(Method::GET, "/x")
+                    .no_token()
+                    .accept("multipart/batching")
+                    .expect(&[200])
+                    .await
+                    .unwrap()
+            },
+            OK,
+        )
+        .await;
+        let lower = request.to_ascii_lowercase();
+        assert!(!lower.contains("authorization:"), "{request}");
+        assert!(
+            lower.contains("accept: multipart/batching\r\n"),
+            "{request}"
+        );
+    }
 }
