@@ -249,7 +249,7 @@ fn wait_until(done: impl Fn() -> bool) {
 /// Connect to the proxy at `addr`, write `raw` and wait (as `wait_until`) for the upstream
 /// to see a request. The caller hangs up by dropping the stream.
 fn send_until_upstream_has_it(up: &Upstream, addr: SocketAddr, raw: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut stream = raw::connect(addr);
     stream.write_all(raw.as_bytes()).unwrap();
     wait_until(|| up.requests() > 0);
     stream
@@ -1516,18 +1516,6 @@ async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
 // bodies are read whole to rewrite origins, with Content-Length following the new length;
 // binary ones stream.)
 
-/// Read from `stream` into `buf` until `needle` is in it (the read timeout fails the test).
-fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(needle.len()).any(|w| w == needle) {
-        let n = stream
-            .read(&mut chunk)
-            .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"));
-        assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(needle));
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 #[test]
 fn bodies_stream_both_ways_without_waiting_for_the_end() {
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
@@ -1539,10 +1527,10 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut buf = Vec::new();
         // The first part of the request body arrives while the client still holds the rest.
-        read_until(&mut s, &mut buf, b"req-first");
+        raw::read_until(&mut s, &mut buf, b"req-first");
         got_first.send(()).unwrap();
-        read_until(&mut s, &mut buf, b"req-last");
-        read_until(&mut s, &mut buf, b"0\r\n\r\n");
+        raw::read_until(&mut s, &mut buf, b"req-last");
+        raw::read_until(&mut s, &mut buf, b"0\r\n\r\n");
         s.write_all(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\nresp-first\r\n",
         )
@@ -1556,10 +1544,7 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
     let (_dir, db) = temp_db();
     let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
     let addr = proxy.addr();
-    let mut client = TcpStream::connect(addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let mut client = raw::connect(addr);
     write!(
         client,
         "POST /upload HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\nreq-first\r\n"
@@ -1571,7 +1556,7 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
         .expect("the upstream got the first part before the request body ended");
     client.write_all(b"8\r\nreq-last\r\n0\r\n\r\n").unwrap();
     let mut got = Vec::new();
-    read_until(&mut client, &mut got, b"resp-first");
+    raw::read_until(&mut client, &mut got, b"resp-first");
     assert!(
         !got.windows(9).any(|w| w == b"resp-last"),
         "the upstream has not sent it yet"
@@ -1738,7 +1723,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut buf = Vec::new();
-        read_until(&mut s, &mut buf, b"\r\n\r\n");
+        raw::read_until(&mut s, &mut buf, b"\r\n\r\n");
         write!(
             s,
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{first_chunk}\r\n",
@@ -1754,10 +1739,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
     let mut proxy = record(&upstream_origin, &db, &[]);
     let addr = proxy.addr();
     let public = format!("http://{addr}");
-    let mut client = TcpStream::connect(addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let mut client = raw::connect(addr);
     write!(
         client,
         "GET /ucwa/a HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -1765,7 +1747,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
     .unwrap();
     let mut got = Vec::new();
     let rewritten_first = format!("{public}/ucwa/a");
-    read_until(&mut client, &mut got, rewritten_first.as_bytes());
+    raw::read_until(&mut client, &mut got, rewritten_first.as_bytes());
     release.send(()).unwrap();
     client.read_to_end(&mut got).unwrap();
     upstream.join().unwrap();

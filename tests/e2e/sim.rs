@@ -10,7 +10,7 @@ use ucwa_replay::demo::{Reply, UcwaClient};
 use ucwa_replay::sim::{PASSWORD, SimConfig, SimServer};
 use ucwa_replay::ucwa::Representation;
 
-use crate::util::ReplyExt;
+use crate::util::{ReplyExt, raw};
 
 const NS: &str = "http://schemas.microsoft.com/rtc/2012/03/ucwa";
 const XML: &str = "application/vnd.microsoft.com.ucwa+xml";
@@ -1568,7 +1568,7 @@ async fn same_seed_same_bytes() {
 #[cfg(unix)]
 #[test]
 fn simulate_command_prints_its_url_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
@@ -1585,15 +1585,16 @@ fn simulate_command_prints_its_url_and_stops_on_sigterm() {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0);
 
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    use std::io::Write;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(resp.contains("http://x/Autodiscover/"));
+    let resp = raw::request(
+        ([127, 0, 0, 1], port).into(),
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((resp.version.as_str(), resp.status), ("HTTP/1.1", 200));
+    assert!(
+        resp.text().contains("http://x/Autodiscover/"),
+        "{}",
+        resp.text()
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -11,6 +11,8 @@ use std::time::Duration;
 /// A response as read off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawResponse {
+    /// From the status line: `HTTP/1.1`.
+    pub version: String,
     pub status: u16,
     /// Header fields in wire order, names lower-cased.
     pub headers: Vec<(String, String)>,
@@ -44,13 +46,32 @@ impl RawResponse {
     }
 }
 
-/// Write `request` as is over a fresh connection (it should say `Connection: close`) and
-/// read the whole answer: until EOF, or until a read fails (a reset, the 30 s timeout).
-pub fn request(addr: SocketAddr, request: impl AsRef<[u8]>) -> RawResponse {
-    let mut stream = TcpStream::connect(addr).expect("connect");
+/// A connection to `addr` for a request written piece by piece (a slow sender, a hang-up
+/// mid-request) and an answer read as it comes; a read waits at most 30 s.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    stream
+}
+
+/// Read from `stream` into `buf` until `needle` is in it (the read timeout fails the test).
+pub fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(needle.len()).any(|w| w == needle) {
+        let n = stream
+            .read(&mut chunk)
+            .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"));
+        assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(needle));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Write `request` as is over a fresh connection (it should say `Connection: close`) and
+/// read the whole answer: until EOF, or until a read fails (a reset, the 30 s timeout).
+pub fn request(addr: SocketAddr, request: impl AsRef<[u8]>) -> RawResponse {
+    let mut stream = connect(addr);
     stream.write_all(request.as_ref()).expect("write request");
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
@@ -93,16 +114,19 @@ pub fn parse_response(raw: &[u8]) -> RawResponse {
         .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.split(' ');
+    let version = parts.next().unwrap_or_default().to_string();
+    let status = parts
         .next()
-        .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
-        .expect("status line");
+        .unwrap_or_else(|| panic!("no status in {status_line:?}"));
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     RawResponse {
+        version,
         status,
         headers,
         body: raw[split + 4..].to_vec(),
