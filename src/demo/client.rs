@@ -1,7 +1,9 @@
 //! A small UCWA client that behaves like a well-written real one: it starts from
 //! autodiscover, follows the links the server gives (absolute or relative), signs in through
 //! the 401 challenge, and keeps a transcript of every response. `demo` and the end-to-end
-//! tests drive the simulator, the recording proxy and the replayer with it.
+//! tests drive the simulator, the recording proxy and the replayer with it; a test that needs
+//! one request shaped otherwise (another `Accept` or none, no token, extra header fields, any
+//! body) builds it with [`UcwaClient::request`].
 
 use std::sync::Arc;
 
