@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ucwa_replay::store::Recording;
 
-#[path = "../tests/browser/large.rs"]
+#[path = "../tests/e2e/util/large.rs"]
 mod large;
 
 const EXCHANGES: u64 = 10_000;

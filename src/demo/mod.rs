@@ -7,6 +7,6 @@ mod links;
 mod pipeline;
 mod script;
 
-pub use client::{ClientError, Seen, UcwaClient};
+pub use client::{ClientError, Reply, Seen, UcwaClient, UcwaRequest};
 pub use pipeline::{DemoError, DemoOptions, Step, record_session, run_demo};
 pub use script::{ScriptOptions, ScriptRun, normalise_transcript, run_im_session};

@@ -2,10 +2,13 @@
 //! server from a recording file on port 0, point a client at it, check misses and unplayed
 //! exchanges, drop it. Once from a plain `#[test]`, once from a `#[tokio::test]`.
 
-mod replay_fixture;
-
-use replay_fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, http, im_session, write_session};
+use http::Method;
+use ucwa_replay::demo::UcwaClient;
 use ucwa_replay::replay::{Exhausted, FeedEnd, ReplayServer};
+use ucwa_replay::ucwa::Representation;
+
+use crate::util::fixture::{APP, AUTH1, FE1, JSON, LYNCWEB, Rec, im_session, write_session};
+use crate::util::{block_on, get};
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
@@ -31,22 +34,13 @@ fn from_a_plain_test() {
     assert!(base.starts_with("http://127.0.0.1:"));
 
     // The client under test signs in and reads its first batch of events.
-    let discover = http(
-        &base,
-        "GET",
-        "/autodiscover/autodiscoverservice.svc/root",
-        &[("accept", JSON)],
-        b"",
-    );
+    // (A plain test has no runtime: each request of the client gets one of its own.)
+    let discover = get(&base, "/autodiscover/autodiscoverservice.svc/root");
     assert_eq!(discover.status, 200);
     assert!(discover.text().contains(&base.replace('/', "\\/")));
-    let events = http(
-        &base,
-        "GET",
-        &format!("{APP}/events?ack=1&timeout=180"),
-        &[("accept", JSON), ("authorization", AUTH1)],
-        b"",
-    );
+    let mut client = UcwaClient::new(&base, Representation::Json);
+    client.set_token(AUTH1.strip_prefix("Bearer ").map(str::to_string));
+    let events = block_on(client.get(&format!("{APP}/events?ack=1&timeout=180"))).unwrap();
     assert!(events.text().contains("participantMessaging"));
 
     assert!(server.misses().is_empty());
@@ -64,13 +58,7 @@ fn from_a_plain_test() {
         assert!(message.contains(&line), "no {line:?} in {message}");
     }
     // A miss is listed with what was asked.
-    let miss = http(
-        &base,
-        "GET",
-        &format!("{APP}/nowhere"),
-        &[("accept", JSON)],
-        b"",
-    );
+    let miss = get(&base, &format!("{APP}/nowhere"));
     assert_eq!(miss.status, 404);
     let failure =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.assert_no_misses()));
@@ -113,24 +101,20 @@ async fn from_a_tokio_test() {
     writer.finish().await.unwrap();
 
     let server = ReplayServer::builder(&db, "me").start().unwrap();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let resp = client
-        .get(format!("{}{APP}/me", server.url()))
-        .header("accept", JSON)
-        .header("authorization", AUTH1)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.text().await.unwrap(), r#"{"name":"Alice"}"#);
+    let mut client = UcwaClient::new(&server.url(), Representation::Json);
+    client.set_token(AUTH1.strip_prefix("Bearer ").map(str::to_string));
+    let resp = client.get(&format!("{APP}/me")).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), r#"{"name":"Alice"}"#);
 
     let miss = client
-        .get(format!("{}{APP}/you", server.url()))
+        .request(Method::GET, &format!("{APP}/you"))
+        .no_token()
         .send()
         .await
         .unwrap();
-    assert_eq!(miss.status(), 404);
-    assert_eq!(miss.headers()["x-ucwa-replay"], "miss");
+    assert_eq!(miss.status, 404);
+    assert_eq!(miss.header("x-ucwa-replay"), Some("miss"));
     assert_eq!(server.misses().len(), 1);
     assert!(server.unplayed().is_empty());
     let report = server.stop();

@@ -1,13 +1,16 @@
-//! End-to-end tests of the UCWA simulator over real HTTP (reqwest), on port 0, with a
-//! shortened clock (`time_scale` 0.001: a 180 s P-GET timeout lasts 180 ms).
+//! End-to-end tests of the UCWA simulator over real HTTP (the shared `UcwaClient`), on port
+//! 0, with a shortened clock (`time_scale` 0.001: a 180 s P-GET timeout lasts 180 ms).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use http::Method;
 use serde_json::{Value, json};
+use ucwa_replay::demo::{Reply, UcwaClient};
 use ucwa_replay::sim::{PASSWORD, SimConfig, SimServer};
+use ucwa_replay::ucwa::Representation;
+
+use crate::util::{ReplyExt, raw};
 
 const NS: &str = "http://schemas.microsoft.com/rtc/2012/03/ucwa";
 const XML: &str = "application/vnd.microsoft.com.ucwa+xml";
@@ -31,98 +34,55 @@ fn start_real_clock(seed: u64) -> SimServer {
     .expect("simulator starts")
 }
 
-#[derive(Debug, Clone)]
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    /// Status, headers and the whole body of a response.
-    async fn read(r: reqwest::Response) -> Resp {
-        Resp {
-            status: r.status(),
-            headers: r.headers().clone(),
-            body: r.text().await.expect("body read"),
-        }
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn all(&self, name: &str) -> Vec<String> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap_or("").to_string())
-            .collect()
-    }
-}
-
-/// A UCWA client of the simulator: token, application, and the events cursor.
+/// A user of the simulator: the shared UCWA client (asking for JSON unless told otherwise),
+/// its application and its events cursor.
 #[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: Option<String>,
+struct User {
+    ucwa: UcwaClient,
     app: String,
     events: String,
 }
 
-impl Client {
+impl User {
     fn new(base: &str) -> Self {
-        Client {
-            http: reqwest::Client::new(),
-            base: base.to_string(),
-            token: None,
+        User {
+            ucwa: UcwaClient::new(base, Representation::Json),
             app: String::new(),
             events: String::new(),
         }
     }
 
-    fn url(&self, href: &str) -> String {
-        if href.starts_with("http") {
-            href.to_string()
-        } else {
-            format!("{}{href}", self.base)
-        }
+    fn base(&self) -> &str {
+        self.ucwa.base()
     }
 
+    /// Any request: `accept` instead of JSON, `body` as `(content type, bytes)`.
     async fn send(
-        &self,
+        &mut self,
         method: Method,
         href: &str,
         accept: Option<&str>,
         body: Option<(&str, Vec<u8>)>,
-    ) -> Resp {
-        let mut rb = self.http.request(method, self.url(href));
-        if let Some(t) = &self.token {
-            rb = rb.header("Authorization", format!("Bearer {t}"));
+    ) -> Reply {
+        let mut request = self.ucwa.request(method, href);
+        if let Some(accept) = accept {
+            request = request.accept(accept);
         }
-        if let Some(a) = accept {
-            rb = rb.header("Accept", a);
+        if let Some((content_type, bytes)) = body {
+            request = request.body(content_type, bytes);
         }
-        if let Some((ct, bytes)) = body {
-            rb = rb.header("Content-Type", ct).body(bytes);
-        }
-        Resp::read(rb.send().await.expect("request sent")).await
+        request.send().await.expect("request sent")
     }
 
-    async fn get(&self, href: &str) -> Resp {
+    async fn get(&mut self, href: &str) -> Reply {
         self.send(Method::GET, href, None, None).await
     }
 
-    async fn get_xml(&self, href: &str) -> Resp {
+    async fn get_xml(&mut self, href: &str) -> Reply {
         self.send(Method::GET, href, Some(XML), None).await
     }
 
-    async fn post_json(&self, href: &str, v: Value) -> Resp {
+    async fn post_json(&mut self, href: &str, v: Value) -> Reply {
         self.send(
             Method::POST,
             href,
@@ -132,28 +92,8 @@ impl Client {
         .await
     }
 
-    /// The simulator's state dump (`GET /_sim/state`).
-    async fn sim_state(&self) -> Value {
-        self.http
-            .get(format!("{}/_sim/state", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    }
-
-    /// The href of the first application's first conversation.
-    async fn first_conversation(&self) -> String {
-        self.sim_state().await["applications"][0]["conversations"][0]["href"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// POST `body` as `content_type`, no Accept.
-    async fn post_bytes(&self, href: &str, content_type: &str, body: &[u8]) -> Resp {
+    /// POST `body` as `content_type`.
+    async fn post_bytes(&mut self, href: &str, content_type: &str, body: &[u8]) -> Reply {
         self.send(
             Method::POST,
             href,
@@ -163,63 +103,84 @@ impl Client {
         .await
     }
 
-    async fn post_empty(&self, href: &str) -> Resp {
+    async fn post_empty(&mut self, href: &str) -> Reply {
         self.send(Method::POST, href, None, None).await
     }
 
-    async fn control(&self, action: &str, v: Value) -> Resp {
-        let r = self
-            .http
-            .post(format!("{}/_sim/{action}", self.base))
-            .header("Content-Type", "application/json")
-            .body(v.to_string())
+    /// The simulator's state dump (`GET /_sim/state`).
+    async fn sim_state(&mut self) -> Value {
+        self.ucwa
+            .request(Method::GET, "/_sim/state")
+            .no_token()
             .send()
             .await
-            .expect("control request");
-        Resp::read(r).await
+            .unwrap()
+            .expect_json()
     }
 
-    async fn token_for(&self, user: &str, password: &str, scope: Option<&str>) -> Resp {
+    /// The href of the first application's first conversation.
+    async fn first_conversation(&mut self) -> String {
+        self.sim_state().await["applications"][0]["conversations"][0]["href"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The control API (`POST /_sim/ACTION`), which plays the remote side.
+    async fn control(&mut self, action: &str, v: Value) -> Reply {
+        self.ucwa
+            .request(Method::POST, &format!("/_sim/{action}"))
+            .no_token()
+            .body("application/json", v.to_string())
+            .send()
+            .await
+            .expect("control request")
+    }
+
+    /// The token endpoint with a password grant.
+    async fn token_for(&mut self, user: &str, password: &str, scope: Option<&str>) -> Reply {
         let mut form = format!("grant_type=password&username={user}&password={password}");
         if let Some(s) = scope {
             form.push_str(&format!("&scope={s}"));
         }
-        let r = self
-            .http
-            .post(format!("{}/WebTicket/oauthtoken", self.base))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(form)
+        self.ucwa
+            .request(Method::POST, "/WebTicket/oauthtoken")
+            .no_token()
+            .body("application/x-www-form-urlencoded", form)
             .send()
             .await
-            .expect("token request");
-        Resp::read(r).await
+            .expect("token request")
     }
 
     async fn sign_in(&mut self, scope: Option<&str>) {
         let r = self
             .token_for("alice@contoso.com", "Pa55w0rd%21", scope)
             .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        self.token = Some(r.json()["access_token"].as_str().unwrap().to_string());
+        assert_eq!(r.status, 200, "{}", r.text());
+        let token = r.expect_json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.ucwa.set_token(Some(token));
     }
 
-    async fn create_app(&mut self) -> Resp {
+    async fn create_app(&mut self) -> Reply {
         let r = self
             .post_json(
                 "/ucwa/oauth/v1/applications",
                 json!({"UserAgent":"sim-test","EndpointId":"a917c6f4-976c-4cf3-847d-cdfffa28ccdf","Culture":"en-US"}),
             )
             .await;
-        assert!(r.status == 201 || r.status == 200, "{}", r.body);
-        let v = r.json();
+        assert!(r.status == 201 || r.status == 200, "{}", r.text());
+        let v = r.expect_json();
         self.app = v["_links"]["self"]["href"].as_str().unwrap().to_string();
         self.events = v["_links"]["events"]["href"].as_str().unwrap().to_string();
         r
     }
 
     /// Signed in, application created, available, first feed batch consumed.
-    async fn ready(base: &str) -> Client {
-        let mut c = Client::new(base);
+    async fn ready(base: &str) -> User {
+        let mut c = User::new(base);
         c.sign_in(None).await;
         c.create_app().await;
         let r = c
@@ -246,8 +207,8 @@ impl Client {
     /// GET the current events href and move to `_links.next`.
     async fn next_events(&mut self) -> Value {
         let r = self.get(&self.events.clone()).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let v = r.json();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.expect_json();
         self.follow_next(&v);
         v
     }
@@ -358,12 +319,16 @@ fn xml_outline(text: &str) -> Vec<(String, String, String)> {
 async fn sign_in_flow() {
     let sim = start(1);
     let base = sim.url();
-    let mut c = Client::new(&base);
+    let mut c = User::new(&base);
 
     let root = c.get("/").await;
     assert_eq!(root.status, 200);
-    assert!(root.header("content-type").starts_with("application/json"));
-    let user_href = root.json()["_links"]["user"]["href"]
+    assert!(
+        root.header("content-type")
+            .unwrap_or_default()
+            .starts_with("application/json")
+    );
+    let user_href = root.expect_json()["_links"]["user"]["href"]
         .as_str()
         .unwrap()
         .to_string();
@@ -374,25 +339,30 @@ async fn sign_in_flow() {
         )
     );
     assert!(
-        root.json()["_links"]["xframe"]["href"]
+        root.expect_json()["_links"]["xframe"]["href"]
             .as_str()
             .unwrap()
             .starts_with(&base)
     );
     let root2 = c.get("/autodiscover/autodiscoverservice.svc/root").await;
-    assert_eq!(root2.json()["_links"], root.json()["_links"]);
+    assert_eq!(root2.expect_json()["_links"], root.expect_json()["_links"]);
     let root_xml = c.get_xml("/").await;
     assert_eq!(
-        root_xml.header("content-type"),
+        root_xml.header("content-type").unwrap_or_default(),
         format!("{XML}; charset=utf-8")
     );
-    assert!(xml_outline(&root_xml.body).contains(&("link".into(), "user".into(), String::new())));
+    assert!(xml_outline(&root_xml.text()).contains(&("link".into(), "user".into(), String::new())));
 
     let unauth = c.get(&user_href).await;
     assert_eq!(unauth.status, 401);
-    assert!(unauth.header("content-type").starts_with("text/html"));
-    assert!(unauth.body.contains("<html"));
-    let challenges = unauth.all("www-authenticate");
+    assert!(
+        unauth
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(unauth.text().contains("<html"));
+    let challenges = unauth.header_all("www-authenticate");
     assert_eq!(challenges.len(), 2, "{challenges:?}");
     assert!(challenges[0].starts_with("Bearer trusted_issuers="));
     assert!(challenges[0].contains("client_id=\"00000004-0000-0ff1-ce00-000000000000\""));
@@ -405,22 +375,25 @@ async fn sign_in_flow() {
 
     let wrong = c.token_for("alice@contoso.com", "nope", None).await;
     assert_eq!(wrong.status, 400);
-    assert_eq!(wrong.json(), json!({"error":"invalid_grant"}));
+    assert_eq!(wrong.expect_json(), json!({"error":"invalid_grant"}));
     let grant = c
-        .http
-        .post(format!("{base}/WebTicket/oauthtoken"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
+        .ucwa
+        .request(Method::POST, "/WebTicket/oauthtoken")
+        .no_token()
+        .body(
+            "application/x-www-form-urlencoded",
+            "grant_type=client_credentials",
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(grant.status(), 400);
+    assert_eq!(grant.status, 400);
 
     let ok = c
         .token_for("alice@contoso.com", &PASSWORD.replace('!', "%21"), None)
         .await;
     assert_eq!(ok.status, 200);
-    let t = ok.json();
+    let t = ok.expect_json();
     assert!(t["access_token"].as_str().unwrap().starts_with("cwt=AAEB"));
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["ms_rtc_identityscope"], "local");
@@ -434,26 +407,27 @@ async fn sign_in_flow() {
             "token_type"
         ]
     );
-    c.token = Some(t["access_token"].as_str().unwrap().to_string());
+    c.ucwa
+        .set_token(Some(t["access_token"].as_str().unwrap().to_string()));
     let user = c.get(&user_href).await;
     assert_eq!(user.status, 200);
     assert_eq!(
-        user.json()["_links"]["applications"]["href"],
+        user.expect_json()["_links"]["applications"]["href"],
         format!("{base}/ucwa/oauth/v1/applications")
     );
 
     // A token the simulator did not issue is no token.
-    c.token = Some("cwt=AAEBforged".into());
+    c.ucwa.set_token(Some("cwt=AAEBforged".into()));
     assert_eq!(c.get(&user_href).await.status, 401);
     let r = c.get("/ucwa/oauth/v1/applications/1/me").await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.all("www-authenticate").len(), 2);
+    assert_eq!(r.header_all("www-authenticate").len(), 2);
 }
 
 #[tokio::test]
 async fn application_lifecycle() {
     let sim = start(2);
-    let mut c = Client::new(&sim.url());
+    let mut c = User::new(&sim.url());
     let r = c
         .post_json(
             "/ucwa/oauth/v1/applications",
@@ -464,7 +438,7 @@ async fn application_lifecycle() {
     c.sign_in(None).await;
     let created = c.create_app().await;
     assert_eq!(created.status, 201);
-    let app = created.json();
+    let app = created.expect_json();
     assert_eq!(app["rel"], "application");
     for l in ["self", "policies", "batch", "events"] {
         assert!(app["_links"][l]["href"].is_string(), "link {l}");
@@ -474,7 +448,7 @@ async fn application_lifecycle() {
     for e in ["me", "people", "onlineMeetings", "communication"] {
         assert_eq!(app["_embedded"][e]["rel"], e);
     }
-    let cookie = created.header("set-cookie");
+    let cookie = created.header("set-cookie").unwrap_or_default();
     assert!(cookie.starts_with("cwt_ucwa="));
     assert!(cookie.ends_with(&format!("; path={}/photos; secure; HttpOnly", c.app)));
 
@@ -483,13 +457,13 @@ async fn application_lifecycle() {
         again.status, 200,
         "same EndpointId gives the existing application"
     );
-    assert_eq!(again.json()["_links"]["self"], app["_links"]["self"]);
+    assert_eq!(again.expect_json()["_links"]["self"], app["_links"]["self"]);
 
     let got = c.get(&c.app.clone()).await;
     assert_eq!(got.status, 200);
-    assert_eq!(got.json()["_links"], app["_links"]);
+    assert_eq!(got.expect_json()["_links"], app["_links"]);
     let xml = c.get_xml(&c.app.clone()).await;
-    let outline = xml_outline(&xml.body);
+    let outline = xml_outline(&xml.text());
     assert_eq!(
         outline[0],
         ("resource".into(), "application".into(), String::new())
@@ -498,7 +472,7 @@ async fn application_lifecycle() {
 
     let early = c.control("invite", json!({})).await;
     assert_eq!(early.status, 409, "no invitations before makeMeAvailable");
-    assert_eq!(early.json()["code"], "Conflict");
+    assert_eq!(early.expect_json()["code"], "Conflict");
     let me = &app["_embedded"]["me"]["_links"];
     let mma = me["makeMeAvailable"]["href"].as_str().unwrap();
     assert_eq!(
@@ -507,7 +481,7 @@ async fn application_lifecycle() {
             .status,
         204
     );
-    let me_now = c.get(&format!("{}/me", c.app)).await.json();
+    let me_now = c.get(&format!("{}/me", c.app)).await.expect_json();
     let rma = me_now["_links"]["reportMyActivity"]["href"]
         .as_str()
         .unwrap();
@@ -515,7 +489,7 @@ async fn application_lifecycle() {
     for rel in ["presence", "note", "location"] {
         let r = c.get(me_now["_links"][rel]["href"].as_str().unwrap()).await;
         assert_eq!(r.status, 200, "{rel}");
-        assert_eq!(r.json()["rel"], rel);
+        assert_eq!(r.expect_json()["rel"], rel);
     }
     assert_eq!(c.get(&format!("{}/people/search", c.app)).await.status, 404);
     for rel in ["people", "onlineMeetings", "communication"] {
@@ -535,16 +509,16 @@ async fn application_lifecycle() {
     assert_eq!(del.status, 204);
     let gone = c.get(&c.app.clone()).await;
     assert_eq!(gone.status, 404);
-    assert_eq!(gone.json()["subcode"], "ApplicationNotFound");
+    assert_eq!(gone.expect_json()["subcode"], "ApplicationNotFound");
     let feed = c.get(&c.events.clone()).await;
     assert_eq!(feed.status, 404);
-    assert_eq!(feed.json()["subcode"], "ApplicationNotFound");
+    assert_eq!(feed.expect_json()["subcode"], "ApplicationNotFound");
 }
 
 #[tokio::test]
 async fn reduced_scope_token_is_forbidden_on_conversations() {
     let sim = start(3);
-    let mut full = Client::ready(&sim.url()).await;
+    let mut full = User::ready(&sim.url()).await;
     full.control("invite", json!({"from":"bob@contoso.com"}))
         .await;
     let started = full.next_events().await;
@@ -558,7 +532,7 @@ async fn reduced_scope_token_is_forbidden_on_conversations() {
     assert_eq!(full.get(&pm).await.status, 200);
 
     // The same user with a token lacking both conversation scopes.
-    let mut narrow = Client::new(&sim.url());
+    let mut narrow = User::new(&sim.url());
     narrow
         .sign_in(Some("User.ReadWrite%20Contacts.ReadWrite"))
         .await;
@@ -574,11 +548,11 @@ async fn reduced_scope_token_is_forbidden_on_conversations() {
     ] {
         let r = narrow.get(&href).await;
         assert_eq!(r.status, 403, "{href}");
-        assert_eq!(r.json()["code"], "Forbidden");
+        assert_eq!(r.expect_json()["code"], "Forbidden");
     }
     let r = narrow.get_xml(&pm).await;
     assert_eq!(r.status, 403);
-    assert!(xml_outline(&r.body).contains(&("code".into(), String::new(), "Forbidden".into())));
+    assert!(xml_outline(&r.text()).contains(&("code".into(), String::new(), "Forbidden".into())));
     let start_im = narrow
         .post_json(
             &format!("{}/communication/messagingInvitations", full.app),
@@ -589,7 +563,7 @@ async fn reduced_scope_token_is_forbidden_on_conversations() {
     // Non-conversation resources stay open to it.
     assert_eq!(narrow.get(&format!("{}/me", full.app)).await.status, 200);
     // One conversation scope is enough.
-    let mut receive = Client::new(&sim.url());
+    let mut receive = User::new(&sim.url());
     receive.sign_in(Some("Conversations.Receive")).await;
     receive.create_app().await;
     assert_eq!(receive.get(&pm).await.status, 200);
@@ -598,14 +572,14 @@ async fn reduced_scope_token_is_forbidden_on_conversations() {
 #[tokio::test]
 async fn incoming_im_and_the_seed_resource() {
     let sim = start(4);
-    let mut c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
     let inv = c
         .control(
             "invite",
             json!({"from":"sip:lene.aaling@contoso.com","message":"Hi Tosh\r\n"}),
         )
         .await;
-    assert_eq!(inv.status, 200, "{}", inv.body);
+    assert_eq!(inv.status, 200, "{}", inv.text());
 
     let b2 = c.next_events().await;
     assert_eq!(
@@ -762,14 +736,17 @@ async fn incoming_im_and_the_seed_resource() {
     );
     let message_href = msg["link"]["href"].as_str().unwrap();
     let m = c.get(message_href).await;
-    assert!(m.body.contains(r#""timeStamp":"\/Date("#), "{}", m.body);
-    assert_eq!(c.get(&invitation).await.json()["state"], "Connected");
+    assert!(m.text().contains(r#""timeStamp":"\/Date("#), "{}", m.text());
+    assert_eq!(c.get(&invitation).await.expect_json()["state"], "Connected");
 
     // participantMessaging, JSON and XML, in the seed's shape.
     let pm = c.get(&remote_pm).await;
     assert_eq!(pm.status, 200);
-    assert_eq!(pm.header("content-type"), "application/json; charset=utf-8");
-    let pm_json = pm.json();
+    assert_eq!(
+        pm.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let pm_json = pm.expect_json();
     assert_eq!(pm_json["rel"], "participantMessaging");
     assert_eq!(pm_json["_links"]["self"]["href"], remote_pm.as_str());
     assert_eq!(
@@ -789,12 +766,16 @@ async fn incoming_im_and_the_seed_resource() {
     for accept in ["application/xml", XML] {
         let x = c.send(Method::GET, &remote_pm, Some(accept), None).await;
         assert_eq!(x.status, 200);
-        assert_eq!(x.header("content-type"), format!("{accept}; charset=utf-8"));
-        let doc = roxmltree::Document::parse(&x.body).unwrap();
+        assert_eq!(
+            x.header("content-type").unwrap_or_default(),
+            format!("{accept}; charset=utf-8")
+        );
+        let text = x.text();
+        let doc = roxmltree::Document::parse(&text).unwrap();
         let root = doc.root_element();
         assert_eq!(root.attribute("href"), Some(remote_pm.as_str()));
         let seed = sample("ref/participantMessaging/get-xml-response.body.xml").unwrap();
-        assert_eq!(xml_outline(&x.body), xml_outline(&seed));
+        assert_eq!(xml_outline(&x.text()), xml_outline(&seed));
         let seed_doc = roxmltree::Document::parse(&seed).unwrap();
         let attrs = |n: roxmltree::Node| {
             n.attributes()
@@ -835,7 +816,7 @@ async fn incoming_im_and_the_seed_resource() {
     let r = c
         .control("update", json!({"participant":"carol@contoso.com"}))
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let b7 = c.next_events().await;
     assert_eq!(
         flat(&b7),
@@ -847,7 +828,7 @@ async fn incoming_im_and_the_seed_resource() {
             None
         )]
     );
-    let carol_pm = r.json()["participantMessaging"]
+    let carol_pm = r.expect_json()["participantMessaging"]
         .as_str()
         .unwrap()
         .to_string();
@@ -855,7 +836,7 @@ async fn incoming_im_and_the_seed_resource() {
     c.control("leave", json!({"participant":"carol@contoso.com"}))
         .await;
     let b8_xml = c.get_xml(&c.events.clone()).await;
-    let outline = xml_outline(&b8_xml.body);
+    let outline = xml_outline(&b8_xml.text());
     assert_eq!(outline[0].0, "events");
     assert!(outline.contains(&(
         "deleted".into(),
@@ -886,7 +867,7 @@ async fn incoming_im_and_the_seed_resource() {
     let r = c
         .control("message", json!({"text":"<b>hi</b>","html":true}))
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.text());
     let b9 = c.next_events().await;
     let m = &find_event(&b9, "message", "completed")[0]["_embedded"]["message"];
     assert!(
@@ -901,8 +882,8 @@ async fn incoming_im_and_the_seed_resource() {
 #[tokio::test]
 async fn decline_ends_the_conversation() {
     let sim = start(5);
-    let mut c = Client::ready(&sim.url()).await;
-    let inv = c.control("invite", json!({})).await.json();
+    let mut c = User::ready(&sim.url()).await;
+    let inv = c.control("invite", json!({})).await.expect_json();
     c.next_events().await;
     c.next_events().await;
     assert_eq!(
@@ -923,8 +904,11 @@ async fn decline_ends_the_conversation() {
 #[tokio::test]
 async fn outgoing_im_flow() {
     let sim = start(6);
-    let mut c = Client::ready(&sim.url()).await;
-    let comm = c.get(&format!("{}/communication", c.app)).await.json();
+    let mut c = User::ready(&sim.url()).await;
+    let comm = c
+        .get(&format!("{}/communication", c.app))
+        .await
+        .expect_json();
     let start_href = comm["_links"]["startMessaging"]["href"]
         .as_str()
         .unwrap()
@@ -935,8 +919,8 @@ async fn outgoing_im_flow() {
             json!({"importance":"Normal","sessionContext":"33dc","subject":"Task Sample","telemetryId":null,"to":"sip:lenea@contoso.com","operationId":"5028e824-2268-4b14-9e59-1abad65ff393"}),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let location = r.header("location").to_string();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let location = r.header("location").unwrap_or_default().to_string();
     assert!(location.starts_with(&format!("{start_href}/")));
 
     let b2 = c.next_events().await;
@@ -983,13 +967,13 @@ async fn outgoing_im_flow() {
         .to_string();
 
     // Walk the resources linked from the conversation.
-    let conv = c.get(&conv_href).await.json();
+    let conv = c.get(&conv_href).await.expect_json();
     assert_eq!(conv["state"], "Connected");
     assert_eq!(conv["activeModalities"], json!(["Messaging"]));
     let parts = c
         .get(conv["_links"]["participants"]["href"].as_str().unwrap())
         .await
-        .json();
+        .expect_json();
     let lp = c
         .get(
             parts["_links"]["localParticipant"]["href"]
@@ -997,12 +981,12 @@ async fn outgoing_im_flow() {
                 .unwrap(),
         )
         .await
-        .json();
+        .expect_json();
     assert_eq!(lp["uri"], "sip:alice@contoso.com");
     let remote = c
         .get(parts["_links"]["participant"][0]["href"].as_str().unwrap())
         .await
-        .json();
+        .expect_json();
     let own_pm = c
         .get(
             lp["_links"]["participantMessaging"]["href"]
@@ -1016,7 +1000,7 @@ async fn outgoing_im_flow() {
         .unwrap()
         .to_string();
     assert_eq!(
-        c.get(&remote_pm_href).await.json()["rel"],
+        c.get(&remote_pm_href).await.expect_json()["rel"],
         "participantMessaging"
     );
     let convs = c
@@ -1025,7 +1009,7 @@ async fn outgoing_im_flow() {
             c.app
         ))
         .await
-        .json();
+        .expect_json();
     assert_eq!(
         convs["_links"]["conversation"][0]["href"],
         conv_href.as_str()
@@ -1033,13 +1017,13 @@ async fn outgoing_im_flow() {
 
     let sent = c.post_bytes(&send, "text/plain", b"What's up?").await;
     assert_eq!(sent.status, 201);
-    let msg_href = sent.header("location").to_string();
+    let msg_href = sent.header("location").unwrap_or_default().to_string();
     let b4 = c.next_events().await;
     let done = &find_event(&b4, "message", "completed")[0];
     assert_eq!(done["link"]["href"], msg_href.as_str());
     assert_eq!(done["status"], "Success");
     assert_eq!(done["_embedded"]["message"]["direction"], "Outgoing");
-    let m = c.get(&msg_href).await.json();
+    let m = c.get(&msg_href).await.expect_json();
     assert_eq!(
         m["_links"]["plainMessage"]["href"],
         "data:text/plain;charset=utf-8,What%27s+up%3F"
@@ -1049,9 +1033,12 @@ async fn outgoing_im_flow() {
         .await;
     assert_eq!(html.status, 201);
     c.next_events().await;
-    let hm = c.get(html.header("location")).await.json();
+    let hm = c
+        .get(html.header("location").unwrap_or_default())
+        .await
+        .expect_json();
     assert!(hm["_links"]["htmlMessage"]["href"].is_string());
-    let list = c.get(&send).await.json();
+    let list = c.get(&send).await.expect_json();
     assert_eq!(list["_links"]["message"].as_array().unwrap().len(), 2);
 
     let term = c.post_empty(&stop).await;
@@ -1081,7 +1068,7 @@ async fn outgoing_im_flow() {
 #[tokio::test]
 async fn injected_errors_in_both_representations() {
     let sim = start(7);
-    let mut c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
     c.control("invite", json!({})).await;
     let b = c.next_events().await;
     let accept = find_event(&b, "messagingInvitation", "started")[0]["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
@@ -1105,7 +1092,7 @@ async fn injected_errors_in_both_representations() {
             let r = c
                 .control("errors", json!({"method":"GET","rel":"participantMessaging","status":status,"subcode":subcode}))
                 .await;
-            assert_eq!(r.status, 200, "{}", r.body);
+            assert_eq!(r.status, 200, "{}", r.text());
             let got = if xml {
                 c.get_xml(&pm).await
             } else {
@@ -1113,8 +1100,11 @@ async fn injected_errors_in_both_representations() {
             };
             assert_eq!(got.status.as_u16(), status);
             if xml {
-                assert_eq!(got.header("content-type"), format!("{XML}; charset=utf-8"));
-                let o = xml_outline(&got.body);
+                assert_eq!(
+                    got.header("content-type").unwrap_or_default(),
+                    format!("{XML}; charset=utf-8")
+                );
+                let o = xml_outline(&got.text());
                 assert_eq!(o[0].0, "reason");
                 assert!(
                     o.contains(&("code".into(), String::new(), code.into())),
@@ -1123,10 +1113,10 @@ async fn injected_errors_in_both_representations() {
                 assert!(o.contains(&("subcode".into(), String::new(), subcode.unwrap().into())));
             } else {
                 assert_eq!(
-                    got.header("content-type"),
+                    got.header("content-type").unwrap_or_default(),
                     "application/json; charset=utf-8"
                 );
-                let v = got.json();
+                let v = got.expect_json();
                 assert_eq!(v["code"], code);
                 assert_eq!(v["subcode"], subcode.unwrap());
                 assert!(v["message"].is_string());
@@ -1137,7 +1127,7 @@ async fn injected_errors_in_both_representations() {
     }
     // By path, for a POST, and with a count.
     let r = c
-        .control("errors", json!({"path": format!("{}{}", c.base, c.app) + "/me/reportMyActivity", "status":503, "times":2}))
+        .control("errors", json!({"path": format!("{}{}", c.base(), c.app) + "/me/reportMyActivity", "status":503, "times":2}))
         .await;
     assert_eq!(r.status, 200);
     let rma = format!("{}/me/reportMyActivity", c.app);
@@ -1160,7 +1150,7 @@ async fn injected_errors_in_both_representations() {
 #[tokio::test]
 async fn pget_semantics() {
     let sim = start(8);
-    let mut c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
 
     // Timeout: an empty batch with just the links, after timeout × time_scale.
     let t0 = Instant::now();
@@ -1170,10 +1160,10 @@ async fn pget_semantics() {
         waited >= Duration::from_millis(250),
         "{waited:?} {} {}",
         r.status,
-        r.body
+        r.text()
     );
     assert!(waited < Duration::from_secs(5), "{waited:?}");
-    let v = r.json();
+    let v = r.expect_json();
     assert_eq!(v["sender"], json!([]));
     assert_eq!(
         v.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -1203,13 +1193,13 @@ async fn pget_semantics() {
     // The same pending ack gets the same batch (that it comes at once, unheld, is checked
     // on the real clock in `pget_held_until_events_or_replaced`).
     let same = c.get(&format!("{}&timeout=1800", c.events)).await;
-    assert_eq!(same.body, again.body);
-    c.follow_next(&again.json());
+    assert_eq!(same.text(), again.text());
+    c.follow_next(&again.expect_json());
 
     // A timed-out XML batch is empty too.
     let x = c.get_xml(&format!("{}&timeout=180", c.events)).await;
     assert_eq!(x.status, 200);
-    let o = xml_outline(&x.body);
+    let o = xml_outline(&x.text());
     assert_eq!(o[0].0, "events");
     assert!(o.contains(&("link".into(), "next".into(), String::new())));
     assert!(
@@ -1218,7 +1208,10 @@ async fn pget_semantics() {
     );
 
     // Wrong ack: only _links.resync, pointing at the first unacknowledged batch.
-    let wrong = c.get(&format!("{}/events?ack=999", c.app)).await.json();
+    let wrong = c
+        .get(&format!("{}/events?ack=999", c.app))
+        .await
+        .expect_json();
     assert_eq!(
         wrong.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["_links"]
@@ -1233,10 +1226,13 @@ async fn pget_semantics() {
     );
     let resync = wrong["_links"]["resync"]["href"].as_str().unwrap();
     assert_eq!(resync, c.events.as_str());
-    let stale = c.get(&format!("{}/events?ack=1", c.app)).await.json();
+    let stale = c
+        .get(&format!("{}/events?ack=1", c.app))
+        .await
+        .expect_json();
     assert_eq!(stale["_links"]["resync"]["href"], c.events.as_str());
     let xml = c.get_xml(&format!("{}/events?ack=0", c.app)).await;
-    assert!(xml_outline(&xml.body).contains(&("link".into(), "resync".into(), String::new())));
+    assert!(xml_outline(&xml.text()).contains(&("link".into(), "resync".into(), String::new())));
 }
 
 /// Holding, waking and replacing P-GETs on the real clock: a held P-GET here lasts its full
@@ -1246,45 +1242,45 @@ async fn pget_semantics() {
 #[tokio::test]
 async fn pget_held_until_events_or_replaced() {
     let sim = start_real_clock(8);
-    let mut c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
 
     // Hold until events are due.
     let held = {
-        let c = c.clone();
+        let mut c = c.clone();
         tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
     };
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     assert_eq!(c.control("invite", json!({})).await.status, 200);
     let r = held.await.unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(
-        find_event(&r.json(), "messagingInvitation", "started").len(),
+        find_event(&r.expect_json(), "messagingInvitation", "started").len(),
         1
     );
     let pending_ack = c.events.clone();
-    c.follow_next(&r.json());
+    c.follow_next(&r.expect_json());
     // The ack of that batch asked again: the same batch, identical bytes, at once (held,
     // it would wait 1800 s).
     let replay = c.get(&pending_ack).await;
-    assert_eq!(replay.body, r.body);
+    assert_eq!(replay.text(), r.text());
 
     // Replacement: a second P-GET releases the first with 409 PGetReplaced.
     let next = c.next_events().await; // participant added (queued unit)
     assert_eq!(flat(&next)[0].1, "participant");
     let first = {
-        let c = c.clone();
+        let mut c = c.clone();
         tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
     };
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     let second = {
-        let c = c.clone();
-        tokio::spawn(async move { c.get_xml(&c.events).await })
+        let mut c = c.clone();
+        tokio::spawn(async move { c.get_xml(&c.events.clone()).await })
     };
     let r1 = first.await.unwrap();
     assert_eq!(r1.status, 409);
-    assert_eq!(r1.json()["subcode"], "PGetReplaced");
+    assert_eq!(r1.expect_json()["subcode"], "PGetReplaced");
     // The first was released because the second took its place: events release that one.
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     assert_eq!(
         c.control("invite", json!({"from":"dave@contoso.com"}))
             .await
@@ -1293,7 +1289,7 @@ async fn pget_held_until_events_or_replaced() {
     );
     let r2 = second.await.unwrap();
     assert_eq!(r2.status, 200);
-    let o = xml_outline(&r2.body);
+    let o = xml_outline(&r2.text());
     assert_eq!(o[0].0, "events");
     assert!(o.contains(&("link".into(), "next".into(), String::new())));
     assert!(
@@ -1301,7 +1297,8 @@ async fn pget_held_until_events_or_replaced() {
             .any(|e| e.0 == "started" && e.1 == "messagingInvitation"),
         "{o:?}"
     );
-    let doc = roxmltree::Document::parse(&r2.body).unwrap();
+    let text = r2.text();
+    let doc = roxmltree::Document::parse(&text).unwrap();
     c.events = doc
         .descendants()
         .find(|n| n.has_tag_name((NS, "link")) && n.attribute("rel") == Some("next"))
@@ -1312,18 +1309,11 @@ async fn pget_held_until_events_or_replaced() {
     assert_eq!(flat(&rest)[0].1, "participant");
 
     // A client hanging up during a held P-GET breaks nothing.
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(30))
-        .build()
-        .unwrap();
-    let err = impatient
-        .get(format!("{}{}&timeout=1800", c.base, c.events))
-        .header(
-            "Authorization",
-            format!("Bearer {}", c.token.as_deref().unwrap()),
-        )
-        .send()
-        .await;
+    let impatient = c
+        .ucwa
+        .request(Method::GET, &format!("{}&timeout=1800", c.events))
+        .send();
+    let err = tokio::time::timeout(Duration::from_millis(30), impatient).await;
     assert!(
         err.is_err(),
         "the request should have timed out on the client side"
@@ -1342,7 +1332,7 @@ async fn pget_held_until_events_or_replaced() {
 }
 
 /// Wait (polling the control API) until the simulator does or does not hold a P-GET.
-async fn wait_held(c: &Client, held: bool) {
+async fn wait_held(c: &mut User, held: bool) {
     // Generous: on a loaded machine the spawned P-GET may take a while to arrive.
     for _ in 0..4000 {
         let s = c.sim_state().await;
@@ -1357,13 +1347,13 @@ async fn wait_held(c: &Client, held: bool) {
 #[tokio::test]
 async fn bad_input_gets_ucwa_errors() {
     let sim = start(9);
-    let c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
     let r = c.get(&format!("{}/nothing/here", c.app)).await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["code"], "NotFound");
+    assert_eq!(r.expect_json()["code"], "NotFound");
     let r = c.get_xml("/no/such/thing").await;
     assert_eq!(r.status, 404);
-    assert_eq!(xml_outline(&r.body)[0].0, "reason");
+    assert_eq!(xml_outline(&r.text())[0].0, "reason");
 
     let r = c
         .post_bytes(
@@ -1373,19 +1363,19 @@ async fn bad_input_gets_ucwa_errors() {
         )
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.json()["code"], "BadRequest");
+    assert_eq!(r.expect_json()["code"], "BadRequest");
     let r = c
         .post_bytes("/ucwa/oauth/v1/applications", "text/csv", b"a,b")
         .await;
     assert_eq!(r.status, 415);
-    assert_eq!(r.json()["code"], "UnsupportedMediaType");
+    assert_eq!(r.expect_json()["code"], "UnsupportedMediaType");
     let r = c.get(&format!("{}/me/makeMeAvailable", c.app)).await;
     assert_eq!(r.status, 405);
-    assert_eq!(r.json()["code"], "MethodNotAllowed");
-    assert_eq!(r.header("allow"), "POST");
+    assert_eq!(r.expect_json()["code"], "MethodNotAllowed");
+    assert_eq!(r.header("allow"), Some("POST"));
     let r = c.send(Method::PUT, &c.app.clone(), None, None).await;
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), "GET, DELETE");
+    assert_eq!(r.header("allow"), Some("GET, DELETE"));
 
     let r = c
         .post_json(
@@ -1416,13 +1406,14 @@ async fn bad_input_gets_ucwa_errors() {
     assert_eq!(r.status, 404);
     assert_eq!(c.control("invite", json!({"from": 3})).await.status, 400);
     let raw = c
-        .http
-        .post(format!("{}/_sim/join", c.base))
-        .body("{not json")
+        .ucwa
+        .request(Method::POST, "/_sim/join")
+        .no_token()
+        .untyped_body("{not json")
         .send()
         .await
         .unwrap();
-    assert_eq!(raw.status(), 400);
+    assert_eq!(raw.status, 400);
 
     // XML request bodies (UCWA 1.0 `<input>`) are understood.
     let xml_app = c
@@ -1433,8 +1424,8 @@ async fn bad_input_gets_ucwa_errors() {
             Some((XML, br#"<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="culture">en-US</property><property name="endpointId">xml-1</property><property name="userAgent">x</property></input>"#.to_vec())),
         )
         .await;
-    assert_eq!(xml_app.status, 201, "{}", xml_app.body);
-    assert_eq!(xml_outline(&xml_app.body)[0].1, "application");
+    assert_eq!(xml_app.status, 201, "{}", xml_app.text());
+    assert_eq!(xml_outline(&xml_app.text())[0].1, "application");
 }
 
 /// Every response of a fixed script, as bytes with the listener's origin replaced.
@@ -1443,7 +1434,7 @@ async fn script(seed: u64) -> Vec<String> {
     let sim = start_real_clock(seed);
     let base = sim.url();
     let mut out = Vec::new();
-    let mut record = |r: &Resp| {
+    let mut record = |r: &Reply| {
         let mut s = format!("{}\n", r.status);
         // `connection` is hyper's, not the simulator's: a response written after the
         // shutdown began (the last P-GET below) may carry `connection: close`.
@@ -1451,10 +1442,10 @@ async fn script(seed: u64) -> Vec<String> {
             s.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("?")));
         }
         s.push('\n');
-        s.push_str(&r.body);
+        s.push_str(&r.text());
         out.push(s.replace(&base, "ORIGIN"));
     };
-    let mut c = Client::new(&base);
+    let mut c = User::new(&base);
     record(&c.get("/").await);
     record(
         &c.get("/Autodiscover/AutodiscoverService.svc/root/oauth/user")
@@ -1462,19 +1453,24 @@ async fn script(seed: u64) -> Vec<String> {
     );
     let t = c.token_for("alice@contoso.com", "Pa55w0rd%21", None).await;
     record(&t);
-    c.token = Some(t.json()["access_token"].as_str().unwrap().to_string());
+    c.ucwa.set_token(Some(
+        t.expect_json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ));
     record(&c.create_app().await);
     record(
         &c.post_json(&format!("{}/me/makeMeAvailable", c.app), json!({}))
             .await,
     );
-    let feed = |c: &Client| {
+    let feed = |c: &User| {
         let href = c.events.clone();
-        let c = c.clone();
+        let mut c = c.clone();
         async move { c.get(&href).await }
     };
     let r = feed(&c).await;
-    c.follow_next(&r.json());
+    c.follow_next(&r.expect_json());
     record(&r);
     let r = c
         .post_json(
@@ -1485,7 +1481,7 @@ async fn script(seed: u64) -> Vec<String> {
     record(&r);
     for _ in 0..2 {
         let r = feed(&c).await;
-        c.follow_next(&r.json());
+        c.follow_next(&r.expect_json());
         record(&r);
     }
     let conv = c.first_conversation().await;
@@ -1498,9 +1494,9 @@ async fn script(seed: u64) -> Vec<String> {
         .await;
     record(&m);
     let r = feed(&c).await;
-    c.follow_next(&r.json());
+    c.follow_next(&r.expect_json());
     record(&r);
-    record(&c.get(m.header("location")).await);
+    record(&c.get(m.header("location").unwrap_or_default()).await);
     record(
         &c.get_xml(&format!("{conv}/participants/bob@contoso.com/messaging"))
             .await,
@@ -1513,14 +1509,14 @@ async fn script(seed: u64) -> Vec<String> {
     record(&c.get(&conv).await);
     record(&c.post_empty(&format!("{conv}/messaging/terminate")).await);
     let r = feed(&c).await;
-    c.follow_next(&r.json());
+    c.follow_next(&r.expect_json());
     record(&r);
     // A P-GET held while another request changes state, as real clients do.
     let held = {
-        let c = c.clone();
+        let mut c = c.clone();
         tokio::spawn(async move { c.get(&format!("{}&timeout=1800", c.events)).await })
     };
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     let r = c
         .post_json(
             &format!("{}/communication/messagingInvitations", c.app),
@@ -1529,27 +1525,27 @@ async fn script(seed: u64) -> Vec<String> {
         .await;
     let pget = held.await.unwrap();
     assert_eq!(
-        find_event(&pget.json(), "messagingInvitation", "started").len(),
+        find_event(&pget.expect_json(), "messagingInvitation", "started").len(),
         1
     );
     record(&r);
     record(&pget);
-    c.follow_next(&pget.json());
+    c.follow_next(&pget.expect_json());
     // The carol invitation's second unit, then a P-GET with nothing due, released empty by
     // the simulator's shutdown (the same release as a timeout, without racing one).
     let r = feed(&c).await;
-    c.follow_next(&r.json());
+    c.follow_next(&r.expect_json());
     record(&r);
     let held = {
-        let c = c.clone();
+        let mut c = c.clone();
         tokio::spawn(async move { c.get(&format!("{}&timeout=180", c.events)).await })
     };
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     tokio::task::spawn_blocking(move || drop(sim))
         .await
         .unwrap();
     let empty = held.await.unwrap();
-    assert_eq!(empty.json()["sender"], json!([]), "{}", empty.body);
+    assert_eq!(empty.expect_json()["sender"], json!([]), "{}", empty.text());
     record(&empty);
     out
 }
@@ -1572,10 +1568,10 @@ async fn same_seed_same_bytes() {
 #[cfg(unix)]
 #[test]
 fn simulate_command_prints_its_url_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("ucwa-replay"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
         .args(["-q", "simulate", "--listen", "127.0.0.1:0", "--seed", "3"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1589,15 +1585,16 @@ fn simulate_command_prints_its_url_and_stops_on_sigterm() {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0);
 
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    use std::io::Write;
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    stream.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(resp.contains("http://x/Autodiscover/"));
+    let resp = raw::request(
+        ([127, 0, 0, 1], port).into(),
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!((resp.version.as_str(), resp.status), ("HTTP/1.1", 200));
+    assert!(
+        resp.text().contains("http://x/Autodiscover/"),
+        "{}",
+        resp.text()
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -1623,13 +1620,13 @@ async fn shutdown_releases_held_pgets_at_once() {
         time_scale: 1.0,
     })
     .unwrap();
-    let mut c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
     c.events = format!("{}&timeout=1800", c.events);
     let held = {
-        let c = c.clone();
-        tokio::spawn(async move { c.get(&c.events).await })
+        let mut c = c.clone();
+        tokio::spawn(async move { c.get(&c.events.clone()).await })
     };
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     let t0 = Instant::now();
     tokio::task::spawn_blocking(move || drop(sim))
         .await
@@ -1640,13 +1637,13 @@ async fn shutdown_releases_held_pgets_at_once() {
         .unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["sender"], json!([]));
+    assert_eq!(r.expect_json()["sender"], json!([]));
 }
 
 #[tokio::test]
 async fn batch_answers_each_part() {
     let sim = start(11);
-    let c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
     let app_id = c.app.rsplit('/').next().unwrap().to_string();
     let b = "77f2569d-c005-442b-b856-782305305e5f";
     let body = format!(
@@ -1667,12 +1664,13 @@ async fn batch_answers_each_part() {
             )),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let ct = r.header("content-type").to_string();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let ct = r.header("content-type").unwrap_or_default().to_string();
     assert!(ct.starts_with("multipart/batching; boundary=\""), "{ct}");
     let out_b = ct.split('"').nth(1).unwrap();
-    let parts: Vec<&str> = r.body.split(&format!("--{out_b}")).skip(1).collect();
-    assert_eq!(parts.len(), 4, "{}", r.body);
+    let text = r.text();
+    let parts: Vec<&str> = text.split(&format!("--{out_b}")).skip(1).collect();
+    assert_eq!(parts.len(), 4, "{}", r.text());
     assert!(parts[3].starts_with("--"));
     assert!(parts[0].contains("msgtype=response"));
     assert!(parts[0].contains("HTTP/1.1 200 OK\r\n"));
@@ -1693,31 +1691,31 @@ async fn batch_answers_each_part() {
 async fn pget_priority_decides_which_request_stays() {
     // The real clock: the held P-GETs must stay held until the test releases them.
     let sim = start_real_clock(12);
-    let c = Client::ready(&sim.url()).await;
+    let mut c = User::ready(&sim.url()).await;
     let high = {
-        let c = c.clone();
+        let mut c = c.clone();
         tokio::spawn(async move {
             c.get(&format!("{}&timeout=1800&priority=5", c.events))
                 .await
         })
     };
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     let low = c.get(&format!("{}&priority=1", c.events)).await;
     assert_eq!(low.status, 409);
-    assert_eq!(low.json()["subcode"], "PGetReplaced");
+    assert_eq!(low.expect_json()["subcode"], "PGetReplaced");
     let higher = {
-        let c = c.clone();
+        let mut c = c.clone();
         tokio::spawn(async move { c.get(&format!("{}&timeout=180&priority=9", c.events)).await })
     };
     let r = high.await.unwrap();
     assert_eq!(r.status, 409, "the higher priority replaces the held one");
     // The higher one is held now: events release it.
-    wait_held(&c, true).await;
+    wait_held(&mut c, true).await;
     assert_eq!(c.control("invite", json!({})).await.status, 200);
     let r = higher.await.unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(
-        find_event(&r.json(), "messagingInvitation", "started").len(),
+        find_event(&r.expect_json(), "messagingInvitation", "started").len(),
         1
     );
 }

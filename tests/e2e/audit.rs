@@ -2,17 +2,15 @@
 //! exchanges written straight to the store, bypassing the redactor, are reported (exit 1)
 //! with session, seq and location, and never with the secret in full.
 
-mod common;
-
 use std::path::Path;
-
-use common::{bin, s};
 
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::recording::{EventRow, Exchange};
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::ucwa::Representation;
+
+use crate::util::{bin, s};
 
 const TOKEN: &str = "AAEBunredactedToken4242";
 const PASSWORD: &str = "correct-horse-battery";

@@ -1,13 +1,14 @@
 //! `sessions`, `show` and `events --format json` on a real recording: the scripted IM session
 //! recorded through the proxy against the simulator, in JSON and in XML.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 use ucwa_replay::demo::{ScriptOptions, record_session};
 use ucwa_replay::store::Recording;
 use ucwa_replay::ucwa::Representation;
+
+use crate::util::s;
 
 fn json_of(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
@@ -19,10 +20,6 @@ fn json_of(args: &[&str]) -> Value {
     assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,9 @@
 //! Chromium) builds and draws them, what they hold, that they load nothing from anywhere,
 //! that recorded markup stays text, the replay overlay, the refusals, and the scale check.
 
-mod browser;
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{bin, s};
+use crate::util::{bin, browser, get, large, s};
 use ucwa_replay::recording::{EventRow, Exchange, HeaderList, MatchKey};
 use ucwa_replay::replay::ReplayServer;
 use ucwa_replay::store::{NewSession, StoreWriter};
@@ -327,16 +324,10 @@ async fn recorded_markup_and_scripts_show_as_text_and_run_nothing() {
 /// return the replay's report as `replay --report` writes it.
 fn replay_report(dir: &Path) -> PathBuf {
     let server = ReplayServer::builder(SAMPLE, "demo").start().unwrap();
-    let addr = server.addr();
-    let ok = common::raw_request(
-        addr,
-        "GET /autodiscover/autodiscoverservice.svc/root HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-    );
+    let base = server.url();
+    let ok = get(&base, "/autodiscover/autodiscoverservice.svc/root");
     assert_eq!(ok.status, 200);
-    let miss = common::raw_request(
-        addr,
-        "GET /ucwa/oauth/v1/applications/779/me/nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
+    let miss = get(&base, "/ucwa/oauth/v1/applications/779/me/nowhere");
     assert_eq!(miss.status, 404);
     let report = server.stop();
     let path = dir.join("replay.json");
@@ -512,7 +503,7 @@ fn bad_inputs_are_refused_with_one_line() {
 async fn without_javascript_a_large_page_shows_every_exchange_and_body() {
     let dir = browser::out_dir();
     let db = dir.path().join("medium.sqlite");
-    browser::large::write(&db, "medium", 1_200).await;
+    large::write(&db, "medium", 1_200).await;
     let page = dir.path().join("medium.html");
     report(&["--db", s(&db), "-o", s(&page)]);
     // With script, lines past 500 and every body wait folded; without, all are there.
@@ -536,7 +527,7 @@ async fn without_javascript_a_large_page_shows_every_exchange_and_body() {
 async fn ten_thousand_exchanges_open_in_a_browser_in_under_two_seconds() {
     let dir = browser::out_dir();
     let db = dir.path().join("large.sqlite");
-    browser::large::write(&db, "large", 10_000).await;
+    large::write(&db, "large", 10_000).await;
     let page = dir.path().join("large.html");
     report(&["--db", s(&db), "-o", s(&page)]);
     let size = std::fs::metadata(&page).unwrap().len();

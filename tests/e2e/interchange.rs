@@ -3,18 +3,16 @@
 //! every stored field equal, the import replays cleanly), browser HARs with real secrets
 //! (none reaches the file), and bad input (exit 2, nothing written).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
-
-use common::{bin, s};
 
 use serde_json::{Value, json};
 use ucwa_replay::demo::{ScriptOptions, record_session, run_im_session};
 use ucwa_replay::diff::{DiffOptions, diff_sessions};
 use ucwa_replay::replay::{FeedEnd, ReplayServer};
 use ucwa_replay::store::Recording;
+
+use crate::util::{bin, s};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -2,14 +2,15 @@
 //! the first stdout line, port 0 works, Ctrl-C (SIGINT) stops cleanly with exit 0 after
 //! in-flight work is finished and the store flushed; usage errors exit 2.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{RawResponse, Server, raw_request};
-use ucwa_replay::demo::{ScriptOptions, record_session};
+use http::Method;
+use ucwa_replay::demo::{ScriptOptions, UcwaClient, record_session};
 use ucwa_replay::store::Recording;
+use ucwa_replay::ucwa::Representation;
+
+use crate::util::{self, Server};
 
 fn assert_url(server: &Server) {
     assert!(
@@ -20,16 +21,9 @@ fn assert_url(server: &Server) {
     assert_ne!(server.addr().port(), 0, "the real port, not 0");
 }
 
-fn get_raw(server: &Server, target: &str) -> RawResponse {
-    let addr = server.addr();
-    raw_request(
-        addr,
-        &format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
-    )
-}
-
+/// The status of `GET target` from `server`, asked with the shared client.
 fn get(server: &Server, target: &str) -> u16 {
-    get_raw(server, target).status
+    util::get(&server.url, target).status.as_u16()
 }
 
 #[test]
@@ -70,7 +64,11 @@ async fn replay_miss_is_logged_at_warn() {
         .await
         .unwrap();
     let mut replay = Server::replay(&db, &[]);
-    let r = get_raw(&replay, "/nowhere");
+    let r = UcwaClient::new(&replay.url, Representation::Json)
+        .request(Method::GET, "/nowhere")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.header("x-ucwa-replay"), Some("miss"));
     replay.terminate(Duration::from_secs(20));

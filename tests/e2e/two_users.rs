@@ -2,12 +2,14 @@
 //! the real `record` binary against the simulator, replayed by the real `replay` binary;
 //! each user gets back the answers recorded for them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Server;
-use serde_json::{Value, json};
+use http::Method;
+use serde_json::json;
+use ucwa_replay::demo::UcwaClient;
+use ucwa_replay::ucwa::Representation;
+
+use crate::util::{ReplyExt, Server};
 
 struct User {
     name: &'static str,
@@ -28,77 +30,54 @@ const USERS: [User; 2] = [
 /// Sign in from autodiscover and create an application; returns (token, transcript of
 /// (status, body) of every step).
 async fn sign_in(base: &str, user: &User) -> (String, Vec<(u16, String)>) {
-    let http = reqwest::Client::new();
+    let mut c = UcwaClient::new(base, Representation::Json);
     let mut seen = Vec::new();
-    let abs = |href: &str| {
-        if href.starts_with("http") {
-            href.to_string()
-        } else {
-            format!("{base}{href}")
-        }
-    };
-    let r = http
-        .get(format!("{base}/"))
-        .header("accept", "application/json")
+    let root = c
+        .request(Method::GET, "/")
         .send()
         .await
-        .unwrap();
-    let root: Value = r.json().await.unwrap();
-    let user_href = abs(root["_links"]["user"]["href"].as_str().unwrap());
+        .unwrap()
+        .expect_json();
+    let user_href = root["_links"]["user"]["href"].as_str().unwrap().to_string();
     let form = format!(
         "grant_type=password&username={}&password={}",
         user.name.replace('@', "%40"),
         ucwa_replay::sim::PASSWORD.replace('!', "%21")
     );
-    let r = http
-        .post(format!("{base}/WebTicket/oauthtoken"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
+    let r = c
+        .request(Method::POST, "/WebTicket/oauthtoken")
+        .body("application/x-www-form-urlencoded", form)
         .send()
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    let token = serde_json::from_str::<Value>(&text).unwrap()["access_token"]
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.expect_json()["access_token"]
         .as_str()
         .unwrap()
         .to_string();
-    let auth = format!("Bearer {token}");
-    let r = http
-        .get(&user_href)
-        .header("accept", "application/json")
-        .header("authorization", &auth)
+    c.set_token(Some(token.clone()));
+    let r = c.request(Method::GET, &user_href).send().await.unwrap();
+    let doc = r.expect_json();
+    seen.push((r.status.as_u16(), doc.to_string()));
+    let apps = doc["_links"]["applications"]["href"].as_str().unwrap();
+    let r = c
+        .request(Method::POST, apps)
+        .body(
+            "application/json",
+            json!({"UserAgent":"two-users","EndpointId":user.endpoint,"Culture":"en-US"})
+                .to_string(),
+        )
         .send()
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    let doc: Value = r.json().await.unwrap();
-    seen.push((status, doc.to_string()));
-    let apps = abs(doc["_links"]["applications"]["href"].as_str().unwrap());
-    let r = http
-        .post(&apps)
-        .header("accept", "application/json")
-        .header("authorization", &auth)
-        .json(&json!({"UserAgent":"two-users","EndpointId":user.endpoint,"Culture":"en-US"}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let app: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{app}");
-    let me = abs(app["_embedded"]["me"]["_links"]["self"]["href"]
+    let app = r.expect_json();
+    assert_eq!(r.status, 201, "{app}");
+    let me = app["_embedded"]["me"]["_links"]["self"]["href"]
         .as_str()
-        .unwrap());
-    seen.push((status, app.to_string()));
-    let r = http
-        .get(&me)
-        .header("accept", "application/json")
-        .header("authorization", &auth)
-        .send()
-        .await
         .unwrap();
-    seen.push((r.status().as_u16(), r.text().await.unwrap()));
+    seen.push((r.status.as_u16(), app.to_string()));
+    let r = c.request(Method::GET, me).send().await.unwrap();
+    seen.push((r.status.as_u16(), r.text()));
     (token, seen)
 }
 

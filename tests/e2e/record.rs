@@ -2,22 +2,24 @@
 //! upstreams (echo, origin-bearing bodies, held P-GETs, and broken servers), then the
 //! recording read back.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RawResponse, Server, raw_request, temp_db};
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use ucwa_replay::body::{Body, full};
+use ucwa_replay::demo::{Reply, UcwaClient};
 use ucwa_replay::recording::{Exchange, ResourceKind};
 use ucwa_replay::serve::{BackgroundServer, ConnInfo, serve};
 use ucwa_replay::store::Recording;
+use ucwa_replay::ucwa::Representation;
+
+use crate::util::raw::{self, RawResponse};
+use crate::util::{ReplyExt, Server, block_on, get, temp_db};
 
 // ---------------------------------------------------------------------------------------
 // A scripted upstream.
@@ -221,13 +223,19 @@ fn exchanges_of(db: &std::path::Path, name: &str) -> Vec<Exchange> {
     rec.exchanges(&session).expect("exchanges")
 }
 
-fn get(addr: SocketAddr, target: &str, extra_headers: &str) -> RawResponse {
-    raw_request(
-        addr,
-        &format!(
-            "GET {target} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n"
-        ),
+/// GET `target` written by hand: an absolute-form target, or a response cut short.
+fn raw_get(addr: SocketAddr, target: &str) -> RawResponse {
+    raw::http(&format!("http://{addr}"), "GET", target, &[], b"")
+}
+
+/// GET `target` from the proxy at `addr` with the shared client, asking for `representation`.
+fn get_as(addr: SocketAddr, target: &str, representation: Representation) -> Reply {
+    block_on(
+        UcwaClient::new(&format!("http://{addr}"), representation)
+            .request(Method::GET, target)
+            .send(),
     )
+    .unwrap_or_else(|e| panic!("GET {target}: {e}"))
 }
 
 /// Poll `done` every 20 ms for at most 10 s; the caller asserts what it waited for.
@@ -241,7 +249,7 @@ fn wait_until(done: impl Fn() -> bool) {
 /// Connect to the proxy at `addr`, write `raw` and wait (as `wait_until`) for the upstream
 /// to see a request. The caller hangs up by dropping the stream.
 fn send_until_upstream_has_it(up: &Upstream, addr: SocketAddr, raw: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut stream = raw::connect(addr);
     stream.write_all(raw.as_bytes()).unwrap();
     wait_until(|| up.requests() > 0);
     stream
@@ -259,9 +267,9 @@ fn closed_port() -> u16 {
 fn hop_by_hop_headers_go_and_forwarding_headers_come() {
     let (up, _dir, db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
-    let resp = raw_request(
+    let resp = raw::request(
         addr,
-        &format!(
+        format!(
             "POST /echo?a=1 HTTP/1.1\r\nHost: {addr}\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\n\
              Keep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\nX-Rep: one\r\nX-Rep: two\r\n\
              Referer: {}/ucwa/XFrame.html\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{{\"a\":\"b\"}} ",
@@ -320,31 +328,29 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
         &["--also-upstream", &also.url(), "--max-body", "4096"],
     );
     let base = proxy.url.clone();
-    let client = reqwest::Client::new();
+    let mut client = UcwaClient::new(&base, Representation::Json);
     let up_host = up.server.addr().to_string();
     let leaks = |text: &str| text.contains(&up_host) || text.contains(&also_host);
 
-    let r = client.get(format!("{base}/links")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let get = async |client: &mut UcwaClient, href: &str| {
+        client.request(Method::GET, href).send().await.unwrap()
+    };
+    let r = get(&mut client, "/links").await;
+    assert_eq!(r.status, 200);
+    let location = r.header("location").unwrap();
     assert_eq!(location, format!("{base}/ucwa/created/1"));
     assert_eq!(
-        r.headers()["content-location"],
-        format!("{base}/ucwa/x").as_str()
+        r.header("content-location"),
+        Some(format!("{base}/ucwa/x").as_str())
     );
-    let auth: Vec<String> = r
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect();
+    let auth = r.header_all("www-authenticate");
     assert_eq!(auth.len(), 2);
     assert!(
         auth[1].contains(&format!("href=\"{base}/WebTicket/oauthtoken\"")),
         "{auth:?}"
     );
-    assert_eq!(r.headers()["set-cookie"], "cwt_ucwa=abc; path=/ucwa");
-    let text = r.text().await.unwrap();
+    assert_eq!(r.header("set-cookie"), Some("cwt_ucwa=abc; path=/ucwa"));
+    let text = r.text();
     assert!(!leaks(&text), "{text}");
     assert!(text.contains(&format!("\"{base}/ucwa/x\"")), "{text}");
     assert!(
@@ -354,36 +360,25 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
     assert!(text.contains("http://elsewhere.example/z"));
 
     // A compressed body that needs rewriting is decoded and sent plain.
-    let r = client.get(format!("{base}/gzip")).send().await.unwrap();
-    assert!(r.headers().get("content-encoding").is_none());
-    let len: usize = r.headers()["content-length"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let text = r.text().await.unwrap();
+    let r = get(&mut client, "/gzip").await;
+    assert!(r.header("content-encoding").is_none());
+    let len: usize = r.header("content-length").unwrap().parse().unwrap();
+    let text = r.text();
     assert_eq!(len, text.len());
     assert!(text.starts_with("{\"_links\""), "{text}");
     assert!(!leaks(&text), "{text}");
 
     // Binary bodies stream through untouched.
-    let r = client.get(format!("{base}/binary")).send().await.unwrap();
-    assert_eq!(
-        r.text().await.unwrap(),
-        format!("raw {}/ucwa bytes", up.url())
-    );
+    let r = get(&mut client, "/binary").await;
+    assert_eq!(r.text(), format!("raw {}/ucwa bytes", up.url()));
 
     // Large bodies reach the client whole; only the stored copy is cut.
-    let r = client.get(format!("{base}/big")).send().await.unwrap();
-    assert_eq!(r.bytes().await.unwrap().len(), 100_000);
+    let r = get(&mut client, "/big").await;
+    assert_eq!(r.body.len(), 100_000);
 
     // The also-upstream is reached under /_upstream/HOST.
-    let r = client
-        .get(format!("{base}/_upstream/{also_host}/echo?q=1"))
-        .send()
-        .await
-        .unwrap();
-    let doc: serde_json::Value = r.json().await.unwrap();
+    let r = get(&mut client, &format!("/_upstream/{also_host}/echo?q=1")).await;
+    let doc = r.expect_json();
     assert_eq!(doc["server"], "also");
     assert_eq!(doc["path"], "/echo");
     assert_eq!(also.requests(), 1);
@@ -415,19 +410,19 @@ async fn origins_are_rewritten_and_the_store_keeps_the_upstream_form() {
 fn connect_and_absolute_uris_for_other_hosts_are_refused() {
     let (up, _dir, _db, mut proxy) = record_main(&[]);
     let addr = proxy.addr();
-    let r = raw_request(
+    let r = raw::request(
         addr,
         "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 405, "{}", r.text());
-    let r = get(addr, "http://evil.example/echo", "");
+    let r = raw_get(addr, "http://evil.example/echo");
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("NotAProxy"), "{}", r.text());
-    let r = get(addr, "/_upstream/evil.example/echo", "");
+    let r = raw_get(addr, "/_upstream/evil.example/echo");
     assert_eq!(r.status, 404);
     assert_eq!(up.requests(), 0);
     // The proxy's own origin in absolute form is fine.
-    let r = get(addr, &format!("http://{addr}/echo"), "");
+    let r = raw_get(addr, &format!("http://{addr}/echo"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(up.requests(), 1);
     stop(&mut proxy);
@@ -451,9 +446,9 @@ fn upstream_refused_is_a_ucwa_502_and_recorded() {
     let (_dir, db) = temp_db();
     let upstream = format!("http://127.0.0.1:{}", closed_port());
     let mut proxy = record(&upstream, &db, &[]);
-    let r = get(proxy.addr(), "/ucwa/x", "Accept: application/json\r\n");
+    let r = get_as(proxy.addr(), "/ucwa/x", Representation::Json);
     assert_eq!(r.status, 502);
-    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let doc = r.expect_json();
     assert_eq!(doc["code"], "BadGateway");
     assert_eq!(doc["subcode"], "UpstreamRefused");
     assert!(
@@ -487,11 +482,7 @@ fn upstream_reset_mid_body_is_a_502_and_recorded() {
     });
     let (_dir, db) = temp_db();
     let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
-    let r = get(
-        proxy.addr(),
-        "/ucwa/x",
-        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
-    );
+    let r = get_as(proxy.addr(), "/ucwa/x", Representation::Xml);
     assert_eq!(r.status, 502);
     let text = r.text();
     assert!(text.contains("<reason"), "{text}");
@@ -503,11 +494,11 @@ fn upstream_reset_mid_body_is_a_502_and_recorded() {
     // recording says why.
     let (_dir2, db2) = temp_db();
     let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db2, &[]);
-    let r = get(proxy.addr(), "/binary", "");
+    let r = raw_get(proxy.addr(), "/binary");
     assert_eq!(r.status, 200);
     assert!(r.body.len() < 1000);
     assert_eq!(
-        get(proxy.addr(), "/binary", "").status,
+        raw_get(proxy.addr(), "/binary").status,
         200,
         "the proxy lives on"
     );
@@ -538,10 +529,10 @@ fn upstream_stalled_is_a_504_and_recorded() {
         &["--upstream-timeout", "1"],
     );
     let started = Instant::now();
-    let r = get(proxy.addr(), "/ucwa/x", "");
+    let r = get(&proxy.url, "/ucwa/x");
     assert_eq!(r.status, 504);
     assert!(started.elapsed() < Duration::from_secs(10));
-    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let doc = r.expect_json();
     assert_eq!(doc["code"], "GatewayTimeout");
     assert!(
         doc["message"].as_str().unwrap().contains("timeout"),
@@ -585,9 +576,9 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
     let upstream = format!("https://127.0.0.1:{}", up.server.addr().port());
 
     let mut proxy = record(&upstream, &db, &[]);
-    let r = get(proxy.addr(), "/echo", "");
+    let r = get(&proxy.url, "/echo");
     assert_eq!(r.status, 502, "{}", r.text());
-    let doc: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let doc = r.expect_json();
     assert_eq!(doc["subcode"], "UpstreamTlsFailure", "{doc}");
     let message = doc["message"].as_str().unwrap();
     assert!(
@@ -602,7 +593,7 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
         &db,
         &["--upstream-ca", ca.to_str().unwrap(), "--replace"],
     );
-    let r = get(proxy.addr(), "/links", "");
+    let r = get(&proxy.url, "/links");
     assert_eq!(r.status, 200, "{}", r.text());
     let text = r.text();
     assert!(text.contains(&format!("{}/ucwa/x", proxy.url)), "{text}");
@@ -611,7 +602,7 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
 
     // --insecure-upstream: explicit, and said out loud.
     let mut proxy = record(&upstream, &db, &["--insecure-upstream", "--replace"]);
-    assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
+    assert_eq!(get(&proxy.url, "/echo").status, 200);
     stop(&mut proxy);
     assert!(
         proxy.stderr().contains("NOT verified"),
@@ -634,20 +625,23 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
         ],
     );
     assert!(proxy.url.starts_with("https://127.0.0.1:"), "{}", proxy.url);
-    // An h2 client (ALPN) over TLS, end to end through TLS on both sides.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (version, status, body) = runtime.block_on(h2_get(&ca, &format!("{}/links", proxy.url)));
-    assert_eq!(version, http::Version::HTTP_2);
-    assert_eq!(status, 200);
+    // The client speaks h2 when the server offers it (ALPN): end to end through TLS on both
+    // sides. (Its runtime ends with the request: a current-thread runtime that is not
+    // running cannot answer the server's GOAWAY.)
+    let r = block_on(
+        UcwaClient::with_tls(&proxy.url, Representation::Json, trusting(&ca))
+            .request(Method::GET, "/links")
+            .no_accept()
+            .send(),
+    )
+    .expect("h2 request");
+    assert_eq!(r.version, http::Version::HTTP_2);
+    assert_eq!(r.status, 200);
+    let body = r.text();
     assert!(
         body.contains(&format!("\"{}/ucwa/x\"", proxy.url)),
         "{body}"
     );
-    // (A current-thread runtime that is not running cannot answer the server's GOAWAY.)
-    drop(runtime);
     stop(&mut proxy);
     let all = exchanges(&db);
     assert_eq!(all.len(), 1);
@@ -655,35 +649,19 @@ fn bad_certificate_is_a_502_and_upstream_ca_fixes_it() {
     assert_eq!(all[0].status, Some(200));
 }
 
-/// GET `url` with a client that speaks h2 when the server offers it, trusting `ca`.
-async fn h2_get(ca: &std::path::Path, url: &str) -> (http::Version, u16, String) {
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
+/// A TLS client configuration that trusts `ca` alone.
+fn trusting(ca: &std::path::Path) -> rustls::ClientConfig {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_all_versions()
-        .build();
-    let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build(connector);
-    let req = Request::get(url).body(ucwa_replay::body::empty()).unwrap();
-    let resp = client.request(req).await.expect("h2 request");
-    let version = resp.version();
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (version, status, String::from_utf8_lossy(&body).into_owned())
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -710,7 +688,7 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
         "the upstream request was cancelled"
     );
     // The proxy lives on.
-    assert_eq!(get(addr, "/echo", "").status, 200);
+    assert_eq!(get(&proxy.url, "/echo").status, 200);
     stop(&mut proxy);
     let all = exchanges(&db);
     assert_eq!(all.len(), 2);
@@ -724,17 +702,15 @@ fn client_disconnect_during_a_held_pget_is_recorded_as_aborted() {
 async fn two_hundred_held_pgets_while_other_traffic_flows() {
     let (up, _dir, db, mut proxy) = record_main(&[]);
     let base = proxy.url.clone();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(300)
-        .build()
-        .unwrap();
+    let mut client = UcwaClient::new(&base, Representation::Json);
     let mut held = Vec::new();
     for app in 0..200 {
-        let url = format!(
-            "{base}/ucwa/oauth/v1/applications/{app}/events?ack=1&timeout=180&hold_ms=4000"
-        );
-        let c = client.clone();
-        held.push(tokio::spawn(async move { c.get(url).send().await }));
+        let href =
+            format!("/ucwa/oauth/v1/applications/{app}/events?ack=1&timeout=180&hold_ms=4000");
+        let mut c = client.clone();
+        held.push(tokio::spawn(async move {
+            c.request(Method::GET, &href).send().await
+        }));
     }
     // Wait until every P-GET is held upstream, then check that other requests flow.
     let end = Instant::now() + Duration::from_secs(20);
@@ -744,8 +720,8 @@ async fn two_hundred_held_pgets_while_other_traffic_flows() {
     assert_eq!(up.requests(), 200, "all P-GETs forwarded concurrently");
     for _ in 0..20 {
         let started = Instant::now();
-        let r = client.get(format!("{base}/echo")).send().await.unwrap();
-        assert_eq!(r.status(), 200);
+        let r = client.request(Method::GET, "/echo").send().await.unwrap();
+        assert_eq!(r.status, 200);
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
@@ -754,8 +730,8 @@ async fn two_hundred_held_pgets_while_other_traffic_flows() {
     }
     for h in held {
         let r = h.await.unwrap().unwrap();
-        assert_eq!(r.status(), 200);
-        let text = r.text().await.unwrap();
+        assert_eq!(r.status, 200);
+        let text = r.text();
         assert!(
             text.contains(&format!("{base}/ucwa/oauth/v1/applications/")),
             "{text}"
@@ -779,15 +755,14 @@ async fn two_hundred_held_pgets_while_other_traffic_flows() {
 #[test]
 fn sigterm_releases_held_pgets_and_flushes_everything() {
     let (up, _dir, db, mut proxy) = record_main(&[]);
-    let addr = proxy.addr();
+    let base = proxy.url.clone();
     for i in 0..50 {
-        assert_eq!(get(addr, &format!("/echo?i={i}"), "").status, 200);
+        assert_eq!(get(&base, &format!("/echo?i={i}")).status, 200);
     }
     let held = std::thread::spawn(move || {
         get(
-            addr,
+            &base,
             "/ucwa/oauth/v1/applications/1/events?ack=1&hold_ms=60000",
-            "",
         )
     });
     wait_until(|| up.requests() >= 51);
@@ -822,7 +797,7 @@ fn sigterm_releases_held_pgets_and_flushes_everything() {
 fn the_file_opens_cleanly_after_sigkill() {
     let (_up, _dir, db, mut proxy) = record_main(&[]);
     for _ in 0..10 {
-        assert_eq!(get(proxy.addr(), "/echo", "").status, 200);
+        assert_eq!(get(&proxy.url, "/echo").status, 200);
     }
     std::thread::sleep(Duration::from_millis(500));
     proxy.kill();
@@ -834,68 +809,56 @@ fn the_file_opens_cleanly_after_sigkill() {
 // ---------------------------------------------------------------------------------------
 // A whole UCWA session through the proxy, against the simulator.
 
-const UCWA_XML: &str = "application/vnd.microsoft.com.ucwa+xml";
-
-/// A scripted UCWA client that only follows links (JSON or XML) and logs what it sent.
-struct UcwaClient {
-    http: reqwest::Client,
-    /// The proxy's public URL: everything goes through it.
-    base: String,
+/// The shared UCWA client through the proxy, following only links (JSON or XML), checking
+/// that no response names the upstream, and keeping the events it received.
+struct Bot {
+    /// Its base is the proxy's public URL: everything goes through it.
+    ucwa: UcwaClient,
     /// The simulator's own origin, which must never reach the client.
     hidden: String,
     xml: bool,
-    token: Option<String>,
-    sent: Vec<(String, String)>,
     events_href: String,
     /// (link rel, type) of every event received, in order.
     events: Vec<(String, String)>,
 }
 
-impl UcwaClient {
+impl Bot {
     fn abs(&self, href: &str) -> String {
+        let base = self.ucwa.base();
         if href.starts_with("http") {
-            assert!(href.starts_with(&self.base), "left the proxy: {href}");
+            assert!(href.starts_with(base), "left the proxy: {href}");
             href.to_string()
         } else {
-            format!("{}{href}", self.base)
+            format!("{base}{href}")
         }
     }
 
-    async fn send(
-        &mut self,
-        method: &str,
-        href: &str,
-        body: Option<(&str, String)>,
-    ) -> (u16, String, reqwest::header::HeaderMap) {
+    /// (method, path) of every request sent, in order.
+    fn sent(&self) -> Vec<(String, String)> {
+        self.ucwa
+            .transcript()
+            .iter()
+            .map(|seen| {
+                let path = seen.target.trim_start_matches("{base}");
+                let path = path.split('?').next().unwrap();
+                (seen.method.clone(), path.to_string())
+            })
+            .collect()
+    }
+
+    async fn send(&mut self, method: Method, href: &str, body: Option<(&str, String)>) -> Reply {
         let url = self.abs(href);
-        let path = url[self.base.len()..]
-            .split('?')
-            .next()
-            .unwrap()
-            .to_string();
-        self.sent.push((method.to_string(), path));
-        let mut rb = self.http.request(method.parse().unwrap(), &url).header(
-            "Accept",
-            if self.xml {
-                UCWA_XML
-            } else {
-                "application/json"
-            },
-        );
-        if let Some(t) = &self.token {
-            rb = rb.header("Authorization", format!("Bearer {t}"));
-        }
-        if let Some((ct, b)) = body {
-            rb = rb.header("Content-Type", ct).body(b);
-        }
-        let r = rb.send().await.expect("request through the proxy");
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
-        for (name, value) in &headers {
+        let body = body.map(|(ct, b)| (ct, b.into_bytes()));
+        let r = self
+            .ucwa
+            .send(method, &url, body)
+            .await
+            .expect("request through the proxy");
+        for (name, value) in &r.headers {
             let v = value.to_str().unwrap_or("");
             assert!(!v.contains(&self.hidden), "upstream origin in {name}: {v}");
         }
+        let text = r.text();
         assert!(
             !text.contains(&self.hidden),
             "upstream origin in body: {text}"
@@ -905,7 +868,7 @@ impl UcwaClient {
             !text.contains(&escaped),
             "escaped upstream origin in body: {text}"
         );
-        (status, text, headers)
+        r
     }
 
     /// Every (rel, href) pair of a JSON or XML body.
@@ -982,8 +945,9 @@ impl UcwaClient {
     async fn pump_until(&mut self, rel: &str, kind: &str) -> String {
         for _ in 0..20 {
             let href = self.events_href.clone();
-            let (status, body, _) = self.send("GET", &href, None).await;
-            assert_eq!(status, 200, "{body}");
+            let r = self.send(Method::GET, &href, None).await;
+            let body = r.text();
+            assert_eq!(r.status, 200, "{body}");
             self.events_href = self.link(&body, "next");
             let got = self.batch_events(&body);
             let found = got.iter().any(|(r, k)| r == rel && k == kind);
@@ -996,42 +960,41 @@ impl UcwaClient {
     }
 }
 
+/// The simulator's control API, reached directly (not through the proxy).
 async fn control(sim: &str, action: &str, body: serde_json::Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{sim}/_sim/{action}"))
-        .json(&body)
-        .send()
+    UcwaClient::new(sim, Representation::Json)
+        .post_json(&format!("/_sim/{action}"), &body, &[200])
         .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{action}: {}", r.text().await.unwrap());
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
 }
 
 /// Autodiscover → 401 → token → user → application → makeMeAvailable → first feed batch.
-async fn sign_in(base: String, sim: String, xml: bool) -> UcwaClient {
+async fn sign_in(base: String, sim: String, xml: bool) -> Bot {
     sign_in_from("/", base, sim, xml).await
 }
 
 /// [`sign_in`] starting from the autodiscover document at `root`.
-async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> UcwaClient {
-    let mut c = UcwaClient {
-        http: reqwest::Client::new(),
-        base,
+async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> Bot {
+    let representation = if xml {
+        Representation::Xml
+    } else {
+        Representation::Json
+    };
+    let mut c = Bot {
+        ucwa: UcwaClient::new(&base, representation),
         hidden: sim.clone(),
         xml,
-        token: None,
-        sent: Vec::new(),
         events_href: String::new(),
         events: Vec::new(),
     };
-    let (status, root, _) = c.send("GET", root, None).await;
-    assert_eq!(status, 200, "{root}");
-    let user = c.link(&root, "user");
-    let (status, _, headers) = c.send("GET", &user, None).await;
-    assert_eq!(status, 401);
-    let challenge = headers
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    let root = c.send(Method::GET, root, None).await;
+    assert_eq!(root.status, 200, "{}", root.text());
+    let user = c.link(&root.text(), "user");
+    let challenge = c.send(Method::GET, &user, None).await;
+    assert_eq!(challenge.status, 401);
+    let challenge = challenge
+        .header_all("www-authenticate")
+        .into_iter()
         .find(|v| v.starts_with("MsRtcOAuth"))
         .expect("MsRtcOAuth challenge")
         .to_string();
@@ -1040,22 +1003,25 @@ async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> UcwaC
         "grant_type=password&username=alice@contoso.com&password={}",
         ucwa_replay::sim::PASSWORD.replace('!', "%21")
     );
-    let (status, token, _) = c
+    let token = c
         .send(
-            "POST",
+            Method::POST,
             &token_href,
             Some(("application/x-www-form-urlencoded", form)),
         )
         .await;
-    assert_eq!(status, 200, "{token}");
-    let token: serde_json::Value = serde_json::from_str(&token).unwrap();
-    c.token = Some(token["access_token"].as_str().unwrap().to_string());
-    let (status, user_doc, _) = c.send("GET", &user, None).await;
-    assert_eq!(status, 200, "{user_doc}");
-    let apps = c.link(&user_doc, "applications");
-    let (status, app, _) = c
+    assert_eq!(token.status, 200, "{}", token.text());
+    let token = token.expect_json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.ucwa.set_token(Some(token));
+    let user_doc = c.send(Method::GET, &user, None).await;
+    assert_eq!(user_doc.status, 200, "{}", user_doc.text());
+    let apps = c.link(&user_doc.text(), "applications");
+    let app = c
         .send(
-            "POST",
+            Method::POST,
             &apps,
             Some((
                 "application/json",
@@ -1063,12 +1029,13 @@ async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> UcwaC
             )),
         )
         .await;
-    assert_eq!(status, 201, "{app}");
+    assert_eq!(app.status, 201, "{}", app.text());
+    let app = app.text();
     c.events_href = c.link(&app, "events");
     let available = c.link(&app, "makeMeAvailable");
-    let (status, body, _) = c
+    let available = c
         .send(
-            "POST",
+            Method::POST,
             &available,
             Some((
                 "application/json",
@@ -1076,19 +1043,19 @@ async fn sign_in_from(root: &str, base: String, sim: String, xml: bool) -> UcwaC
             )),
         )
         .await;
-    assert_eq!(status, 204, "{body}");
+    assert_eq!(available.status, 204, "{}", available.text());
     c.pump_until("communication", "updated").await;
     c
 }
 
 /// A signed-in client receives an IM with participantMessaging added/updated/deleted and a
 /// message.
-async fn im_session(base: String, sim: String, xml: bool) -> UcwaClient {
+async fn im_session(base: String, sim: String, xml: bool) -> Bot {
     im_session_from("/", base, sim, xml).await
 }
 
 /// [`im_session`] starting from the autodiscover document at `root`.
-async fn im_session_from(root: &str, base: String, sim: String, xml: bool) -> UcwaClient {
+async fn im_session_from(root: &str, base: String, sim: String, xml: bool) -> Bot {
     let mut c = sign_in_from(root, base, sim.clone(), xml).await;
     control(
         &sim,
@@ -1098,8 +1065,8 @@ async fn im_session_from(root: &str, base: String, sim: String, xml: bool) -> Uc
     .await;
     let batch = c.pump_until("messagingInvitation", "started").await;
     let accept = c.link(&batch, "accept");
-    let (status, body, _) = c.send("POST", &accept, None).await;
-    assert_eq!(status, 204, "{body}");
+    let accepted = c.send(Method::POST, &accept, None).await;
+    assert_eq!(accepted.status, 204, "{}", accepted.text());
     c.pump_until("participantMessaging", "added").await;
     let carol = serde_json::json!({"participant":"carol@contoso.com"});
     control(&sim, "join", carol.clone()).await;
@@ -1150,7 +1117,7 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
             .iter()
             .map(|e| (e.method.clone(), e.path.clone()))
             .collect();
-        assert_eq!(recorded, client.sent, "{name}: every exchange, in order");
+        assert_eq!(recorded, client.sent(), "{name}: every exchange, in order");
         assert!(
             all.iter().all(|e| e.error.is_none() && e.status.is_some()),
             "{name}"
@@ -1197,7 +1164,7 @@ async fn a_whole_im_session_from_autodiscover_is_recorded_in_json_and_xml() {
     // No secret reaches the disk: not the tokens, not the password.
     let tokens: Vec<String> = [&json_client, &xml_client]
         .iter()
-        .map(|c| c.token.clone().unwrap())
+        .map(|c| c.ucwa.token().unwrap().to_string())
         .collect();
     let stored_auth: Vec<String> = ["json", "xml"]
         .iter()
@@ -1244,19 +1211,18 @@ async fn a_pget_replaced_upstream_reaches_the_client_as_409() {
         '?'
     };
     let href = format!("{}{sep}timeout=1800", c.abs(&c.events_href));
-    let auth = format!("Bearer {}", c.token.clone().unwrap());
-    let pget = |http: reqwest::Client| {
-        let (href, auth) = (href.clone(), auth.clone());
-        tokio::spawn(async move { http.get(href).header("Authorization", auth).send().await })
+    let pget = || {
+        let (mut ucwa, href) = (c.ucwa.clone(), href.clone());
+        tokio::spawn(async move { ucwa.request(Method::GET, &href).send().await })
     };
-    let first = pget(c.http.clone());
+    let first = pget();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let second = pget(c.http.clone());
+    let second = pget();
     let first = first.await.unwrap().unwrap();
-    assert_eq!(first.status(), 409);
-    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first.status, 409);
+    let body = first.expect_json();
     assert_eq!(body["subcode"], "PGetReplaced", "{body}");
-    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    assert_eq!(second.await.unwrap().unwrap().status, 200);
     stop(&mut proxy);
     let feed: Vec<Option<u16>> = exchanges(&db)
         .iter()
@@ -1340,7 +1306,7 @@ fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
         std::thread::sleep(Duration::from_millis(100));
     } // hang up with 984 bytes missing
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(get(addr, "/echo", "").status, 200, "the proxy lives on");
+    assert_eq!(get(&proxy.url, "/echo").status, 200, "the proxy lives on");
     stop(&mut proxy);
     let all = exchanges(&db);
     assert_eq!(all.len(), 2);
@@ -1382,7 +1348,6 @@ fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
             r"card (\d{4}-\d{4}-\d{4}-\d{4})",
         ],
     );
-    let addr = proxy.addr();
     let header_secret = "hush-header-9c1e";
     let json_secret = "hush-json-field-7a2b";
     let form_secret = "hush-form-field-3d4f";
@@ -1391,25 +1356,29 @@ fn redact_flags_keep_user_secrets_out_of_the_file_and_its_wal() {
     let secrets = [header_secret, json_secret, form_secret, card, token];
 
     let json_body = format!(r#"{{"pin":"{json_secret}","note":"card {card}"}}"#);
-    let r = raw_request(
-        addr,
-        &format!(
-            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nX-Secret: {header_secret}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json_body}",
-            json_body.len()
-        ),
-    );
-    assert_eq!(r.status, 200);
-    // The client still gets every byte: redaction is for the disk only.
-    assert!(r.text().contains(header_secret), "{}", r.text());
     let form = format!("pin={form_secret}&x=1");
-    let r = raw_request(
-        addr,
-        &format!(
-            "POST /echo HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-            form.len()
-        ),
-    );
-    assert_eq!(r.status, 200);
+    let mut client = UcwaClient::new(&proxy.url, Representation::Json);
+    client.set_token(Some(token.to_string()));
+    block_on(async {
+        let r = client
+            .request(Method::POST, "/echo")
+            .header("X-Secret", header_secret)
+            .body("application/json", json_body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        // The client still gets every byte: redaction is for the disk only.
+        assert!(r.text().contains(header_secret), "{}", r.text());
+        let r = client
+            .request(Method::POST, "/echo")
+            .no_token()
+            .body("application/x-www-form-urlencoded", form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    });
 
     // While `record` still runs, the exchanges sit in the WAL: search it now.
     let end = Instant::now() + Duration::from_secs(10);
@@ -1478,19 +1447,16 @@ fn autodiscover_host(pool: String) -> BackgroundServer {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("application/json")
                         .to_string();
-                    let r = reqwest::Client::new()
-                        .get(format!("{pool}{}", req.uri().path()))
-                        .header("accept", accept)
+                    let r = UcwaClient::new(&pool, Representation::Json)
+                        .request(Method::GET, req.uri().path())
+                        .accept(&accept)
                         .send()
                         .await
                         .unwrap();
-                    let status = r.status().as_u16();
-                    let ct = r.headers()["content-type"].clone();
-                    let body = r.bytes().await.unwrap();
                     Response::builder()
-                        .status(status)
-                        .header("content-type", ct)
-                        .body(full(body))
+                        .status(r.status)
+                        .header("content-type", r.headers["content-type"].clone())
+                        .body(full(r.body))
                         .unwrap()
                 }
             };
@@ -1518,8 +1484,8 @@ async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
     // The client knows only the proxy; it never sees either real origin.
     let mut c = im_session_from(&root, proxy.url.clone(), sim.url(), false).await;
     c.hidden = discover.url();
-    let (status, _, _) = c.send("GET", &root, None).await;
-    assert_eq!(status, 200);
+    let again = c.send(Method::GET, &root, None).await;
+    assert_eq!(again.status, 200);
     stop(&mut proxy);
 
     let all = exchanges(&db);
@@ -1527,7 +1493,7 @@ async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
         .iter()
         .map(|e| (e.method.clone(), e.path.clone()))
         .collect();
-    assert_eq!(recorded, c.sent, "every exchange, in order");
+    assert_eq!(recorded, c.sent(), "every exchange, in order");
     assert!(all.iter().all(|e| e.error.is_none()), "no upstream errors");
     assert_eq!(all[0].upstream.as_deref(), Some(discover.url().as_str()));
     assert_eq!(all[1].upstream.as_deref(), Some(sim.url().as_str()));
@@ -1550,18 +1516,6 @@ async fn a_whole_sign_in_across_two_hosts_goes_through_one_listener() {
 // bodies are read whole to rewrite origins, with Content-Length following the new length;
 // binary ones stream.)
 
-/// Read from `stream` into `buf` until `needle` is in it (the read timeout fails the test).
-fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(needle.len()).any(|w| w == needle) {
-        let n = stream
-            .read(&mut chunk)
-            .unwrap_or_else(|e| panic!("waiting for {needle:?}: {e}"));
-        assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(needle));
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 #[test]
 fn bodies_stream_both_ways_without_waiting_for_the_end() {
     let listener = StdListener::bind("127.0.0.1:0").unwrap();
@@ -1573,10 +1527,10 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut buf = Vec::new();
         // The first part of the request body arrives while the client still holds the rest.
-        read_until(&mut s, &mut buf, b"req-first");
+        raw::read_until(&mut s, &mut buf, b"req-first");
         got_first.send(()).unwrap();
-        read_until(&mut s, &mut buf, b"req-last");
-        read_until(&mut s, &mut buf, b"0\r\n\r\n");
+        raw::read_until(&mut s, &mut buf, b"req-last");
+        raw::read_until(&mut s, &mut buf, b"0\r\n\r\n");
         s.write_all(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\nresp-first\r\n",
         )
@@ -1590,10 +1544,7 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
     let (_dir, db) = temp_db();
     let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
     let addr = proxy.addr();
-    let mut client = TcpStream::connect(addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let mut client = raw::connect(addr);
     write!(
         client,
         "POST /upload HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n9\r\nreq-first\r\n"
@@ -1605,7 +1556,7 @@ fn bodies_stream_both_ways_without_waiting_for_the_end() {
         .expect("the upstream got the first part before the request body ended");
     client.write_all(b"8\r\nreq-last\r\n0\r\n\r\n").unwrap();
     let mut got = Vec::new();
-    read_until(&mut client, &mut got, b"resp-first");
+    raw::read_until(&mut client, &mut got, b"resp-first");
     assert!(
         !got.windows(9).any(|w| w == b"resp-last"),
         "the upstream has not sent it yet"
@@ -1635,33 +1586,35 @@ fn the_match_key_never_depends_on_a_secret() {
         ("b", "cwt=AAEBotherTokenValue222", "other-Passw0rd"),
     ] {
         let mut proxy = Server::record(&up.url(), &db, session, &[]);
-        let addr = proxy.addr();
+        let mut client = UcwaClient::new(&proxy.url, Representation::Json);
+        client.set_token(Some(token.to_string()));
         let q = token.replace('=', "%3D");
-        let r = get(
-            addr,
-            &format!("/echo?t={q}"),
-            &format!("Authorization: Bearer {token}\r\n"),
-        );
-        assert_eq!(r.status, 200);
-        for (ct, body) in [
-            (
-                "application/x-www-form-urlencoded",
-                format!("grant_type=password&username=alice&password={password}"),
-            ),
-            (
-                "application/json",
-                format!(r#"{{"password":"{password}","x":1}}"#),
-            ),
-        ] {
-            let r = raw_request(
-                addr,
-                &format!(
-                    "POST /echo HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                ),
-            );
+        block_on(async {
+            let r = client
+                .request(Method::GET, &format!("/echo?t={q}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status, 200);
-        }
+            for (ct, body) in [
+                (
+                    "application/x-www-form-urlencoded",
+                    format!("grant_type=password&username=alice&password={password}"),
+                ),
+                (
+                    "application/json",
+                    format!(r#"{{"password":"{password}","x":1}}"#),
+                ),
+            ] {
+                let r = client
+                    .request(Method::POST, "/echo")
+                    .body(ct, body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status, 200);
+            }
+        });
         stop(&mut proxy);
         let got: Vec<String> = exchanges_of(&db, session)
             .into_iter()
@@ -1707,14 +1660,10 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
     let (_dir, db) = temp_db();
     let mut proxy = record(&format!("http://127.0.0.1:{port}"), &db, &[]);
     let events = "/ucwa/oauth/v1/applications/1/events?ack=1";
-    let r = get(proxy.addr(), events, "Accept: application/json\r\n");
-    assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
-    let r = get(
-        proxy.addr(),
-        events,
-        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
-    );
-    assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
+    let r = get_as(proxy.addr(), events, Representation::Json);
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, BAD_JSON));
+    let r = get_as(proxy.addr(), events, Representation::Xml);
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, BAD_XML));
     stop(&mut proxy);
     let all = exchanges(&db);
     assert_eq!(all.len(), 2, "nothing lost");
@@ -1735,14 +1684,10 @@ fn malformed_json_and_xml_bodies_are_forwarded_recorded_and_replayed_as_they_cam
         let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     }
     let replay = Server::replay(&db, &[]);
-    let r = get(replay.addr(), events, "Accept: application/json\r\n");
-    assert_eq!((r.status, r.text().as_str()), (200, BAD_JSON));
-    let r = get(
-        replay.addr(),
-        events,
-        "Accept: application/vnd.microsoft.com.ucwa+xml\r\n",
-    );
-    assert_eq!((r.status, r.text().as_str()), (200, BAD_XML));
+    let r = get_as(replay.addr(), events, Representation::Json);
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, BAD_JSON));
+    let r = get_as(replay.addr(), events, Representation::Xml);
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, BAD_XML));
 }
 
 #[test]
@@ -1751,9 +1696,8 @@ fn a_pget_outlives_the_ordinary_upstream_timeout() {
     // The upstream holds this P-GET longer than --upstream-timeout; the client asked for
     // up to 180 s, so the proxy waits.
     let r = get(
-        proxy.addr(),
+        &proxy.url,
         "/ucwa/oauth/v1/applications/1/events?ack=1&timeout=180&hold_ms=1500",
-        "",
     );
     assert_eq!(r.status, 200, "{}", r.text());
     stop(&mut proxy);
@@ -1779,7 +1723,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut buf = Vec::new();
-        read_until(&mut s, &mut buf, b"\r\n\r\n");
+        raw::read_until(&mut s, &mut buf, b"\r\n\r\n");
         write!(
             s,
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{first_chunk}\r\n",
@@ -1795,10 +1739,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
     let mut proxy = record(&upstream_origin, &db, &[]);
     let addr = proxy.addr();
     let public = format!("http://{addr}");
-    let mut client = TcpStream::connect(addr).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let mut client = raw::connect(addr);
     write!(
         client,
         "GET /ucwa/a HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -1806,7 +1747,7 @@ fn a_chunked_json_body_streams_to_the_client_rewritten_piece_by_piece() {
     .unwrap();
     let mut got = Vec::new();
     let rewritten_first = format!("{public}/ucwa/a");
-    read_until(&mut client, &mut got, rewritten_first.as_bytes());
+    raw::read_until(&mut client, &mut got, rewritten_first.as_bytes());
     release.send(()).unwrap();
     client.read_to_end(&mut got).unwrap();
     upstream.join().unwrap();

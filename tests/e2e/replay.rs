@@ -2,18 +2,17 @@
 //! events feed, cursors, misses, pacing, determinism, reports, no outbound connection, and
 //! the CLI.
 
-mod common;
-mod replay_fixture;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use replay_fixture::*;
 use ucwa_replay::replay::{
     BodyMatch, Exhausted, FeedEnd, MissReason, Pace, ReplayServer, ReplayServerBuilder,
 };
+
+use crate::util::fixture::*;
+use crate::util::raw::{RawResponse, http};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -336,7 +335,7 @@ fn pace_recorded_holds_about_as_long_as_recorded() {
 
 /// The client under test: the recorded requests in order. Its transcript names the replay's
 /// port as `PORT`, so that two replays on two ports compare.
-fn drive(base: &str, recs: &[Rec]) -> Vec<Resp> {
+fn drive(base: &str, recs: &[Rec]) -> Vec<RawResponse> {
     let port = base.rsplit(':').next().unwrap().to_string();
     recs.iter()
         .map(|rec| {
@@ -457,7 +456,7 @@ fn sign_in_bob_and_alice(base: &str) {
 }
 
 /// GET the application's `me` with `authorization: AUTH`.
-fn get_me(base: &str, auth: &str) -> Resp {
+fn get_me(base: &str, auth: &str) -> RawResponse {
     http(
         base,
         "GET",
@@ -695,7 +694,7 @@ fn cli_two_credentials_and_exhausted_error() {
     let db = dir.path().join("two.sqlite");
     write_session(&db, "two", FE1, &[], &two_credential_recs());
     // One session in the file: no --session needed.
-    let mut server = common::Server::replay(&db, &["--exhausted", "error"]);
+    let mut server = crate::util::Server::replay(&db, &["--exhausted", "error"]);
     let url = server.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_ne!(server.addr().port(), 0);
@@ -718,7 +717,7 @@ fn cli_two_credentials_and_exhausted_error() {
 #[test]
 fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
     let f = fixture();
-    let mut server = common::Server::replay(&f.db, &["--session", "im", "--feed-end", "hold"]);
+    let mut server = crate::util::Server::replay(&f.db, &["--session", "im", "--feed-end", "hold"]);
     let url = server.url.clone();
     let base = url.clone();
     let held = std::thread::spawn(move || {
@@ -749,100 +748,71 @@ fn cli_feed_end_hold_keeps_the_pget_until_shutdown_releases_it() {
 
 mod end_to_end {
     use super::*;
+    use http::Method;
     use serde_json::{Value, json};
+    use ucwa_replay::demo::{Reply, Seen, UcwaClient, normalise_transcript};
     use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
     use ucwa_replay::recording::Origin;
     use ucwa_replay::serve::BackgroundServer;
     use ucwa_replay::sim::{SimConfig, SimServer};
     use ucwa_replay::store::{NewSession, StoreWriter};
+    use ucwa_replay::ucwa::Representation;
 
-    /// A UCWA client that follows links, as a bot would, and keeps a transcript of every
-    /// response with its own base URL written as `BASE`.
-    struct UcwaClient {
-        base: String,
-        /// The simulator's control API while recording; `None` on replay (the recording
-        /// already holds what the other side did).
+    use crate::util::{ReplyExt, block_on};
+
+    /// The shared UCWA client following links, as a bot would, and the simulator's control
+    /// API while recording (`None` on replay: the recording already holds what the other
+    /// side did).
+    struct Bot {
+        ucwa: UcwaClient,
         control: Option<String>,
-        token: Option<String>,
         events: String,
-        transcript: Vec<(String, Resp)>,
     }
 
-    impl UcwaClient {
-        fn relative(&self, href: &str) -> String {
-            href.strip_prefix(&self.base).unwrap_or(href).to_string()
-        }
-
-        fn send(
+    impl Bot {
+        async fn send(
             &mut self,
-            method: &str,
+            method: Method,
             href: &str,
             accept: &str,
             body: Option<(&str, &[u8])>,
-        ) -> Resp {
-            let target = self.relative(href);
-            let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-            let mut headers = vec![("accept", accept)];
-            if let Some(a) = &auth {
-                headers.push(("authorization", a.as_str()));
+        ) -> Reply {
+            let mut request = self.ucwa.request(method, href).accept(accept);
+            if let Some((content_type, bytes)) = body {
+                request = request.body(content_type, bytes.to_vec());
             }
-            let body = match body {
-                Some((ct, bytes)) => {
-                    headers.push(("content-type", ct));
-                    bytes
-                }
-                None => b"",
-            };
-            let mut r = http(&self.base, method, &target, &headers, body).without_server_headers();
-            for (_, v) in r.headers.iter_mut() {
-                *v = v.replace(&self.base, "BASE");
-            }
-            r.body = String::from_utf8_lossy(&r.body)
-                .replace(&self.base, "BASE")
-                .replace(&self.base.replace('/', "\\/"), "BASE")
-                .into_bytes();
-            // The recording proxy moves the header fields it rewrites to the end of the head
-            // (the store keeps the upstream's order, which replay serves): compare each
-            // name's values in order, not the interleaving of names.
-            r.headers.sort_by(|a, b| a.0.cmp(&b.0));
-            self.transcript
-                .push((format!("{method} {target}"), r.clone()));
-            r
+            request.send().await.expect("request sent")
         }
 
         fn link(v: &Value, rel: &str) -> String {
             v["_links"][rel]["href"]
                 .as_str()
                 .unwrap_or_else(|| panic!("no {rel} link in {v}"))
-                .replace("BASE", "")
+                .to_string()
         }
 
-        fn control(&self, action: &str, body: Value) {
+        async fn control(&self, action: &str, body: Value) {
             if let Some(ctl) = &self.control {
-                let r = http(
-                    ctl,
-                    "POST",
-                    &format!("/_sim/{action}"),
-                    &[("content-type", "application/json")],
-                    body.to_string().as_bytes(),
-                );
-                assert_eq!(r.status, 200, "{}", r.text());
+                UcwaClient::new(ctl, Representation::Json)
+                    .post_json(&format!("/_sim/{action}"), &body, &[200])
+                    .await
+                    .unwrap_or_else(|e| panic!("{action}: {e}"));
             }
         }
 
-        fn next_events(&mut self) -> Value {
+        async fn next_events(&mut self) -> Value {
             let href = self.events.clone();
-            let r = self.send("GET", &href, JSON, None);
+            let r = self.send(Method::GET, &href, JSON, None).await;
             assert_eq!(r.status, 200, "{}", r.text());
-            let v = r.json();
+            let v = r.expect_json();
             self.events = Self::link(&v, "next");
             v
         }
 
         /// Poll the feed until an event of `rel`/`kind` comes (at most 6 batches).
-        fn events_until(&mut self, rel: &str, kind: &str) -> Value {
+        async fn events_until(&mut self, rel: &str, kind: &str) -> Value {
             for _ in 0..6 {
-                let batch = self.next_events();
+                let batch = self.next_events().await;
                 for sender in batch["sender"].as_array().into_iter().flatten() {
                     for e in sender["events"].as_array().into_iter().flatten() {
                         if e["link"]["rel"] == rel && e["type"] == kind {
@@ -855,105 +825,132 @@ mod end_to_end {
         }
 
         /// Sign in from autodiscover, create an application, receive an IM, look at the
-        /// participantMessaging resource in XML, see the remote participant leave.
-        fn run(base: &str, control: Option<String>, endpoint_id: &str) -> Vec<(String, Resp)> {
-            let mut c = UcwaClient {
-                base: base.to_string(),
+        /// participantMessaging resource in XML, see the remote participant leave. Returns
+        /// the transcript with the server's own base URL written as `{base}`.
+        async fn run(base: &str, control: Option<String>, endpoint_id: &str) -> Vec<Seen> {
+            let mut c = Bot {
+                ucwa: UcwaClient::new(base, Representation::Json),
                 control,
-                token: None,
                 events: String::new(),
-                transcript: Vec::new(),
             };
             let root = c
                 .send(
-                    "GET",
+                    Method::GET,
                     "/autodiscover/autodiscoverservice.svc/root",
                     JSON,
                     None,
                 )
-                .json();
+                .await
+                .expect_json();
             let user = Self::link(&root, "user");
-            let challenge = c.send("GET", &user, JSON, None);
+            let challenge = c.send(Method::GET, &user, JSON, None).await;
             assert_eq!(challenge.status, 401);
             let www = challenge
-                .headers
-                .iter()
-                .find(|(n, v)| n == "www-authenticate" && v.starts_with("MsRtcOAuth"))
-                .map(|(_, v)| v.clone())
-                .unwrap();
-            let token_href = www.split('"').nth(1).unwrap().replace("BASE", "");
-            let token = c.send(
-                "POST",
-                &token_href,
-                JSON,
-                Some((
-                    "application/x-www-form-urlencoded",
-                    b"grant_type=password&username=alice%40contoso.com&password=Pa55w0rd%21",
-                )),
-            );
+                .header_all("www-authenticate")
+                .into_iter()
+                .find(|v| v.starts_with("MsRtcOAuth"))
+                .unwrap()
+                .to_string();
+            let token_href = www.split('"').nth(1).unwrap().to_string();
+            let token = c
+                .send(
+                    Method::POST,
+                    &token_href,
+                    JSON,
+                    Some((
+                        "application/x-www-form-urlencoded",
+                        b"grant_type=password&username=alice%40contoso.com&password=Pa55w0rd%21",
+                    )),
+                )
+                .await;
             assert_eq!(token.status, 200, "{}", token.text());
-            c.token = Some(token.json()["access_token"].as_str().unwrap().to_string());
-            let user = c.send("GET", &user, JSON, None).json();
+            let token = token.expect_json()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            c.ucwa.set_token(Some(token));
+            let user = c.send(Method::GET, &user, JSON, None).await.expect_json();
             let apps = Self::link(&user, "applications");
             let body = json!({"UserAgent":"replay-e2e","EndpointId":endpoint_id,"Culture":"en-US"})
                 .to_string();
-            let app = c.send(
-                "POST",
-                &apps,
-                JSON,
-                Some(("application/json", body.as_bytes())),
-            );
+            let app = c
+                .send(
+                    Method::POST,
+                    &apps,
+                    JSON,
+                    Some(("application/json", body.as_bytes())),
+                )
+                .await;
             assert_eq!(app.status, 201, "{}", app.text());
-            let app = app.json();
+            let app = app.expect_json();
             let app_href = Self::link(&app, "self");
             c.events = Self::link(&app, "events");
-            let available = c.send(
-                "POST",
-                &format!("{app_href}/me/makeMeAvailable"),
-                JSON,
-                Some((
-                    "application/json",
-                    br#"{"SupportedModalities":["Messaging"]}"#,
-                )),
-            );
+            let available = c
+                .send(
+                    Method::POST,
+                    &format!("{app_href}/me/makeMeAvailable"),
+                    JSON,
+                    Some((
+                        "application/json",
+                        br#"{"SupportedModalities":["Messaging"]}"#,
+                    )),
+                )
+                .await;
             assert_eq!(available.status, 204, "{}", available.text());
-            c.next_events();
+            c.next_events().await;
             c.control(
                 "invite",
                 json!({"from":"sip:lene.aaling@contoso.com","message":"Hi Tosh\r\n"}),
-            );
-            let started = c.events_until("messagingInvitation", "started");
+            )
+            .await;
+            let started = c.events_until("messagingInvitation", "started").await;
             let accept = started["_embedded"]["messagingInvitation"]["_links"]["accept"]["href"]
                 .as_str()
                 .unwrap()
                 .to_string();
-            assert_eq!(c.send("POST", &accept, JSON, None).status, 204);
-            let added = c.events_until("participantMessaging", "added");
+            assert_eq!(c.send(Method::POST, &accept, JSON, None).await.status, 204);
+            let added = c.events_until("participantMessaging", "added").await;
             let pm = added["link"]["href"].as_str().unwrap().to_string();
-            let xml = c.send("GET", &pm, XML, None);
+            let xml = c.send(Method::GET, &pm, XML, None).await;
             assert_eq!(xml.status, 200, "{}", xml.text());
             assert!(xml.text().contains("participantMessaging"));
-            c.control("leave", json!({"participant":"lene.aaling@contoso.com"}));
-            c.events_until("participantMessaging", "deleted");
-            c.transcript
+            c.control("leave", json!({"participant":"lene.aaling@contoso.com"}))
+                .await;
+            c.events_until("participantMessaging", "deleted").await;
+            let mut transcript = normalise_transcript(c.ucwa.transcript(), c.ucwa.base());
+            for seen in &mut transcript {
+                // `connection` is the HTTP server's own. The recording proxy moves the
+                // header fields it rewrites to the end of the head (the store keeps the
+                // upstream's order, which replay serves): compare each name's values in
+                // order, not the interleaving of names.
+                seen.headers.retain(|(n, _)| n != "connection");
+                seen.headers.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            transcript
         }
     }
 
     /// Token and cookie values masked (and Content-Length with them, which follows the body).
-    fn mask_secrets(r: &Resp) -> Resp {
+    fn mask_secrets(r: &Seen) -> Seen {
         let re = regex::Regex::new(r"(cwt=|cwt_ucwa=)[A-Za-z0-9_\-.%]+").unwrap();
         let body = re
             .replace_all(&String::from_utf8_lossy(&r.body), "${1}SECRET")
             .into_owned();
-        Resp {
-            status: r.status,
+        Seen {
             headers: r
                 .headers
                 .iter()
                 .filter(|(n, _)| n != "content-length")
-                .map(|(n, v)| (n.clone(), re.replace_all(v, "${1}SECRET").into_owned()))
+                .map(|(n, v)| {
+                    let v = String::from_utf8_lossy(v);
+                    (
+                        n.clone(),
+                        re.replace_all(&v, "${1}SECRET").into_owned().into_bytes(),
+                    )
+                })
                 .collect(),
-            body: body.into_bytes(),
+            body: body.into(),
+            ..r.clone()
         }
     }
 
@@ -984,14 +981,13 @@ mod end_to_end {
             },
         )
         .unwrap();
-        let recorded = UcwaClient::run(&recorder.url(), Some(sim.url()), "0f8fad5b-first-run");
+        let recorded = block_on(Bot::run(
+            &recorder.url(),
+            Some(sim.url()),
+            "0f8fad5b-first-run",
+        ));
         recorder.stop();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(writer.finish())
-            .unwrap();
+        block_on(writer.finish()).unwrap();
         let sim_addr = sim.addr();
         sim.stop();
         // Listen where the simulator was: the replay must never come knocking.
@@ -1004,17 +1000,23 @@ mod end_to_end {
             .feed_end(FeedEnd::Empty)
             .start()
             .unwrap();
-        let replayed = UcwaClient::run(&server.url(), None, "7c9e6679-second-run");
+        let replayed = block_on(Bot::run(&server.url(), None, "7c9e6679-second-run"));
         assert_eq!(recorded.len(), replayed.len());
         // The replay hands out the recorded placeholders (`cwt=REDACTED-n`), never the
         // secrets the client saw while recording: compare with secrets masked on both sides.
         let placeholders = replayed
             .iter()
-            .filter(|(_, r)| String::from_utf8_lossy(&r.body).contains("cwt=REDACTED-"))
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("cwt=REDACTED-"))
             .count();
         assert!(placeholders > 0, "the token response carries a placeholder");
-        for ((what, a), (_, b)) in recorded.iter().zip(&replayed) {
-            assert_eq!(mask_secrets(a), mask_secrets(b), "{what}");
+        for (a, b) in recorded.iter().zip(&replayed) {
+            assert_eq!(
+                mask_secrets(a),
+                mask_secrets(b),
+                "{} {}",
+                a.method,
+                a.target
+            );
         }
         server.assert_all_played();
 
@@ -1023,7 +1025,7 @@ mod end_to_end {
             .feed_end(FeedEnd::Empty)
             .start()
             .unwrap();
-        assert_eq!(UcwaClient::run(&again.url(), None, "x"), replayed);
+        assert_eq!(block_on(Bot::run(&again.url(), None, "x")), replayed);
         drop((server, again));
         if let Some(w) = watch {
             match w.accept() {

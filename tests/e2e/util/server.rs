@@ -1,10 +1,8 @@
-//! Helpers shared by the integration tests: run the real `ucwa-replay` binary as a server
-//! (its first stdout line is its URL), stop it with SIGTERM, and talk raw HTTP/1.1 when a
-//! test needs exact control of the bytes on the wire.
-#![allow(dead_code)]
+//! The real `ucwa-replay` binary: as a server process (its first stdout line is its URL,
+//! SIGTERM or SIGINT stops it) or run to the end.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -168,64 +166,6 @@ fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").arg(sig).arg(pid.to_string()).status();
 }
 
-/// A raw HTTP/1.1 response.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    /// Header lines as `(lower-case name, value)`.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Write `request` as is (it should say `Connection: close`) and read the whole answer.
-pub fn raw_request(addr: SocketAddr, request: &str) -> RawResponse {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).expect("write request");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    parse_response(&raw)
-}
-
-/// Parse a response read to EOF (Content-Length or close-delimited; not chunked).
-pub fn parse_response(raw: &[u8]) -> RawResponse {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    RawResponse {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
-}
-
 /// Run `ucwa-replay ARGS` to the end (RUST_LOG unset).
 pub fn bin(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
@@ -233,16 +173,4 @@ pub fn bin(args: &[&str]) -> std::process::Output {
         .env_remove("RUST_LOG")
         .output()
         .expect("run ucwa-replay")
-}
-
-/// A path as a command-line argument.
-pub fn s(p: &std::path::Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// A fresh temporary directory with a recording path inside.
-pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("rec.sqlite");
-    (dir, path)
 }

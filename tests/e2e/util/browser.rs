@@ -2,9 +2,6 @@
 //! (`--dump-dom`), a screenshot decoded to check it is not blank, and the list of every
 //! `src`/`href`/`url(` of a page. CI installs Chromium (`.ci/run`); a missing browser fails
 //! the tests rather than skipping them.
-#![allow(dead_code)]
-
-pub mod large;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -1,16 +1,13 @@
 //! Shared by the replay tests: a synthetic but realistic UCWA IM session written with the
-//! public `StoreWriter`, and a tiny blocking HTTP/1.1 client that shows the response exactly
-//! as it came off the wire (status, header order, body bytes).
-#![allow(dead_code)]
+//! public `StoreWriter`, and its requests sent again exactly as recorded (over [`raw`]: the
+//! replay tests compare the answers with the recording byte for byte, header order included).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
 
 use ucwa_replay::recording::{Exchange, HeaderList, KeyOptions, KeyRequest};
 use ucwa_replay::store::{NewSession, StoreWriter};
-use ucwa_replay::ucwa::Representation;
+
+use super::raw::{self, RawResponse};
 
 pub const FE1: &str = "https://fe1.contoso.com";
 pub const LYNCWEB: &str = "https://lyncweb.contoso.com";
@@ -336,98 +333,12 @@ pub fn im_session(upstream: &str, token_service: &str) -> Vec<Rec> {
     ]
 }
 
-/// A response as read off the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resp {
-    pub status: u16,
-    /// Header fields in wire order, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    /// The headers a server adds on its own (date, connection) left out, for transcripts.
-    pub fn without_server_headers(&self) -> Resp {
-        let mut r = self.clone();
-        r.headers.retain(|(n, _)| n != "connection");
-        r
-    }
-}
-
-/// One request over a fresh connection (`Connection: close`), read to the end.
-pub fn http(base: &str, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut req = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
-    for (n, v) in headers {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    if !body.is_empty() || method == "POST" {
-        req.push_str(&format!("content-length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
-    let body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_ascii_lowercase(), v.trim().to_string())
-        })
-        .collect();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
 /// Send a recorded request again, as the client would.
-pub fn send(base: &str, rec: &Rec) -> Resp {
+pub fn send(base: &str, rec: &Rec) -> RawResponse {
     let headers: Vec<(&str, &str)> = rec
         .req_headers
         .iter()
         .map(|(n, v)| (*n, v.as_str()))
         .collect();
-    http(base, rec.method, &rec.target, &headers, &rec.req_body)
-}
-
-/// Is the representation of `rec` XML?
-pub fn is_xml(rec: &Rec) -> bool {
-    rec.to_exchange(1, FE1).representation == Representation::Xml
+    raw::http(base, rec.method, &rec.target, &headers, &rec.req_body)
 }

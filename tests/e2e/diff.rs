@@ -4,13 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use http::Method;
 use serde_json::{Value, json};
+use ucwa_replay::demo::UcwaClient;
 use ucwa_replay::diff::{ChangeKind, DiffOptions, DiffReport, Part, diff_sessions};
 use ucwa_replay::recording::{
     EventRow, Exchange, HeaderList, KeyOptions, KeyRequest, ResourceKind,
 };
 use ucwa_replay::store::{NewSession, Recording, StoreWriter};
 use ucwa_replay::ucwa::Representation;
+
+use crate::util::{ReplyExt, Server, s};
 
 const UCWA_XML: &str = "application/vnd.microsoft.com.ucwa+xml";
 
@@ -775,10 +779,6 @@ fn set_user_version(path: &Path, v: u32) {
 // ---------------------------------------------------------------------------------------
 // End to end: the simulator, the recording proxy, diff and verify through the real binary.
 
-mod common;
-
-use common::{Server, s};
-
 const PASSWORD: &str = "Pa55w0rd!";
 
 fn simulator(seed: u64) -> Server {
@@ -797,100 +797,64 @@ fn simulator(seed: u64) -> Server {
 /// resources and participantMessaging in JSON and XML. Client-generated ids (EndpointId,
 /// operationId) are fresh on every run, as real clients make them.
 async fn drive(base: &str, run: u32) {
-    let http = reqwest::Client::new();
-    let url = |href: &str| {
-        if href.starts_with("http") {
-            href.to_string()
-        } else {
-            format!("{base}{href}")
-        }
-    };
-    let token: Value = http
-        .post(url("/WebTicket/oauthtoken"))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("grant_type=password&username=alice@contoso.com&password=Pa55w0rd%21")
+    let mut c = UcwaClient::new(base, Representation::Json);
+    let token = c
+        .request(Method::POST, "/WebTicket/oauthtoken")
+        .body(
+            "application/x-www-form-urlencoded",
+            "grant_type=password&username=alice@contoso.com&password=Pa55w0rd%21",
+        )
         .send()
         .await
         .unwrap()
-        .json()
+        .expect_json();
+    c.set_token(Some(token["access_token"].as_str().unwrap().to_string()));
+    let app = c
+        .post_json(
+            "/ucwa/oauth/v1/applications",
+            &json!({"UserAgent":"diff-test","EndpointId":format!("e-{run}"),"Culture":"en-US"}),
+            &[201],
+        )
         .await
-        .unwrap();
-    let auth = format!("Bearer {}", token["access_token"].as_str().unwrap());
-    let send = |method: reqwest::Method,
-                href: String,
-                accept: Option<&'static str>,
-                body: Option<Value>| {
-        let mut rb = http
-            .request(method, url(&href))
-            .header("Authorization", auth.clone());
-        if let Some(a) = accept {
-            rb = rb.header("Accept", a);
-        }
-        if let Some(b) = body {
-            rb = rb
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
-        }
-        async move {
-            let r = rb.send().await.unwrap();
-            let status = r.status().as_u16();
-            let text = r.text().await.unwrap();
-            (status, text)
-        }
-    };
-    let json_of = |t: &str| -> Value { serde_json::from_str(t).unwrap_or(Value::Null) };
-    let (st, app) = send(
-        reqwest::Method::POST,
-        "/ucwa/oauth/v1/applications".into(),
-        None,
-        Some(json!({"UserAgent":"diff-test","EndpointId":format!("e-{run}"),"Culture":"en-US"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{app}");
-    let app = json_of(&app);
+        .unwrap()
+        .expect_json();
     let app_href = app["_links"]["self"]["href"].as_str().unwrap().to_string();
     let mut events = app["_links"]["events"]["href"]
         .as_str()
         .unwrap()
         .to_string();
-    let (st, _) = send(
-        reqwest::Method::POST,
-        format!("{app_href}/me/makeMeAvailable"),
-        None,
-        Some(json!({"SupportedModalities":["Messaging"]})),
+    c.post_json(
+        &format!("{app_href}/me/makeMeAvailable"),
+        &json!({"SupportedModalities":["Messaging"]}),
+        &[204],
     )
-    .await;
-    assert_eq!(st, 204);
-    let next_events = async |events: &mut String| -> Value {
-        let (st, body) = send(reqwest::Method::GET, events.clone(), None, None).await;
-        assert_eq!(st, 200, "{body}");
-        let v = json_of(&body);
+    .await
+    .unwrap();
+    async fn next_events(c: &mut UcwaClient, events: &mut String) -> Value {
+        let v = c.get(events).await.unwrap().expect_json();
         *events = v["_links"]["next"]["href"].as_str().unwrap().to_string();
         v
-    };
-    next_events(&mut events).await;
-    let (_, comm) = send(
-        reqwest::Method::GET,
-        format!("{app_href}/communication"),
-        None,
-        None,
-    )
-    .await;
-    let start = json_of(&comm)["_links"]["startMessaging"]["href"]
+    }
+    next_events(&mut c, &mut events).await;
+    let comm = c
+        .get(&format!("{app_href}/communication"))
+        .await
+        .unwrap()
+        .expect_json();
+    let start = comm["_links"]["startMessaging"]["href"]
         .as_str()
         .unwrap()
         .to_string();
-    let (st, _) = send(
-        reqwest::Method::POST,
-        start,
-        None,
-        Some(json!({"importance":"Normal","subject":"diff","to":"sip:lenea@contoso.com","operationId":format!("op-{run}")})),
+    c.post_json(
+        &start,
+        &json!({"importance":"Normal","subject":"diff","to":"sip:lenea@contoso.com","operationId":format!("op-{run}")}),
+        &[201],
     )
-    .await;
-    assert_eq!(st, 201);
+    .await
+    .unwrap();
     let mut conv_href = None;
     for _ in 0..4 {
-        let batch = next_events(&mut events).await;
+        let batch = next_events(&mut c, &mut events).await;
         for sender in batch["sender"].as_array().into_iter().flatten() {
             for e in sender["events"].as_array().into_iter().flatten() {
                 if let Some(h) =
@@ -905,30 +869,27 @@ async fn drive(base: &str, run: u32) {
         }
     }
     let conv_href = conv_href.expect("the conversation started");
-    let (_, conv) = send(reqwest::Method::GET, conv_href, None, None).await;
-    let (_, parts) = send(
-        reqwest::Method::GET,
-        json_of(&conv)["_links"]["participants"]["href"]
-            .as_str()
-            .unwrap()
-            .into(),
-        None,
-        None,
-    )
-    .await;
-    let remote_href = json_of(&parts)["_links"]["participant"][0]["href"]
+    let conv = c.get(&conv_href).await.unwrap().expect_json();
+    let parts = c
+        .get(conv["_links"]["participants"]["href"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect_json();
+    let remote_href = parts["_links"]["participant"][0]["href"]
         .as_str()
         .unwrap()
         .to_string();
-    let (_, remote) = send(reqwest::Method::GET, remote_href, None, None).await;
-    let pm = json_of(&remote)["_links"]["participantMessaging"]["href"]
+    let remote = c.get(&remote_href).await.unwrap().expect_json();
+    let pm = remote["_links"]["participantMessaging"]["href"]
         .as_str()
         .unwrap()
         .to_string();
-    let (st, _) = send(reqwest::Method::GET, pm.clone(), None, None).await;
-    assert_eq!(st, 200);
-    let (st, _) = send(reqwest::Method::GET, pm, Some(UCWA_XML), None).await;
-    assert_eq!(st, 200);
+    c.get(&pm).await.unwrap();
+    c.request(Method::GET, &pm)
+        .accept(UCWA_XML)
+        .expect(&[200])
+        .await
+        .unwrap();
 }
 
 /// Record one run of the script against a fresh simulator as session `name` of `db`.
@@ -1021,14 +982,13 @@ async fn simulator_recordings_diff_and_verify() {
 
     // verify against a simulator with an injected error on participantMessaging.
     let broken = simulator(10);
-    let ctl = reqwest::Client::new()
-        .post(format!("{}/_sim/errors", broken.url))
-        .header("Content-Type", "application/json")
-        .body(json!({"method":"GET","rel":"participantMessaging","status":500,"subcode":"InvalidExchangeServerVersion","times":1}).to_string())
+    let ctl = UcwaClient::new(&broken.url, Representation::Json)
+        .request(Method::POST, "/_sim/errors")
+        .body("application/json", json!({"method":"GET","rel":"participantMessaging","status":500,"subcode":"InvalidExchangeServerVersion","times":1}).to_string())
         .send()
         .await
         .unwrap();
-    assert!(ctl.status().is_success());
+    assert!(ctl.status.is_success());
     let r = verify_one(
         &db,
         &broken.url,
@@ -1333,19 +1293,18 @@ async fn verify_with_a_token_reports_no_difference_and_never_stores_it() {
     let db = dir.path().join("sim.sqlite");
     record_run(&db, "one", 7, 1).await;
     let live = simulator(9);
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/WebTicket/oauthtoken", live.url))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "alice@contoso.com"),
-            ("password", PASSWORD),
-        ])
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "password")
+        .append_pair("username", "alice@contoso.com")
+        .append_pair("password", PASSWORD)
+        .finish();
+    let answer = UcwaClient::new(&live.url, Representation::Json)
+        .request(Method::POST, "/WebTicket/oauthtoken")
+        .body("application/x-www-form-urlencoded", form)
         .send()
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect_json();
     let token = answer["access_token"].as_str().unwrap().to_string();
     assert!(token.starts_with("cwt="), "{answer}");
     let r = verify_one(
