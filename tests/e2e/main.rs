@@ -7,9 +7,12 @@
 
 mod util;
 
+mod architecture;
+
 mod audit;
 mod bad_files;
 mod cli;
+mod compat;
 mod demo;
 mod demo_script;
 mod diff;
