@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn placeholders_become_badges_and_markup_stays_text() {
-        let mut h = Html::new();
+        let mut h = Html::default();
         text_with_placeholders(&mut h, "Bearer cwt=REDACTED-3 <b>");
         assert_eq!(
             h.as_str(),
@@ -318,11 +318,11 @@ mod tests {
 
     #[test]
     fn truncated_and_huge_bodies_are_flagged() {
-        let mut h = Html::new();
+        let mut h = Html::default();
         render(&mut h, b"{\"a\":1", Some("application/json"), true);
         assert!(h.as_str().contains("truncated"), "{}", h.as_str());
         let big = "x".repeat(SHOWN_MAX + 10);
-        let mut h = Html::new();
+        let mut h = Html::default();
         render(&mut h, big.as_bytes(), Some("text/plain"), false);
         assert!(
             h.as_str().contains("shown: the first 64.0 KiB"),

@@ -9,10 +9,9 @@ use super::escape::Html;
 use super::exchanges;
 use super::format;
 use super::page::{self, Head};
-use super::source::{self, EventView, ExchangeView};
 use super::timeline::event_class;
 use crate::diff::{Change, ChangeKind, DiffReport, EventDiff, ExchangeDiff};
-use crate::recording::Exchange;
+use crate::recording::{EventRow, Exchange};
 
 /// Equal events in a row beyond this fold into one line.
 const EQUAL_RUN_SHOWN: usize = 3;
@@ -77,13 +76,13 @@ pub fn align_events<'d>(len_a: usize, len_b: usize, diffs: &'d [EventDiff]) -> V
 /// A flattened event with the feed exchange that delivered it.
 struct Flat<'a> {
     seq: u64,
-    event: &'a EventView<'a>,
+    event: &'a EventRow,
 }
 
-fn flatten<'a>(views: &'a [ExchangeView<'a>]) -> Vec<Flat<'a>> {
+fn flatten<'a>(views: &'a [Exchange]) -> Vec<Flat<'a>> {
     views
         .iter()
-        .filter(|x| x.is_feed)
+        .filter(|x| x.is_events())
         .flat_map(|x| {
             x.events.iter().map(move |e| Flat {
                 seq: x.seq,
@@ -95,8 +94,6 @@ fn flatten<'a>(views: &'a [ExchangeView<'a>]) -> Vec<Flat<'a>> {
 
 /// The page of a diff. `a` and `b` are the exchanges the report was made from.
 pub fn diff_page(report: &DiffReport, a: &[Exchange], b: &[Exchange]) -> String {
-    let va = source::views(a);
-    let vb = source::views(b);
     let mut h = Html::with_capacity(256 * 1024);
     let title = format!("diff {} ↔ {}", report.a.label, report.b.label);
     let sub = format!("A: {} · B: {}", report.a.label, report.b.label);
@@ -117,7 +114,7 @@ pub fn diff_page(report: &DiffReport, a: &[Exchange], b: &[Exchange]) -> String 
     );
     summary(&mut h, report);
     exchange_diffs(&mut h, &report.exchanges);
-    events(&mut h, report, &va, &vb);
+    events(&mut h, report, a, b);
     // The exchanges the differences name, so each link lands on its request and answer.
     let mut seqs_a = BTreeSet::new();
     let mut seqs_b = BTreeSet::new();
@@ -129,8 +126,8 @@ pub fn diff_page(report: &DiffReport, a: &[Exchange], b: &[Exchange]) -> String 
         seqs_a.extend(d.a.as_ref().map(|r| r.seq));
         seqs_b.extend(d.b.as_ref().map(|r| r.seq));
     }
-    involved(&mut h, "side-a", "A", &report.a.label, &va, &seqs_a, "a-");
-    involved(&mut h, "side-b", "B", &report.b.label, &vb, &seqs_b, "b-");
+    involved(&mut h, "side-a", "A", &report.a.label, a, &seqs_a, "a-");
+    involved(&mut h, "side-b", "B", &report.b.label, b, &seqs_b, "b-");
     page::close(&mut h);
     h.into_string()
 }
@@ -319,27 +316,27 @@ fn event_cell(h: &mut Html, side: &str, f: &Flat<'_>) {
         .raw(">ack ")
         .text(&e.ack.map_or("?".into(), |a| a.to_string()))
         .raw("</a> ")
-        .text(e.sender_rel)
+        .text(&e.sender_rel)
         .raw(" <span")
-        .attr("class", &format!("ty {}", event_class(e.event_type)))
+        .attr("class", &format!("ty {}", event_class(&e.event_type)))
         .raw(">")
-        .text(e.event_type)
+        .text(&e.event_type)
         .raw("</span> ")
-        .text(e.link_rel)
+        .text(&e.link_rel)
         .raw(" <span class=\"mono muted\"")
-        .attr("title", e.link_href)
+        .attr("title", &e.link_href)
         .raw(">")
-        .text(format::short_href(e.link_href))
+        .text(format::short_href(&e.link_href))
         .raw("</span>");
-    if let Some(r) = e.in_rel {
+    if let Some(r) = e.in_rel.as_deref() {
         h.raw(" <span class=\"muted\">in ").text(r).raw("</span>");
     }
-    if let Some(s) = e.status {
+    if let Some(s) = e.status.as_deref() {
         h.raw(" ").text(s);
     }
 }
 
-fn events(h: &mut Html, r: &DiffReport, va: &[ExchangeView<'_>], vb: &[ExchangeView<'_>]) {
+fn events(h: &mut Html, r: &DiffReport, va: &[Exchange], vb: &[Exchange]) {
     let fa = flatten(va);
     let fb = flatten(vb);
     let rows = align_events(fa.len(), fb.len(), &r.events);
@@ -422,7 +419,7 @@ fn involved(
     id: &str,
     side: &str,
     label: &str,
-    views: &[ExchangeView<'_>],
+    views: &[Exchange],
     seqs: &BTreeSet<u64>,
     prefix: &str,
 ) {

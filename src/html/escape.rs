@@ -5,16 +5,10 @@
 
 use std::fmt::Write as _;
 
-/// Escape text for an HTML text node or a quoted attribute value (`&`, `<`, `>`, `"`, `'`).
-/// Control characters other than tab, line feed and carriage return become U+FFFD: they are
-/// not allowed in HTML and some would be read as the end of the document by tools.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    escape_into(&mut out, s);
-    out
-}
-
-/// [`escape`] appended to `out`.
+/// Escape text for an HTML text node or a quoted attribute value (`&`, `<`, `>`, `"`, `'`),
+/// appended to `out`. Control characters other than tab, line feed and carriage return become
+/// U+FFFD: they are not allowed in HTML and some would be read as the end of the document by
+/// tools.
 pub fn escape_into(out: &mut String, s: &str) {
     let mut rest = s;
     while let Some(i) = rest.find(needs_escape) {
@@ -52,10 +46,6 @@ pub struct Html {
 }
 
 impl Html {
-    pub fn new() -> Self {
-        Html::default()
-    }
-
     pub fn with_capacity(n: usize) -> Self {
         Html {
             buf: String::with_capacity(n),
@@ -74,11 +64,6 @@ impl Html {
         self
     }
 
-    /// A text node from bytes (lossy UTF-8).
-    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.text(&lossy(b))
-    }
-
     /// ` name="value"`, the value escaped.
     pub fn attr(&mut self, name: &str, value: &str) -> &mut Self {
         self.buf.push(' ');
@@ -95,29 +80,20 @@ impl Html {
         self
     }
 
-    /// `<tag class="class">text</tag>`.
-    pub fn el(&mut self, tag: &str, class: &str, text: &str) -> &mut Self {
-        self.raw("<").raw(tag);
-        if !class.is_empty() {
-            self.attr("class", class);
-        }
-        self.raw(">").text(text).raw("</").raw(tag).raw(">")
+    pub fn into_string(self) -> String {
+        self.buf
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
+#[cfg(test)]
+impl Html {
+    /// What was written so far (tests read the page back).
     pub fn as_str(&self) -> &str {
         &self.buf
     }
 
-    pub fn into_string(self) -> String {
-        self.buf
+    pub fn len(&self) -> usize {
+        self.buf.len()
     }
 }
 
@@ -125,19 +101,25 @@ impl Html {
 mod tests {
     use super::*;
 
+    fn escaped(s: &str) -> String {
+        let mut out = String::new();
+        escape_into(&mut out, s);
+        out
+    }
+
     #[test]
     fn markup_in_recorded_values_is_text() {
         assert_eq!(
-            escape(r#"</style><script>alert("x&y")</script>'"#),
+            escaped(r#"</style><script>alert("x&y")</script>'"#),
             "&lt;/style&gt;&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;"
         );
-        assert_eq!(escape("plain ü text\n\tok"), "plain ü text\n\tok");
-        assert_eq!(escape("nul\0bell\u{7}"), "nul\u{fffd}bell\u{fffd}");
+        assert_eq!(escaped("plain ü text\n\tok"), "plain ü text\n\tok");
+        assert_eq!(escaped("nul\0bell\u{7}"), "nul\u{fffd}bell\u{fffd}");
     }
 
     #[test]
     fn attributes_cannot_be_closed_by_a_value() {
-        let mut h = Html::new();
+        let mut h = Html::default();
         h.raw("<a").attr("title", "\" onmouseover=\"x()").raw(">");
         assert_eq!(
             h.as_str(),
@@ -148,8 +130,8 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8_are_replaced_not_dropped() {
-        let mut h = Html::new();
-        h.bytes(b"a\xffb<");
+        let mut h = Html::default();
+        h.text(&lossy(b"a\xffb<"));
         assert_eq!(h.as_str(), "a\u{fffd}b&lt;");
     }
 }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use super::body;
 use super::escape::Html;
 use super::format::{self, Lane};
-use super::source::ExchangeView;
 use super::timeline::event_class;
+use crate::recording::{Exchange, HeaderList};
 
 /// A badge the replay overlay (or the diff) puts on an exchange: CSS class and text.
 pub type Badge = (&'static str, String);
@@ -23,7 +23,7 @@ pub const LAZY_OVER: usize = 200;
 pub const PAGE: usize = 500;
 
 /// The list of a session's exchanges, with the filter bar the script shows.
-pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>], notes: &Notes) {
+pub fn render(h: &mut Html, exchanges: &[Exchange], notes: &Notes) {
     let t0 = exchanges.iter().map(|x| x.started_us).min().unwrap_or(0);
     h.raw("<section class=\"card\" id=\"exchanges\"><h2>Exchanges<span class=\"count\">")
         .num(exchanges.len())
@@ -32,7 +32,7 @@ pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>], notes: &Notes) {
     header_row(h);
     h.raw("<div class=\"xs\">");
     let lazy = exchanges.len() > LAZY_OVER;
-    let badges = |x: &ExchangeView<'_>| notes.get(&x.seq).map(Vec::as_slice).unwrap_or(&[]);
+    let badges = |x: &Exchange| notes.get(&x.seq).map(Vec::as_slice).unwrap_or(&[]);
     for (i, page) in exchanges.chunks(PAGE).enumerate() {
         if i == 0 {
             for x in page {
@@ -62,7 +62,7 @@ pub fn header_row(h: &mut Html) {
     h.raw("<div class=\"xhead\" aria-hidden=\"true\"><span>#</span><span>at</span><span>method</span><span>path</span><span>status</span><span>kind</span><span class=\"n\">time</span><span></span></div>");
 }
 
-fn filters(h: &mut Html, exchanges: &[ExchangeView<'_>], overlay: bool) {
+fn filters(h: &mut Html, exchanges: &[Exchange], overlay: bool) {
     h.raw("<div class=\"filters\" id=\"filters\" hidden><input type=\"search\" placeholder=\"filter by path, method, kind, status…\" aria-label=\"filter\"><span>lanes:");
     for lane in Lane::ALL {
         if !exchanges.iter().any(|x| Lane::of(x) == lane) {
@@ -101,14 +101,7 @@ fn filters(h: &mut Html, exchanges: &[ExchangeView<'_>], overlay: bool) {
 /// One exchange: its line and, folded, everything recorded. `id` is `prefix` + `seq`. With
 /// `lazy`, the folded part is built by the browser only when opened (see
 /// [`super::page::lazy_open`]).
-pub fn render_one(
-    h: &mut Html,
-    x: &ExchangeView<'_>,
-    t0: i64,
-    badges: &[Badge],
-    prefix: &str,
-    lazy: bool,
-) {
+pub fn render_one(h: &mut Html, x: &Exchange, t0: i64, badges: &[Badge], prefix: &str, lazy: bool) {
     let class = format::status_class(x.status);
     let lane = Lane::of(x);
     let failed = format::is_error(x);
@@ -128,17 +121,17 @@ pub fn render_one(
         .raw("</span><span class=\"t\">")
         .text(&format::offset(x.started_us - t0))
         .raw("</span><span class=\"m\">")
-        .text(x.method)
+        .text(&x.method)
         .raw("</span><span class=\"p\"")
-        .attr("title", &x.target())
+        .attr("title", &x.path_and_query())
         .raw(">");
-    format::path_html(h, x.path, x.query);
+    format::path_html(h, &x.path, x.query.as_deref());
     h.raw("</span><span><span")
         .attr("class", &format!("st {class}"))
         .raw(">")
         .text(&format::status_text(x.status))
         .raw("</span></span><span class=\"k\">")
-        .text(&x.kind)
+        .text(x.kind.as_str())
         .raw("</span><span class=\"d\">")
         .text(&format::duration(x.duration_us))
         .raw("</span><span class=\"bd\">");
@@ -152,7 +145,7 @@ pub fn render_one(
             })
             .raw("</span>");
     }
-    if let Some(e) = x.error {
+    if let Some(e) = x.error.as_deref() {
         h.raw("<span class=\"badge err\"")
             .attr("title", e)
             .raw(">error</span>");
@@ -172,21 +165,21 @@ pub fn render_one(
         h.raw("<noscript class=\"xd-lazy\">");
     }
     h.raw("<div class=\"xd\">");
-    if let Some(e) = x.error {
+    if let Some(e) = x.error.as_deref() {
         h.raw("<div class=\"errline\">").text(e).raw("</div>");
     }
     h.raw("<div class=\"cols2\"><div><h4>Request</h4><div class=\"line\">")
-        .text(x.method)
+        .text(&x.method)
         .raw(" ");
-    body::text_with_placeholders(h, &x.target());
+    body::text_with_placeholders(h, &x.path_and_query());
     h.raw(" <span class=\"muted\">")
-        .text(x.http_version)
+        .text(&x.http_version)
         .raw("</span></div>");
     headers(h, &x.request_headers);
     body::render(
         h,
-        x.request_body,
-        x.request_header("content-type"),
+        &x.request_body,
+        x.request_headers.get("content-type"),
         x.request_truncated,
     );
     h.raw("</div><div><h4>Response</h4><div class=\"line\">");
@@ -204,7 +197,7 @@ pub fn render_one(
     }
     h.raw(" <span class=\"muted\">after ")
         .text(&format::duration(x.duration_us));
-    if let Some(enc) = x.content_encoding {
+    if let Some(enc) = x.content_encoding.as_deref() {
         h.raw(" · stored decoded, sent as ").text(enc);
     }
     h.raw("</span></div>");
@@ -212,8 +205,8 @@ pub fn render_one(
         headers(h, &x.response_headers);
         body::render(
             h,
-            x.response_body,
-            x.response_header("content-type"),
+            &x.response_body,
+            x.response_headers.get("content-type"),
             x.response_truncated,
         );
     }
@@ -222,36 +215,36 @@ pub fn render_one(
         h.raw("<h4>Events delivered</h4><table class=\"xev\"><tbody>");
         for e in &x.events {
             h.raw("<tr><td>")
-                .text(e.sender_rel)
+                .text(&e.sender_rel)
                 .raw("</td><td><span")
-                .attr("class", &format!("ty {}", event_class(e.event_type)))
+                .attr("class", &format!("ty {}", event_class(&e.event_type)))
                 .raw(">")
-                .text(e.event_type)
+                .text(&e.event_type)
                 .raw("</span></td><td>")
-                .text(e.link_rel)
+                .text(&e.link_rel)
                 .raw("</td><td class=\"href\">")
-                .text(e.link_href)
+                .text(&e.link_href)
                 .raw("</td><td>")
-                .text(e.in_rel.unwrap_or(""))
+                .text(e.in_rel.as_deref().unwrap_or(""))
                 .raw("</td><td>")
-                .text(e.status.unwrap_or(""))
+                .text(e.status.as_deref().unwrap_or(""))
                 .raw("</td></tr>");
         }
         h.raw("</tbody></table>");
     }
     h.raw("<div class=\"meta\">")
-        .text(&x.kind)
+        .text(x.kind.as_str())
         .raw(" · asked for ")
-        .text(x.representation)
+        .text(x.representation.as_str())
         .raw(" · match key <code>");
-    body::text_with_placeholders(h, &x.match_key);
+    body::text_with_placeholders(h, &x.match_key.to_string());
     h.raw("</code> · ordinal ").num(x.ordinal);
-    if let Some(c) = x.credential {
+    if let Some(c) = x.credential.as_deref() {
         h.raw(" · credential <mark class=\"ph\">")
             .text(c)
             .raw("</mark>");
     }
-    if let Some(u) = x.upstream {
+    if let Some(u) = x.upstream.as_deref() {
         h.raw(" · upstream ").text(u);
     }
     h.raw("</div></div>");
@@ -261,8 +254,8 @@ pub fn render_one(
     h.raw("</details>");
 }
 
-fn headers(h: &mut Html, list: &[(&str, &[u8])]) {
-    if list.is_empty() {
+fn headers(h: &mut Html, list: &HeaderList) {
+    if list.0.is_empty() {
         h.raw("<div class=\"bmeta\">no headers</div>");
         return;
     }

@@ -4,8 +4,8 @@
 
 use super::escape::Html;
 use super::format;
-use super::source::{EventView, ExchangeView};
 use super::timeline::{Scale, event_class};
+use crate::recording::{EventRow, Exchange};
 
 /// The rel whose life the tracks follow (PROTOCOL.md §3).
 pub const TRACKED_REL: &str = "participantMessaging";
@@ -18,7 +18,7 @@ const LIFE_H: f64 = 22.0;
 /// One event of a tracked link, with the answer that delivered it.
 #[derive(Debug, Clone)]
 pub struct TrackEvent<'a> {
-    pub event: &'a EventView<'a>,
+    pub event: &'a EventRow,
     /// `seq` of the events-feed exchange.
     pub seq: u64,
     /// When the answer was sent (µs since the epoch).
@@ -42,9 +42,9 @@ impl Track<'_> {
 }
 
 /// The tracks of every link with `rel`, in order of first appearance.
-pub fn tracks<'a>(exchanges: &'a [ExchangeView<'a>], rel: &str) -> Vec<Track<'a>> {
+pub fn tracks<'a>(exchanges: &'a [Exchange], rel: &str) -> Vec<Track<'a>> {
     let mut out: Vec<Track<'a>> = Vec::new();
-    for x in exchanges.iter().filter(|x| x.is_feed) {
+    for x in exchanges.iter().filter(|x| x.is_events()) {
         for e in x.events.iter().filter(|e| e.link_rel == rel) {
             let te = TrackEvent {
                 event: e,
@@ -54,7 +54,7 @@ pub fn tracks<'a>(exchanges: &'a [ExchangeView<'a>], rel: &str) -> Vec<Track<'a>
             match out.iter_mut().find(|t| t.href == e.link_href) {
                 Some(t) => t.events.push(te),
                 None => out.push(Track {
-                    href: e.link_href,
+                    href: &e.link_href,
                     events: vec![te],
                 }),
             }
@@ -63,8 +63,8 @@ pub fn tracks<'a>(exchanges: &'a [ExchangeView<'a>], rel: &str) -> Vec<Track<'a>
     out
 }
 
-pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
-    let feed: Vec<&ExchangeView<'_>> = exchanges.iter().filter(|x| x.is_feed).collect();
+pub fn render(h: &mut Html, exchanges: &[Exchange]) {
+    let feed: Vec<&Exchange> = exchanges.iter().filter(|x| x.is_events()).collect();
     let events: usize = feed.iter().map(|x| x.events.len()).sum();
     let t0 = exchanges.iter().map(|x| x.started_us).min().unwrap_or(0);
     h.raw("<section class=\"card\" id=\"feed\"><h2>Events feed<span class=\"count\">")
@@ -99,7 +99,7 @@ fn render_tracks(h: &mut Html, tracks: &[Track<'_>], scale: &Scale, t0: i64) {
             .raw(">")
             .text(format::person_of(t.href))
             .raw("<br><span class=\"muted\">in ")
-            .text(first.event.in_rel.unwrap_or("—"))
+            .text(first.event.in_rel.as_deref().unwrap_or("—"))
             .raw(if t.ended() {
                 " · ended"
             } else {
@@ -110,9 +110,9 @@ fn render_tracks(h: &mut Html, tracks: &[Track<'_>], scale: &Scale, t0: i64) {
         h.raw("</td><td><ol class=\"chips\">");
         for e in t.events.iter().take(CHIPS_SHOWN) {
             h.raw("<li><span")
-                .attr("class", &format!("ty {}", event_class(e.event.event_type)))
+                .attr("class", &format!("ty {}", event_class(&e.event.event_type)))
                 .raw(">")
-                .text(e.event.event_type)
+                .text(&e.event.event_type)
                 .raw("</span><small><a")
                 .attr("href", &format!("#x-{}", e.seq))
                 .raw(">ack ")
@@ -161,10 +161,10 @@ fn lifeline(h: &mut Html, t: &Track<'_>, scale: &Scale, t0: i64) {
     for e in &t.events {
         // One dot per pixel and type: a long-lived resource stays a light drawing.
         let px = scale.x(e.at_us).round() as i64;
-        if last_dot == Some((px, e.event.event_type)) {
+        if last_dot == Some((px, e.event.event_type.as_str())) {
             continue;
         }
-        last_dot = Some((px, e.event.event_type));
+        last_dot = Some((px, e.event.event_type.as_str()));
         h.raw("<a")
             .attr("href", &format!("#x-{}", e.seq))
             .raw("><title>")
@@ -176,7 +176,10 @@ fn lifeline(h: &mut Html, t: &Track<'_>, scale: &Scale, t0: i64) {
                 format::offset(e.at_us - t0)
             ))
             .raw("</title><circle")
-            .attr("class", &format!("dot {}", event_class(e.event.event_type)))
+            .attr(
+                "class",
+                &format!("dot {}", event_class(&e.event.event_type)),
+            )
             .attr("cx", &format!("{:.1}", scale.x(e.at_us)))
             .attr("cy", &format!("{mid}"))
             .attr("r", "5")
@@ -188,7 +191,7 @@ fn lifeline(h: &mut Html, t: &Track<'_>, scale: &Scale, t0: i64) {
 /// Batches built with the page; the others are folded (see [`super::page::lazy_open`]).
 pub const BATCHES_SHOWN: usize = 100;
 
-fn render_batches(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
+fn render_batches(h: &mut Html, feed: &[&Exchange], t0: i64) {
     h.raw("<h3 id=\"batches\">Batches by ack</h3>");
     let (shown, folded) = feed.split_at(feed.len().min(BATCHES_SHOWN));
     batches_table(h, shown, t0);
@@ -206,10 +209,10 @@ fn render_batches(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
     }
 }
 
-fn batches_table(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
+fn batches_table(h: &mut Html, feed: &[&Exchange], t0: i64) {
     h.raw("<table class=\"feed\"><colgroup><col class=\"c-ack\"><col class=\"c-sender\"><col class=\"c-type\"><col class=\"c-rel\"><col><col class=\"c-in\"><col class=\"c-status\"></colgroup><thead><tr><th>ack</th><th>sender</th><th>type</th><th>link rel</th><th>href</th><th>in</th><th>status</th></tr></thead>");
     for x in feed {
-        let ack = crate::ucwa::feed::ack_of(x.query);
+        let ack = crate::ucwa::feed::ack_of(x.query.as_deref());
         let empty = x.events.is_empty();
         h.raw("<tbody")
             .attr("class", if empty { "batch empty" } else { "batch" })
@@ -232,7 +235,7 @@ fn batches_table(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
             if format::is_error(x) {
                 let why = x
                     .error
-                    .map(str::to_string)
+                    .clone()
                     .or_else(|| super::summary::ucwa_error(x))
                     .unwrap_or_else(|| "failed".into());
                 h.raw("<span class=\"badge err\">")
@@ -253,21 +256,21 @@ fn batches_table(h: &mut Html, feed: &[&ExchangeView<'_>], t0: i64) {
             h.raw("<tr><td class=\"muted\">")
                 .text(&e.ack.map_or(String::new(), |a| a.to_string()))
                 .raw("</td><td>")
-                .text(e.sender_rel)
+                .text(&e.sender_rel)
                 .raw("</td><td><span")
-                .attr("class", &format!("ty {}", event_class(e.event_type)))
+                .attr("class", &format!("ty {}", event_class(&e.event_type)))
                 .raw(">")
-                .text(e.event_type)
+                .text(&e.event_type)
                 .raw("</span></td><td>")
-                .text(e.link_rel)
+                .text(&e.link_rel)
                 .raw("</td><td class=\"href\"")
-                .attr("title", e.link_href)
+                .attr("title", &e.link_href)
                 .raw(">")
-                .text(format::short_href(e.link_href))
+                .text(format::short_href(&e.link_href))
                 .raw("</td><td>")
-                .text(e.in_rel.unwrap_or(""))
+                .text(e.in_rel.as_deref().unwrap_or(""))
                 .raw("</td><td>")
-                .text(e.status.unwrap_or(""))
+                .text(e.status.as_deref().unwrap_or(""))
                 .raw("</td></tr>");
         }
         h.raw("</tbody>");
@@ -312,14 +315,13 @@ mod tests {
             answer(2, &[("/p/bob/messaging", "updated")]),
             answer(3, &[("/p/bob/messaging", "deleted")]),
         ];
-        let views = crate::html::source::views(&xs);
-        let tracks = tracks(&views, TRACKED_REL);
+        let tracks = tracks(&xs, TRACKED_REL);
         assert_eq!(tracks.len(), 2);
         assert_eq!(tracks[0].href, "/p/bob/messaging");
         let types: Vec<(&str, u64, i64)> = tracks[0]
             .events
             .iter()
-            .map(|e| (e.event.event_type, e.seq, e.at_us))
+            .map(|e| (e.event.event_type.as_str(), e.seq, e.at_us))
             .collect();
         assert_eq!(
             types,

@@ -2,7 +2,7 @@
 //! durations, sizes and long UCWA paths are written.
 
 use super::escape::Html;
-use super::source::ExchangeView;
+use crate::recording::Exchange;
 
 /// The CSS class of a status: `s2` … `s5`, `sx` for no response (upstream failure, abort).
 pub fn status_class(status: Option<u16>) -> &'static str {
@@ -32,7 +32,7 @@ pub fn status_class_label(class: &str) -> &'static str {
 pub const STATUS_CLASSES: &[&str] = &["s2", "s3", "s4", "s5", "sx"];
 
 /// Whether an exchange failed: an HTTP error status, or no response at all.
-pub fn is_error(x: &ExchangeView<'_>) -> bool {
+pub fn is_error(x: &Exchange) -> bool {
     x.error.is_some() || x.status.is_none_or(|s| s >= 400)
 }
 
@@ -121,8 +121,8 @@ impl Lane {
         }
     }
 
-    pub fn of(x: &ExchangeView<'_>) -> Lane {
-        Lane::of_kind(&x.kind, x.is_feed)
+    pub fn of(x: &Exchange) -> Lane {
+        Lane::of_kind(x.kind.as_str(), x.is_events())
     }
 }
 
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn paths_dim_the_application_prefix_and_name_people() {
-        let mut h = Html::new();
+        let mut h = Html::default();
         path_html(
             &mut h,
             "/ucwa/oauth/v1/applications/779/communication/conversations/a2c8",
@@ -267,7 +267,7 @@ mod tests {
             h.as_str(),
             "<span class=\"pfx\">/ucwa/oauth/v1/applications/779</span>/communication/conversations/a2c8<span class=\"q\">?x=&lt;1&gt;</span>"
         );
-        let mut h = Html::new();
+        let mut h = Html::default();
         path_html(&mut h, "/ucwa/oauth/v1/applications/779", None);
         assert_eq!(h.as_str(), "/ucwa/oauth/v1/applications/779");
         assert_eq!(

@@ -22,18 +22,17 @@
 
 use std::path::{Path, PathBuf};
 
-pub mod body;
-pub mod diff_page;
-pub mod escape;
-pub mod exchanges;
-pub mod feed;
-pub mod format;
-pub mod overlay;
-pub mod page;
-pub mod session;
-pub mod source;
-pub mod summary;
-pub mod timeline;
+mod body;
+mod diff_page;
+mod escape;
+mod exchanges;
+mod feed;
+mod format;
+mod overlay;
+mod page;
+mod session;
+mod summary;
+mod timeline;
 
 pub use diff_page::diff_page;
 pub use overlay::ReplayOverlay;

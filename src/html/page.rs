@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_policy_allows_only_the_inlined_style_and_script() {
-        let mut h = Html::new();
+        let mut h = Html::default();
         open(
             &mut h,
             &Head {

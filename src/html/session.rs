@@ -4,7 +4,6 @@
 use super::escape::Html;
 use super::overlay::{self, ReplayOverlay};
 use super::page::{self, Head};
-use super::source::{self, SessionView};
 use super::{exchanges, feed, summary, timeline};
 use crate::recording::{Exchange, SessionInfo};
 
@@ -16,8 +15,6 @@ pub fn session_page(
     exchanges: &[Exchange],
     replay: Option<&ReplayOverlay>,
 ) -> String {
-    let session = SessionView::of(session);
-    let views = source::views(exchanges);
     // Bodies dominate the size; leave room for markup.
     let bytes: usize = exchanges
         .iter()
@@ -45,21 +42,21 @@ pub fn session_page(
             nav: &nav,
         },
     );
-    summary::render(&mut h, &session, recording, &views);
+    summary::render(&mut h, session, recording, exchanges);
     let flags = replay.map(ReplayOverlay::flags).unwrap_or_default();
     let notes = replay.map(ReplayOverlay::notes).unwrap_or_default();
     if let Some(r) = replay {
         overlay::render(&mut h, r);
     }
     h.raw("<section class=\"card\" id=\"timeline\"><h2>Timeline</h2>");
-    if views.is_empty() {
+    if exchanges.is_empty() {
         h.raw("<p class=\"muted\">No exchange recorded.</p>");
     } else {
-        timeline::render(&mut h, &views, &flags);
+        timeline::render(&mut h, exchanges, &flags);
     }
     h.raw("</section>");
-    feed::render(&mut h, &views);
-    exchanges::render(&mut h, &views, &notes);
+    feed::render(&mut h, exchanges);
+    exchanges::render(&mut h, exchanges, &notes);
     page::close(&mut h);
     h.into_string()
 }

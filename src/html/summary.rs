@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::body;
 use super::escape::Html;
 use super::format::{self, Lane};
-use super::source::{ExchangeView, SessionView};
+use crate::recording::{Exchange, SessionInfo};
 
 /// Where each redaction placeholder appears.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct PlaceholderUse {
 }
 
 /// Every placeholder of the session, by number.
-pub fn placeholder_uses(exchanges: &[ExchangeView<'_>]) -> BTreeMap<u64, (String, PlaceholderUse)> {
+pub fn placeholder_uses(exchanges: &[Exchange]) -> BTreeMap<u64, (String, PlaceholderUse)> {
     let mut out: BTreeMap<u64, (String, PlaceholderUse)> = BTreeMap::new();
     for x in exchanges {
         let mut seen_here = BTreeSet::new();
@@ -39,17 +39,17 @@ pub fn placeholder_uses(exchanges: &[ExchangeView<'_>]) -> BTreeMap<u64, (String
                 }
             }
         };
-        note(&x.target(), "URL", &mut seen_here);
-        for (name, v) in x.request_headers.iter().chain(&x.response_headers) {
+        note(&x.path_and_query(), "URL", &mut seen_here);
+        for (name, v) in x.request_headers.iter().chain(x.response_headers.iter()) {
             note(&String::from_utf8_lossy(v), name, &mut seen_here);
         }
         note(
-            &String::from_utf8_lossy(x.request_body),
+            &String::from_utf8_lossy(&x.request_body),
             "request body",
             &mut seen_here,
         );
         note(
-            &String::from_utf8_lossy(x.response_body),
+            &String::from_utf8_lossy(&x.response_body),
             "response body",
             &mut seen_here,
         );
@@ -79,7 +79,7 @@ fn kv_big(h: &mut Html, class: &str, key: &str, value: &str) {
 
 /// A 401's challenge, by its schemes (`challenge: Bearer, MsRtcOAuth`): the first step of
 /// every sign-in, not a failure of the client.
-fn challenge(x: &ExchangeView<'_>) -> Option<String> {
+fn challenge(x: &Exchange) -> Option<String> {
     if x.status != Some(401) {
         return None;
     }
@@ -94,8 +94,8 @@ fn challenge(x: &ExchangeView<'_>) -> Option<String> {
 }
 
 /// The UCWA error a failed answer carries (`Conflict/PGetReplaced`), when its body says.
-pub fn ucwa_error(x: &ExchangeView<'_>) -> Option<String> {
-    let body = crate::ucwa::media::strip_bom(x.response_body);
+pub fn ucwa_error(x: &Exchange) -> Option<String> {
+    let body = crate::ucwa::media::strip_bom(&x.response_body);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let code = v.get("code")?.as_str()?;
         return Some(match v.get("subcode").and_then(|s| s.as_str()) {
@@ -123,17 +123,12 @@ pub fn ucwa_error(x: &ExchangeView<'_>) -> Option<String> {
     })
 }
 
-pub fn render(
-    h: &mut Html,
-    session: &SessionView,
-    recording: &str,
-    exchanges: &[ExchangeView<'_>],
-) {
+pub fn render(h: &mut Html, session: &SessionInfo, recording: &str, exchanges: &[Exchange]) {
     let t0 = exchanges.iter().map(|x| x.started_us).min();
     let t1 = exchanges.iter().map(|x| x.ended_us()).max();
-    let failed: Vec<&ExchangeView<'_>> = exchanges.iter().filter(|x| format::is_error(x)).collect();
+    let failed: Vec<&Exchange> = exchanges.iter().filter(|x| format::is_error(x)).collect();
     let events: usize = exchanges.iter().map(|x| x.events.len()).sum();
-    let feed: Vec<&ExchangeView<'_>> = exchanges.iter().filter(|x| x.is_feed).collect();
+    let feed: Vec<&Exchange> = exchanges.iter().filter(|x| x.is_events()).collect();
     let longest_hold = feed.iter().map(|x| x.duration_us).max();
     let truncated = exchanges
         .iter()
@@ -206,7 +201,7 @@ pub fn render(
     );
     let mut reprs: BTreeMap<&str, usize> = BTreeMap::new();
     for x in exchanges {
-        *reprs.entry(x.representation).or_default() += 1;
+        *reprs.entry(x.representation.as_str()).or_default() += 1;
     }
     kv(
         h,
@@ -243,10 +238,10 @@ pub fn render(
     h.raw("</div></div></section>");
 }
 
-fn credentials(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
+fn credentials(h: &mut Html, exchanges: &[Exchange]) {
     let mut creds: BTreeMap<&str, usize> = BTreeMap::new();
     for x in exchanges {
-        if let Some(c) = x.credential {
+        if let Some(c) = x.credential.as_deref() {
             *creds.entry(c).or_default() += 1;
         }
     }
@@ -272,22 +267,22 @@ fn credentials(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
     h.raw("</tbody></table><p class=\"muted\">Secrets were replaced before anything was written; each distinct secret has one number everywhere it appears.</p>");
 }
 
-fn by_kind(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
+fn by_kind(h: &mut Html, exchanges: &[Exchange]) {
     // Kinds in the order of the lanes, then by first appearance.
     let mut kinds: Vec<(Lane, u64, String)> = Vec::new();
     let mut counts: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
     let mut durations: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for x in exchanges {
-        if !counts.contains_key(&x.kind) {
-            kinds.push((Lane::of(x), x.seq, x.kind.clone()));
+        if !counts.contains_key(x.kind.as_str()) {
+            kinds.push((Lane::of(x), x.seq, x.kind.to_string()));
         }
         *counts
-            .entry(x.kind.clone())
+            .entry(x.kind.to_string())
             .or_default()
             .entry(format::status_class(x.status))
             .or_default() += 1;
         durations
-            .entry(x.kind.clone())
+            .entry(x.kind.to_string())
             .or_default()
             .push(x.duration_us);
     }
@@ -337,7 +332,7 @@ fn by_kind(h: &mut Html, exchanges: &[ExchangeView<'_>]) {
     h.raw("</tbody></table>");
 }
 
-fn failed_table(h: &mut Html, failed: &[&ExchangeView<'_>], t0: i64) {
+fn failed_table(h: &mut Html, failed: &[&Exchange], t0: i64) {
     h.raw("<h3>Failed requests</h3><table><thead><tr><th class=\"n\">#</th><th>at</th><th>request</th><th>status</th><th>why</th></tr></thead><tbody>");
     for x in failed.iter().take(500) {
         h.raw("<tr><td class=\"n\"><a")
@@ -347,9 +342,9 @@ fn failed_table(h: &mut Html, failed: &[&ExchangeView<'_>], t0: i64) {
             .raw("</a></td><td class=\"muted nw\">")
             .text(&format::offset(x.started_us - t0))
             .raw("</td><td class=\"mono\">")
-            .text(x.method)
+            .text(&x.method)
             .raw(" ");
-        format::path_html(h, x.path, x.query);
+        format::path_html(h, &x.path, x.query.as_deref());
         h.raw("</td><td><span")
             .attr("class", &format!("st {}", format::status_class(x.status)))
             .raw(">")
@@ -357,7 +352,7 @@ fn failed_table(h: &mut Html, failed: &[&ExchangeView<'_>], t0: i64) {
             .raw("</span></td><td>");
         let why = x
             .error
-            .map(str::to_string)
+            .clone()
             .or_else(|| ucwa_error(x))
             .or_else(|| challenge(x))
             .unwrap_or_default();

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::escape::Html;
 use super::format::{self, Lane};
-use super::source::ExchangeView;
+use crate::recording::Exchange;
 
 /// The SVG's own coordinate width (it scales to the page).
 pub const WIDTH: f64 = 1200.0;
@@ -47,7 +47,7 @@ impl Scale {
     }
 
     /// The scale of a session: its first request to its last byte.
-    pub fn of_session(exchanges: &[ExchangeView<'_>], x0: f64, width: f64) -> Self {
+    pub fn of_session(exchanges: &[Exchange], x0: f64, width: f64) -> Self {
         let t0 = exchanges.iter().map(|x| x.started_us).min().unwrap_or(0);
         let t1 = exchanges.iter().map(|x| x.ended_us()).max().unwrap_or(t0);
         Scale::new(t0, t1, x0, width)
@@ -214,18 +214,18 @@ fn mark_title(m: &Mark) -> String {
     }
 }
 
-fn exchange_title(x: &ExchangeView<'_>, t0: i64) -> String {
+fn exchange_title(x: &Exchange, t0: i64) -> String {
     let mut t = format!(
         "#{} {} {} → {} · {} · {}",
         x.seq,
-        x.method,
-        format::short_href(&x.target()),
+        &x.method,
+        format::short_href(&x.path_and_query()),
         x.status
             .map_or_else(|| "no response".to_string(), |s| s.to_string()),
         format::duration(x.duration_us),
         format::offset(x.started_us - t0)
     );
-    if let Some(e) = x.error {
+    if let Some(e) = x.error.as_deref() {
         t.push_str(" · ");
         t.push_str(e);
     }
@@ -248,7 +248,7 @@ pub fn event_class(ty: &str) -> &'static str {
 }
 
 /// Draw the timeline of a session. `flags` carries the replay overlay by `seq`.
-pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>], flags: &HashMap<u64, Flags>) {
+pub fn render(h: &mut Html, exchanges: &[Exchange], flags: &HashMap<u64, Flags>) {
     let plot_w = WIDTH - LABEL_W - RIGHT_PAD;
     let scale = Scale::of_session(exchanges, LABEL_W, plot_w);
     let lanes: Vec<Lane> = Lane::ALL
@@ -328,8 +328,7 @@ pub fn render(h: &mut Html, exchanges: &[ExchangeView<'_>], flags: &HashMap<u64,
 
     for lane in &lanes {
         let top = lane_y[lane];
-        let of_lane: Vec<&ExchangeView<'_>> =
-            exchanges.iter().filter(|x| Lane::of(x) == *lane).collect();
+        let of_lane: Vec<&Exchange> = exchanges.iter().filter(|x| Lane::of(x) == *lane).collect();
         let marks: Vec<Mark> = of_lane
             .iter()
             .map(|x| {
@@ -440,8 +439,8 @@ fn rect(h: &mut Html, class: &str, x: f64, y: f64, w: f64, hh: f64, r: f64) {
 
 /// Events stacked as ticks above the place each P-GET was answered; answers in the same
 /// pixel column share one stack.
-fn draw_event_ticks(h: &mut Html, feed: &[&ExchangeView<'_>], scale: &Scale, bar_y: f64) {
-    let mut columns: Vec<(i64, Vec<&ExchangeView<'_>>)> = Vec::new();
+fn draw_event_ticks(h: &mut Html, feed: &[&Exchange], scale: &Scale, bar_y: f64) {
+    let mut columns: Vec<(i64, Vec<&Exchange>)> = Vec::new();
     for x in feed.iter().filter(|x| !x.events.is_empty()) {
         let col = scale.x(x.ended_us()).round() as i64;
         match columns.last_mut() {
@@ -463,9 +462,9 @@ fn draw_event_ticks(h: &mut Html, feed: &[&ExchangeView<'_>], scale: &Scale, bar
                 "ack {} (#{}): {} {} {}\n",
                 e.ack.map_or("?".into(), |a| a.to_string()),
                 x.seq,
-                e.sender_rel,
-                e.link_rel,
-                e.event_type
+                &e.sender_rel,
+                &e.link_rel,
+                &e.event_type
             ));
         }
         if events.len() > 12 {
@@ -479,7 +478,7 @@ fn draw_event_ticks(h: &mut Html, feed: &[&ExchangeView<'_>], scale: &Scale, bar
         for (k, (_, e)) in events.iter().take(MAX_STACK).enumerate() {
             let y = bar_y - 8.0 - k as f64 * 5.0;
             h.raw("<rect")
-                .attr("class", &format!("evt {}", event_class(e.event_type)))
+                .attr("class", &format!("evt {}", event_class(&e.event_type)))
                 .attr("x", &format!("{:.1}", x - 3.0))
                 .attr("y", &format!("{y:.1}"))
                 .attr("width", "6")

@@ -170,6 +170,11 @@ impl Exchange {
             || crate::ucwa::is_events_request(&self.method, &self.path)
     }
 
+    /// When the response's last byte went out, microseconds since the Unix epoch.
+    pub fn ended_us(&self) -> i64 {
+        self.started_us + self.duration_us.max(0)
+    }
+
     /// The path and query as the client wrote them.
     pub fn path_and_query(&self) -> String {
         match &self.query {
