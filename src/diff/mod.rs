@@ -1,11 +1,11 @@
 //! Structural comparison of two recorded sessions, used by
 //! `ucwa-replay diff` and `ucwa-replay verify`.
 //!
-//! The pipeline: [`align::prepare`] walks each session once in `seq` order, normalising
-//! volatile values ([`normalize`]) and parsing bodies ([`body`]); [`align::align`] pairs
+//! The pipeline: `align::prepare` walks each session once in `seq` order, normalising
+//! volatile values (`normalize`) and parsing bodies (`body`); `align::align` pairs
 //! exchanges by (match key, ordinal), the events feed aside; each pair is compared on status,
-//! the chosen headers and the body ([`json`], [`xml`], [`text`], else digest); the two
-//! flattened event sequences are aligned by [`events`]; [`render`] prints the [`DiffReport`]
+//! the chosen headers and the body (`json`, `xml`, `text`, else digest); the two
+//! flattened event sequences are aligned by `events`; `render` prints the [`DiffReport`]
 //! as text or as JSON (schema documented there).
 //!
 //! ```no_run

@@ -1,10 +1,10 @@
 //! Interchange: a session as an HTTP Archive (HAR 1.2) or as NDJSON, and HAR files (our own
 //! exports, or browser devtools captures of a UCWA web app) imported as sessions.
 //!
-//! - [`export`]: exchanges → HAR 1.2 document / NDJSON lines;
-//! - [`import`]: HAR document → exchanges (redacted, classified, keyed, events indexed) →
+//! - `export`: exchanges → HAR 1.2 document / NDJSON lines;
+//! - `import`: HAR document → exchanges (redacted, classified, keyed, events indexed) →
 //!   a new session;
-//! - [`time`]: the RFC 3339 timestamps HAR uses.
+//! - `time`: the RFC 3339 timestamps HAR uses.
 //!
 //! # HAR mapping
 //! Standard fields carry what any HAR viewer understands: `startedDateTime` (RFC 3339, from

@@ -1,11 +1,11 @@
 //! Self-contained HTML pages: a session of a recording (optionally with a replay's report
 //! laid over it) and a diff of two sessions. One file each, inline CSS and SVG, a small
 //! inline script only for filtering and expanding; nothing is ever loaded from anywhere, and
-//! every recorded value is escaped text ([`escape`]).
+//! every recorded value is escaped text (`escape`).
 //!
-//! The path of the data: [`source`] (the one adapter onto the recording model) →
-//! [`summary`], [`timeline`], [`feed`], [`exchanges`] (with [`body`] for bodies), and
-//! [`overlay`] for a replay report → [`session`] assembles them inside [`page`]'s shell;
+//! The path of the data: `source` (the one adapter onto the recording model) →
+//! `summary`, `timeline`, `feed`, `exchanges` (with `body` for bodies), and
+//! `overlay` for a replay report → `session` assembles them inside `page`'s shell;
 //! [`diff_page()`] renders a [`crate::diff::DiffReport`] side by side.
 //!
 //! ```no_run

@@ -2,13 +2,13 @@
 //! the configured upstream with bodies streaming both ways, the response is rewritten to the
 //! public origin, and a copy of both is recorded off the client's path.
 //!
-//! - [`forward`]: routing (main upstream, `/_upstream/HOST` also-upstreams), refusals, request
+//! - `forward`: routing (main upstream, `/_upstream/HOST` also-upstreams), refusals, request
 //!   headers;
-//! - [`response`]: response headers and bodies back to the client;
-//! - [`capture`]: body wrappers that copy while streaming and notice the end of an exchange;
-//! - [`record`]: the record of each exchange, finished through the shared ingest step
+//! - `response`: response headers and bodies back to the client;
+//! - `capture`: body wrappers that copy while streaming and notice the end of an exchange;
+//! - `record`: the record of each exchange, finished through the shared ingest step
 //!   ([`crate::recording::Ingest`]) and handed to the store's writer;
-//! - [`rewrite_stream`]: origin substitution over a streamed body; [`tls`]: the listener.
+//! - `rewrite_stream`: origin substitution over a streamed body; `tls`: the listener.
 //!
 //! The caller binds the listener and owns the shutdown token (mini-redis style):
 //! `RecordingProxy::new(config)?.run(listener, tls, sink, shutdown).await`.

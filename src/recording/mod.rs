@@ -4,8 +4,8 @@
 //!   [`SessionInfo`];
 //! - what a request *is*: its [`ResourceKind`] (classified by the rel that led to it) and its
 //!   [`MatchKey`] (what makes two requests "the same" for replay and diff);
-//! - where it went: [`Origin`]s, [`Upstreams`] with the one parser of `/_upstream/HOST` paths,
-//!   and the [`OriginRewriter`] that swaps recorded origins for public ones;
+//! - where it went: [`Origin`]s, `Upstreams` with the one parser of `/_upstream/HOST` paths,
+//!   and the `OriginRewriter` that swaps recorded origins for public ones;
 //! - the one [`Ingest`] step (redact → classify → index events → key) by which the recording
 //!   proxy, HAR import and `verify` turn an exchange into a stored row;
 //! - body decoding and the response-head rules that the proxy and the replayer both apply, so

@@ -45,8 +45,8 @@
 //! # Parts
 //! The redactor works on the parts of an exchange ([`ExchangeFields`]), not on the stored row,
 //! so that it knows nothing of storage: the recording layer's ingest step calls it.
-//! [`fields`] handles structure (headers, cookies, form, JSON and XML fields), [`tokens`] the
-//! text passes (token regexes, remembered secrets, user regexes), [`known`] the secrets
+//! `fields` handles structure (headers, cookies, form, JSON and XML fields), `tokens` the
+//! text passes (token regexes, remembered secrets, user regexes), `known` the secrets
 //! remembered for the rest of a session.
 
 mod fields;

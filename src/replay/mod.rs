@@ -1,15 +1,15 @@
 //! Deterministic offline replay of a recorded session.
 //!
 //! A [`Replayer`] loads one session of a recording and answers requests from it, never
-//! opening a network connection: the request's match key ([`key`]) finds the recorded
-//! exchanges ([`index`]), a per-key FIFO cursor picks the next one ([`cursor`]), the events
-//! feed is served by `(application, ack)` ([`feed`]), the answer is paced ([`pacing`]) and
-//! sent back byte-identical except for the origin rewrite ([`server`]). Requests that match
-//! nothing get a UCWA 404 `ReplayMiss` naming the closest recorded requests ([`miss`]); misses
-//! and never-played exchanges are reported at the end ([`report`]).
+//! opening a network connection: the request's match key (`key`) finds the recorded
+//! exchanges (`index`), a per-key FIFO cursor picks the next one (`cursor`), the events
+//! feed is served by `(application, ack)` (`feed`), the answer is paced (`pacing`) and
+//! sent back byte-identical except for the origin rewrite (`server`). Requests that match
+//! nothing get a UCWA 404 `ReplayMiss` naming the closest recorded requests (`miss`); misses
+//! and never-played exchanges are reported at the end (`report`).
 //!
 //! Two ways in:
-//! - [`run`]: serve a bound listener until a [`CancellationToken`] fires (the CLI does this);
+//! - [`run`]: serve a bound listener until a `CancellationToken` fires (the CLI does this);
 //! - [`ReplayServer`]: an in-process server for tests, on its own thread and runtime, on
 //!   port 0, stopped when dropped. It works from a plain `#[test]` and from a
 //!   `#[tokio::test]` alike.
@@ -57,7 +57,7 @@
 //! What a replay serves is what was recorded: when a response carries a value the client
 //! sent (an `operationId` echoed in an event, an `EndpointId`), the client gets the recorded
 //! value, not the one it sent this time. Those client-generated identifiers are left out of
-//! the match key (see [`key::DEFAULT_IGNORED_BODY_FIELDS`]) so that the request still matches.
+//! the match key (see `key::DEFAULT_IGNORED_BODY_FIELDS`) so that the request still matches.
 
 mod cursor;
 mod feed;

@@ -1,8 +1,8 @@
 //! The SQLite recording: one file, many named sessions.
 //!
-//! - [`schema`]: recognising, creating and migrating the file;
-//! - [`writer`]: the one writer thread the recording proxy feeds through a bounded channel;
-//! - [`read`]: sessions, exchanges and events for replay, diff and the inspect commands.
+//! - `schema`: recognising, creating and migrating the file;
+//! - `writer`: the one writer thread the recording proxy feeds through a bounded channel;
+//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands.
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
