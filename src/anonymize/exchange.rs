@@ -15,6 +15,7 @@ impl Anonymizer {
     pub fn anonymize(&self, ex: &mut Exchange) {
         let mut table = self.lock();
         let t = &mut *table;
+        discover(t, ex);
         substitute_string(t, &mut ex.path);
         if let Some(q) = ex.query.as_mut()
             && let Some(out) = form::anonymize(t, q.as_bytes(), Mode::Replace)
@@ -52,6 +53,7 @@ impl Anonymizer {
     /// that a name met before its address still becomes that person's name.
     pub fn observe(&self, ex: &Exchange) {
         let mut table = self.lock();
+        discover(&mut table, ex);
         for (headers, body) in [
             (&ex.request_headers, &ex.request_body),
             (&ex.response_headers, &ex.response_body),
@@ -74,6 +76,30 @@ impl ExchangeFilter for Anonymizer {
     fn apply(&self, ex: &mut Exchange) {
         self.anonymize(ex);
     }
+}
+
+/// The organisation's domains an exchange reveals, learned before anything of it is
+/// replaced (so its first occurrence is replaced too): addresses, `originalDomain=`, and the
+/// front-end's own name (`X-MS-Server-Fqdn`).
+fn discover(t: &mut Table, ex: &Exchange) {
+    if t.keep_domains() {
+        return;
+    }
+    ident::discover(t, ex.path.as_bytes());
+    if let Some(q) = &ex.query {
+        ident::discover(t, q.as_bytes());
+    }
+    for (name, value) in ex.request_headers.iter().chain(ex.response_headers.iter()) {
+        ident::discover(t, value);
+        if name.eq_ignore_ascii_case("x-ms-server-fqdn")
+            && let Ok(host) = std::str::from_utf8(value)
+            && let Some(d) = ident::organisation_of(host.trim(), &t.domains())
+        {
+            t.add_domain(&d);
+        }
+    }
+    ident::discover(t, &ex.request_body);
+    ident::discover(t, &ex.response_body);
 }
 
 fn substitute_string(t: &mut Table, s: &mut String) {

@@ -163,6 +163,31 @@ pub(crate) fn replace_digits(table: &mut Table, spelled: &str) -> String {
         .collect()
 }
 
+/// Learn the organisation's domains a text reveals before anything is replaced: the domain
+/// of every address, and autodiscover's `originalDomain=` (the SIP domain by definition).
+pub(crate) fn discover(table: &mut Table, text: &[u8]) {
+    for f in addresses(text) {
+        table.add_domain(&f.domain);
+    }
+    static KEY: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(["originaldomain=", "originaldomain%3d"])
+            .expect("static patterns")
+    });
+    for m in key.find_iter(text) {
+        let rest = &text[m.end()..];
+        let end = rest
+            .iter()
+            .position(|b| !(label_byte(*b) || *b == b'.'))
+            .unwrap_or(rest.len());
+        if valid_domain(&rest[..end]) {
+            table.add_domain(&String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase());
+        }
+    }
+}
+
 /// Host names never rewritten whatever the organisation's domains: protocol constants
 /// (the UCWA XML namespace lives on `schemas.microsoft.com`).
 const PROTECTED_HOSTS: &[&str] = &["schemas.microsoft.com", "www.w3.org"];

@@ -294,6 +294,13 @@ pub(crate) fn replace_value(
         Field::Job(word) => table.job(word, value),
         Field::Phone => ident::replace_digits(table, value),
         Field::Note | Field::Text | Field::Subject => {
+            // A link that happens to sit under a text-like name (`"message": "/ucwa/…"`).
+            if value.starts_with('/')
+                || value.starts_with("http://")
+                || value.starts_with("https://")
+            {
+                return None;
+            }
             let html = value.trim_start().starts_with('<') && value.contains('>');
             text::replace(table, field.category(), value, html)
         }

@@ -263,6 +263,11 @@ impl Table {
             .map(Arc::new);
     }
 
+    /// The organisation's domains known so far.
+    pub(crate) fn domains(&self) -> Vec<String> {
+        self.domains.clone()
+    }
+
     /// The matcher over the organisation's domains and their list (same order).
     pub(crate) fn domain_matcher(&self) -> Option<(Arc<AhoCorasick>, Vec<String>)> {
         self.matcher.clone().map(|m| (m, self.domains.clone()))
