@@ -18,7 +18,7 @@ impl Anonymizer {
         discover(t, ex);
         substitute_string(t, &mut ex.path);
         if let Some(q) = ex.query.as_mut()
-            && let Some(out) = form::anonymize(t, q.as_bytes(), Mode::Replace)
+            && let Some(out) = form::anonymize(t, q.as_bytes(), &Mode::Replace)
         {
             *q = String::from_utf8(out)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
@@ -64,9 +64,9 @@ impl Anonymizer {
                 .to_ascii_lowercase();
             let first = first_significant_byte(body);
             if ct.contains("json") || matches!(first, Some(b'{' | b'[')) {
-                json::anonymize(&mut table, body, Mode::Bind);
+                json::anonymize(&mut table, body, &Mode::Bind);
             } else if ct.contains("xml") || (first == Some(b'<') && !ct.contains("html")) {
-                xml::anonymize(&mut table, body, Mode::Bind);
+                xml::anonymize(&mut table, body, &Mode::Bind);
             }
         }
     }
@@ -148,14 +148,20 @@ fn body(t: &mut Table, content_type: Option<&str>, body: &mut Vec<u8>, request: 
     let textual = essence.starts_with("text/");
     let structured = if essence.contains("json") || (!textual && matches!(first, Some(b'{' | b'[')))
     {
-        json::anonymize(t, body, Mode::Replace)
+        json::anonymize(t, body, &Mode::Replace)
     } else if essence.contains("xml") || (!textual && first == Some(b'<')) {
-        xml::anonymize(t, body, Mode::Replace)
+        xml::anonymize(t, body, &Mode::Replace)
     } else {
         None
     };
     if let Some(result) = structured {
         if let Some(out) = result {
+            *body = out;
+        }
+        return false;
+    }
+    if essence.contains("json") || (!textual && matches!(first, Some(b'{' | b'['))) {
+        if let Some(out) = json::lenient(t, body, &Mode::Replace) {
             *body = out;
         }
         return false;
@@ -172,7 +178,7 @@ fn body(t: &mut Table, content_type: Option<&str>, body: &mut Vec<u8>, request: 
         }
     }
     if essence.contains("x-www-form-urlencoded") || looks_like_form(body) {
-        if let Some(out) = form::anonymize(t, body, Mode::Replace) {
+        if let Some(out) = form::anonymize(t, body, &Mode::Replace) {
             *body = out;
         }
         return false;

@@ -8,7 +8,7 @@ use super::json::{Mode, replace_value};
 use super::table::Table;
 
 /// `text` (a form body or a query) with its people replaced; None when nothing changed.
-pub(crate) fn anonymize(table: &mut Table, text: &[u8], mode: Mode) -> Option<Vec<u8>> {
+pub(crate) fn anonymize(table: &mut Table, text: &[u8], mode: &Mode) -> Option<Vec<u8>> {
     let mut spans: Vec<Span> = Vec::new();
     let mut at = 0;
     for pair in text.split(|b| *b == b'&') {
@@ -29,14 +29,14 @@ pub(crate) fn anonymize(table: &mut Table, text: &[u8], mode: Mode) -> Option<Ve
         let key = decode(raw_key);
         let key = key.strip_prefix("amp;").unwrap_or(&key);
         let value = decode(raw_value);
-        if let Some(new) = replace_value(table, key, &value, Context::default(), None, &mode) {
+        if let Some(new) = replace_value(table, key, &value, Context::default(), None, mode) {
             let from = start + eq + 1;
             let encoded: String = form_urlencoded::byte_serialize(new.as_bytes()).collect();
             spans.push((from..from + raw_value.len(), encoded.into_bytes()));
         }
     }
     match mode {
-        Mode::Bind => None,
+        Mode::Bind | Mode::Collect(_) => None,
         Mode::Replace => ident::apply(table, text, spans),
     }
 }
@@ -49,7 +49,7 @@ mod tests {
     fn fields_whole_and_identifiers_in_place() {
         let mut t = Table::new(b"k".to_vec(), false, false);
         let q = b"subject=Quarterly+numbers&to=sip%3Abob%40contoso.com&limit=10";
-        let out = String::from_utf8(anonymize(&mut t, q, Mode::Replace).unwrap()).unwrap();
+        let out = String::from_utf8(anonymize(&mut t, q, &Mode::Replace).unwrap()).unwrap();
         let bob = t.address("bob", "contoso.com").replace('@', "%40");
         assert!(out.ends_with(&format!("&to=sip%3A{bob}&limit=10")), "{out}");
         assert!(

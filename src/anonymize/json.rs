@@ -139,17 +139,19 @@ fn encode(value: &str, like: &[u8]) -> Vec<u8> {
     }
 }
 
-/// What one pass over a JSON body does.
+/// What one pass over a body does.
 pub(crate) enum Mode {
     /// Only learn which display names go with which addresses.
     Bind,
     /// Replace.
     Replace,
+    /// Only list the values found by their place (for `audit --pii`).
+    Collect(std::cell::RefCell<Vec<super::Placed>>),
 }
 
 /// The body with its people replaced; None when it is not JSON (the caller falls back to
 /// the identifier pass) or nothing changed. `Some(None)` = JSON, unchanged.
-pub(crate) fn anonymize(table: &mut Table, body: &[u8], mode: Mode) -> Option<Option<Vec<u8>>> {
+pub(crate) fn anonymize(table: &mut Table, body: &[u8], mode: &Mode) -> Option<Option<Vec<u8>>> {
     let offset = if body.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
@@ -162,10 +164,57 @@ pub(crate) fn anonymize(table: &mut Table, body: &[u8], mode: Mode) -> Option<Op
         return None;
     }
     let mut spans = Vec::new();
-    walk(table, body, &root, None, &mode, &mut spans);
+    walk(table, body, &root, None, mode, &mut spans);
     match mode {
-        Mode::Bind => Some(None),
+        Mode::Bind | Mode::Collect(_) => Some(None),
         Mode::Replace => Some(ident::apply(table, body, spans)),
+    }
+}
+
+/// A body that looks like JSON but does not parse (cut at `--max-body`, or written by hand
+/// like many documentation samples): its `"key": "value"` members are judged one by one,
+/// the object around each taken as the text between the nearest braces.
+pub(crate) fn lenient(table: &mut Table, body: &[u8], mode: &Mode) -> Option<Vec<u8>> {
+    static MEMBER: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let member = MEMBER.get_or_init(|| {
+        regex::bytes::Regex::new(r#""((?:[^"\\]|\\.){1,64})"\s*:\s*("(?:[^"\\]|\\.)*")"#)
+            .expect("static regex")
+    });
+    let mut spans = Vec::new();
+    for c in member.captures_iter(body) {
+        let (Some(k), Some(v)) = (c.get(1), c.get(2)) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(k.as_bytes()).into_owned();
+        let Some(value) = decode(v.as_bytes()) else {
+            continue;
+        };
+        let from = body[..k.start()]
+            .iter()
+            .rposition(|b| *b == b'{')
+            .unwrap_or(0);
+        let to = body[v.end()..]
+            .iter()
+            .position(|b| *b == b'}')
+            .map_or(body.len(), |i| v.end() + i);
+        let object = &body[from..to];
+        let has = |name: &[u8]| object.windows(name.len()).any(|w| w == name);
+        let ctx = Context {
+            is_link: has(b"\"href\""),
+            is_error: has(b"\"code\""),
+            rel: None,
+        };
+        let who = ident::addresses(object)
+            .into_iter()
+            .next()
+            .map(|f| (f.local, f.domain));
+        if let Some(new) = replace_value(table, &key, &value, ctx, who.as_ref(), mode) {
+            spans.push((v.range(), encode(&new, v.as_bytes())));
+        }
+    }
+    match mode {
+        Mode::Replace => ident::apply(table, body, spans),
+        _ => None,
     }
 }
 
@@ -262,13 +311,32 @@ pub(crate) fn replace_value(
     who: Option<&(String, String)>,
     mode: &Mode,
 ) -> Option<String> {
-    if let Mode::Bind = mode {
-        if let (Some(Field::Name), Some((l, d))) = (fields::field(key, ctx), who)
-            && !value.trim().is_empty()
-        {
-            table.bind(value, l, d);
+    match mode {
+        Mode::Bind => {
+            if let (Some(Field::Name), Some((l, d))) = (fields::field(key, ctx), who)
+                && !value.trim().is_empty()
+            {
+                table.bind(value, l, d);
+            }
+            return None;
         }
-        return None;
+        Mode::Collect(found) => {
+            let place = if text::is_data_uri(value) {
+                Some(super::Place::DataUri)
+            } else {
+                fields::field(key, ctx).map(super::Place::from)
+            };
+            if let Some(place) = place
+                && !value.trim().is_empty()
+            {
+                found.borrow_mut().push(super::Placed {
+                    place,
+                    value: value.to_string(),
+                });
+            }
+            return None;
+        }
+        Mode::Replace => {}
     }
     if text::is_data_uri(value) {
         return text::data_uri(table, value);
@@ -317,7 +385,7 @@ mod tests {
     fn replaces_in_place_keeping_every_other_byte() {
         let mut t = Table::new(b"k".to_vec(), false, false);
         let body = "\u{feff}{ \"rel\" : \"participant\",\"name\":\"Lene Aaling\", \"uri\":\"sip:lenea@contoso.com\",\n \"_links\":{\"self\":{\"href\":\"https:\\/\\/fe1.contoso.com\\/participants\\/lenea@contoso.com\",\"title\":\"Lene Aaling\"},\"msg\":{\"href\":\"data:text\\/plain;charset=utf-8,Hi+Tosh%0d%0a\"}},\"n\":[1, 2.5e3,null], \"code\":null}";
-        let out = anonymize(&mut t, body.as_bytes(), Mode::Replace)
+        let out = anonymize(&mut t, body.as_bytes(), &Mode::Replace)
             .unwrap()
             .unwrap();
         let out = String::from_utf8(out).unwrap();
@@ -342,11 +410,25 @@ mod tests {
     }
 
     #[test]
+    fn bodies_that_do_not_parse_are_read_member_by_member() {
+        let mut t = Table::new(b"k".to_vec(), false, false);
+        let body = br#"{"from":{"name":"Lene Aaling","uri":"sip:lenea@contoso.com", type":"added"}, "subject":"Budget"#;
+        let out = lenient(&mut t, body, &Mode::Replace).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let name = crate::anonymize::table::name_of_address(&t.address("lenea", "contoso.com"));
+        assert!(out.contains(&format!("\"name\":\"{name}\"")), "{out}");
+        assert!(
+            out.contains(" type\":\"added\"}") && !out.contains("Budget"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn error_messages_and_placeholders_stay() {
         let mut t = Table::new(b"k".to_vec(), false, false);
         let body = br#"{"code":"Conflict","message":"Already exists","username":"REDACTED-2"}"#;
-        assert_eq!(anonymize(&mut t, body, Mode::Replace), Some(None));
-        assert_eq!(anonymize(&mut t, b"{not json", Mode::Replace), None);
+        assert_eq!(anonymize(&mut t, body, &Mode::Replace), Some(None));
+        assert_eq!(anonymize(&mut t, b"{not json", &Mode::Replace), None);
     }
 
     #[test]
@@ -354,8 +436,8 @@ mod tests {
         let mut t = Table::new(b"k".to_vec(), false, false);
         let later = br#"{"_links":{"participant":{"href":"/p/196","title":"Bob"}}}"#;
         let first = br#"{"name":"Bob","uri":"sip:bob@contoso.com"}"#;
-        anonymize(&mut t, first, Mode::Bind);
-        let out = anonymize(&mut t, later, Mode::Replace).unwrap().unwrap();
+        anonymize(&mut t, first, &Mode::Bind);
+        let out = anonymize(&mut t, later, &Mode::Replace).unwrap().unwrap();
         let bob = crate::anonymize::table::name_of_address(&t.address("bob", "contoso.com"));
         assert!(String::from_utf8(out).unwrap().contains(&bob));
     }

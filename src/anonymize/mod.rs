@@ -39,11 +39,13 @@
 //! # Parts
 //! `table` the pseudonyms; `filler` text of similar length; `ident` identifiers by shape;
 //! `fields` personal members by place; `json`, `xml`, `form`, `text` (plain, HTML, data
-//! URIs) and `photo` the bodies; `exchange` one exchange; `pass` a recording into another.
+//! URIs) and `photo` the bodies; `exchange` one exchange; `pass` a recording into another;
+//! `find` the same knowledge for `audit --pii`.
 
 mod exchange;
 mod fields;
 mod filler;
+mod find;
 mod form;
 mod ident;
 mod json;
@@ -57,6 +59,9 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 pub use self::filler::{WORDS as FILLER_WORDS, is_filler};
+pub use self::find::{
+    Address, Place, Placed, find_addresses, find_phones, placed_in_query, placed_values,
+};
 pub use self::pass::{AnonymizeOptions, AnonymizeReport, anonymize_recording};
 pub use self::photo::placeholder as placeholder_image;
 pub use self::table::{MappingEntry, Tally, is_reserved_domain, name_of_address};

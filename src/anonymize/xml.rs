@@ -12,7 +12,7 @@ use super::json::{Mode, replace_value};
 use super::table::Table;
 
 /// The body with its people replaced, None when it is not XML; `Some(None)`: unchanged.
-pub(crate) fn anonymize(table: &mut Table, body: &[u8], mode: Mode) -> Option<Option<Vec<u8>>> {
+pub(crate) fn anonymize(table: &mut Table, body: &[u8], mode: &Mode) -> Option<Option<Vec<u8>>> {
     let offset = if body.starts_with(b"\xEF\xBB\xBF") {
         3
     } else {
@@ -22,10 +22,10 @@ pub(crate) fn anonymize(table: &mut Table, body: &[u8], mode: Mode) -> Option<Op
     let doc = Document::parse(text).ok()?;
     let mut spans = Vec::new();
     for node in doc.descendants().filter(Node::is_element) {
-        element(table, node, offset, &mode, &mut spans);
+        element(table, node, offset, mode, &mut spans);
     }
     match mode {
-        Mode::Bind => Some(None),
+        Mode::Bind | Mode::Collect(_) => Some(None),
         Mode::Replace => Some(ident::apply(table, body, spans)),
     }
 }
@@ -160,7 +160,7 @@ mod tests {
   <propertyList name="emailAddresses"><item>bob@contoso.com</item></propertyList>
   <property name="rel">contact</property>
 </resource>"#;
-        let out = anonymize(&mut t, body.as_bytes(), Mode::Replace)
+        let out = anonymize(&mut t, body.as_bytes(), &Mode::Replace)
             .unwrap()
             .unwrap();
         let out = String::from_utf8(out).unwrap();
