@@ -310,6 +310,52 @@ pub(crate) fn organisation_of(host: &str, known: &[String]) -> Option<String> {
     })
 }
 
+/// A byte range of a body and what it becomes (a whole value found by its place).
+pub(crate) type Span = (std::ops::Range<usize>, Vec<u8>);
+
+/// `text` with each span replaced and identifiers replaced in the bytes between spans (a
+/// value replaced whole is never searched again); None when nothing changed.
+pub(crate) fn apply(table: &mut Table, text: &[u8], mut spans: Vec<Span>) -> Option<Vec<u8>> {
+    spans.sort_by_key(|(r, _)| r.start);
+    // None while the output is still identical to `text` up to `at`.
+    let mut out: Option<Vec<u8>> = None;
+    let begin = |out: &mut Option<Vec<u8>>, upto: usize| {
+        if out.is_none() {
+            let mut v = Vec::with_capacity(text.len() + 64);
+            v.extend_from_slice(&text[..upto]);
+            *out = Some(v);
+        }
+    };
+    let mut at = 0;
+    let mut pieces: Vec<(usize, usize, Option<&[u8]>)> = Vec::new();
+    for (range, replacement) in &spans {
+        if range.start < at || range.end > text.len() {
+            continue;
+        }
+        pieces.push((at, range.start, None));
+        pieces.push((range.start, range.end, Some(replacement.as_slice())));
+        at = range.end;
+    }
+    pieces.push((at, text.len(), None));
+    for (from, to, replacement) in pieces {
+        let original = &text[from..to];
+        let new = match replacement {
+            Some(r) if r != original => Some(r.to_vec()),
+            Some(_) => None,
+            None => substitute(table, original),
+        };
+        match (new, out.as_mut()) {
+            (Some(new), _) => {
+                begin(&mut out, from);
+                out.as_mut().expect("begun").extend_from_slice(&new);
+            }
+            (None, Some(o)) => o.extend_from_slice(original),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,50 +430,4 @@ mod tests {
         assert_eq!(organisation_of("127.0.0.1", &[]), None);
         assert_eq!(organisation_of("localhost", &[]), None);
     }
-}
-
-/// A byte range of a body and what it becomes (a whole value found by its place).
-pub(crate) type Span = (std::ops::Range<usize>, Vec<u8>);
-
-/// `text` with each span replaced and identifiers replaced in the bytes between spans (a
-/// value replaced whole is never searched again); None when nothing changed.
-pub(crate) fn apply(table: &mut Table, text: &[u8], mut spans: Vec<Span>) -> Option<Vec<u8>> {
-    spans.sort_by_key(|(r, _)| r.start);
-    // None while the output is still identical to `text` up to `at`.
-    let mut out: Option<Vec<u8>> = None;
-    let begin = |out: &mut Option<Vec<u8>>, upto: usize| {
-        if out.is_none() {
-            let mut v = Vec::with_capacity(text.len() + 64);
-            v.extend_from_slice(&text[..upto]);
-            *out = Some(v);
-        }
-    };
-    let mut at = 0;
-    let mut pieces: Vec<(usize, usize, Option<&[u8]>)> = Vec::new();
-    for (range, replacement) in &spans {
-        if range.start < at || range.end > text.len() {
-            continue;
-        }
-        pieces.push((at, range.start, None));
-        pieces.push((range.start, range.end, Some(replacement.as_slice())));
-        at = range.end;
-    }
-    pieces.push((at, text.len(), None));
-    for (from, to, replacement) in pieces {
-        let original = &text[from..to];
-        let new = match replacement {
-            Some(r) if r != original => Some(r.to_vec()),
-            Some(_) => None,
-            None => substitute(table, original),
-        };
-        match (new, out.as_mut()) {
-            (Some(new), _) => {
-                begin(&mut out, from);
-                out.as_mut().expect("begun").extend_from_slice(&new);
-            }
-            (None, Some(o)) => o.extend_from_slice(original),
-            (None, None) => {}
-        }
-    }
-    out
 }

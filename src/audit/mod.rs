@@ -9,13 +9,13 @@
 //! - a `cwt=` / `psat=` token (also `cwt%3d`) whose value is not a `REDACTED-n` placeholder,
 //!   and any JWT (`eyJ….eyJ….`), anywhere: path, query, any header, any body, the error text,
 //!   the events' embedded resources;
-//! - a secret header ([`DEFAULT_HEADERS`]: `Authorization`,
+//! - a secret header ([`DEFAULT_HEADERS`](crate::redact::DEFAULT_HEADERS): `Authorization`,
 //!   `X-Ms-WebTicket` …) whose credentials are not a placeholder;
 //! - a cookie value of a known secret cookie ([`SECRET_COOKIES`], or a name that says
 //!   token / auth / session / ticket / secret) in `Cookie` / `Set-Cookie`;
 //! - a secret field with a real value: JSON fields at any depth and XML `<property name>`s
-//!   of [`DEFAULT_JSON_FIELDS`], form fields (bodies and query) of
-//!   [`DEFAULT_FORM_FIELDS`];
+//!   of [`DEFAULT_JSON_FIELDS`](crate::redact::DEFAULT_JSON_FIELDS), form fields (bodies and query) of
+//!   [`DEFAULT_FORM_FIELDS`](crate::redact::DEFAULT_FORM_FIELDS);
 //! - `password=VALUE` anywhere;
 //! - a match of a user regex (group 1 if it has one), unless it is a placeholder.
 //!
