@@ -166,6 +166,12 @@ fn body(t: &mut Table, content_type: Option<&str>, body: &mut Vec<u8>, request: 
         }
         return false;
     }
+    if essence.contains("xml") || (!textual && first == Some(b'<')) {
+        if let Some(out) = xml::lenient(t, body, &Mode::Replace) {
+            *body = out;
+        }
+        return false;
+    }
     let Ok(text) = std::str::from_utf8(body) else {
         return !crate::ucwa::media::is_text_like(content_type);
     };

@@ -52,15 +52,18 @@ pub(crate) struct Context<'a> {
 
 /// The field a member named `key` holds in `ctx`, if it is personal.
 pub(crate) fn field(key: &str, ctx: Context<'_>) -> Option<Field> {
+    // Every personal name is short: longer keys (and most keys) are answered without
+    // allocating.
+    if key.len() > 17 || !KNOWN.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+        return None;
+    }
     let k = key.to_ascii_lowercase();
-    let note_rel = ctx.rel.is_some_and(|r| {
-        let r = r.to_ascii_lowercase();
-        r == "note" || r == "contactnote" || r == "location" || r == "contactlocation"
-    });
-    let group = ctx.rel.is_some_and(|r| {
-        ["group", "pinnedgroup", "defaultgroup", "mygroups"]
-            .contains(&r.to_ascii_lowercase().as_str())
-    });
+    let rel_is = |names: &[&str]| {
+        ctx.rel
+            .is_some_and(|r| names.iter().any(|n| n.eq_ignore_ascii_case(r)))
+    };
+    let note_rel = rel_is(&["note", "contactNote", "location", "contactLocation"]);
+    let group = rel_is(&["group", "pinnedGroup", "defaultGroup", "myGroups"]);
     Some(match k.as_str() {
         "name" if group => return None,
         "name" | "displayname" | "fullname" | "firstname" | "lastname" | "givenname"
@@ -81,6 +84,39 @@ pub(crate) fn field(key: &str, ctx: Context<'_>) -> Option<Field> {
         _ => return None,
     })
 }
+
+/// Every member name [`field`] knows (compared without case).
+const KNOWN: &[&str] = &[
+    "name",
+    "displayName",
+    "fullName",
+    "firstName",
+    "lastName",
+    "givenName",
+    "surname",
+    "title",
+    "jobTitle",
+    "department",
+    "company",
+    "office",
+    "homePhoneNumber",
+    "mobilePhoneNumber",
+    "workPhoneNumber",
+    "otherPhoneNumber",
+    "phoneNumber",
+    "phone",
+    "location",
+    "message",
+    "note",
+    "text",
+    "plainMessage",
+    "htmlMessage",
+    "subject",
+    "query",
+    "q",
+    "search",
+    "searchTerm",
+];
 
 /// Members whose value names the person an object is about, best first.
 pub(crate) const PERSON_KEYS: &[&str] = &["uri", "sip", "email", "emailaddresses", "from", "to"];

@@ -105,7 +105,9 @@ pub fn placed_values(content_type: Option<&str>, body: &[u8]) -> Vec<Placed> {
             json::lenient(&mut table, body, &mode);
         }
     } else if ct.contains("xml") || (!textual && first == Some(b'<')) {
-        xml::anonymize(&mut table, body, &mode);
+        if xml::anonymize(&mut table, body, &mode).is_none() {
+            xml::lenient(&mut table, body, &mode);
+        }
     } else if ct.contains("x-www-form-urlencoded") || crate::redact::looks_like_form(body) {
         form::anonymize(&mut table, body, &mode);
     }

@@ -126,7 +126,13 @@ impl Reader<'_> {
 }
 
 fn decode(literal: &[u8]) -> Option<String> {
-    serde_json::from_slice::<String>(literal).ok()
+    match literal {
+        // Without escapes a literal is its own text (no control characters: JSON forbids them).
+        [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') && !inner.iter().any(|b| *b < 0x20) => {
+            std::str::from_utf8(inner).ok().map(str::to_owned)
+        }
+        _ => serde_json::from_slice::<String>(literal).ok(),
+    }
 }
 
 /// The JSON spelling of `value`, with `/` escaped when the literal it replaces escaped it.
@@ -285,6 +291,12 @@ fn walk(
                 match value {
                     Node::Str(range) => {
                         let raw = &body[range.clone()];
+                        // Most members are neither personal by name nor a data URI: their
+                        // identifiers are the identifier pass's, no need to decode them.
+                        let data_uri = raw.len() > 6 && raw[1..6].eq_ignore_ascii_case(b"data:");
+                        if !data_uri && fields::field(key, ctx).is_none() {
+                            continue;
+                        }
                         let Some(v) = decode(raw) else { continue };
                         if let Some(new) = replace_value(table, key, &v, ctx, who.as_ref(), mode) {
                             spans.push((range.clone(), encode(&new, raw)));
