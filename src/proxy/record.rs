@@ -15,7 +15,7 @@ use super::capture::{CaptureHandle, Captured, keep_capped};
 use super::decode::{decode, is_encoded};
 use crate::redact::Redactor;
 use crate::replay::key::{KeyOptions, key_of_recorded};
-use crate::store::{Exchange, ExchangeSink};
+use crate::store::{Admission, Exchange, ExchangeSink};
 use crate::ucwa::Representation;
 use crate::ucwa::classify::Classifier;
 use crate::ucwa::feed;
@@ -94,6 +94,23 @@ impl Recorder {
         }
     }
 
+    /// Wait until the recording writer has room (backpressure, perf issue 10): awaited
+    /// before a request is forwarded, so a writer that falls behind slows the proxy down
+    /// instead of growing memory. Holds nothing afterwards (a held P-GET holds no room).
+    pub async fn room(&self) {
+        let sink = self.sink.lock().ok().and_then(|s| s.clone());
+        if let Some(sink) = sink {
+            sink.room().await;
+        }
+    }
+
+    /// Count a finished exchange into the writer's bound before its record is finished
+    /// on the blocking pool (perf issue 10); None once the sink is let go at shutdown.
+    fn admit(&self, ex: &Exchange) -> Option<Admission> {
+        let sink = self.sink.lock().ok()?;
+        Some(sink.as_ref()?.admit(crate::store::writer::weight(ex)))
+    }
+
     /// Exchanges handed to the writer, and exchanges that could not be.
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -104,7 +121,13 @@ impl Recorder {
 
     /// Everything that turns a raw exchange into a stored row (CPU work, off the client's
     /// path).
-    fn complete(&self, mut ex: Exchange, upstream_path: &str, response_decoded: bool) {
+    fn complete(
+        &self,
+        mut ex: Exchange,
+        upstream_path: &str,
+        response_decoded: bool,
+        admission: Option<Admission>,
+    ) {
         if !response_decoded {
             let encoding = ex
                 .response_headers
@@ -142,15 +165,12 @@ impl Recorder {
             error = ex.error.as_deref().unwrap_or(""),
             "exchange"
         );
-        let stored = match self.sink.lock() {
-            Ok(sink) => match sink.as_ref() {
-                Some(sink) => {
-                    sink.submit(ex);
-                    true
-                }
-                None => false,
-            },
-            Err(_) => false,
+        let stored = match admission {
+            Some(admission) => {
+                admission.submit(ex);
+                true
+            }
+            None => false,
         };
         if stored {
             self.submitted.fetch_add(1, Ordering::Relaxed);
@@ -289,7 +309,8 @@ impl Pending {
         let recorder = self.recorder.clone();
         let path = std::mem::take(&mut self.upstream_path);
         let decoded = self.response_decoded;
-        let work = move || recorder.complete(ex, &path, decoded);
+        let admission = self.recorder.admit(&ex);
+        let work = move || recorder.complete(ex, &path, decoded, admission);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 self.recorder.tracker.spawn_blocking_on(work, &handle);

@@ -1,7 +1,7 @@
 //! The SQLite recording: one file, many named sessions (DESIGN.md "Recording").
 //!
 //! - [`schema`]: recognising, creating and migrating the file;
-//! - [`writer`]: the one writer thread the recording proxy feeds through a bounded channel;
+//! - [`writer`]: the one writer thread the recording proxy feeds, with a bound on what waits;
 //! - [`read`]: sessions, exchanges and events for replay, diff and the inspect commands.
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
@@ -17,7 +17,7 @@ pub mod writer;
 
 pub use model::{EventRow, Exchange, HeaderList, NewSession, SessionInfo};
 pub use read::Recording;
-pub use writer::{ExchangeSink, StoreWriter, WriterStats};
+pub use writer::{Admission, ExchangeSink, StoreWriter, WriterLimit, WriterStats};
 
 /// Why a recording cannot be used. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
