@@ -25,7 +25,15 @@ use common::{Server, get_request, load, machine, median, read_response};
 
 const HELD: usize = 1_000;
 const CONNS: usize = 32;
-const LOAD: Duration = Duration::from_secs(3);
+/// Seconds of each load round (`BENCH_LOAD_SECS`, default 3).
+fn load_time() -> Duration {
+    Duration::from_secs(
+        std::env::var("BENCH_LOAD_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3),
+    )
+}
 const ROUNDS: usize = 3;
 const PM_PATH: &str =
     "/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob/messaging";
@@ -91,6 +99,7 @@ fn main() {
         ],
         Some(&log),
     );
+    eprintln!("record listening on {}", proxy.url);
     let request = get_request(proxy.addr, PM_PATH, "application/json");
     let mut answered = 0u64;
     rt.block_on(async {
@@ -101,10 +110,11 @@ fn main() {
     });
     let mut without = vec![];
     for _ in 0..ROUNDS {
-        let r = rt.block_on(load(proxy.addr, request.clone(), CONNS, LOAD));
+        let r = rt.block_on(load(proxy.addr, request.clone(), CONNS, load_time()));
         answered += r.responses;
         without.push(r.rate());
     }
+    eprintln!("baseline load done");
     std::thread::sleep(Duration::from_millis(500));
     let rss_before = proxy.rss_mib();
 
@@ -121,7 +131,10 @@ fn main() {
                 );
                 s.write_all(req.as_bytes()).await.ok()?;
                 let mut buf = Vec::new();
-                read_response(&mut s, &mut buf).await
+                tokio::time::timeout(Duration::from_secs(60), read_response(&mut s, &mut buf))
+                    .await
+                    .ok()
+                    .flatten()
             })
         })
         .collect();
@@ -129,11 +142,16 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let now_held = held.load(Ordering::SeqCst);
+    eprintln!("{now_held} P-GETs held");
     std::thread::sleep(Duration::from_millis(500));
     let rss_held = proxy.rss_mib();
     let mut with = vec![];
     for _ in 0..ROUNDS {
-        let r = rt.block_on(load(proxy.addr, request.clone(), CONNS, LOAD));
+        let r = rt.block_on(load(proxy.addr, request.clone(), CONNS, load_time()));
+        eprintln!(
+            "load with P-GETs held: {} responses, {} errors",
+            r.responses, r.errors
+        );
         answered += r.responses;
         with.push(r.rate());
     }
@@ -148,26 +166,27 @@ fn main() {
         }
         ok
     });
+    eprintln!("{released} held P-GETs answered after the release");
     answered += released;
-    let peak = proxy.peak_mib();
-    let (status, exit) = proxy.terminate();
-    let rec = Recording::open(&db).unwrap();
-    let stored = rec.session(Some("p")).unwrap().exchanges;
-
     let (without, with) = (median(without), median(with));
     println!(
         "{now_held} P-GETs held (of {HELD}; {still_held} still held after the load), {CONNS}-connection load of {} s × {ROUNDS} rounds (medians)",
-        LOAD.as_secs()
+        load_time().as_secs()
     );
     println!("  req/s, none held (baseline)   {without:>9.0}");
     println!(
         "  req/s, {HELD} held              {with:>9.0}  ratio {:.2}",
         with / without
     );
+    let peak = proxy.peak_mib();
     println!(
         "  resident: {rss_before:.1} MB before, {rss_held:.1} MB held -> {:.1} KB per held P-GET (peak {peak:.1} MB)",
         (rss_held - rss_before) * 1024.0 / now_held.max(1) as f64
     );
+    eprintln!("SIGTERM: the writer stores what is queued");
+    let (status, exit) = proxy.terminate();
+    let rec = Recording::open(&db).unwrap();
+    let stored = rec.session(Some("p")).unwrap().exchanges;
     println!(
         "  answered {answered}, stored {stored} ({}), SIGTERM exit {:?} after {:.2} s",
         if stored >= answered {
