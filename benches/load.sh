@@ -52,11 +52,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
+free_port() { # below the ephemeral range, in no state at all (TIME_WAIT included)
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
-    ss -ltn 2>/dev/null | grep -q ":$p " || { echo "$p"; return; }
+    p=$((12000 + RANDOM % 16000))
+    ss -tan 2>/dev/null | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
   done
 }
 
@@ -115,6 +115,7 @@ PATH_PM=/ucwa/oauth/v1/applications/1/communication/conversations/7/participants
 if [ "$HAVE_NGINX" = 1 ]; then
   UP_PORT=$(free_port)
   NP_PORT=$(free_port)
+  while [ "$NP_PORT" = "$UP_PORT" ]; do NP_PORT=$(free_port); done
   mkdir -p "$T/www" "$T/tmp"
   cat >"$T/www/pm.json" <<'EOF'
 {"rel":"participantMessaging","_links":{"self":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob/messaging"},"participant":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob"},"conversation":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7"},"sendMessage":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7/messaging/messages"}},"state":"Connected","timeStamp":"/Date(1474932027613)/"}
@@ -164,16 +165,16 @@ echo
 
 DB=$T/rec.sqlite
 for r in $(seq 1 "$ROUNDS"); do
-  read -r rps p50 p99 n < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
+  read -r rps p50 p99 n bad < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
   echo "$rps" >>"$T/direct32"; echo "$p99" >>"$T/direct32p99"
   if [ "$HAVE_NGINX" = 1 ]; then
-    read -r rps p50 p99 n < <(wrk_run $CONNS "$NGINX_PROXY$PATH_PM")
+    read -r rps p50 p99 n bad < <(wrk_run $CONNS "$NGINX_PROXY$PATH_PM")
     echo "$rps" >>"$T/nginx32"
   fi
 
   start_server "record$r" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "load$r"
   REC=$SRV_PID
-  read -r rps p50 p99 answered < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
+  read -r rps p50 p99 answered bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
   t_end=$(date +%s.%N)
   at_end=$(stored "$DB" "load$r")
   echo "$rps" >>"$T/record32"
@@ -190,7 +191,7 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "$(awk -v a="$answered" -v d="$DURATION" -v x="$drain" 'BEGIN { printf "%.0f", a / (d + x) }')" >>"$T/stored_rate"
   hwm_mb "$REC" >>"$T/peak"
   # 1 connection: record, then the others.
-  read -r rps p50 p99 n1 < <(wrk_run 1 "$SRV_URL$PATH_PM")
+  read -r rps p50 p99 n1 bad < <(wrk_run 1 "$SRV_URL$PATH_PM")
   echo "$p50" >>"$T/record1"
   answered=$((answered + n1))
   # wrk hangs up with a request in flight (recorded as aborted, no response): one complete
@@ -201,10 +202,10 @@ for r in $(seq 1 "$ROUNDS"); do
   wait "$REC" || true
   final=$(stored "$DB" "load$r")
   echo "$answered $final" >>"$T/counts"
-  read -r rps p50 p99 n < <(wrk_run 1 "$UPSTREAM$PATH_PM")
+  read -r rps p50 p99 n bad < <(wrk_run 1 "$UPSTREAM$PATH_PM")
   echo "$p50" >>"$T/direct1"
   if [ "$HAVE_NGINX" = 1 ]; then
-    read -r rps p50 p99 n < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
+    read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
     echo "$p50" >>"$T/nginx1"
   fi
 

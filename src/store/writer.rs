@@ -29,6 +29,9 @@ use super::{StoreError, now_rfc3339, schema};
 
 /// Most exchanges written in one transaction.
 const MAX_BATCH: usize = 512;
+/// A batch smaller than this waits [`GATHER_FOR`] for more before it is written.
+const GATHER_BELOW: usize = 16;
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(2);
 /// The writer connection's page cache, KiB.
 const CACHE_KIB: u32 = 8192;
 /// WAL pages between automatic checkpoints (SQLite's default is 1 000).
@@ -130,11 +133,15 @@ impl Budget {
     }
 }
 
-/// An exchange on its way to the writer with the bytes it was charged.
+/// An exchange on its way to the writer with the bytes it was charged, and its headers
+/// already in their stored form: encoded by the producer, in parallel, not by the one
+/// writer thread.
 #[derive(Debug)]
 struct Queued {
     exchange: Exchange,
     weight: usize,
+    request_headers: String,
+    response_headers: String,
 }
 
 /// Where finished exchanges go. Cheap to clone. [`ExchangeSink::submit`] never blocks;
@@ -200,8 +207,21 @@ impl ExchangeSink {
         self.queue(exchange, weight);
     }
 
+    /// Queue an exchange already charged `weight` bytes (the encoded headers are charged
+    /// here).
     fn queue(&self, exchange: Exchange, weight: usize) {
-        if self.tx.send(Queued { exchange, weight }).is_err() {
+        let request_headers = exchange.request_headers.to_json();
+        let response_headers = exchange.response_headers.to_json();
+        let encoded = request_headers.len() + response_headers.len();
+        self.budget.charge(0, encoded);
+        let weight = weight + encoded;
+        let queued = Queued {
+            request_headers,
+            response_headers,
+            exchange,
+            weight,
+        };
+        if self.tx.send(queued).is_err() {
             self.budget.release(1, weight);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::error!("recording writer is gone; an exchange was not stored");
@@ -501,6 +521,17 @@ fn write_loop(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut failure = None;
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        if batch.len() < GATHER_BELOW {
+            // A trickle (a sequential client): gather a little more before committing,
+            // so one commit's pages (16 KiB each) carry several exchanges, not one.
+            std::thread::sleep(GATHER_FOR);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(q) => batch.push(q),
+                    Err(_) => break,
+                }
+            }
+        }
         let (count, bytes) = (batch.len(), batch.iter().map(|q| q.weight).sum::<usize>());
         match write_batch(&mut conn, session_id, &mut ordinals, &batch) {
             Ok(events) => {
@@ -575,7 +606,13 @@ fn write_rows(
                 link_rel, link_href, link_title, in_rel, in_href, type, status, reason, embedded)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
-        for Queued { exchange: ex, .. } in batch {
+        for Queued {
+            exchange: ex,
+            request_headers,
+            response_headers,
+            ..
+        } in batch
+        {
             let seq = ex.seq as i64;
             let entry = ordinals.keys.get_mut(ex.match_key.as_str());
             let known = entry.as_deref().copied().unwrap_or_default();
@@ -617,11 +654,11 @@ fn write_rows(
                 ex.path,
                 ex.query,
                 ex.http_version,
-                ex.request_headers.to_json(),
+                request_headers,
                 ex.request_body,
                 ex.request_truncated,
                 ex.status,
-                ex.response_headers.to_json(),
+                response_headers,
                 ex.response_body,
                 ex.response_truncated,
                 ex.content_encoding,
