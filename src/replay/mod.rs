@@ -59,21 +59,32 @@
 //! value, not the one it sent this time. Those client-generated identifiers are left out of
 //! the match key (see `key::DEFAULT_IGNORED_BODY_FIELDS`) so that the request still matches.
 
+mod control;
 mod cursor;
+mod fault;
 mod feed;
+mod hold;
 mod index;
+mod log;
 mod miss;
+mod near_miss;
 mod options;
 mod pacing;
+mod recorded;
 mod redacted;
 mod replayer;
 mod report;
 mod server;
+mod session;
 mod test_server;
 
+pub use fault::{FaultAction, FaultRule, RuleStatus};
+pub use log::{Outcome, Received};
 pub use miss::{Closest, Miss, MissReason};
+pub use near_miss::{Difference, NearMiss};
 pub use options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
-pub use replayer::Replayer;
-pub use report::{ReplayReport, Unplayed};
-pub use server::run;
+pub use recorded::Recorded;
+pub use replayer::{Replayer, credential_placeholder};
+pub use report::{Allow, FaultFired, Forwarded, Rejected, ReplayReport, Unplayed};
+pub use server::{Fallback, Forwarding, run, run_with};
 pub use test_server::{ReplayServer, ReplayServerBuilder};

@@ -79,6 +79,39 @@ impl StoreWriter {
     pub fn create(path: &Path, session: &NewSession) -> Result<Self, StoreError> {
         let conn = schema::open_for_write(path)?;
         let session_id = start_session(&conn, path, session)?;
+        StoreWriter::start(conn, path, session_id)
+    }
+
+    /// Open `path` and add to its existing session `name` (spy mode extends the session it
+    /// replays). The caller numbers the new exchanges after the session's last `seq`.
+    pub fn append(path: &Path, name: &str) -> Result<Self, StoreError> {
+        let conn = schema::open_for_write(path)?;
+        let sql = |e| StoreError::sqlite(path, e);
+        let id: Option<i64> = conn
+            .query_row("SELECT id FROM sessions WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)?;
+        let Some(session_id) = id else {
+            let mut names = conn
+                .prepare("SELECT name FROM sessions ORDER BY id")
+                .map_err(sql)?;
+            let available = names
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(sql)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql)?;
+            return Err(StoreError::NoSession {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                available,
+            });
+        };
+        StoreWriter::start(conn, path, session_id)
+    }
+
+    fn start(conn: Connection, path: &Path, session_id: i64) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let owned = path.to_path_buf();
         let thread = std::thread::Builder::new()
