@@ -60,14 +60,11 @@ pub fn sessions_from_ndjson(
             }
         };
         let (info, exchanges) = &mut sessions[at];
-        match ex.path.strip_prefix("/_upstream/") {
-            Some(_) => {
-                if !info.also_upstreams.contains(&origin) {
-                    info.also_upstreams.push(origin);
-                }
-            }
-            None if info.upstream.is_empty() => info.upstream = origin,
-            None => {}
+        let published = ex.path.starts_with("/_upstream/");
+        if published && !info.also_upstreams.contains(&origin) {
+            info.also_upstreams.push(origin);
+        } else if !published && info.upstream.is_empty() {
+            info.upstream = origin;
         }
         exchanges.push(ex);
     }

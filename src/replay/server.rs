@@ -360,13 +360,18 @@ async fn truncated(whole: Response<Body>) -> Response<Body> {
     parts
         .headers
         .insert(MISS_HEADER, HeaderValue::from_static("fault"));
-    let frames: Vec<Result<http_body::Frame<Bytes>, BoxError>> = vec![
-        Ok(http_body::Frame::data(half)),
-        Err("injected truncate: the connection is closed mid-body".into()),
-    ];
-    let body = crate::body::boxed(http_body_util::StreamBody::new(futures_util::stream::iter(
-        frames,
-    )));
+    // The half goes out first (hyper flushes while the body is pending), then the body
+    // breaks and hyper closes the connection.
+    let half = futures_util::stream::iter([Ok::<_, BoxError>(http_body::Frame::data(half))]);
+    let broken = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err::<http_body::Frame<Bytes>, BoxError>(
+            "injected truncate: the connection is closed mid-body".into(),
+        )
+    });
+    let body = crate::body::boxed(http_body_util::StreamBody::new(
+        futures_util::StreamExt::chain(half, broken),
+    ));
     Response::from_parts(parts, body)
 }
 

@@ -253,9 +253,11 @@ fn har_session(
         .map(str::to_string)
         .or(recorded_name)
         .unwrap_or_else(|| "har".into());
-    let mut opts = ImportOptions::default();
-    opts.session = name_of_session.clone();
-    opts.key = key;
+    let opts = ImportOptions {
+        session: name_of_session.clone(),
+        key,
+        ..ImportOptions::default()
+    };
     let plan = plan_from_slice(Path::new(name), text.as_bytes(), &opts)?;
     let info = memory_session(
         &name_of_session,
