@@ -24,6 +24,8 @@ pub struct ScriptOptions {
     pub representation: Representation,
     /// The `EndpointId` sent with `POST applications` (real clients send a fresh one).
     pub endpoint_id: String,
+    /// The text of the message the user sends (`text/plain`).
+    pub message: String,
 }
 
 impl Default for ScriptOptions {
@@ -33,6 +35,7 @@ impl Default for ScriptOptions {
             password: crate::sim::PASSWORD.into(),
             representation: Representation::Json,
             endpoint_id: "6d1ec8f9-0c5b-4b8e-9d6e-1a2b3c4d5e6f".into(),
+            message: "Fine, thanks!".into(),
         }
     }
 }
@@ -245,7 +248,7 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
         .expect(
             Method::POST,
             &send,
-            Some(("text/plain", b"Fine, thanks!".to_vec())),
+            Some(("text/plain", opts.message.clone().into_bytes())),
             &[201],
         )
         .await?;

@@ -39,13 +39,14 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(ingest: Ingest, sink: ExchangeSink, max_body: usize) -> Self {
+    /// Records numbered from `after_seq + 1` (0 for a new session).
+    pub fn new(ingest: Ingest, sink: ExchangeSink, max_body: usize, after_seq: u64) -> Self {
         Recorder {
             ingest,
             sink: Mutex::new(Some(sink)),
             tracker: TaskTracker::new(),
             max_body,
-            seq: AtomicU64::new(0),
+            seq: AtomicU64::new(after_seq),
             submitted: AtomicU64::new(0),
             lost: AtomicU64::new(0),
         }
@@ -312,6 +313,7 @@ mod tests {
             Ingest::new(&RedactConfig::default(), KeyOptions::default()).unwrap(),
             writer.sink(),
             1 << 20,
+            0,
         ))
     }
 
