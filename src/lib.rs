@@ -16,6 +16,8 @@
 //! - [`har`]: sessions exported as HAR 1.2 / NDJSON, HAR files (ours, browsers') imported;
 //! - [`html`]: self-contained HTML pages of a session (with a replay's findings) and of a
 //!   diff;
+//! - [`spy`]: spy mode, a replay that forwards what its recording lacks to the live server
+//!   (through the proxy's forwarding path) and records it;
 //! - [`demo`]: a scripted UCWA client and the demo pipeline;
 //! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares.
 //!
@@ -37,6 +39,7 @@ pub mod redact;
 pub mod replay;
 pub mod serve;
 pub mod sim;
+pub mod spy;
 pub mod store;
 pub mod ucwa;
 pub mod upstream;

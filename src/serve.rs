@@ -7,7 +7,6 @@
 //! [`BackgroundServer`] is the wiremock-rs pattern on top: a server on its own thread and
 //! runtime, usable from any test, stopped when dropped.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +47,34 @@ pub async fn bind(addr: &str) -> Result<TcpListener, crate::Error> {
         })
 }
 
+/// Put in a response's extensions to close the connection instead of sending the response
+/// (the replayer's injected `reset`): an HTTP/1.1 client sees the connection closed with no
+/// answer, an h2 client a reset stream.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
+
+/// The error a handler's [`CloseConnection`] becomes for hyper.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed on purpose (an injected reset)")]
+struct Closed;
+
+/// A request the HTTP layer refused before any handler saw it: hyper answers a request line
+/// longer than 64 KiB with `414` and a head beyond its buffer with `431` on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub peer: SocketAddr,
+    /// The status hyper answered with.
+    pub status: u16,
+    pub reason: &'static str,
+    /// The first bytes of the refused request as read off the connection (at most 512).
+    pub head: Vec<u8>,
+    /// The length of its request line, when its end was read.
+    pub line_len: Option<usize>,
+}
+
+/// Called for every [`Refused`] request (the replayer reports them).
+pub type OnRefused = Arc<dyn Fn(Refused) + Send + Sync>;
+
 /// Serve `listener` until `shutdown` fires, calling `handler` for every request.
 ///
 /// Handlers never fail: request-path errors must already be responses (502, 404 …).
@@ -57,6 +84,21 @@ pub async fn serve<H, F>(
     handler: H,
     shutdown: CancellationToken,
     drain: Duration,
+) where
+    H: Fn(Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    serve_observed(listener, tls, handler, shutdown, drain, None).await;
+}
+
+/// [`serve`], also telling `on_refused` about requests the HTTP layer refused on its own.
+pub async fn serve_observed<H, F>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: H,
+    shutdown: CancellationToken,
+    drain: Duration,
+    on_refused: Option<OnRefused>,
 ) where
     H: Fn(Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -101,15 +143,25 @@ pub async fn serve<H, F>(
         let handler = handler.clone();
         let service = service_fn(move |req| {
             let fut = handler(req, info);
-            async move { Ok::<_, Infallible>(fut.await) }
+            async move {
+                let resp = fut.await;
+                if resp.extensions().get::<CloseConnection>().is_some() {
+                    return Err(Closed);
+                }
+                Ok::<_, Closed>(resp)
+            }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let on_refused = on_refused.clone();
+        let sniffed = SniffHandle::default();
+        let sniff = sniffed.clone();
         tokio::spawn(async move {
             let result = match tls {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let io = TokioIo::new(Sniff::new(stream, sniff));
+                    let conn = builder.serve_connection(io, service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => {
@@ -117,7 +169,8 @@ pub async fn serve<H, F>(
                         tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(tls_stream)) => {
-                            let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                            let io = TokioIo::new(Sniff::new(tls_stream, sniff));
+                            let conn = builder.serve_connection(io, service);
                             watcher.watch(conn.into_owned()).await
                         }
                         Ok(Err(err)) => {
@@ -133,6 +186,30 @@ pub async fn serve<H, F>(
             };
             if let Err(err) = result {
                 tracing::debug!(%peer, %err, "connection ended with an error");
+                let too_large = err
+                    .downcast_ref::<hyper::Error>()
+                    .filter(|e| e.is_parse_too_large());
+                if let (Some(e), Some(notify)) = (too_large, on_refused) {
+                    let (status, reason) = if e.to_string().contains("URI too long") {
+                        (
+                            414,
+                            "URI Too Long: the request line is longer than the HTTP layer reads (64 KiB)",
+                        )
+                    } else {
+                        (
+                            431,
+                            "Request Header Fields Too Large: the request head is larger than the HTTP layer reads",
+                        )
+                    };
+                    let seen = sniffed.lock().map(|s| s.clone()).unwrap_or_default();
+                    notify(Refused {
+                        peer,
+                        status,
+                        reason,
+                        head: seen.head,
+                        line_len: seen.line_done.then_some(seen.line_len),
+                    });
+                }
             }
         });
     }
@@ -140,6 +217,117 @@ pub async fn serve<H, F>(
     tokio::select! {
         _ = graceful.shutdown() => tracing::debug!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!(?drain, "shutdown deadline passed with connections still open"),
+    }
+}
+
+/// What [`Sniff`] saw of the request being read.
+#[derive(Debug, Clone, Default)]
+struct Sniffed {
+    head: Vec<u8>,
+    line_len: usize,
+    line_done: bool,
+    /// The connection wrote since the last read: the next read starts a new request.
+    fresh: bool,
+}
+
+/// How much of a request's start [`Sniff`] keeps.
+const SNIFF_BYTES: usize = 512;
+
+type SniffHandle = Arc<std::sync::Mutex<Sniffed>>;
+
+/// A connection that keeps the first bytes of the request being read (the start of its
+/// request line), so that a request the HTTP layer refuses on its own can still be named.
+/// A response written marks the next bytes read as a new request.
+struct Sniff<S> {
+    inner: S,
+    seen: SniffHandle,
+}
+
+impl<S> Sniff<S> {
+    fn new(inner: S, seen: SniffHandle) -> Self {
+        Sniff { inner, seen }
+    }
+
+    fn note_read(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let Ok(mut s) = self.seen.lock() else {
+            return;
+        };
+        if s.fresh {
+            *s = Sniffed::default();
+        }
+        let room = SNIFF_BYTES.saturating_sub(s.head.len());
+        s.head.extend_from_slice(&data[..data.len().min(room)]);
+        if !s.line_done {
+            match data.iter().position(|b| *b == b'\n') {
+                Some(at) => {
+                    s.line_len += at;
+                    s.line_done = true;
+                }
+                None => s.line_len += data.len(),
+            }
+        }
+    }
+
+    fn note_write(&self) {
+        if let Ok(mut s) = self.seen.lock() {
+            s.fresh = true;
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Sniff<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            self.note_read(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniff<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.note_write();
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.note_write();
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

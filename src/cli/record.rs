@@ -76,6 +76,10 @@ pub struct RecordArgs {
     pub anonymize: bool,
     #[command(flatten)]
     pub anonymize_args: super::anonymize::AnonymizeArgs,
+    /// A command to record (its client finds the proxy's URL in UCWA_RECORD_URL): recording
+    /// stops when it exits, and its exit status is the recorder's.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
@@ -124,14 +128,24 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     let listener = ucwa_replay::serve::bind(&args.listen).await?;
     let local = listener.local_addr().context("listener address")?;
     let public = proxy.public_url(local, tls.is_some());
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{public}")?;
-        out.flush()?;
-    }
-    let run = proxy
-        .run(listener, tls, writer.sink(), ctx.shutdown.clone())
-        .await;
+    let wrapped = match args.command.is_empty() {
+        true => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{public}")?;
+            out.flush()?;
+            None
+        }
+        false => Some(super::wrap::Wrapped::spawn(
+            &args.command,
+            "UCWA_RECORD_URL",
+            &public,
+            &ctx.shutdown,
+        )?),
+    };
+    let shutdown = wrapped
+        .as_ref()
+        .map_or_else(|| ctx.shutdown.clone(), |w| w.shutdown.clone());
+    let run = proxy.run(listener, tls, writer.sink(), shutdown).await;
     let stats = writer.finish().await?;
     let proxy_stats = run?;
     let lost = if proxy_stats.lost > 0 {
@@ -153,7 +167,16 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
             a.write_mapping(path)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    match wrapped {
+        Some(w) => match w.status().await? {
+            status if status.success() => Ok(ExitCode::SUCCESS),
+            status => {
+                eprintln!("ucwa-replay: the command failed ({status})");
+                Ok(super::wrap::exit_code_of(status))
+            }
+        },
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// The anonymiser of `--anonymize`, told the deployment's origins; its options without

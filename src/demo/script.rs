@@ -24,6 +24,8 @@ pub struct ScriptOptions {
     pub representation: Representation,
     /// The `EndpointId` sent with `POST applications` (real clients send a fresh one).
     pub endpoint_id: String,
+    /// The text of the message the user sends (`text/plain`).
+    pub message: String,
     /// Who the remote side is and what is said.
     pub remote: RemoteScript,
 }
@@ -35,14 +37,16 @@ impl Default for ScriptOptions {
             password: crate::sim::PASSWORD.into(),
             representation: Representation::Json,
             endpoint_id: "6d1ec8f9-0c5b-4b8e-9d6e-1a2b3c4d5e6f".into(),
+            message: "Fine, thanks!".into(),
             remote: RemoteScript::default(),
         }
     }
 }
 
-/// The people and words of the conversation: who invites (address and display name), who
-/// joins later, the invitation's message, the remote's message and the reply. A replay of an
-/// anonymised recording sets the pseudonyms they were given (`anonymize --map`).
+/// The remote side of the conversation: who invites (address and display name), who joins
+/// later, the invitation's message and the remote's message (the user's own is
+/// [`ScriptOptions::message`]). A replay of an anonymised recording sets the pseudonyms they
+/// were given (`anonymize --map`).
 #[derive(Debug, Clone)]
 pub struct RemoteScript {
     pub peer: String,
@@ -50,7 +54,6 @@ pub struct RemoteScript {
     pub joiner: String,
     pub invitation_text: String,
     pub peer_text: String,
-    pub reply_text: String,
 }
 
 impl Default for RemoteScript {
@@ -61,7 +64,6 @@ impl Default for RemoteScript {
             joiner: "carol@contoso.com".into(),
             invitation_text: "Hi Alice".into(),
             peer_text: "How are you?".into(),
-            reply_text: "Fine, thanks!".into(),
         }
     }
 }
@@ -275,7 +277,7 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
         .expect(
             Method::POST,
             &send,
-            Some(("text/plain", r.reply_text.as_bytes().to_vec())),
+            Some(("text/plain", opts.message.clone().into_bytes())),
             &[201],
         )
         .await?;

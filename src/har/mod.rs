@@ -4,6 +4,7 @@
 //! - `export`: exchanges → HAR 1.2 document / NDJSON lines;
 //! - `import`: HAR document → exchanges (redacted, classified, keyed, events indexed) →
 //!   a new session;
+//! - `ndjson`: NDJSON lines read back into sessions (a replay held in memory);
 //! - `time`: the RFC 3339 timestamps HAR uses.
 //!
 //! # HAR mapping
@@ -43,12 +44,14 @@ pub use crate::error::HarError;
 mod entry;
 mod export;
 mod import;
+mod ndjson;
 mod time;
 
 pub use export::{to_har, write_har, write_ndjson};
 pub use import::{
     ImportOptions, ImportPlan, ImportStats, import_har, plan_from_slice, plan_import,
 };
+pub use ndjson::sessions_from_ndjson;
 
 /// The HAR version written and read.
 pub const HAR_VERSION: &str = "1.2";

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, header};
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -147,6 +146,12 @@ impl RecordingProxy {
         }
     }
 
+    /// The ingest step the proxy records through (spy mode teaches it the session it
+    /// extends, and reserves the placeholders already used).
+    pub fn ingest(&self) -> &Ingest {
+        &self.ingest
+    }
+
     /// Serve until `shutdown` fires: stop accepting, release held P-GETs, let other
     /// exchanges finish within the drain deadline, hand every record to `sink`, and drop
     /// every clone of `sink` before returning (so the writer can finish).
@@ -159,33 +164,75 @@ impl RecordingProxy {
     ) -> Result<ProxyStats, Error> {
         let local = listener.local_addr()?;
         let public = self.public_url(local, tls.is_some());
-        let public_origin = Origin::parse(&public)?;
-        let cfg = self.config;
-        let mut upstreams = vec![cfg.upstream.clone()];
-        upstreams.extend(cfg.also_upstreams.iter().cloned());
-        let recorder = Arc::new(Recorder::new(self.ingest, sink, cfg.max_body));
-        let shared = Arc::new(Shared {
-            rules: ResponseRules {
-                to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, &public),
-                upstream_hosts: upstreams.iter().map(|o| o.host.clone()).collect(),
-            },
-            to_upstream: OriginRewriter::to_upstream(&cfg.upstream, &cfg.also_upstreams, &public),
-            router: Router::new(upstreams, &public_origin, local),
-            client: self.client,
-            upstream_timeout: cfg.upstream_timeout,
-            max_body: cfg.max_body,
-            recorder: recorder.clone(),
-            shutdown: shutdown.clone(),
-        });
-        tracing::info!(%public, upstream = %cfg.upstream, "recording proxy listening");
+        let drain = self.config.drain;
+        let forwarder = self.forwarder(&public, local, sink, shutdown.clone(), 0)?;
+        tracing::info!(%public, upstream = %forwarder.shared.router.upstreams[0], "recording proxy listening");
+        let shared = forwarder.shared.clone();
         let handler = move |req, conn| {
             let shared = shared.clone();
             async move { handle(shared, req, conn).await }
         };
-        serve(listener, tls, handler, shutdown, cfg.drain).await;
-        recorder.close(Duration::from_secs(10)).await;
-        let (exchanges, lost) = recorder.counts();
-        Ok(ProxyStats { exchanges, lost })
+        serve(listener, tls, handler, shutdown, drain).await;
+        Ok(forwarder.close().await)
+    }
+
+    /// The proxy's forwarding path for requests another server received (spy mode: a
+    /// replay forwards what its recording cannot answer): the same routing, origin
+    /// rewriting to `public`, capture and ingest as [`Self::run`]. Records are numbered from
+    /// `after_seq + 1` (a session being extended) and handed to `sink`.
+    pub fn forwarder(
+        self,
+        public: &str,
+        local: SocketAddr,
+        sink: ExchangeSink,
+        shutdown: CancellationToken,
+        after_seq: u64,
+    ) -> Result<Forwarder, Error> {
+        let public_origin = Origin::parse(public)?;
+        let cfg = self.config;
+        let mut upstreams = vec![cfg.upstream.clone()];
+        upstreams.extend(cfg.also_upstreams.iter().cloned());
+        let recorder = Arc::new(Recorder::new(self.ingest, sink, cfg.max_body, after_seq));
+        let shared = Arc::new(Shared {
+            rules: ResponseRules {
+                to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, public),
+                upstream_hosts: upstreams.iter().map(|o| o.host.clone()).collect(),
+            },
+            to_upstream: OriginRewriter::to_upstream(&cfg.upstream, &cfg.also_upstreams, public),
+            router: Router::new(upstreams, &public_origin, local),
+            client: self.client,
+            upstream_timeout: cfg.upstream_timeout,
+            max_body: cfg.max_body,
+            recorder,
+            shutdown,
+        });
+        Ok(Forwarder { shared })
+    }
+}
+
+/// The recording proxy's forwarding path, for one request at a time (see
+/// [`RecordingProxy::forwarder`]).
+pub struct Forwarder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder").finish_non_exhaustive()
+    }
+}
+
+impl Forwarder {
+    /// Forward one request and answer it; it is recorded like every proxied exchange.
+    pub async fn forward(&self, req: Request<Body>, conn: ConnInfo) -> Response<Body> {
+        handle(self.shared.clone(), req, conn).await
+    }
+
+    /// Let exchanges being finished reach the sink (at most 10 s), then let go of it.
+    pub async fn close(&self) -> ProxyStats {
+        self.shared.recorder.close(Duration::from_secs(10)).await;
+        let (exchanges, lost) = self.shared.recorder.counts();
+        ProxyStats { exchanges, lost }
     }
 }
 
@@ -216,7 +263,11 @@ struct Shared {
 
 /// One request, start to finish. Never fails: refusals and upstream failures are answered
 /// with UCWA error bodies, and every forwarded request is recorded.
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+async fn handle<B>(shared: Arc<Shared>, req: Request<B>, conn: ConnInfo) -> Response<Body>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<crate::body::BoxError>,
+{
     let repr = Representation::from_accept(
         req.headers()
             .get(header::ACCEPT)
@@ -235,6 +286,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
     let upstream_base = upstream.base();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
+    shared.recorder.room().await; // backpressure: wait while the writer is behind
     let mut pending = shared.recorder.begin(method.as_str(), &route.client_path);
 
     let client_host = parts

@@ -49,6 +49,14 @@ impl Cursors {
             },
         }
     }
+
+    /// What [`Cursors::pick`] would yield, without moving the cursor.
+    pub fn peek(&self, group: GroupId, entries: &[usize], policy: Exhausted) -> Pick {
+        let mut copy = Cursors {
+            next: vec![self.next.get(group).copied().unwrap_or(0)],
+        };
+        copy.pick(0, entries, policy)
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +74,10 @@ mod tests {
             c.pick(0, &entries, Exhausted::Error),
             Pick::Exhausted { recorded: 2 }
         );
+        // Peeking does not move the cursor.
+        let mut p = Cursors::new(1);
+        assert_eq!(p.peek(0, &entries, Exhausted::Error), Pick::Serve(4));
+        assert_eq!(p.pick(0, &entries, Exhausted::Error), Pick::Serve(4));
         // Groups are independent.
         assert_eq!(c.pick(1, &[9], Exhausted::Error), Pick::Serve(9));
     }

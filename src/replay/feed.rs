@@ -38,7 +38,7 @@ pub fn request_timeout(query: Option<&str>) -> Duration {
 }
 
 /// The href of the next batch: the request's own, with `ack` one higher.
-fn next_href(path: &str, query: Option<&str>, ack: i64) -> String {
+pub(super) fn next_href(path: &str, query: Option<&str>, ack: i64) -> String {
     let mut replaced = false;
     let pairs: Vec<String> = query
         .unwrap_or("")

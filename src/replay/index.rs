@@ -31,8 +31,9 @@ impl Entry {
     }
 }
 
-/// The request shape lenient body matching compares: everything in the key but the body.
-type Shape = (Option<String>, String, String, String, Representation);
+/// The request route the fallbacks compare: everything in the key but the query and the body
+/// (a recorded query may hold placeholders, which match any value).
+type Route = (Option<String>, String, String, Representation);
 
 /// The lookup structure of one session.
 #[derive(Debug, Default)]
@@ -40,7 +41,7 @@ pub struct Index {
     entries: Vec<Entry>,
     groups: Vec<Vec<usize>>,
     by_key: HashMap<(Option<String>, MatchKey), GroupId>,
-    by_shape: HashMap<Shape, BTreeSet<GroupId>>,
+    by_route: HashMap<Route, BTreeSet<GroupId>>,
     /// Highest recorded ack per (credential, events path).
     feed_max_ack: HashMap<(Option<String>, String), i64>,
     credentials_matter: bool,
@@ -82,8 +83,8 @@ impl Index {
             };
             index.groups[group].push(at);
             index
-                .by_shape
-                .entry(shape(credential.as_deref(), &key))
+                .by_route
+                .entry(route(credential.as_deref(), &key))
                 .or_default()
                 .insert(group);
             if is_events_request(&key.method, &key.path)
@@ -139,10 +140,11 @@ impl Index {
             .copied()
     }
 
-    /// The groups with the same method, path, query and representation (any body).
-    pub fn same_shape(&self, credential: Option<&str>, key: &MatchKey) -> Vec<GroupId> {
-        self.by_shape
-            .get(&shape(credential, key))
+    /// The groups with the same method, path and representation (any query, any body), in
+    /// recorded order.
+    pub fn same_route(&self, credential: Option<&str>, key: &MatchKey) -> Vec<GroupId> {
+        self.by_route
+            .get(&route(credential, key))
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default()
     }
@@ -166,9 +168,13 @@ impl Index {
     }
 }
 
-fn shape(credential: Option<&str>, key: &MatchKey) -> Shape {
-    let (method, path, query, repr) = key.without_body();
-    (credential.map(str::to_string), method, path, query, repr)
+fn route(credential: Option<&str>, key: &MatchKey) -> Route {
+    (
+        credential.map(str::to_string),
+        key.method.clone(),
+        key.path.clone(),
+        key.representation,
+    )
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::fault::FaultRule;
 use crate::error::Error;
 use crate::recording::KeyOptions;
+use crate::redact::RedactConfig;
 
 /// What a repeated request gets once its recorded answers are used up (`--exhausted`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,7 +62,8 @@ impl Pace {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BodyMatch {
     /// Serve it when exactly one recorded request has the same method, path, query and
-    /// representation, with a WARN log line (default).
+    /// representation (default). It is a *near miss*: logged, listed in the report with
+    /// where the bodies differ, and a failure of the verdict unless near misses are allowed.
     #[default]
     Lenient,
     /// Bodies must match; anything else is a miss.
@@ -175,8 +178,10 @@ impl fmt::Display for BodyMatch {
     }
 }
 
-/// Every replay option; `Default` is what the CLI does without flags.
+/// Every replay option; `Default` (or [`ReplayConfig::new`]) is what the CLI does without
+/// flags. The in-process test server starts from [`ReplayConfig::for_tests`] instead.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ReplayConfig {
     pub exhausted: Exhausted,
     pub feed_end: FeedEnd,
@@ -188,9 +193,30 @@ pub struct ReplayConfig {
     pub ignore_body_fields: Vec<String>,
     /// Where to write the JSON report on shutdown (`--report`).
     pub report_path: Option<PathBuf>,
+    /// Injected faults (`--inject`), in the order they are tried.
+    pub faults: Vec<FaultRule>,
+    /// Redaction beyond the defaults, for what clients send (it is matched, logged and
+    /// reported redacted) and, in spy mode, for what is forwarded and stored.
+    pub redact: RedactConfig,
 }
 
 impl ReplayConfig {
+    /// The CLI's defaults: `--body-match lenient`, `--feed-end hold`.
+    pub fn new() -> Self {
+        ReplayConfig::default()
+    }
+
+    /// What a test wants by default: a changed request body is a miss
+    /// ([`BodyMatch::Strict`]) and the feed ends at once ([`FeedEnd::Empty`]), so a test
+    /// never waits for a 180 s long poll.
+    pub fn for_tests() -> Self {
+        ReplayConfig {
+            body_match: BodyMatch::Strict,
+            feed_end: FeedEnd::Empty,
+            ..ReplayConfig::default()
+        }
+    }
+
     /// The key options the recording's keys and the incoming requests' keys are computed with.
     pub fn key_options(&self) -> KeyOptions {
         KeyOptions::with_extra_fields(self.ignore_body_fields.iter().cloned())

@@ -1,9 +1,14 @@
 //! The replay server: reads a request, asks the [`Replayer`] what answers it, waits as told
-//! (pacing, a held P-GET at the end of the feed) and writes the answer — byte for byte what
-//! the recording client got, with the recorded origins rewritten to the replay's own.
-//! [`run`] serves a replayer on a listener the caller bound (mini-redis style).
+//! (pacing, a held P-GET at the end of the feed, an injected delay) and writes the answer —
+//! byte for byte what the recording client got, with the recorded origins rewritten to the
+//! replay's own — or the injected fault instead. Requests under `/_replay/` go to the
+//! control API ([`super::control`]). [`run`] serves a replayer on a listener the caller
+//! bound (mini-redis style); [`run_with`] also forwards what the recording cannot answer
+//! (spy mode, composed above this module).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,90 +17,121 @@ use http_body_util::BodyExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::control;
+use super::fault::FaultAction;
 use super::feed;
-use super::miss::miss_response;
+use super::miss::{MISS_HEADER, miss_response};
 use super::options::FeedEnd;
-use super::pacing;
-use super::replayer::{Decision, Replayer};
-use super::report::ReplayReport;
-use crate::body::{Body, full};
-use crate::error::{Chain, Error};
-use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
-use crate::recording::{Exchange, MatchKey, OriginRewriter};
-use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
+use super::pacing::{Waited, wait};
+use super::replayer::{Answer, Decided, Replayer};
+use super::report::{Forwarded, Rejected, ReplayReport};
+use super::session::Loaded;
+use crate::body::{Body, BoxError, full};
+use crate::error::Error;
+use crate::recording::headers::{client_headers, retain_in_order};
+use crate::recording::{Exchange, MatchKey};
+use crate::serve::{CloseConnection, ConnInfo, DEFAULT_DRAIN, OnRefused, Refused, serve_observed};
+use crate::ucwa::feed::is_events_request;
 use crate::ucwa::{ErrorBody, Representation, error_response};
-
-/// Path (on the replay listener) that returns the report so far as JSON and, with
-/// `--report`, writes the file: the "on demand" report for scripts.
-pub const REPORT_PATH: &str = "/_replay/report";
 
 /// Largest request body the replayer reads (a UCWA request body is a few KiB).
 const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
-impl Replayer {
-    /// The origin rewriter for a replay reachable at `public_base` (`http://127.0.0.1:PORT`).
-    pub fn rewriter(&self, public_base: &str) -> OriginRewriter {
-        OriginRewriter::to_public(&self.upstreams.main, &self.upstreams.also, public_base)
-    }
+/// The answer of a [`Fallback`].
+pub type Forwarding = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
-    /// The same head rewriting as the recording proxy (hop-by-hop fields, Via, origins in
-    /// Location / WWW-Authenticate / …, cookie domains), so the client gets what it got
-    /// while recording; built once per `public_base`.
-    fn head_rules(&self, public_base: &str) -> Arc<ResponseRules> {
-        let mut cached = self.head_rules.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((base, rules)) = cached.as_ref()
-            && base == public_base
-        {
-            return rules.clone();
-        }
-        let rules = Arc::new(ResponseRules {
-            to_public: self.rewriter(public_base),
-            upstream_hosts: self.upstreams.all().map(|o| o.host.clone()).collect(),
-        });
-        *cached = Some((public_base.to_string(), rules.clone()));
-        rules
+/// What answers the requests the recording cannot (spy mode, `--fallback`). The replay
+/// module only calls it; the forwarding and recording live above it (`crate::spy`), since
+/// replay never reaches into the proxy.
+pub trait Fallback: Send + Sync + 'static {
+    /// Forward `req` (its body read, as the client sent it) and return the live answer.
+    fn forward(&self, req: Request<Bytes>, conn: ConnInfo) -> Forwarding;
+}
+
+impl Replayer {
+    /// The origin rewriter for a replay of the current session reachable at `public_base`
+    /// (`http://127.0.0.1:PORT`).
+    pub fn rewriter(&self, public_base: &str) -> crate::recording::OriginRewriter {
+        self.loaded().rewriter(public_base)
     }
 
     /// Answer one request whose body has been read. `public_base` is this replay's own
-    /// URL (recorded origins are rewritten to it); `shutdown` releases held P-GETs.
+    /// URL (recorded origins are rewritten to it); `shutdown` releases held P-GETs. The
+    /// caller is trusted like a loopback client (the control API answers it).
     pub async fn respond(
         &self,
         req: Request<Bytes>,
         public_base: &str,
         shutdown: &CancellationToken,
     ) -> Response<Body> {
+        self.answer(req, public_base, None, shutdown, None).await
+    }
+
+    async fn answer(
+        &self,
+        req: Request<Bytes>,
+        public_base: &str,
+        conn: Option<ConnInfo>,
+        shutdown: &CancellationToken,
+        fallback: Option<&dyn Fallback>,
+    ) -> Response<Body> {
+        if req.uri().path().starts_with(control::PREFIX) {
+            let (parts, body) = req.into_parts();
+            return control::handle(self, &parts, &body, conn.map(|c| c.peer));
+        }
         let (parts, body) = req.into_parts();
+        let decided = self.decide(&parts, &body, fallback.is_some());
+        let repr = decided.key.representation;
         let path = parts.uri.path();
         let query = parts.uri.query();
-        if path == REPORT_PATH && parts.method == http::Method::GET {
-            return self.report_response();
+        // A newer P-GET on a feed releases the one held there (docs/UCWA.md).
+        let hold = is_events_request(parts.method.as_str(), path)
+            .then(|| self.holds.arrive(path.to_string()));
+        let replaced = hold.as_ref().map(|h| &h.replaced);
+        if let Some(rule) = &decided.fault {
+            match rule.action() {
+                FaultAction::Error { status, subcode } => {
+                    return fault_error(*status, subcode.as_deref(), &parts.headers, repr);
+                }
+                FaultAction::Reset => {
+                    tracing::info!(rule = %rule, "replay: injected reset");
+                    let mut resp = Response::new(crate::body::empty());
+                    resp.extensions_mut().insert(CloseConnection);
+                    return resp;
+                }
+                FaultAction::Truncate => {
+                    let whole = self.unpaced(&decided, path, query, public_base);
+                    return truncated(whole).await;
+                }
+                FaultAction::Delay(d) => {
+                    if wait(*d, shutdown, replaced).await == Waited::Replaced {
+                        self.note_replaced(&decided);
+                        return pget_replaced(repr);
+                    }
+                }
+            }
         }
-        let (key, decision) = self.decide(&parts, &body);
-        match decision {
-            Decision::Serve(entry) => {
-                let exchange = &self.index.entries()[entry].exchange;
+        match &decided.answer {
+            Answer::Serve(entry) => {
+                let exchange = &decided.loaded.index.entries()[*entry].exchange;
                 let delay = self.config.pace.delay(exchange.duration_us);
-                pacing::wait(delay, shutdown).await;
-                self.recorded_response(exchange, &key, public_base)
-            }
-            Decision::FeedEnd { ack } => {
-                if self.config.feed_end == FeedEnd::Hold {
-                    pacing::wait(feed::request_timeout(query), shutdown).await;
+                if wait(delay, shutdown, replaced).await == Waited::Replaced {
+                    self.note_replaced(&decided);
+                    return pget_replaced(repr);
                 }
-                let repr = key.representation;
-                let body = feed::empty_batch(path, query, ack, repr);
-                let content_type = self
-                    .index
-                    .feed_content_type(path, repr)
-                    .unwrap_or(repr.default_content_type())
-                    .to_string();
-                let mut resp = Response::new(full(body));
-                if let Ok(v) = HeaderValue::from_str(&content_type) {
-                    resp.headers_mut().insert(header::CONTENT_TYPE, v);
-                }
-                resp
+                recorded_response(&decided.loaded, exchange, &decided.key, public_base)
             }
-            Decision::Miss(miss) => {
+            Answer::FeedEnd { ack } => {
+                if self.config.feed_end == FeedEnd::Hold
+                    && wait(feed::request_timeout(query), shutdown, replaced).await
+                        == Waited::Replaced
+                {
+                    self.note_replaced(&decided);
+                    return pget_replaced(repr);
+                }
+                feed_end(&decided.loaded, path, query, *ack, repr)
+            }
+            Answer::Miss(miss) => {
                 tracing::warn!(
                     method = %miss.method,
                     target = %miss.path,
@@ -104,68 +140,74 @@ impl Replayer {
                     "replay miss: {}",
                     miss.message
                 );
-                miss_response(&miss)
+                miss_response(miss)
+            }
+            Answer::Forward => {
+                let Some(fallback) = fallback else {
+                    unreachable!("forwarding is only decided with a fallback");
+                };
+                let conn = conn.unwrap_or(ConnInfo {
+                    peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    local: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    tls: false,
+                });
+                let req = Request::from_parts(parts.clone(), body);
+                let resp = fallback.forward(req, conn).await;
+                let status = resp.status().as_u16();
+                tracing::info!(
+                    method = %decided.key.method,
+                    target = %decided.key.path,
+                    status,
+                    "replay: not in the recording; forwarded to the live server (spy mode)"
+                );
+                let logged = self.logged(&decided);
+                self.note_forwarded(
+                    &decided,
+                    Forwarded {
+                        method: decided.key.method.clone(),
+                        path: logged
+                            .as_ref()
+                            .map_or_else(|| decided.key.path.clone(), |l| l.path.clone()),
+                        query: logged.and_then(|l| l.query),
+                        representation: repr,
+                        status,
+                    },
+                );
+                resp
             }
         }
     }
 
-    /// The recorded response, byte for byte, with the recorded origins rewritten to ours.
-    fn recorded_response(
+    /// What would answer at once, without pacing (what a `truncate` cuts).
+    fn unpaced(
         &self,
-        exchange: &Exchange,
-        key: &MatchKey,
+        decided: &Decided,
+        path: &str,
+        query: Option<&str>,
         public_base: &str,
     ) -> Response<Body> {
-        let Some(status) = exchange.status else {
-            // The client got no response from upstream while recording: the recording
-            // proxy answered with its own 502, which is what we answer with too.
-            let message = exchange
-                .error
-                .clone()
-                .unwrap_or_else(|| "no response was recorded".to_string());
-            let err = ErrorBody::new(StatusCode::BAD_GATEWAY, Some("UpstreamFailed"), message);
-            return error_response(&err, key.representation);
-        };
-        let rules = self.head_rules(public_base);
-        let body = rules
-            .to_public
-            .rewrite(&exchange.response_body)
-            .into_owned();
-        let mut headers = exchange.response_headers.to_http();
-        if exchange.content_encoding.is_some() {
-            // The body is stored decoded and sent whole.
-            retain_in_order(&mut headers, |n| n != header::CONTENT_ENCODING);
+        let repr = decided.key.representation;
+        match &decided.answer {
+            Answer::Serve(entry) => recorded_response(
+                &decided.loaded,
+                &decided.loaded.index.entries()[*entry].exchange,
+                &decided.key,
+                public_base,
+            ),
+            Answer::FeedEnd { ack } => feed_end(&decided.loaded, path, query, *ack, repr),
+            Answer::Miss(miss) => miss_response(miss),
+            Answer::Forward => miss_response(&super::miss::Miss {
+                method: decided.key.method.clone(),
+                path: decided.key.path.clone(),
+                query: None,
+                representation: repr,
+                credential: None,
+                match_key: decided.key.to_string(),
+                reason: super::miss::MissReason::NoMatch,
+                message: "not in the recording".into(),
+                closest: Vec::new(),
+            }),
         }
-        client_headers(&mut headers, &rules);
-        if let Some(length) = headers.get_mut(header::CONTENT_LENGTH) {
-            *length = HeaderValue::from(body.len());
-        }
-        let keeps_length = !body.is_empty() || !headers.contains_key(header::CONTENT_LENGTH);
-        let body = if keeps_length {
-            full(body)
-        } else {
-            // hyper moves the `Content-Length: 0` of a known-empty body to the end of the
-            // head; a body of unknown size keeps the recorded field where it was.
-            empty_of_unknown_size()
-        };
-        let mut resp = Response::new(body);
-        *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-        *resp.headers_mut() = headers;
-        resp
-    }
-
-    fn report_response(&self) -> Response<Body> {
-        let report = self.report();
-        if let Err(err) = self.write_report() {
-            tracing::error!(error = %Chain(&err), "cannot write the replay report");
-        }
-        let text = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        let mut resp = Response::new(full(text));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        resp
     }
 
     /// Read the body of a hyper request and answer it.
@@ -174,6 +216,7 @@ impl Replayer {
         req: Request<hyper::body::Incoming>,
         info: ConnInfo,
         shutdown: &CancellationToken,
+        fallback: Option<&dyn Fallback>,
     ) -> Response<Body> {
         let public_base = public_base(info.local, req.headers());
         let repr = Representation::from_accept(
@@ -194,9 +237,142 @@ impl Replayer {
                 return error_response(&err, repr);
             }
         };
-        self.respond(Request::from_parts(parts, bytes), &public_base, shutdown)
-            .await
+        self.answer(
+            Request::from_parts(parts, bytes),
+            &public_base,
+            Some(info),
+            shutdown,
+            fallback,
+        )
+        .await
     }
+}
+
+/// The recorded response, byte for byte, with the recorded origins rewritten to ours.
+fn recorded_response(
+    loaded: &Loaded,
+    exchange: &Exchange,
+    key: &MatchKey,
+    public_base: &str,
+) -> Response<Body> {
+    let Some(status) = exchange.status else {
+        // The client got no response from upstream while recording: the recording
+        // proxy answered with its own 502, which is what we answer with too.
+        let message = exchange
+            .error
+            .clone()
+            .unwrap_or_else(|| "no response was recorded".to_string());
+        let err = ErrorBody::new(StatusCode::BAD_GATEWAY, Some("UpstreamFailed"), message);
+        return error_response(&err, key.representation);
+    };
+    let rules = loaded.head_rules(public_base);
+    let body = rules
+        .to_public
+        .rewrite(&exchange.response_body)
+        .into_owned();
+    let mut headers = exchange.response_headers.to_http();
+    if exchange.content_encoding.is_some() {
+        // The body is stored decoded and sent whole.
+        retain_in_order(&mut headers, |n| n != header::CONTENT_ENCODING);
+    }
+    client_headers(&mut headers, &rules);
+    if let Some(length) = headers.get_mut(header::CONTENT_LENGTH) {
+        *length = HeaderValue::from(body.len());
+    }
+    let keeps_length = !body.is_empty() || !headers.contains_key(header::CONTENT_LENGTH);
+    let body = if keeps_length {
+        full(body)
+    } else {
+        // hyper moves the `Content-Length: 0` of a known-empty body to the end of the
+        // head; a body of unknown size keeps the recorded field where it was.
+        empty_of_unknown_size()
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// The empty batch at the end of the events feed.
+fn feed_end(
+    loaded: &Loaded,
+    path: &str,
+    query: Option<&str>,
+    ack: i64,
+    repr: Representation,
+) -> Response<Body> {
+    let body = feed::empty_batch(path, query, ack, repr);
+    let content_type = loaded
+        .index
+        .feed_content_type(path, repr)
+        .unwrap_or(repr.default_content_type())
+        .to_string();
+    let mut resp = Response::new(full(body));
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// An injected UCWA error: the simulator's body, with the content type the client asked
+/// for echoed back.
+fn fault_error(
+    status: StatusCode,
+    subcode: Option<&str>,
+    headers: &HeaderMap,
+    repr: Representation,
+) -> Response<Body> {
+    let err = ErrorBody::injected(status, subcode);
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (text, _) = err.render(repr);
+    let mut resp = Response::new(full(text));
+    *resp.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(&crate::ucwa::media::answer_content_type(accept)) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut()
+        .insert(MISS_HEADER, HeaderValue::from_static("fault"));
+    resp
+}
+
+/// A held P-GET released by a newer one: `409 Conflict/PGetReplaced`, as a front-end says it.
+fn pget_replaced(repr: Representation) -> Response<Body> {
+    let err = ErrorBody::new(
+        StatusCode::CONFLICT,
+        Some("PGetReplaced"),
+        "This pending GET was replaced by a newer one on the same events feed.",
+    );
+    error_response(&err, repr)
+}
+
+/// `whole` with the full `Content-Length` but half its body, then the connection closed.
+async fn truncated(whole: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = whole.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    parts
+        .headers
+        .insert(MISS_HEADER, HeaderValue::from_static("fault"));
+    // The half goes out first (hyper flushes while the body is pending), then the body
+    // breaks and hyper closes the connection.
+    let half = futures_util::stream::iter([Ok::<_, BoxError>(http_body::Frame::data(half))]);
+    let broken = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err::<http_body::Frame<Bytes>, BoxError>(
+            "injected truncate: the connection is closed mid-body".into(),
+        )
+    });
+    let body = crate::body::boxed(http_body_util::StreamBody::new(
+        futures_util::StreamExt::chain(half, broken),
+    ));
+    Response::from_parts(parts, body)
 }
 
 /// An empty body that does not announce its size.
@@ -217,6 +393,33 @@ fn public_base(local: SocketAddr, headers: &HeaderMap) -> String {
     format!("http://{local}")
 }
 
+/// What the report says of a request the HTTP layer refused.
+fn rejected(refused: &Refused) -> Rejected {
+    const MAX_TARGET: usize = 200;
+    let head = String::from_utf8_lossy(&refused.head);
+    let line = head.lines().next().unwrap_or("");
+    let mut words = line.split(' ');
+    let first = words.next().unwrap_or("");
+    let method = (!first.is_empty() && first.bytes().all(|b| b.is_ascii_uppercase()))
+        .then(|| first.to_string());
+    let target = if method.is_some() {
+        words.next().unwrap_or("")
+    } else {
+        line
+    };
+    let mut shown: String = target.chars().take(MAX_TARGET).collect();
+    if shown.len() < target.len() || refused.line_len.is_none_or(|n| n > refused.head.len()) {
+        shown.push('…');
+    }
+    Rejected {
+        status: refused.status,
+        reason: refused.reason.to_string(),
+        method,
+        target: shown,
+        request_line_bytes: refused.line_len,
+    }
+}
+
 /// Serve `replayer` on `listener` until `shutdown` fires, then write the `--report` file (if
 /// configured) and return the final report. Held P-GETs are released at once on shutdown.
 pub async fn run(
@@ -224,14 +427,43 @@ pub async fn run(
     replayer: Arc<Replayer>,
     shutdown: CancellationToken,
 ) -> Result<ReplayReport, Error> {
+    run_with(listener, replayer, None, shutdown).await
+}
+
+/// [`run`], with requests the recording cannot answer handed to `fallback` (spy mode).
+pub async fn run_with(
+    listener: TcpListener,
+    replayer: Arc<Replayer>,
+    fallback: Option<Arc<dyn Fallback>>,
+    shutdown: CancellationToken,
+) -> Result<ReplayReport, Error> {
     let token = shutdown.clone();
     let served = replayer.clone();
     let handler = move |req: Request<hyper::body::Incoming>, info: ConnInfo| {
         let replayer = served.clone();
         let token = token.clone();
-        async move { replayer.handle(req, info, &token).await }
+        let fallback = fallback.clone();
+        async move {
+            replayer
+                .handle(req, info, &token, fallback.as_deref())
+                .await
+        }
     };
-    serve(listener, None, handler, shutdown, DEFAULT_DRAIN).await;
+    let noted = replayer.clone();
+    let on_refused: OnRefused = Arc::new(move |refused: Refused| {
+        let r = rejected(&refused);
+        tracing::warn!(peer = %refused.peer, status = r.status, "replay: request refused by the HTTP layer: {r}");
+        noted.note_rejected(r);
+    });
+    serve_observed(
+        listener,
+        None,
+        handler,
+        shutdown,
+        DEFAULT_DRAIN,
+        Some(on_refused),
+    )
+    .await;
     Ok(match replayer.write_report()? {
         Some(report) => report,
         None => replayer.report(),

@@ -248,17 +248,15 @@ fn inject(state: &mut State, req: &Req) -> Handled {
     }
     // A full URL is accepted for convenience: only its path is compared.
     let path = spec.path.map(|p| split_target(target_of(&p)).0.to_string());
-    let message = spec
-        .message
-        .unwrap_or_else(|| match spec.subcode.as_deref() {
-            Some(sub) => format!("Simulated {} ({sub}).", status.as_u16()),
-            None => format!("Simulated {}.", status.as_u16()),
-        });
+    let mut error = ErrorBody::injected(status, spec.subcode.as_deref());
+    if let Some(message) = spec.message {
+        error.message = message;
+    }
     state.injections.push(Injection {
         method: spec.method,
         rel: spec.rel,
         path,
-        error: ErrorBody::new(status, spec.subcode.as_deref(), message),
+        error,
         remaining: spec.times.unwrap_or(1).max(1),
     });
     Ok(json_reply(json!({ "injected": state.injections.len() })))

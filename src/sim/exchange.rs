@@ -16,31 +16,12 @@ pub struct Negotiated {
     pub content_type: String,
 }
 
-/// JSON and XML media types a UCWA server answers with.
-const JSON_TYPES: [&str; 2] = [
-    "application/json",
-    "application/vnd.microsoft.com.ucwa+json",
-];
-const XML_TYPES: [&str; 2] = ["application/xml", "application/vnd.microsoft.com.ucwa+xml"];
-
 impl Negotiated {
     /// Pick JSON or XML from `Accept` and echo the exact type that was asked for.
     pub fn from_accept(accept: Option<&str>) -> Self {
-        let repr = Representation::from_accept(accept);
-        let known: &[&str] = if repr == Representation::Xml {
-            &XML_TYPES
-        } else {
-            &JSON_TYPES
-        };
-        let asked = accept.and_then(|a| {
-            a.split(',')
-                .map(media::essence)
-                .find(|m| known.contains(&m.as_str()))
-        });
-        let mime = asked.unwrap_or_else(|| known[0].to_string());
         Negotiated {
-            repr,
-            content_type: format!("{mime}; charset=utf-8"),
+            repr: Representation::from_accept(accept),
+            content_type: media::answer_content_type(accept),
         }
     }
 

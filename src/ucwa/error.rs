@@ -30,6 +30,16 @@ impl ErrorBody {
         }
     }
 
+    /// An error a test asked for (the simulator's `/_sim/errors`, the replayer's
+    /// `--inject`): the same body from both, `Simulated 409 (AlreadyExists).`.
+    pub fn injected(status: StatusCode, subcode: Option<&str>) -> Self {
+        let message = match subcode {
+            Some(sub) => format!("Simulated {} ({sub}).", status.as_u16()),
+            None => format!("Simulated {}.", status.as_u16()),
+        };
+        ErrorBody::new(status, subcode, message)
+    }
+
     /// Add an extra JSON member.
     pub fn with(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_string(), value);

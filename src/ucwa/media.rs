@@ -81,6 +81,29 @@ impl fmt::Display for Representation {
     }
 }
 
+/// The `Content-Type` a UCWA server answers a request with: the JSON or XML type the
+/// client asked for (the vendor types included) echoed back with `; charset=utf-8`, else
+/// `application/json` (or `application/xml` when XML was asked in another spelling).
+pub fn answer_content_type(accept: Option<&str>) -> String {
+    const JSON_TYPES: [&str; 2] = [
+        "application/json",
+        "application/vnd.microsoft.com.ucwa+json",
+    ];
+    const XML_TYPES: [&str; 2] = ["application/xml", "application/vnd.microsoft.com.ucwa+xml"];
+    let known: &[&str] = if Representation::from_accept(accept) == Representation::Xml {
+        &XML_TYPES
+    } else {
+        &JSON_TYPES
+    };
+    let asked = accept.and_then(|a| {
+        a.split(',')
+            .map(essence)
+            .find(|m| known.contains(&m.as_str()))
+    });
+    let mime = asked.unwrap_or_else(|| known[0].to_string());
+    format!("{mime}; charset=utf-8")
+}
+
 /// The media type of a `Content-Type` value or an `Accept` entry: without parameters,
 /// trimmed, lower-cased (`Application/JSON; charset=utf-8` → `application/json`).
 pub fn essence(media_type: &str) -> String {

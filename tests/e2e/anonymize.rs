@@ -38,7 +38,6 @@ fn real_remote() -> RemoteScript {
         joiner: JOINER.into(),
         invitation_text: TEXTS[0].into(),
         peer_text: TEXTS[1].into(),
-        reply_text: TEXTS[2].into(),
     }
 }
 
@@ -95,6 +94,7 @@ async fn record(db: &Path, session: &str, repr: Representation, filter: Option<P
     let opts = ScriptOptions {
         representation: repr,
         remote: real_remote(),
+        message: TEXTS[2].into(),
         ..ScriptOptions::default()
     };
     run_im_session(&base, &opts)
@@ -305,7 +305,6 @@ fn the_copy_replays_to_the_same_client_with_pinned_identities() {
         joiner: "peer.two@example.org".into(),
         invitation_text: pins[2].1.into(),
         peer_text: pins[3].1.into(),
-        reply_text: pins[4].1.into(),
     };
     for (session, repr) in [("json", Representation::Json), ("xml", Representation::Xml)] {
         let server = ReplayServer::builder(&out, session)
@@ -316,6 +315,7 @@ fn the_copy_replays_to_the_same_client_with_pinned_identities() {
         let opts = ScriptOptions {
             representation: repr,
             remote: remote.clone(),
+            message: pins[4].1.into(),
             ..ScriptOptions::default()
         };
         let run = block_on(run_im_session(&server.url(), &opts));
@@ -421,6 +421,7 @@ fn record_anonymize_stores_pseudonyms_while_the_client_sees_the_real_answers() {
     );
     let opts = ScriptOptions {
         remote: real_remote(),
+        message: TEXTS[2].into(),
         ..ScriptOptions::default()
     };
     let run = block_on(run_im_session(&server.url, &opts)).expect("the client is served");

@@ -32,8 +32,13 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The CLI's matching (lenient bodies) on a server whose findings each test checks itself
+/// (these tests leave exchanges unplayed on purpose: no check on drop).
 fn builder(f: &Fixture) -> ReplayServerBuilder {
-    ReplayServer::builder(&f.db, "im").feed_end(FeedEnd::Empty)
+    ReplayServer::builder(&f.db, "im")
+        .feed_end(FeedEnd::Empty)
+        .body_match(BodyMatch::Lenient)
+        .verify_on_drop(false)
 }
 
 /// What the client must receive for `rec` from a replay at `base`: the recording with the
@@ -208,7 +213,8 @@ fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
     assert_eq!(misses[1].closest[0].differs, ["representation"]);
     drop(strict);
 
-    // Lenient (default): the only POST applications is served, with a warning.
+    // Lenient (the CLI's default): the only POST applications is served, as a near miss
+    // that names where the bodies differ.
     let lenient = builder(&f).start().unwrap();
     let served = http(
         &lenient.url(),
@@ -223,6 +229,23 @@ fn a_changed_body_or_accept_is_a_miss_naming_the_closest() {
     );
     assert_eq!(served.status, 201);
     assert!(lenient.misses().is_empty());
+    let near = lenient.near_misses();
+    assert_eq!(near.len(), 1, "{}", lenient.report());
+    assert_eq!(near[0].seq, 5);
+    let places: Vec<&str> = near[0]
+        .differences
+        .iter()
+        .map(|d| d.place.as_str())
+        .collect();
+    assert_eq!(
+        places,
+        ["/UserAgent"],
+        "EndpointId is left out, as in the key"
+    );
+    assert!(!lenient.report().is_clean());
+    let failure =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lenient.assert_all_played()));
+    assert!(failure.is_err(), "a near miss fails the assertion");
 }
 
 #[test]
@@ -252,7 +275,11 @@ fn feed_end_hold_waits_for_the_timeout_and_empty_answers_at_once() {
     let beyond = format!("{APP}/events?ack=9&timeout=1");
     let hdrs = [("accept", JSON), ("authorization", AUTH1)];
 
-    let hold = ReplayServer::builder(&f.db, "im").start().unwrap();
+    let hold = ReplayServer::builder(&f.db, "im")
+        .feed_end(FeedEnd::Hold)
+        .verify_on_drop(false)
+        .start()
+        .unwrap();
     let start = Instant::now();
     let got = http(&hold.url(), "GET", &beyond, &hdrs, b"");
     let took = start.elapsed();
@@ -474,6 +501,7 @@ fn two_credentials_each_get_their_own_answers() {
     write_session(&db, "two", FE1, &[], &recs);
     let server = ReplayServer::builder_only_session(&db)
         .body_match(BodyMatch::Strict)
+        .verify_on_drop(false)
         .start()
         .unwrap();
     sign_in_bob_and_alice(&server.url());
@@ -529,7 +557,7 @@ fn replay_opens_no_outbound_connection() {
     let recs = im_session(&up, &tok);
     write_session(&db, "local", &up, &[&tok], &recs);
     let server = ReplayServer::builder(&db, "local")
-        .feed_end(FeedEnd::Empty)
+        .verify_on_drop(false)
         .start()
         .unwrap();
     for rec in &recs {
@@ -1054,7 +1082,10 @@ fn startup_is_fast_enough_for_a_server_per_test() {
         .collect();
     write_session(&db, "big", FE1, &[], &recs);
     let start = Instant::now();
-    let server = ReplayServer::builder(&db, "big").start().unwrap();
+    let server = ReplayServer::builder(&db, "big")
+        .verify_on_drop(false)
+        .start()
+        .unwrap();
     let took = start.elapsed();
     assert!(took < Duration::from_secs(3), "{took:?}");
     let got = send(&server.url(), &recs[2999]);

@@ -28,6 +28,9 @@ fn from_a_plain_test() {
     let server = ReplayServer::builder(&db, "send-im")
         .feed_end(FeedEnd::Empty)
         .exhausted(Exhausted::RepeatLast)
+        // This test leaves exchanges unplayed and misses on purpose; `drop_checks` below
+        // is about the check on drop.
+        .verify_on_drop(false)
         .start()
         .unwrap();
     let base = server.url();
@@ -119,4 +122,137 @@ async fn from_a_tokio_test() {
     assert!(server.unplayed().is_empty());
     let report = server.stop();
     assert_eq!(report.played, 1);
+}
+
+/// Two exchanges built in code: a test needs no recording file and no match key.
+fn two() -> Vec<ucwa_replay::replay::Recorded> {
+    use ucwa_replay::replay::Recorded;
+    vec![
+        Recorded::get(&format!("{APP}/me")).json(200, r#"{"name":"Alice"}"#),
+        Recorded::post(&format!("{APP}/communication/messagingInvitations"))
+            .body("application/json", r#"{"to":"sip:bob@contoso.com"}"#)
+            .respond(201, "application/json", "{}")
+            .response_header(
+                "Location",
+                &format!("{FE1}{APP}/communication/messagingInvitations/1"),
+            ),
+    ]
+}
+
+fn post_invitation(base: &str, to: &str) -> u16 {
+    let mut client = UcwaClient::new(base, Representation::Json);
+    block_on(
+        client
+            .request(
+                Method::POST,
+                &format!("{APP}/communication/messagingInvitations"),
+            )
+            .body("application/json", format!(r#"{{"to":"{to}"}}"#))
+            .send(),
+    )
+    .unwrap()
+    .status
+    .as_u16()
+}
+
+#[test]
+#[should_panic(
+    expected = "replay did not go as recorded (checked when the ReplayServer was dropped"
+)]
+fn dropping_a_server_with_unplayed_exchanges_fails_the_test() {
+    let server = ucwa_replay::replay::ReplayServer::from_exchanges(FE1, two())
+        .start()
+        .unwrap();
+    assert_eq!(get(&server.url(), &format!("{APP}/me")).status, 200);
+    // The invitation is never sent: the drop at the end of the test panics.
+}
+
+#[test]
+#[should_panic(
+    expected = "POST /ucwa/oauth/v1/applications/105/communication/messagingInvitations (json): no recorded request matches"
+)]
+fn dropping_a_server_after_a_changed_request_fails_the_test() {
+    let server = ReplayServer::from_exchanges(FE1, two()).start().unwrap();
+    assert_eq!(get(&server.url(), &format!("{APP}/me")).status, 200);
+    // Strict by default in tests: another recipient is a miss.
+    assert_eq!(post_invitation(&server.url(), "sip:carol@contoso.com"), 404);
+    assert_eq!(post_invitation(&server.url(), "sip:bob@contoso.com"), 201);
+}
+
+#[test]
+fn a_server_whose_exchanges_were_all_played_drops_quietly() {
+    let server = ReplayServer::from_exchanges(FE1, two()).start().unwrap();
+    assert_eq!(get(&server.url(), &format!("{APP}/me")).status, 200);
+    assert_eq!(post_invitation(&server.url(), "sip:bob@contoso.com"), 201);
+    let log = server.received();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].seq, Some(2));
+    drop(server); // no panic: everything was played, nothing missed
+}
+
+#[test]
+fn near_misses_fail_unless_allowed() {
+    use ucwa_replay::replay::BodyMatch;
+    let server = ReplayServer::from_exchanges(FE1, two())
+        .body_match(BodyMatch::Lenient)
+        .allow_near_misses()
+        .start()
+        .unwrap();
+    assert_eq!(get(&server.url(), &format!("{APP}/me")).status, 200);
+    assert_eq!(post_invitation(&server.url(), "sip:carol@contoso.com"), 201);
+    let near = server.near_misses();
+    assert_eq!(near[0].differences[0].place, "/to");
+    server.assert_all_played(); // allowed
+    drop(server);
+
+    let strict_about_it = ReplayServer::from_exchanges(FE1, two())
+        .body_match(BodyMatch::Lenient)
+        .verify_on_drop(false)
+        .start()
+        .unwrap();
+    get(&strict_about_it.url(), &format!("{APP}/me"));
+    post_invitation(&strict_about_it.url(), "sip:carol@contoso.com");
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        strict_about_it.assert_all_played()
+    }));
+    let message = panic_text(failure.expect_err("a near miss fails"));
+    assert!(
+        message
+            .contains(r#"/to: recorded "sip:bob@contoso.com", received "sip:carol@contoso.com""#),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_recording_held_in_memory_as_ndjson_or_har_replays_like_the_file() {
+    use ucwa_replay::demo::{ScriptOptions, run_im_session};
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/sample.sqlite");
+    let rec = ucwa_replay::store::Recording::open(&sample).unwrap();
+    let session = rec.session(Some("demo")).unwrap();
+    let exchanges = rec.exchanges(&session).unwrap();
+    let mut ndjson = Vec::new();
+    ucwa_replay::har::write_ndjson(&mut ndjson, &session, &exchanges).unwrap();
+    let har = ucwa_replay::har::to_har(&session, &exchanges).to_string();
+    for server in [
+        ReplayServer::from_ndjson(String::from_utf8(ndjson).unwrap())
+            .start()
+            .unwrap(),
+        ReplayServer::from_har(har).start().unwrap(),
+    ] {
+        let run = block_on(run_im_session(&server.url(), &ScriptOptions::default()));
+        run.expect("answered from the recording held in memory");
+        assert_eq!(server.report().session, "demo");
+        server.assert_all_played();
+    }
+    let bad = ReplayServer::from_ndjson("{\"seq\":1}\n")
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("line 1"), "{bad}");
+    let bad = ReplayServer::from_exchanges(FE1, two())
+        .inject("GET /x => 418")
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("418"), "{bad}");
 }

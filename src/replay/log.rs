@@ -1,0 +1,82 @@
+//! The request log (`ReplayServer::received`, `GET /_replay/requests`): every request the
+//! replay received, in arrival order, with what answered it. A test in any language reads it
+//! to see what its client really sent. What the client sent is logged redacted, like
+//! everything else the replay reports.
+
+use serde::Serialize;
+
+use super::miss::repr_name;
+use crate::ucwa::Representation;
+
+/// Most requests kept in the log; later ones are counted, not kept (`POST /_replay/reset`
+/// empties it).
+pub const MAX_LOGGED: usize = 100_000;
+
+/// What answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// A recorded exchange (`seq`).
+    Recorded,
+    /// A recorded exchange (`seq`) chosen although the body differed (`--body-match lenient`).
+    NearMiss,
+    /// The end of the events feed: an empty batch.
+    FeedEnd,
+    /// Nothing recorded: a UCWA 404 `ReplayMiss` (or `ReplayExhausted`).
+    Miss,
+    /// An injected fault (`rule`); `seq` is the recorded exchange it stood in for.
+    Fault,
+    /// Spy mode: forwarded to the live server, answered with its `status`.
+    Forwarded,
+    /// A held P-GET released with `409 Conflict/PGetReplaced` by a newer one.
+    PgetReplaced,
+    /// Refused by the HTTP layer before it was read (`414` URI too long, `431` head too large).
+    Rejected,
+}
+
+/// One request and its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Received {
+    /// Arrival order, from 1 (back to 1 after a reset).
+    pub n: u64,
+    pub method: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(serialize_with = "repr_name")]
+    pub representation: Representation,
+    pub outcome: Outcome,
+    /// The recorded exchange that answered (or, for a fault, would have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The status the client got (none when the connection was closed instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The fault rule that fired on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
+impl std::fmt::Display for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}. {} {}", self.n, self.method, self.path)?;
+        if let Some(q) = &self.query {
+            write!(f, "?{q}")?;
+        }
+        let outcome = serde_json::to_value(self.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        write!(f, " ({}) → {outcome}", self.representation)?;
+        if let Some(seq) = self.seq {
+            write!(f, " #{seq}")?;
+        }
+        if let Some(status) = self.status {
+            write!(f, " {status}")?;
+        }
+        if let Some(rule) = &self.rule {
+            write!(f, " [{rule}]")?;
+        }
+        Ok(())
+    }
+}
