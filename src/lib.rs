@@ -5,6 +5,8 @@
 //! - [`sim`]: a UCWA front-end simulator, the upstream of every test;
 //! - [`proxy`] + [`upstream`]: the recording reverse proxy and its trust settings;
 //! - [`redact`]: secrets removed before anything is stored; [`audit`]: finding any left;
+//! - [`anonymize`]: people replaced by consistent pseudonyms (a shareable copy, or while
+//!   recording); `audit --pii` finds any left;
 //! - [`ucwa`]: UCWA knowledge (representations, error bodies, the events feed);
 //! - [`recording`]: the shared layer — the exchange model, resource kinds, match keys,
 //!   origins, and the one ingest step every way into a recording goes through;
@@ -22,6 +24,7 @@
 //! The library never installs a logger and never reads argv or the environment: the
 //! `ucwa-replay` binary (the default `cli` feature) does.
 
+pub mod anonymize;
 pub mod audit;
 pub mod body;
 pub mod demo;

@@ -1,6 +1,7 @@
-//! `ucwa-replay audit`: scan a recording for secret-looking material (see
-//! `ucwa_replay::audit` for what counts). Exit 1 when anything is found, 0 when the
-//! recording is clean, 2 when it cannot be read.
+//! `ucwa-replay audit`: scan a recording for secret-looking material, and with `--pii` for
+//! personal data too (see `ucwa_replay::audit` for what counts). Exit 1 when anything is
+//! found, 0 when the recording is clean, 2 when it cannot be read. Personal data is never
+//! printed: a finding shows only the value's length.
 //!
 //! Text output: one line per finding (`SESSION#SEQ  WHERE  WHAT  EXCERPT`, the secret masked
 //! to its first characters), then a summary line. `--format json`: an object with `sessions`,
@@ -10,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ucwa_replay::audit::Auditor;
+use ucwa_replay::audit::{Auditor, PiiAuditor};
 use ucwa_replay::store::Recording;
 
 use super::{Ctx, OutputFormat};
@@ -28,6 +29,10 @@ pub struct Args {
     /// Also report matches of this regex (group 1 if it has one; repeatable).
     #[arg(long, value_name = "RE")]
     pub regex: Vec<String>,
+    /// Also report personal data: addresses, SIP URIs, tel: numbers, names, titles,
+    /// departments, notes, locations, subjects, message text and photos not anonymised.
+    #[arg(long)]
+    pub pii: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -36,7 +41,19 @@ pub struct Args {
 pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     let auditor = Auditor::new(&a.regex)?;
     let rec = Recording::open(&a.db)?;
-    let report = auditor.scan_recording(&rec, a.session.as_deref())?;
+    let mut report = auditor.scan_recording(&rec, a.session.as_deref())?;
+    if a.pii {
+        let pii = PiiAuditor::new().scan_recording(&rec, a.session.as_deref())?;
+        report.findings.extend(pii.findings);
+        report
+            .findings
+            .sort_by(|x, y| (&x.session, x.seq).cmp(&(&y.session, y.seq)));
+    }
+    let what = if a.pii {
+        "secret-looking material or personal data"
+    } else {
+        "secret-looking material"
+    };
     let mut out = std::io::stdout().lock();
     match a.format {
         OutputFormat::Json => {
@@ -59,7 +76,7 @@ pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             if report.is_clean() {
                 writeln!(
                     out,
-                    "clean: no secret-looking material in {} exchanges of {} sessions",
+                    "clean: no {what} in {} exchanges of {} sessions",
                     report.exchanges, report.sessions
                 )?;
             } else {

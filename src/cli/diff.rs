@@ -95,7 +95,7 @@ impl CompareArgs {
 }
 
 /// A progress bar on stderr for a long comparison (shown from 1 000 exchanges on).
-fn progress_bar(message: &'static str) -> Progress {
+pub(crate) fn progress_bar(message: &'static str) -> Progress {
     let bar = indicatif::ProgressBar::hidden();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} exchanges")

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod anonymize;
 pub mod audit;
 pub mod demo;
 pub mod diff;
@@ -99,7 +100,9 @@ pub enum Command {
     Export(interchange::ExportArgs),
     /// Import a HAR file (an export, or a browser capture) as a new session, redacted.
     Import(interchange::ImportArgs),
-    /// Scan a recording for secret-looking material; exit 1 if any is found.
+    /// Write a copy of a recording with every person replaced by a consistent pseudonym.
+    Anonymize(Box<anonymize::Args>),
+    /// Scan a recording for secret-looking material (--pii: personal data); exit 1 if any.
     Audit(audit::Args),
     /// Write a self-contained HTML page of a session (timeline, events feed, every exchange).
     Report(report::Args),
@@ -127,6 +130,7 @@ impl Command {
             Command::Events(a) => inspect::events(a, ctx).await,
             Command::Export(a) => interchange::export(a, ctx).await,
             Command::Import(a) => interchange::import(a, ctx).await,
+            Command::Anonymize(a) => anonymize::run(*a, ctx).await,
             Command::Audit(a) => audit::run(a, ctx).await,
             Command::Report(a) => report::run(a, ctx).await,
         }

@@ -3,9 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ucwa_replay::anonymize::Anonymizer;
 use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls_acceptor};
 use ucwa_replay::recording::Origin;
 use ucwa_replay::store::{NewSession, StoreWriter};
@@ -68,6 +70,12 @@ pub struct RecordArgs {
     pub upstream_timeout: u64,
     #[command(flatten)]
     pub redact: super::RedactArgs,
+    /// Anonymise what is stored, as `anonymize` does (the client still gets the real
+    /// answers): the real people never reach the disk.
+    #[arg(long)]
+    pub anonymize: bool,
+    #[command(flatten)]
+    pub anonymize_args: super::anonymize::AnonymizeArgs,
     /// A command to record (its client finds the proxy's URL in UCWA_RECORD_URL): recording
     /// stops when it exits, and its exit status is the recorder's.
     #[arg(last = true, value_name = "CMD")]
@@ -94,6 +102,14 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     config.max_body = args.max_body;
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();
+    let anonymizer = anonymizer(&args, &upstream, &also_upstreams)?;
+    config.filter = anonymizer
+        .clone()
+        .map(|a| a as Arc<dyn ucwa_replay::recording::ExchangeFilter>);
+    let stored_origin = |o: &Origin| match &anonymizer {
+        Some(a) => a.anonymize_text(&o.base()),
+        None => o.base(),
+    };
     let proxy = RecordingProxy::new(config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -104,8 +120,8 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         &args.db,
         &NewSession {
             name: args.session.clone(),
-            upstream: upstream.base(),
-            also_upstreams: also_upstreams.iter().map(Origin::base).collect(),
+            upstream: stored_origin(&upstream),
+            also_upstreams: also_upstreams.iter().map(stored_origin).collect(),
             replace: args.replace,
         },
     )?;
@@ -144,6 +160,13 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         stats.exchanges,
         stats.events
     );
+    if let Some(a) = &anonymizer {
+        eprintln!("anonymized (counts only):");
+        super::anonymize::write_replaced(&mut std::io::stderr().lock(), &a.replaced())?;
+        if let Some(path) = &args.anonymize_args.mapping_out {
+            a.write_mapping(path)?;
+        }
+    }
     match wrapped {
         Some(w) => match w.status().await? {
             status if status.success() => Ok(ExitCode::SUCCESS),
@@ -154,4 +177,31 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         },
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The anonymiser of `--anonymize`, told the deployment's origins; its options without
+/// `--anonymize` are a usage error.
+fn anonymizer(
+    args: &RecordArgs,
+    upstream: &Origin,
+    also_upstreams: &[Origin],
+) -> anyhow::Result<Option<Arc<Anonymizer>>> {
+    let a = &args.anonymize_args;
+    if !args.anonymize {
+        let given = a.salt.is_some()
+            || !a.map.is_empty()
+            || a.keep_text
+            || a.keep_domains
+            || a.mapping_out.is_some();
+        anyhow::ensure!(
+            !given,
+            "--salt, --map, --keep-text, --keep-domains and --mapping-out need --anonymize"
+        );
+        return Ok(None);
+    }
+    let anonymizer = a.anonymizer()?;
+    for o in std::iter::once(upstream).chain(also_upstreams) {
+        anonymizer.add_origin(&o.base());
+    }
+    Ok(Some(Arc::new(anonymizer)))
 }

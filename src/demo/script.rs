@@ -26,6 +26,8 @@ pub struct ScriptOptions {
     pub endpoint_id: String,
     /// The text of the message the user sends (`text/plain`).
     pub message: String,
+    /// Who the remote side is and what is said.
+    pub remote: RemoteScript,
 }
 
 impl Default for ScriptOptions {
@@ -36,6 +38,32 @@ impl Default for ScriptOptions {
             representation: Representation::Json,
             endpoint_id: "6d1ec8f9-0c5b-4b8e-9d6e-1a2b3c4d5e6f".into(),
             message: "Fine, thanks!".into(),
+            remote: RemoteScript::default(),
+        }
+    }
+}
+
+/// The remote side of the conversation: who invites (address and display name), who joins
+/// later, the invitation's message and the remote's message (the user's own is
+/// [`ScriptOptions::message`]). A replay of an anonymised recording sets the pseudonyms they
+/// were given (`anonymize --map`).
+#[derive(Debug, Clone)]
+pub struct RemoteScript {
+    pub peer: String,
+    pub peer_name: String,
+    pub joiner: String,
+    pub invitation_text: String,
+    pub peer_text: String,
+}
+
+impl Default for RemoteScript {
+    fn default() -> Self {
+        RemoteScript {
+            peer: "bob@contoso.com".into(),
+            peer_name: "Bob".into(),
+            joiner: "carol@contoso.com".into(),
+            invitation_text: "Hi Alice".into(),
+            peer_text: "How are you?".into(),
         }
     }
 }
@@ -190,10 +218,11 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
         .await?;
 
     // Bob invites; accept; wait until messaging is connected.
+    let r = &opts.remote;
     let invite = c
         .post_json(
             "/_sim/invite",
-            &json!({"from": "bob@contoso.com", "name": "Bob", "message": "Hi Alice"}),
+            &json!({"from": r.peer, "name": r.peer_name, "message": r.invitation_text}),
             &[200, 201],
         )
         .await?;
@@ -239,7 +268,7 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     let stop = link(repr, &messaging_reply, "stopMessaging", "messaging")?;
     c.post_json(
         "/_sim/message",
-        &json!({"from": "bob@contoso.com", "text": "How are you?"}),
+        &json!({"from": r.peer, "text": r.peer_text}),
         &[200, 201, 204],
     )
     .await?;
@@ -270,7 +299,7 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     }
 
     // Carol joins, changes and leaves messaging: the seed's three events.
-    let carol = json!({"participant": "carol@contoso.com"});
+    let carol = json!({"participant": r.joiner});
     c.post_json("/_sim/join", &carol, &[200, 201, 204]).await?;
     feed.until(&mut c, repr, "participantMessaging", "added", 3)
         .await?;

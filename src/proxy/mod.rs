@@ -37,7 +37,7 @@ use self::response::{failure_response, relay};
 use crate::body::{Body, boxed};
 use crate::error::Error;
 use crate::recording::headers::ResponseRules;
-use crate::recording::{HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
+use crate::recording::{ExchangeFilter, HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
 use crate::redact::RedactConfig;
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
 use crate::store::ExchangeSink;
@@ -66,6 +66,9 @@ pub struct ProxyConfig {
     pub max_body: usize,
     pub redact: RedactConfig,
     pub key_options: KeyOptions,
+    /// Applied to the stored copy after redaction (`record --anonymize`); the client still
+    /// gets the real answers.
+    pub filter: Option<Arc<dyn ExchangeFilter>>,
     /// How long in-flight exchanges may take to finish at shutdown.
     pub drain: Duration,
 }
@@ -82,6 +85,7 @@ impl ProxyConfig {
             max_body: DEFAULT_MAX_BODY,
             redact: RedactConfig::default(),
             key_options: KeyOptions::default(),
+            filter: None,
             drain: DEFAULT_DRAIN,
         }
     }
@@ -123,7 +127,10 @@ impl RecordingProxy {
             }
         }
         let client = UpstreamClient::new(&config.trust)?;
-        let ingest = Ingest::new(&config.redact, config.key_options.clone())?;
+        let mut ingest = Ingest::new(&config.redact, config.key_options.clone())?;
+        if let Some(filter) = &config.filter {
+            ingest = ingest.with_filter(filter.clone());
+        }
         Ok(RecordingProxy {
             config,
             client,

@@ -3,6 +3,10 @@
 //! match key**. Whatever the source, the stored row is the same: the same placeholders, the
 //! same kinds, the same keys under the user's key options.
 //!
+//! With a filter ([`Ingest::with_filter`], the anonymiser) the step is redact → classify →
+//! filter → index → key: the kind is decided on the real request, everything after it on the
+//! stored copy.
+//!
 //! Order matters twice:
 //! - secrets are numbered in the order the conversation revealed them
 //!   ([`Ingest::number_secrets`] lets the proxy do that before the client sees a response);
@@ -11,6 +15,8 @@
 //!   it arrives ([`Ingest::classify`]) and teaches the classifier a response before its last
 //!   byte goes out ([`Ingest::learn`]); offline sources take exchanges in `seq` order, which is
 //!   the same order.
+
+use std::sync::Arc;
 
 use super::classify::Classifier;
 use super::key::{KeyOptions, KeyRequest};
@@ -21,6 +27,14 @@ use crate::error::{Chain, Error};
 use crate::redact::{ExchangeFields, RedactConfig, Redactor};
 use crate::ucwa::{Representation, feed};
 
+/// A rewrite of the copy that is stored, applied by [`Ingest`] after redaction (and after
+/// the classifier has learned from the response), before the events are indexed and the key
+/// computed: the anonymiser of `record --anonymize` and `anonymize`. The recording layer only
+/// knows that such a step exists; what it does lives above it.
+pub trait ExchangeFilter: Send + Sync + std::fmt::Debug {
+    fn apply(&self, ex: &mut Exchange);
+}
+
 /// Session-wide state of the ingest step: the redactor's placeholder numbering and the
 /// classifier's learned rels. One per session being written.
 #[derive(Debug)]
@@ -28,6 +42,7 @@ pub struct Ingest {
     redactor: Redactor,
     classifier: Classifier,
     key_options: KeyOptions,
+    filter: Option<Arc<dyn ExchangeFilter>>,
 }
 
 impl Ingest {
@@ -37,7 +52,15 @@ impl Ingest {
             redactor: Redactor::new(redact)?,
             classifier: Classifier::new(),
             key_options,
+            filter: None,
         })
+    }
+
+    /// Apply `filter` to every exchange after redaction (the stored copy only: the proxy's
+    /// client still gets the real answers).
+    pub fn with_filter(mut self, filter: Arc<dyn ExchangeFilter>) -> Self {
+        self.filter = Some(filter);
+        self
     }
 
     /// The key options the stored keys are computed with.
@@ -57,6 +80,7 @@ impl Ingest {
         self.redact(ex);
         ex.kind = self.classify(&ex.method, &ex.path);
         self.learn(ex);
+        self.filter(ex);
         self.index(ex);
     }
 
@@ -67,6 +91,7 @@ impl Ingest {
         if !learned {
             self.learn(ex);
         }
+        self.filter(ex);
         self.index(ex);
     }
 
@@ -101,6 +126,12 @@ impl Ingest {
         if !ex.response_body.is_empty() {
             self.classifier
                 .learn(body_representation(ex), &ex.response_body);
+        }
+    }
+
+    fn filter(&self, ex: &mut Exchange) {
+        if let Some(f) = &self.filter {
+            f.apply(ex);
         }
     }
 

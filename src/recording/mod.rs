@@ -24,7 +24,7 @@ mod kind;
 mod model;
 mod origin;
 
-pub use ingest::Ingest;
+pub use ingest::{ExchangeFilter, Ingest};
 pub use key::{DEFAULT_IGNORED_BODY_FIELDS, KeyOptions, KeyRequest, MatchKey};
 pub use kind::ResourceKind;
 pub use model::{Exchange, HeaderList, SessionInfo};

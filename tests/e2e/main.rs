@@ -9,6 +9,7 @@ mod util;
 
 mod architecture;
 
+mod anonymize;
 mod audit;
 mod bad_files;
 mod cli;

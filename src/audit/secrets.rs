@@ -1,30 +1,11 @@
-//! Audit: find secret-looking material that is still in a recording — the other side of the
-//! redactor, with the same knowledge (its header, form and JSON field lists, its token regex,
-//! its placeholder syntax), so that "redacted" means the same thing to both.
-//!
-//! A recording made by the proxy or `import` is clean by construction; audit catches files
-//! written by older versions, by hand, by SQL, or recorded with a user-added secret the
-//! defaults do not know (`--regex`). What counts as a finding:
-//! - a `cwt=` / `psat=` token (also `cwt%3d`) whose value is not a `REDACTED-n` placeholder,
-//!   and any JWT (`eyJ….eyJ….`), anywhere: path, query, any header, any body, the error text,
-//!   the events' embedded resources;
-//! - a secret header ([`DEFAULT_HEADERS`]: `Authorization`,
-//!   `X-Ms-WebTicket` …) whose credentials are not a placeholder;
-//! - a cookie value of a known secret cookie ([`SECRET_COOKIES`], or a name that says
-//!   token / auth / session / ticket / secret) in `Cookie` / `Set-Cookie`;
-//! - a secret field with a real value: JSON fields at any depth and XML `<property name>`s
-//!   of [`DEFAULT_JSON_FIELDS`], form fields (bodies and query) of
-//!   [`DEFAULT_FORM_FIELDS`];
-//! - `password=VALUE` anywhere;
-//! - a match of a user regex (group 1 if it has one), unless it is a placeholder.
-//!
-//! Findings never carry a secret in full: [`mask`] keeps at most its first 4 characters.
+//! The secret audit: tokens, secret headers, cookies and fields left in a recording.
 
 use std::collections::HashSet;
 
 use regex::bytes::Regex;
 use serde_json::Value;
 
+use super::{AuditReport, Finding};
 use crate::recording::{Exchange, HeaderList};
 use crate::redact::{
     DEFAULT_FORM_FIELDS, DEFAULT_HEADERS, DEFAULT_JSON_FIELDS, is_placeholder, looks_like_form,
@@ -41,36 +22,6 @@ pub const SECRET_COOKIES: &[&str] = &[
     ".aspxauth",
     "fedauth",
 ];
-
-/// One piece of secret-looking material.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Finding {
-    pub session: String,
-    pub seq: u64,
-    /// Where: `path`, `query`, `request.header authorization`, `response.body /access_token`,
-    /// `events[2].embedded`, `error`.
-    pub location: String,
-    /// What: `cwt token`, `psat token`, `JWT`, `secret header`, `secret cookie`,
-    /// `secret field`, `password`, `regex`.
-    pub rule: String,
-    /// The secret masked: its first characters and `…`.
-    pub excerpt: String,
-}
-
-/// The result of auditing a recording.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct AuditReport {
-    pub sessions: usize,
-    pub exchanges: u64,
-    pub findings: Vec<Finding>,
-}
-
-impl AuditReport {
-    /// True when nothing was found.
-    pub fn is_clean(&self) -> bool {
-        self.findings.is_empty()
-    }
-}
 
 /// The scanner; build once, scan many exchanges.
 #[derive(Debug)]
