@@ -15,7 +15,8 @@
 //! - [`html`]: self-contained HTML pages of a session (with a replay's findings) and of a
 //!   diff;
 //! - [`demo`]: a scripted UCWA client and the demo pipeline;
-//! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares.
+//! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares;
+//! - [`output`]: writing a file the user named without breaking what is there.
 //!
 //! The library never installs a logger and never reads argv or the environment: the
 //! `ucwa-replay` binary (the default `cli` feature) does.
@@ -27,6 +28,7 @@ pub mod diff;
 mod error;
 pub mod har;
 pub mod html;
+pub mod output;
 mod progress;
 pub mod proxy;
 pub mod recording;

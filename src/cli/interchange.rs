@@ -2,8 +2,9 @@
 //! export, or a browser's devtools capture) as a new session. The mapping is documented in
 //! `ucwa_replay::har`.
 //!
-//! `export` writes to stdout unless `--output FILE` is given (written through a temporary
-//! file (`.NAME.partial`) and renamed, so a failed export never leaves half a file). `import` reads and checks
+//! `export` writes to stdout unless `--output FILE` is given (as `ucwa_replay::output`
+//! writes every file: a new file appears whole, an existing one keeps its links, mode and
+//! owner, a FIFO or device is written through; a failed export leaves it as it was). `import` reads and checks
 //! the whole file before creating the session: a bad file writes nothing (exit 2). Imported
 //! exchanges are redacted like recorded ones (`--redact-header/-field/-regex` add to the
 //! defaults). `import` prints one summary line (`--format json`: an object with `session`,
@@ -13,7 +14,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use ucwa_replay::har::{self, ImportOptions};
 use ucwa_replay::store::Recording;
 
@@ -69,6 +69,9 @@ pub struct ImportArgs {
 }
 
 pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.output {
+        ucwa_replay::output::check(path)?;
+    }
     let rec = Recording::open(&a.db)?;
     let session = rec.session(a.session.as_deref())?;
     let exchanges = rec.exchanges(&session)?;
@@ -82,19 +85,7 @@ pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             write(&mut out)?;
         }
         Some(path) => {
-            let name = path
-                .file_name()
-                .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-            let partial = path.with_file_name(format!(".{name}.partial"));
-            let written = std::fs::File::create(&partial).and_then(|file| {
-                let mut out = std::io::BufWriter::new(file);
-                write(&mut out)?;
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()
-            });
-            if let Err(err) = written.and_then(|()| std::fs::rename(&partial, path)) {
-                let _ = std::fs::remove_file(&partial);
-                return Err(err).with_context(|| format!("cannot write {}", path.display()));
-            }
+            ucwa_replay::output::write_with(path, |out| write(out))?;
             tracing::info!(
                 exchanges = exchanges.len(),
                 "exported {}#{} to {}",
