@@ -16,6 +16,25 @@ pub use crate::error::StoreError;
 pub use read::Recording;
 pub use writer::{ExchangeSink, NewSession, StoreWriter, WriterStats};
 
+/// A new session's name must be one every command can address: not empty, no control
+/// characters (they would reach terminals raw), and no `#` (which separates `FILE#SESSION`).
+/// Sessions named otherwise by older versions or by hand still open and are listed escaped.
+pub fn check_session_name(name: &str) -> Result<(), StoreError> {
+    let reason = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.contains('#') {
+        "'#' separates FILE#SESSION, so a name with one could not be addressed"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::BadSessionName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
 /// Current time as RFC 3339 (seconds), for session start and end stamps.
 pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()

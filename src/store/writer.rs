@@ -77,6 +77,7 @@ pub struct StoreWriter {
 impl StoreWriter {
     /// Open (or create) `path`, start session `session`, and start the writer thread.
     pub fn create(path: &Path, session: &NewSession) -> Result<Self, StoreError> {
+        super::check_session_name(&session.name)?;
         let conn = schema::open_for_write(path)?;
         let session_id = start_session(&conn, path, session)?;
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -204,6 +205,7 @@ fn write_loop(
     );
     // Fold the WAL back so the file is complete on its own.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    schema::put_to_rest(&conn);
     match failure {
         Some(e) => Err(e),
         None => Ok(stats),

@@ -349,3 +349,145 @@ fn as_unprivileged(args: &mut [String], dir: &Path) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A copy of `db` at `to` in WAL mode with no `-wal` beside it, as recordings of earlier
+/// versions were left (and as `sqlite3` leaves a WAL-mode file it closes).
+fn wal_mode_copy(db: &Path, to: &Path) {
+    std::fs::copy(db, to).unwrap();
+    let conn = rusqlite::Connection::open(to).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(conn);
+    assert!(!sidecar(to, "-wal").exists());
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+/// Every command that only reads a recording, on `db` (session `s`); `out` is a writable
+/// directory for `report -o`.
+fn reading_commands(db: &Path, out: &Path) -> Vec<Vec<String>> {
+    let db = s(db);
+    let at = format!("{db}#s");
+    let html = format!("{}/page.html", s(out));
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        v(&["sessions", "--db", db]),
+        v(&["show", "--db", db, "--session", "s"]),
+        v(&["events", "--db", db, "--session", "s"]),
+        v(&["export", "--db", db, "--session", "s"]),
+        v(&["export", "--db", db, "--session", "s", "--format", "ndjson"]),
+        v(&["diff", &at, &at]),
+        v(&["audit", "--db", db]),
+        v(&["report", "--db", db, "--session", "s", "-o", &html]),
+    ]
+}
+
+/// Whether a reading command did its work: exit 0, or 1 for `audit` with findings (the
+/// fixture holds secret-looking test values on purpose).
+fn succeeded(args: &[String], code: Option<i32>) -> bool {
+    code == Some(0) || (args[0] == "audit" && code == Some(1))
+}
+
+/// Start `replay` on `db` as [`as_unprivileged`] would run it, GET its root, stop it.
+fn replay_once(db: &Path, unprivileged: bool) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let args = [
+        "replay",
+        "--db",
+        s(db),
+        "--session",
+        "s",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let mut cmd = command(&args.map(String::from), None);
+    cmd.stdout(Stdio::piped());
+    if unprivileged && let Some(uid) = unprivileged_uid() {
+        cmd.uid(uid).gid(uid);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.next().and_then(Result::ok).unwrap_or_default();
+    if url.starts_with("http://") {
+        // Any answer (this one is a miss) shows the recording was loaded and is served.
+        let reply = crate::util::get(&url, "/");
+        assert_eq!(reply.header("x-ucwa-replay"), Some("miss"));
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn reading_a_recording_leaves_nothing_beside_it_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = recording(dir.path());
+    let legacy = dir.path().join("legacy.sqlite");
+    wal_mode_copy(&db, &legacy);
+    for file in [&db, &legacy] {
+        let before = std::fs::read(file).unwrap();
+        for args in reading_commands(file, dir.path()) {
+            let out = command(&args, None).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(succeeded(&args, out.status.code()), "{args:?}: {stderr}");
+            for suffix in ["-wal", "-shm", "-journal"] {
+                assert!(!sidecar(file, suffix).exists(), "{args:?} left {suffix}");
+            }
+        }
+        let (code, stderr) = replay_once(file, false);
+        assert_eq!(code, Some(0), "replay: {stderr}");
+        for suffix in ["-wal", "-shm"] {
+            assert!(!sidecar(file, suffix).exists(), "replay left {suffix}");
+        }
+        assert!(
+            std::fs::read(file).unwrap() == before,
+            "{} changed",
+            file.display()
+        );
+    }
+}
+
+/// A read-only recording in a read-only directory (a read-only checkout, a CI cache) is
+/// read by every reading command. As root the kernel ignores modes, so the commands run as
+/// `nobody` there: what is checked is what an ordinary user would meet.
+#[test]
+fn a_read_only_recording_in_a_read_only_directory_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = recording(dir.path());
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let fresh = ro.join("rec.sqlite");
+    std::fs::copy(&db, &fresh).unwrap();
+    let legacy = ro.join("legacy.sqlite");
+    wal_mode_copy(&db, &legacy);
+    for file in [&fresh, &legacy] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    for file in [&fresh, &legacy] {
+        let before = std::fs::read(file).unwrap();
+        for mut args in reading_commands(file, &out) {
+            let (code, stderr) = as_unprivileged(&mut args, dir.path());
+            assert!(succeeded(&args, code), "{args:?}: {stderr}");
+        }
+        let (code, stderr) = replay_once(file, true);
+        assert_eq!(code, Some(0), "replay: {stderr}");
+        assert!(std::fs::read(file).unwrap() == before);
+    }
+    assert_eq!(
+        others(&ro, &["rec.sqlite", "legacy.sqlite"]),
+        Vec::<String>::new()
+    );
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
