@@ -40,5 +40,5 @@ pub mod store;
 pub mod ucwa;
 pub mod upstream;
 
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Chain as ErrorChain, Error, Result};
 pub use progress::Progress;

@@ -63,11 +63,20 @@ pub struct RecordArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
     /// Seconds to wait for the upstream on ordinary requests (events-feed P-GETs wait for
-    /// their own `timeout` + 60 s).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// their own `timeout` + 60 s); at least 1.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one_second)]
     pub upstream_timeout: u64,
     #[command(flatten)]
     pub redact: super::RedactArgs,
+}
+
+/// `--upstream-timeout`: 0 would fail every request at once (it used to become 1 s silently).
+fn at_least_one_second(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("a timeout of 0 s would fail every request; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
+    }
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
@@ -86,7 +95,7 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         extra_ca: args.upstream_ca.clone(),
         insecure: args.insecure_upstream,
     };
-    config.upstream_timeout = Duration::from_secs(args.upstream_timeout.max(1));
+    config.upstream_timeout = Duration::from_secs(args.upstream_timeout);
     config.max_body = args.max_body;
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();

@@ -120,6 +120,29 @@ impl Server {
         self.wait(within)
     }
 
+    /// Send `sig` (`-TERM`, `-INT`) without waiting.
+    pub fn send(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Wait (at most `within`) until stderr holds `needle`; panics with stderr otherwise.
+    pub fn wait_for_stderr(&self, needle: &str, within: Duration) {
+        let end = Instant::now() + within;
+        while !self.stderr().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "no {needle:?} on stderr within {within:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait (at most `within`) for the process to end by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        self.wait(within)
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
