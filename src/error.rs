@@ -180,6 +180,18 @@ pub enum StoreError {
 
     #[error("{}: the recording writer stopped unexpectedly", path.display())]
     WriterGone { path: PathBuf },
+
+    #[error("{}: the file was deleted or replaced while recording; none of the session's {} is in it", path.display(), plural(*exchanges, "exchange"))]
+    Vanished { path: PathBuf, exchanges: u64 },
+
+    #[error("{}: {lost} of {} could not be written", path.display(), plural(*exchanges, "exchange"))]
+    WriteFailed {
+        path: PathBuf,
+        lost: u64,
+        exchanges: u64,
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 /// An error and its causes on one line (`cannot write r.json: Permission denied (os error
@@ -234,6 +246,15 @@ impl StoreError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// `1 exchange`, `2 exchanges`.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

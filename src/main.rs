@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     };
     init_logging(cli.verbose, cli.quiet, cli.command.default_log_filter());
     let json_errors = cli.command.prints_json();
+    let quiet = cli.quiet;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         // printed its URL must find the handler in place, not the default action.
         let signals = Signals::register()?;
         tokio::spawn(watch_signals(signals, shutdown.clone()));
-        cli.command.run(Ctx { shutdown }).await
+        cli.command.run(Ctx { shutdown, quiet }).await
     });
     // Held P-GETs and stuck sockets must not keep a finished command alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));

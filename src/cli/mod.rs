@@ -14,6 +14,7 @@ pub mod record;
 pub mod replay;
 pub mod report;
 pub mod simulate;
+pub mod text;
 
 /// Shared output switch for commands that print results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -110,6 +111,8 @@ pub enum Command {
 pub struct Ctx {
     /// Fires on Ctrl-C / SIGTERM.
     pub shutdown: ucwa_replay::serve::CancellationToken,
+    /// `-q`: nothing but errors on stderr.
+    pub quiet: bool,
 }
 
 impl Command {

@@ -1,17 +1,23 @@
 //! `ucwa-replay record`: proxy to an upstream UCWA server and record the session.
+//!
+//! stdout: the URL on the first line, the summary at the end. On a terminal, stderr shows
+//! one line per exchange as it is stored (method, path, status, ms).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls_acceptor};
-use ucwa_replay::recording::Origin;
+use ucwa_replay::proxy::{
+    DEFAULT_MAX_BODY, ExchangeObserver, ProxyConfig, RecordingProxy, tls_acceptor,
+};
+use ucwa_replay::recording::{Exchange, Origin};
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::upstream::TrustConfig;
 
 use super::Ctx;
+use super::text::{plural, printable};
 
 /// Boxed so that the `Command` enum stays small (clippy::large_enum_variant).
 #[derive(Debug, clap::Args)]
@@ -99,6 +105,9 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     config.max_body = args.max_body;
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();
+    if !ctx.quiet && std::io::stderr().is_terminal() {
+        config.on_exchange = Some(ExchangeObserver::new(access_line));
+    }
     let proxy = RecordingProxy::new(config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -132,12 +141,35 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
-    eprintln!(
-        "recorded session {:?} into {}: {} exchanges, {} events{lost}",
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "recorded session {:?} into {}: {}, {}{lost}",
         args.session,
         args.db.display(),
-        stats.exchanges,
-        stats.events
-    );
+        plural(stats.exchanges, "exchange"),
+        plural(stats.events, "event")
+    )?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per exchange on a terminal, as an access log has it: method, path, status,
+/// duration (and why there is no status). Paths are redacted already; control characters
+/// are escaped.
+fn access_line(ex: &Exchange) {
+    let status = ex.status.map_or_else(|| "-".to_string(), |s| s.to_string());
+    let why = ex
+        .error
+        .as_deref()
+        .map(|e| format!(" ({})", printable(e)))
+        .unwrap_or_default();
+    let line = format!(
+        "{} {} {status} {} ms{why}",
+        printable(&ex.method),
+        printable(&ex.path_and_query()),
+        ex.duration_us / 1000
+    );
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }

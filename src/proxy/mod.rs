@@ -38,7 +38,7 @@ use self::response::{failure_response, relay};
 use crate::body::{Body, boxed};
 use crate::error::Error;
 use crate::recording::headers::ResponseRules;
-use crate::recording::{HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
+use crate::recording::{Exchange, HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
 use crate::redact::RedactConfig;
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
 use crate::store::ExchangeSink;
@@ -69,6 +69,29 @@ pub struct ProxyConfig {
     pub key_options: KeyOptions,
     /// How long in-flight exchanges may take to finish at shutdown.
     pub drain: Duration,
+    /// Told about each exchange as it goes to the store.
+    pub on_exchange: Option<ExchangeObserver>,
+}
+
+/// Told about each exchange as it is handed to the store (redacted and classified, so what
+/// it shows holds no secret): the binary prints an access-log line from it on a terminal.
+#[derive(Clone)]
+pub struct ExchangeObserver(Arc<dyn Fn(&Exchange) + Send + Sync>);
+
+impl ExchangeObserver {
+    pub fn new(f: impl Fn(&Exchange) + Send + Sync + 'static) -> Self {
+        ExchangeObserver(Arc::new(f))
+    }
+
+    pub(crate) fn tell(&self, exchange: &Exchange) {
+        (self.0)(exchange)
+    }
+}
+
+impl std::fmt::Debug for ExchangeObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExchangeObserver")
+    }
 }
 
 impl ProxyConfig {
@@ -84,6 +107,7 @@ impl ProxyConfig {
             redact: RedactConfig::default(),
             key_options: KeyOptions::default(),
             drain: DEFAULT_DRAIN,
+            on_exchange: None,
         }
     }
 }
@@ -156,7 +180,12 @@ impl RecordingProxy {
         let cfg = self.config;
         let mut upstreams = vec![cfg.upstream.clone()];
         upstreams.extend(cfg.also_upstreams.iter().cloned());
-        let recorder = Arc::new(Recorder::new(self.ingest, sink, cfg.max_body));
+        let recorder = Arc::new(Recorder::new(
+            self.ingest,
+            sink,
+            cfg.max_body,
+            cfg.on_exchange.clone(),
+        ));
         let shared = Arc::new(Shared {
             rules: ResponseRules {
                 to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, &public),

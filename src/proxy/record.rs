@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::task::TaskTracker;
 
+use super::ExchangeObserver;
 use super::capture::{CaptureHandle, Captured, keep_capped};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
@@ -36,11 +37,18 @@ pub struct Recorder {
     seq: AtomicU64,
     submitted: AtomicU64,
     lost: AtomicU64,
+    observer: Option<ExchangeObserver>,
 }
 
 impl Recorder {
-    pub fn new(ingest: Ingest, sink: ExchangeSink, max_body: usize) -> Self {
+    pub fn new(
+        ingest: Ingest,
+        sink: ExchangeSink,
+        max_body: usize,
+        observer: Option<ExchangeObserver>,
+    ) -> Self {
         Recorder {
+            observer,
             ingest,
             sink: Mutex::new(Some(sink)),
             tracker: TaskTracker::new(),
@@ -136,6 +144,9 @@ impl Recorder {
             error = ex.error.as_deref().unwrap_or(""),
             "exchange"
         );
+        if let Some(observer) = &self.observer {
+            observer.tell(&ex);
+        }
         let stored = match self.sink.lock() {
             Ok(sink) => match sink.as_ref() {
                 Some(sink) => {
@@ -291,6 +302,7 @@ mod tests {
             Ingest::new(&RedactConfig::default(), KeyOptions::default()).unwrap(),
             writer.sink(),
             1 << 20,
+            None,
         ))
     }
 

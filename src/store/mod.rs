@@ -2,7 +2,8 @@
 //!
 //! - `schema`: recognising, creating and migrating the file;
 //! - `writer`: the one writer thread the recording proxy feeds through a bounded channel;
-//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands.
+//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands;
+//! - `watch`: noticing that the file being recorded into was deleted or replaced.
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
@@ -10,6 +11,7 @@
 
 mod read;
 mod schema;
+mod watch;
 mod writer;
 
 pub use crate::error::StoreError;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
+use super::watch::Watch;
 use super::{StoreError, now_rfc3339, schema};
 use crate::recording::Exchange;
 
@@ -176,7 +177,7 @@ fn write_loop(
 ) -> Result<WriterStats, StoreError> {
     let mut stats = WriterStats::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut failure = None;
+    let mut failure = Failure::new(path);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -185,30 +186,106 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        match write_batch(&mut conn, session_id, &batch) {
-            Ok(events) => {
-                stats.exchanges += batch.len() as u64;
-                stats.events += events;
-                stats.batches += 1;
-            }
-            Err(e) => {
-                // Keep draining so senders never block, but remember the first failure.
-                tracing::error!(path = %path.display(), error = %e, lost = batch.len(), "cannot write exchanges");
-                failure.get_or_insert(StoreError::sqlite(path, e));
+        if failure.vanished {
+            failure.lose(batch.len());
+        } else {
+            match write_batch(&mut conn, session_id, &batch) {
+                Ok(events) => {
+                    stats.exchanges += batch.len() as u64;
+                    stats.events += events;
+                    stats.batches += 1;
+                    failure.check_still_there(stats.exchanges);
+                }
+                // Keep draining so senders never block, but say so at once.
+                Err(e) => failure.write_failed(batch.len(), e),
             }
         }
         batch.clear();
     }
-    let _ = conn.execute(
-        "UPDATE sessions SET ended_at = ?1 WHERE id = ?2",
-        params![now_rfc3339(), session_id],
-    );
-    // Fold the WAL back so the file is complete on its own.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-    schema::put_to_rest(&conn);
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(stats),
+    failure.check_still_there(stats.exchanges);
+    if !failure.vanished {
+        let _ = conn.execute(
+            "UPDATE sessions SET ended_at = ?1 WHERE id = ?2",
+            params![now_rfc3339(), session_id],
+        );
+        // Fold the WAL back so the file is complete on its own.
+        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        schema::put_to_rest(&conn);
+    }
+    failure.into_result(stats)
+}
+
+/// What went wrong while recording: said loudly the first time (the proxy keeps answering,
+/// so nothing else tells the user), and returned by [`StoreWriter::finish`].
+struct Failure {
+    watch: Watch,
+    path: PathBuf,
+    /// The file at the path is no longer the one written: everything is lost.
+    vanished: bool,
+    /// The first write error, and how many exchanges were lost.
+    write_error: Option<rusqlite::Error>,
+    lost: u64,
+}
+
+impl Failure {
+    fn new(path: &Path) -> Self {
+        Failure {
+            watch: Watch::new(path),
+            path: path.to_path_buf(),
+            vanished: false,
+            write_error: None,
+            lost: 0,
+        }
+    }
+
+    fn check_still_there(&mut self, written: u64) {
+        if !self.vanished && !self.watch.still_there() {
+            self.vanished = true;
+            tracing::error!(
+                "{}: the recording file was deleted or replaced: the {written} exchanges \
+                 recorded so far are gone with it and no more are stored (the proxy keeps \
+                 answering; record will exit with status 2)",
+                self.path.display()
+            );
+        }
+    }
+
+    fn lose(&mut self, n: usize) {
+        self.lost += n as u64;
+    }
+
+    fn write_failed(&mut self, n: usize, e: rusqlite::Error) {
+        self.lose(n);
+        if self.write_error.is_none() {
+            tracing::error!(
+                error = %e,
+                "{}: cannot write exchanges to the recording: they are being lost (the proxy \
+                 keeps answering; record will exit with status 2)",
+                self.path.display()
+            );
+            self.write_error = Some(e);
+        } else {
+            tracing::warn!(error = %e, lost = self.lost, "{}: still cannot write", self.path.display());
+        }
+    }
+
+    fn into_result(self, stats: WriterStats) -> Result<WriterStats, StoreError> {
+        let exchanges = stats.exchanges + self.lost;
+        if self.vanished {
+            return Err(StoreError::Vanished {
+                path: self.path,
+                exchanges,
+            });
+        }
+        match self.write_error {
+            Some(source) => Err(StoreError::WriteFailed {
+                path: self.path,
+                lost: self.lost,
+                exchanges,
+                source,
+            }),
+            None => Ok(stats),
+        }
     }
 }
 

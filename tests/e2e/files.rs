@@ -491,3 +491,34 @@ fn a_read_only_recording_in_a_read_only_directory_is_read() {
     );
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// The recording deleted while `record` runs: SQLite keeps writing to the deleted file, so
+/// `record` used to report every exchange as recorded and exit 0 with no file. It says so
+/// at once, keeps answering, and exits 2 naming the loss.
+#[test]
+fn a_recording_deleted_while_recording_is_reported_at_once_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rec.sqlite");
+    let sim = Server::start(&["simulate", "--listen", "127.0.0.1:0", "--seed", "5"]);
+    let mut rec = Server::record(&sim.url, &db, "s", &[]);
+    let root = "/autodiscover/autodiscoverservice.svc/root";
+    assert_eq!(crate::util::get(&rec.url, root).status, 200);
+    rec.wait_for_stderr("exchange", Duration::from_secs(30));
+    std::fs::remove_file(&db).unwrap();
+    assert_eq!(crate::util::get(&rec.url, root).status, 200);
+    rec.wait_for_stderr("deleted or replaced", Duration::from_secs(30));
+    // Still proxying.
+    assert_eq!(crate::util::get(&rec.url, root).status, 200);
+    let status = rec.terminate(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(2), "{}", rec.stderr());
+    let stderr = rec.stderr();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ucwa-replay: error: ")
+            && last.contains(
+                "the file was deleted or replaced while recording; none of the session's"
+            ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("recorded session"), "{stderr}");
+}
