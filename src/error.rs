@@ -68,6 +68,14 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// `verify` could not sign in to the live server, or its credentials were refused.
+    #[error("sign-in to {upstream} failed: {detail}")]
+    SignIn { upstream: String, detail: String },
+
+    /// `verify` got no answer at all from the live server.
+    #[error("no answer from {upstream}: {detail}")]
+    NoAnswer { upstream: String, detail: String },
+
     /// Other I/O failures.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -250,7 +258,7 @@ impl StoreError {
 }
 
 /// `1 exchange`, `2 exchanges`.
-pub fn plural(n: u64, noun: &str) -> String {
+pub(crate) fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {

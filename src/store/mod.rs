@@ -37,6 +37,16 @@ pub fn check_session_name(name: &str) -> Result<(), StoreError> {
     })
 }
 
+/// Delete session `name` of the recording at `path` with everything recorded in it (a run
+/// that was abandoned, such as a `verify` whose sign-in failed).
+pub fn remove_session(path: &std::path::Path, name: &str) -> Result<(), StoreError> {
+    let conn = schema::open_for_write(path)?;
+    conn.execute("DELETE FROM sessions WHERE name = ?1", [name])
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    schema::put_to_rest(&conn);
+    Ok(())
+}
+
 /// Current time as RFC 3339 (seconds), for session start and end stamps.
 pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
