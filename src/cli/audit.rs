@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use ucwa_replay::audit::Auditor;
 use ucwa_replay::store::Recording;
 
+use super::text::{plural, printable};
 use super::{Ctx, OutputFormat};
 
 const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
@@ -48,7 +49,11 @@ pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                 writeln!(
                     out,
                     "{}#{}  {}  {}  {}",
-                    f.session, f.seq, f.location, f.rule, f.excerpt
+                    printable(&f.session),
+                    f.seq,
+                    printable(&f.location),
+                    f.rule,
+                    printable(&f.excerpt)
                 )?;
             }
             let exchanges: std::collections::BTreeSet<(&str, u64)> = report
@@ -59,17 +64,18 @@ pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             if report.is_clean() {
                 writeln!(
                     out,
-                    "clean: no secret-looking material in {} exchanges of {} sessions",
-                    report.exchanges, report.sessions
+                    "clean: no secret-looking material in {} of {}",
+                    plural(report.exchanges, "exchange"),
+                    plural(report.sessions as u64, "session")
                 )?;
             } else {
                 writeln!(
                     out,
-                    "{} findings in {} of {} exchanges ({} sessions)",
-                    report.findings.len(),
+                    "{} in {} of {} ({})",
+                    plural(report.findings.len() as u64, "finding"),
                     exchanges.len(),
-                    report.exchanges,
-                    report.sessions
+                    plural(report.exchanges, "exchange"),
+                    plural(report.sessions as u64, "session")
                 )?;
             }
         }

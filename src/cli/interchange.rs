@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use ucwa_replay::har::{self, ImportOptions};
 use ucwa_replay::store::Recording;
 
+use super::text::plural;
 use super::{Ctx, OutputFormat};
 
 const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
@@ -115,9 +116,9 @@ pub async fn import(a: ImportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
         OutputFormat::Text => {
             writeln!(
                 out,
-                "imported {} exchanges ({} events) from {} into {}#{} (upstream {}{}); {} secrets redacted{}",
-                stats.exchanges,
-                stats.events,
+                "imported {} ({}) from {} into {}#{} (upstream {}{}); {} redacted{}",
+                plural(stats.exchanges as u64, "exchange"),
+                plural(stats.events as u64, "event"),
                 a.file.display(),
                 a.db.display(),
                 stats.session,
@@ -127,9 +128,14 @@ pub async fn import(a: ImportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                 } else {
                     format!(", also {}", stats.also_upstreams.join(", "))
                 },
-                stats.secrets_redacted,
+                plural(stats.secrets_redacted as u64, "secret"),
                 if stats.skipped > 0 {
-                    format!("; {} non-HTTP entries skipped", stats.skipped)
+                    let entries = if stats.skipped == 1 {
+                        "entry"
+                    } else {
+                        "entries"
+                    };
+                    format!("; {} non-HTTP {entries} skipped", stats.skipped)
                 } else {
                     String::new()
                 }

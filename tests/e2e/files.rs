@@ -522,3 +522,43 @@ fn a_recording_deleted_while_recording_is_reported_at_once_and_exits_2() {
     );
     assert!(!stderr.contains("recorded session"), "{stderr}");
 }
+
+/// Recording into a file that cannot be written is one line saying so (it used to be
+/// "SQLite: attempt to write a readonly database: Error code 1544: attempt to write a
+/// readonly database"), before anything listens.
+#[test]
+fn recording_into_a_read_only_file_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = recording(dir.path());
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let file = ro.join("rec.sqlite");
+    std::fs::copy(&db, &file).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let before = std::fs::read(&file).unwrap();
+    let mut args: Vec<String> = [
+        "record",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        s(&file),
+        "--session",
+        "new",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (code, stderr) = as_unprivileged(&mut args, dir.path());
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "ucwa-replay: error: {}: cannot be written: the file or its directory is read-only",
+            file.display()
+        )
+    );
+    assert!(std::fs::read(&file).unwrap() == before);
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
