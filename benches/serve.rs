@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ucwa_replay::demo::{ScriptOptions, UcwaClient, record_session};
+use ucwa_replay::demo::{RemoteSide, ScriptOptions, UcwaClient, record_session};
 use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
 use ucwa_replay::recording::{Exchange, HeaderList};
 use ucwa_replay::recording::{KeyOptions, KeyRequest, Origin};
@@ -33,9 +33,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Sign in and find a participantMessaging href on `base` (simulator or proxy).
-async fn signed_in(base: &str) -> (UcwaClient, String) {
-    let run = ucwa_replay::demo::run_im_session(base, &ScriptOptions::default())
+/// Sign in and find a participantMessaging href on `base` (simulator, proxy or replay), the
+/// remote side played as `remote` says.
+async fn signed_in(base: &str, remote: RemoteSide) -> (UcwaClient, String) {
+    let opts = ScriptOptions {
+        remote,
+        ..ScriptOptions::default()
+    };
+    let run = ucwa_replay::demo::run_im_session(base, &opts)
         .await
         .expect("script");
     let href = run
@@ -156,7 +161,7 @@ fn main() {
         record_session(&db, "script", 3, &ScriptOptions::default())
             .await
             .unwrap();
-        let (mut direct, href) = signed_in(&sim.url()).await;
+        let (mut direct, href) = signed_in(&sim.url(), RemoteSide::Simulator(sim.url())).await;
         let upstream = Origin::parse(&sim.url()).unwrap();
         let writer = StoreWriter::create(
             &db,
@@ -173,7 +178,8 @@ fn main() {
         let proxy_url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         let running = tokio::spawn(proxy.run(listener, None, writer.sink(), stop.clone()));
-        let (mut via_proxy, proxy_href) = signed_in(&proxy_url).await;
+        let (mut via_proxy, proxy_href) =
+            signed_in(&proxy_url, RemoteSide::Simulator(sim.url())).await;
         for _ in 0..ROUNDS {
             direct_rounds.push(time_gets(&mut direct, &href).await);
             proxy_rounds.push(time_gets(&mut via_proxy, &proxy_href).await);
@@ -186,7 +192,7 @@ fn main() {
             .feed_end(FeedEnd::Empty)
             .start()
             .unwrap();
-        let (mut replayed, replay_href) = signed_in(&server.url()).await;
+        let (mut replayed, replay_href) = signed_in(&server.url(), RemoteSide::Recorded).await;
         for _ in 0..ROUNDS {
             replay_rounds.push(time_gets(&mut replayed, &replay_href).await);
         }
