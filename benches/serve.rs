@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ucwa_replay::demo::{ScriptOptions, UcwaClient, record_session};
+use ucwa_replay::demo::{RemoteSide, ScriptOptions, UcwaClient, record_session};
 use ucwa_replay::proxy::{ProxyConfig, RecordingProxy};
 use ucwa_replay::recording::{Exchange, HeaderList};
 use ucwa_replay::recording::{KeyOptions, KeyRequest, Origin};
@@ -31,9 +31,14 @@ const REQUESTS: usize = 300;
 const ROUNDS: usize = 5;
 const STARTUP_EXCHANGES: u64 = 10_000;
 
-/// Sign in and find a participantMessaging href on `base` (simulator or proxy).
-async fn signed_in(base: &str) -> (UcwaClient, String) {
-    let run = ucwa_replay::demo::run_im_session(base, &ScriptOptions::default())
+/// Sign in and find a participantMessaging href on `base` (simulator, proxy or replay), the
+/// remote side played as `remote_side` says.
+async fn signed_in(base: &str, remote_side: RemoteSide) -> (UcwaClient, String) {
+    let opts = ScriptOptions {
+        remote_side,
+        ..ScriptOptions::default()
+    };
+    let run = ucwa_replay::demo::run_im_session(base, &opts)
         .await
         .expect("script");
     let href = run
@@ -125,7 +130,7 @@ fn main() {
         record_session(&db, "script", 3, &ScriptOptions::default())
             .await
             .unwrap();
-        let (mut direct, href) = signed_in(&sim.url()).await;
+        let (mut direct, href) = signed_in(&sim.url(), RemoteSide::Simulator(sim.url())).await;
         let upstream = Origin::parse(&sim.url()).unwrap();
         let writer = StoreWriter::create(
             &db,
@@ -142,7 +147,8 @@ fn main() {
         let proxy_url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         let running = tokio::spawn(proxy.run(listener, None, writer.sink(), stop.clone()));
-        let (mut via_proxy, proxy_href) = signed_in(&proxy_url).await;
+        let (mut via_proxy, proxy_href) =
+            signed_in(&proxy_url, RemoteSide::Simulator(sim.url())).await;
         for _ in 0..ROUNDS {
             direct_rounds.push(time_gets(&mut direct, &href).await);
             proxy_rounds.push(time_gets(&mut via_proxy, &proxy_href).await);
@@ -157,7 +163,7 @@ fn main() {
             .verify_on_drop(false)
             .start()
             .unwrap();
-        let (mut replayed, replay_href) = signed_in(&server.url()).await;
+        let (mut replayed, replay_href) = signed_in(&server.url(), RemoteSide::Recorded).await;
         for _ in 0..ROUNDS {
             replay_rounds.push(time_gets(&mut replayed, &replay_href).await);
         }

@@ -68,6 +68,14 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// `verify` could not sign in to the live server, or its credentials were refused.
+    #[error("sign-in to {upstream} failed: {detail}")]
+    SignIn { upstream: String, detail: String },
+
+    /// `verify` got no answer at all from the live server.
+    #[error("no answer from {upstream}: {detail}")]
+    NoAnswer { upstream: String, detail: String },
+
     /// Other I/O failures.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -126,6 +134,15 @@ pub enum StoreError {
     #[error("{}: not a ucwa-replay recording: {detail} (the file was left untouched)", path.display())]
     NotARecording { path: PathBuf, detail: String },
 
+    #[error("{}: an empty database, nothing recorded in it yet (record or import a session into it first)", path.display())]
+    Empty { path: PathBuf },
+
+    #[error("{}: cannot be written: the file or its directory is read-only", path.display())]
+    ReadOnly { path: PathBuf },
+
+    #[error("invalid session name {name:?}: {reason}")]
+    BadSessionName { name: String, reason: &'static str },
+
     #[error(
         "{}: written by a newer ucwa-replay (schema {found}; this version reads up to {supported}): upgrade ucwa-replay",
         path.display()
@@ -136,7 +153,7 @@ pub enum StoreError {
         supported: i32,
     },
 
-    #[error("{}: damaged recording: {detail}", path.display())]
+    #[error("{}: damaged recording ({detail}); the file was left untouched (`sqlite3 FILE .recover` may save what is left)", path.display())]
     Corrupt { path: PathBuf, detail: String },
 
     #[error("{}: no session named {name:?} (sessions: {})", path.display(), list_or_none(available))]
@@ -146,13 +163,13 @@ pub enum StoreError {
         available: Vec<String>,
     },
 
-    #[error("{}: holds {} sessions; name one as FILE#SESSION or --session ({})", path.display(), available.len(), list_or_none(available))]
+    #[error("{}: holds {} sessions ({})", path.display(), available.len(), list_or_none(available))]
     AmbiguousSession {
         path: PathBuf,
         available: Vec<String>,
     },
 
-    #[error("{}: a session named {name:?} already exists (choose another --session name, or --replace it)", path.display())]
+    #[error("{}: a session named {name:?} already exists", path.display())]
     SessionExists { path: PathBuf, name: String },
 
     #[error("{}", path.display())]
@@ -171,40 +188,81 @@ pub enum StoreError {
 
     #[error("{}: the recording writer stopped unexpectedly", path.display())]
     WriterGone { path: PathBuf },
+
+    #[error("{}: the file was deleted or replaced while recording; none of the session's {} is in it", path.display(), plural(*exchanges, "exchange"))]
+    Vanished { path: PathBuf, exchanges: u64 },
+
+    #[error("{}: {lost} of {} could not be written", path.display(), plural(*exchanges, "exchange"))]
+    WriteFailed {
+        path: PathBuf,
+        lost: u64,
+        exchanges: u64,
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 /// An error and its causes on one line (`cannot write r.json: Permission denied (os error
-/// 13)`), for log lines: a variant's own message never repeats its source.
-pub(crate) struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+/// 13)`), each cause named once: for log lines, and for the binary's last word.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut said = self.0.to_string();
+        write!(f, "{said}")?;
         let mut source = self.0.source();
         while let Some(cause) = source {
-            write!(f, ": {cause}")?;
+            let text = cause.to_string();
+            if !repeats(&said, &text) {
+                write!(f, ": {text}")?;
+            }
+            said = text;
             source = cause.source();
         }
         Ok(())
     }
 }
 
+/// Whether `cause` only says again what `said` (the message before it) said: some errors
+/// print their source in their own message (rusqlite's does, with its error code), and a
+/// chain must name each cause once.
+fn repeats(said: &str, cause: &str) -> bool {
+    !cause.is_empty() && (said.contains(cause) || cause.contains(said))
+}
+
 impl StoreError {
     /// Classify a SQLite error: "not a database" and "malformed" are corruption.
     pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
-        if let rusqlite::Error::SqliteFailure(e, msg) = &source
-            && matches!(e.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
-        {
-            return StoreError::Corrupt {
-                path: path.to_path_buf(),
-                detail: msg.clone().unwrap_or_else(|| e.to_string()),
-            };
+        if let rusqlite::Error::SqliteFailure(e, msg) = &source {
+            match e.code {
+                ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                    return StoreError::Corrupt {
+                        path: path.to_path_buf(),
+                        detail: msg.clone().unwrap_or_else(|| e.to_string()),
+                    };
+                }
+                ErrorCode::ReadOnly => {
+                    return StoreError::ReadOnly {
+                        path: path.to_path_buf(),
+                    };
+                }
+                _ => {}
+            }
         }
         StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// `1 exchange`, `2 exchanges`.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
+    match (n, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        _ => format!("{n} {noun}s"),
     }
 }
 

@@ -19,7 +19,8 @@
 //! - [`spy`]: spy mode, a replay that forwards what its recording lacks to the live server
 //!   (through the proxy's forwarding path) and records it;
 //! - [`demo`]: a scripted UCWA client and the demo pipeline;
-//! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares.
+//! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares;
+//! - [`output`]: writing a file the user named without breaking what is there.
 //!
 //! The library never installs a logger and never reads argv or the environment: the
 //! `ucwa-replay` binary (the default `cli` feature) does.
@@ -32,6 +33,7 @@ pub mod diff;
 mod error;
 pub mod har;
 pub mod html;
+pub mod output;
 mod progress;
 pub mod proxy;
 pub mod recording;
@@ -44,5 +46,5 @@ pub mod store;
 pub mod ucwa;
 pub mod upstream;
 
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Chain as ErrorChain, Error, Result};
 pub use progress::Progress;

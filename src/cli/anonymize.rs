@@ -69,7 +69,7 @@ pub struct Args {
     #[command(flatten)]
     pub redact: super::RedactArgs,
     /// Output format of the summary.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
 

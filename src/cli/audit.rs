@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use ucwa_replay::audit::{Auditor, PiiAuditor};
 use ucwa_replay::store::Recording;
 
+use super::text::{plural, printable};
 use super::{Ctx, OutputFormat};
 
 const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
@@ -34,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     pub pii: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
 
@@ -65,7 +66,11 @@ pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                 writeln!(
                     out,
                     "{}#{}  {}  {}  {}",
-                    f.session, f.seq, f.location, f.rule, f.excerpt
+                    printable(&f.session),
+                    f.seq,
+                    printable(&f.location),
+                    f.rule,
+                    printable(&f.excerpt)
                 )?;
             }
             let exchanges: std::collections::BTreeSet<(&str, u64)> = report
@@ -76,17 +81,18 @@ pub async fn run(a: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             if report.is_clean() {
                 writeln!(
                     out,
-                    "clean: no {what} in {} exchanges of {} sessions",
-                    report.exchanges, report.sessions
+                    "clean: no {what} in {} of {}",
+                    plural(report.exchanges, "exchange"),
+                    plural(report.sessions as u64, "session")
                 )?;
             } else {
                 writeln!(
                     out,
-                    "{} findings in {} of {} exchanges ({} sessions)",
-                    report.findings.len(),
+                    "{} in {} of {} ({})",
+                    plural(report.findings.len() as u64, "finding"),
                     exchanges.len(),
-                    report.exchanges,
-                    report.sessions
+                    plural(report.exchanges, "exchange"),
+                    plural(report.sessions as u64, "session")
                 )?;
             }
         }

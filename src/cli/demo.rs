@@ -9,16 +9,19 @@ use ucwa_replay::demo::{DemoOptions, run_demo};
 
 use super::{Ctx, OutputFormat};
 
+/// Widest the summary table gets, on a terminal or piped.
+const MAX_WIDTH: u16 = 100;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Recording file for the demo's sessions (demo, demo-xml, demo-again are replaced).
-    #[arg(long, default_value = "recordings/demo.sqlite")]
+    #[arg(value_name = "FILE", long, default_value = "recordings/demo.sqlite")]
     pub db: PathBuf,
     /// Simulator seed of the first recording (the third uses seed + 1).
-    #[arg(long, default_value_t = 7)]
+    #[arg(value_name = "N", long, default_value_t = 7)]
     pub seed: u64,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
 
@@ -41,6 +44,9 @@ pub async fn run(args: Args, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                 .load_style(UTF8_FULL_CONDENSED)
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(["step", "result", "ms", "what was checked"]);
+            // The terminal's width, at most 100 columns; piped (no width), 100.
+            let width = table.width().unwrap_or(MAX_WIDTH).min(MAX_WIDTH);
+            table.set_width(width);
             for s in &steps {
                 table.add_row([
                     s.step.clone(),

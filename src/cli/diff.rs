@@ -45,7 +45,7 @@ pub enum RawFamily {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
     /// Write the report to this file instead of stdout (its directory must exist).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -249,6 +249,23 @@ pub struct VerifyArgs {
     pub redact: super::RedactArgs,
 }
 
+/// `name`, or `name-2`, `name-3`… when the recording already has a session called so (two
+/// verifies within a second get the same default name).
+fn free_name(db: &std::path::Path, name: &str) -> anyhow::Result<String> {
+    let taken: Vec<String> = Recording::open(db)?
+        .sessions()?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let mut candidate = name.to_string();
+    let mut n = 1;
+    while taken.contains(&candidate) {
+        n += 1;
+        candidate = format!("{name}-{n}");
+    }
+    Ok(candidate)
+}
+
 pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     use ucwa_replay::diff::{self as verify, Credentials, VerifyOptions};
     let diff = args.compare.options()?;
@@ -261,9 +278,10 @@ pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode>
         Some(n) => n.clone(),
         None => Recording::open(&args.db)?.session(None)?.name,
     };
-    let new_session = args
-        .new_session
-        .unwrap_or_else(|| verify::default_session_name(&recorded_name));
+    let new_session = match args.new_session {
+        Some(name) => name,
+        None => free_name(&args.db, &verify::default_session_name(&recorded_name))?,
+    };
     let mut opts = VerifyOptions::new(args.upstream, new_session);
     opts.credentials = credentials;
     opts.replace = args.replace;
@@ -280,12 +298,6 @@ pub async fn run_verify(args: VerifyArgs, _ctx: Ctx) -> anyhow::Result<ExitCode>
         html::check_output(out)?;
     }
     let outcome = verify::verify(&args.db, Some(&recorded_name), &opts).await?;
-    tracing::info!(
-        session = %outcome.session,
-        sent = outcome.sent,
-        failed = outcome.failed,
-        "verify: live answers recorded"
-    );
     if args.compare.format != DiffFormat::Html {
         return print_report(&outcome.report, &args.compare, None);
     }

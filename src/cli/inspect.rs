@@ -1,6 +1,7 @@
 //! `ucwa-replay sessions|show|events`: read-only views of a recording.
 //!
-//! Text output is a plain table (no colours, no borders); `--format json` prints one JSON
+//! Text output is a plain table (no colours, no borders, control characters in recorded
+//! values escaped as `\n`, `\u{1b}`); `--format json` prints one JSON
 //! array of objects on stdout:
 //! - `sessions`: `name`, `upstream`, `also_upstreams`, `started_at`, `ended_at`,
 //!   `tool_version`, `exchanges`, `events`;
@@ -22,6 +23,7 @@ use comfy_table::{CellAlignment, Table, presets};
 use serde::Serialize;
 use ucwa_replay::store::Recording;
 
+use super::text::{plural, printable};
 use super::{Ctx, OutputFormat};
 
 const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
@@ -32,7 +34,7 @@ pub struct SessionsArgs {
     #[arg(long, value_name = "FILE", default_value = DEFAULT_DB)]
     pub db: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
 
@@ -46,7 +48,7 @@ pub struct SessionViewArgs {
     #[arg(long, value_name = "NAME")]
     pub session: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
 
@@ -154,7 +156,7 @@ pub async fn show(a: ShowArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                     note.push("response truncated".into());
                 }
                 if !e.events.is_empty() {
-                    note.push(format!("{} events", e.events.len()));
+                    note.push(plural(e.events.len() as u64, "event"));
                 }
                 vec![
                     e.seq.to_string(),
@@ -240,7 +242,8 @@ fn print_table(
         .force_no_tty()
         .set_header(header.to_vec());
     for row in rows {
-        t.add_row(row);
+        // Recorded values reach the terminal: an ESC or a newline in them is escaped.
+        t.add_row(row.iter().map(|cell| printable(cell).into_owned()));
     }
     for &i in right {
         if let Some(c) = t.column_mut(i) {

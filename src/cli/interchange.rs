@@ -2,8 +2,9 @@
 //! export, or a browser's devtools capture) as a new session. The mapping is documented in
 //! `ucwa_replay::har`.
 //!
-//! `export` writes to stdout unless `--output FILE` is given (written through a temporary
-//! file (`.NAME.partial`) and renamed, so a failed export never leaves half a file). `import` reads and checks
+//! `export` writes to stdout unless `--output FILE` is given (as `ucwa_replay::output`
+//! writes every file: a new file appears whole, an existing one keeps its links, mode and
+//! owner, a FIFO or device is written through; a failed export leaves it as it was). `import` reads and checks
 //! the whole file before creating the session: a bad file writes nothing (exit 2). Imported
 //! exchanges are redacted like recorded ones (`--redact-header/-field/-regex` add to the
 //! defaults). `import` prints one summary line (`--format json`: an object with `session`,
@@ -13,10 +14,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use ucwa_replay::har::{self, ImportOptions};
 use ucwa_replay::store::Recording;
 
+use super::text::plural;
 use super::{Ctx, OutputFormat};
 
 const DEFAULT_DB: &str = "recordings/ucwa.sqlite";
@@ -40,7 +41,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "NAME")]
     pub session: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ExportFormat::Har)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = ExportFormat::Har)]
     pub format: ExportFormat,
     /// Write to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
@@ -64,11 +65,14 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub redact: super::RedactArgs,
     /// Output format of the summary.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
 }
 
 pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.output {
+        ucwa_replay::output::check(path)?;
+    }
     let rec = Recording::open(&a.db)?;
     let session = rec.session(a.session.as_deref())?;
     let exchanges = rec.exchanges(&session)?;
@@ -82,19 +86,7 @@ pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             write(&mut out)?;
         }
         Some(path) => {
-            let name = path
-                .file_name()
-                .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-            let partial = path.with_file_name(format!(".{name}.partial"));
-            let written = std::fs::File::create(&partial).and_then(|file| {
-                let mut out = std::io::BufWriter::new(file);
-                write(&mut out)?;
-                out.into_inner().map_err(|e| e.into_error())?.sync_all()
-            });
-            if let Err(err) = written.and_then(|()| std::fs::rename(&partial, path)) {
-                let _ = std::fs::remove_file(&partial);
-                return Err(err).with_context(|| format!("cannot write {}", path.display()));
-            }
+            ucwa_replay::output::write_with(path, |out| write(out))?;
             tracing::info!(
                 exchanges = exchanges.len(),
                 "exported {}#{} to {}",
@@ -124,9 +116,9 @@ pub async fn import(a: ImportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
         OutputFormat::Text => {
             writeln!(
                 out,
-                "imported {} exchanges ({} events) from {} into {}#{} (upstream {}{}); {} secrets redacted{}",
-                stats.exchanges,
-                stats.events,
+                "imported {} ({}) from {} into {}#{} (upstream {}{}); {} redacted{}",
+                plural(stats.exchanges as u64, "exchange"),
+                plural(stats.events as u64, "event"),
                 a.file.display(),
                 a.db.display(),
                 stats.session,
@@ -136,9 +128,14 @@ pub async fn import(a: ImportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
                 } else {
                     format!(", also {}", stats.also_upstreams.join(", "))
                 },
-                stats.secrets_redacted,
+                plural(stats.secrets_redacted as u64, "secret"),
                 if stats.skipped > 0 {
-                    format!("; {} non-HTTP entries skipped", stats.skipped)
+                    let entries = if stats.skipped == 1 {
+                        "entry"
+                    } else {
+                        "entries"
+                    };
+                    format!("; {} non-HTTP {entries} skipped", stats.skipped)
                 } else {
                     String::new()
                 }

@@ -15,6 +15,7 @@ pub mod record;
 pub mod replay;
 pub mod report;
 pub mod simulate;
+pub mod text;
 pub mod wrap;
 
 /// Shared output switch for commands that print results.
@@ -64,7 +65,16 @@ impl RedactArgs {
 
 /// Record, replay and diff Microsoft UCWA (Skype for Business) traffic.
 #[derive(Debug, Parser)]
-#[command(name = "ucwa-replay", version, about, propagate_version = true)]
+#[command(
+    name = "ucwa-replay",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit status: 0 success; 1 differences (diff, verify) or findings \
+                  (audit), or a replay's misses, near misses or unplayed exchanges under \
+                  `-- CMD`; 2 usage or input error (bad flag, unreadable file, refused \
+                  upstream). With `-- CMD`, a failing command's own status comes first."
+)]
 pub struct Cli {
     /// More logging on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -114,10 +124,57 @@ pub enum Command {
 pub struct Ctx {
     /// Fires on Ctrl-C / SIGTERM.
     pub shutdown: ucwa_replay::serve::CancellationToken,
+    /// `-q`: nothing but errors on stderr.
+    pub quiet: bool,
 }
 
 impl Command {
     pub async fn run(self, ctx: Ctx) -> anyhow::Result<ExitCode> {
+        let naming = self.naming();
+        self.run_inner(ctx)
+            .await
+            .map_err(|err| with_session_hint(err, naming))
+    }
+
+    /// The log filter when neither `-v`, `-q` nor `RUST_LOG` says otherwise: `demo` runs a
+    /// simulator, proxies and a replay whose INFO lines would interleave with its table.
+    pub fn default_log_filter(&self) -> Option<&'static str> {
+        match self {
+            Command::Demo(_) => Some("warn"),
+            _ => None,
+        }
+    }
+
+    /// Whether the user asked for JSON results (`--format json`): errors are then also
+    /// printed as JSON on stdout.
+    pub fn prints_json(&self) -> bool {
+        let json = OutputFormat::Json;
+        match self {
+            Command::Demo(a) => a.format == json,
+            Command::Replay(a) => a.inner.format == json,
+            Command::Diff(a) => a.compare.format == diff::DiffFormat::Json,
+            Command::Verify(a) => a.compare.format == diff::DiffFormat::Json,
+            Command::Sessions(a) => a.format == json,
+            Command::Show(a) | Command::Events(a) => a.format == json,
+            Command::Import(a) => a.format == json,
+            Command::Audit(a) => a.format == json,
+            Command::Anonymize(a) => a.format == json,
+            Command::Simulate(_) | Command::Record(_) | Command::Export(_) | Command::Report(_) => {
+                false
+            }
+        }
+    }
+
+    /// How this command's user names a session (for the hint of an error about one).
+    fn naming(&self) -> Naming {
+        match self {
+            Command::Diff(_) => Naming::Target,
+            Command::Verify(_) => Naming::Verify,
+            _ => Naming::Flag,
+        }
+    }
+
+    async fn run_inner(self, ctx: Ctx) -> anyhow::Result<ExitCode> {
         match self {
             Command::Demo(a) => demo::run(a, ctx).await,
             Command::Simulate(a) => simulate::run(a, ctx).await,
@@ -135,4 +192,43 @@ impl Command {
             Command::Report(a) => report::run(a, ctx).await,
         }
     }
+}
+
+/// How a command lets its user name a session.
+#[derive(Debug, Clone, Copy)]
+enum Naming {
+    /// `--session NAME` (and `--replace` where it creates one).
+    Flag,
+    /// `FILE#SESSION` (`diff`).
+    Target,
+    /// `--session NAME` for the recorded one, `--new-session NAME` for the new one.
+    Verify,
+}
+
+/// The library says which session is ambiguous or taken; the command adds how its user
+/// names another.
+fn with_session_hint(err: anyhow::Error, naming: Naming) -> anyhow::Error {
+    use ucwa_replay::store::StoreError;
+    let store = err.chain().find_map(|e| {
+        e.downcast_ref::<StoreError>()
+            .or_else(|| match e.downcast_ref() {
+                Some(ucwa_replay::Error::Store(s)) => Some(s),
+                _ => None,
+            })
+    });
+    let hint = match (store, naming) {
+        (Some(StoreError::AmbiguousSession { path, .. }), Naming::Target) => {
+            format!("name one as {}#SESSION", path.display())
+        }
+        (Some(StoreError::AmbiguousSession { .. }), _) => "name one with --session NAME".into(),
+        (Some(StoreError::SessionExists { .. }), Naming::Verify) => {
+            "choose another --new-session NAME, or add --replace".into()
+        }
+        (Some(StoreError::SessionExists { .. }), _) => {
+            "choose another --session NAME, or add --replace".into()
+        }
+        _ => return err,
+    };
+    let line: &(dyn std::error::Error + 'static) = err.as_ref();
+    anyhow::anyhow!("{}; {hint}", ucwa_replay::ErrorChain(line))
 }

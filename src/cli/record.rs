@@ -1,6 +1,9 @@
 //! `ucwa-replay record`: proxy to an upstream UCWA server and record the session.
+//!
+//! stdout: the URL on the first line, the summary at the end. On a terminal, stderr shows
+//! one line per exchange as it is stored (method, path, status, ms).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,12 +11,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ucwa_replay::anonymize::Anonymizer;
-use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls_acceptor};
-use ucwa_replay::recording::Origin;
+use ucwa_replay::proxy::{
+    DEFAULT_MAX_BODY, ExchangeObserver, ProxyConfig, RecordingProxy, tls_acceptor,
+};
+use ucwa_replay::recording::{Exchange, Origin};
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::upstream::TrustConfig;
 
 use super::Ctx;
+use super::text::{plural, printable};
 
 /// Boxed so that the `Command` enum stays small (clippy::large_enum_variant).
 #[derive(Debug, clap::Args)]
@@ -65,8 +71,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
     /// Seconds to wait for the upstream on ordinary requests (events-feed P-GETs wait for
-    /// their own `timeout` + 60 s).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    /// their own `timeout` + 60 s); at least 1.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one_second)]
     pub upstream_timeout: u64,
     #[command(flatten)]
     pub redact: super::RedactArgs,
@@ -80,6 +86,15 @@ pub struct RecordArgs {
     /// stops when it exits, and its exit status is the recorder's.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// `--upstream-timeout`: 0 would fail every request at once (it used to become 1 s silently).
+fn at_least_one_second(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("a timeout of 0 s would fail every request; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a whole number of seconds")),
+    }
 }
 
 pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
@@ -98,7 +113,7 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         extra_ca: args.upstream_ca.clone(),
         insecure: args.insecure_upstream,
     };
-    config.upstream_timeout = Duration::from_secs(args.upstream_timeout.max(1));
+    config.upstream_timeout = Duration::from_secs(args.upstream_timeout);
     config.max_body = args.max_body;
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();
@@ -110,6 +125,9 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         Some(a) => a.anonymize_text(&o.base()),
         None => o.base(),
     };
+    if !ctx.quiet && std::io::stderr().is_terminal() {
+        config.on_exchange = Some(ExchangeObserver::new(access_line));
+    }
     let proxy = RecordingProxy::new(config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -153,13 +171,16 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
-    eprintln!(
-        "recorded session {:?} into {}: {} exchanges, {} events{lost}",
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "recorded session {:?} into {}: {}, {}{lost}",
         args.session,
         args.db.display(),
-        stats.exchanges,
-        stats.events
-    );
+        plural(stats.exchanges, "exchange"),
+        plural(stats.events, "event")
+    )?;
+    out.flush()?;
     if let Some(a) = &anonymizer {
         eprintln!("anonymized (counts only):");
         super::anonymize::write_replaced(&mut std::io::stderr().lock(), &a.replaced())?;
@@ -204,4 +225,24 @@ fn anonymizer(
         anonymizer.add_origin(&o.base());
     }
     Ok(Some(Arc::new(anonymizer)))
+}
+
+/// One line per exchange on a terminal, as an access log has it: method, path, status,
+/// duration (and why there is no status). Paths are redacted already; control characters
+/// are escaped.
+fn access_line(ex: &Exchange) {
+    let status = ex.status.map_or_else(|| "-".to_string(), |s| s.to_string());
+    let why = ex
+        .error
+        .as_deref()
+        .map(|e| format!(" ({})", printable(e)))
+        .unwrap_or_default();
+    let line = format!(
+        "{} {} {status} {} ms{why}",
+        printable(&ex.method),
+        printable(&ex.path_and_query()),
+        ex.duration_us / 1000
+    );
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }

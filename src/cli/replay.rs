@@ -33,27 +33,27 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// The recording file.
-    #[arg(long, default_value = "recordings/ucwa.sqlite")]
+    #[arg(value_name = "FILE", long, default_value = "recordings/ucwa.sqlite")]
     pub db: PathBuf,
     /// Session to replay (optional when the file holds one session).
-    #[arg(long)]
+    #[arg(value_name = "NAME", long)]
     pub session: Option<String>,
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4782")]
+    #[arg(value_name = "ADDR", long, default_value = "127.0.0.1:4782")]
     pub listen: SocketAddr,
     /// When a repeated request has used up its recorded answers: repeat-last or error.
-    #[arg(long, default_value = "repeat-last", value_parser = parse::<Exhausted>)]
+    #[arg(value_name = "MODE", long, default_value = "repeat-last", value_parser = parse::<Exhausted>)]
     pub exhausted: Exhausted,
     /// An events-feed ack beyond the recording: hold (until the request's timeout, then an
     /// empty batch) or empty (at once).
-    #[arg(long, default_value = "hold", value_parser = parse::<FeedEnd>)]
+    #[arg(value_name = "MODE", long, default_value = "hold", value_parser = parse::<FeedEnd>)]
     pub feed_end: FeedEnd,
     /// Timing: instant, recorded, or scaled:F (recorded durations times F).
-    #[arg(long, default_value = "instant", value_parser = parse::<Pace>)]
+    #[arg(value_name = "MODE", long, default_value = "instant", value_parser = parse::<Pace>)]
     pub pace: Pace,
     /// A request differing only by its body: lenient (serve the only candidate; a near miss,
     /// reported and failing the verdict) or strict (a miss).
-    #[arg(long, default_value = "lenient", value_parser = parse::<BodyMatch>)]
+    #[arg(value_name = "MODE", long, default_value = "lenient", value_parser = parse::<BodyMatch>)]
     pub body_match: BodyMatch,
     /// Body field left out of matching, beyond the default client-generated ids (repeatable).
     #[arg(long = "ignore-body-field", value_name = "NAME")]
@@ -69,7 +69,7 @@ pub struct ReplayArgs {
     pub report: Option<PathBuf>,
     /// On exit, also print the report to stdout (after the URL line): text (default: only the
     /// summary line on stderr) or json.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(value_name = "FORMAT", long, value_enum, default_value_t)]
     pub format: OutputFormat,
     /// With `-- CMD`: recorded exchanges never played do not fail the run.
     #[arg(long)]

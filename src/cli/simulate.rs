@@ -13,14 +13,15 @@ use super::Ctx;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:4780")]
+    #[arg(value_name = "ADDR", long, default_value = "127.0.0.1:4780")]
     pub listen: SocketAddr,
     /// Seed of every id, token and etag: same seed + same requests = same bytes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(value_name = "N", long, default_value_t = 1)]
     pub seed: u64,
-    /// Real seconds per simulated second of waiting (P-GET timeouts); 0.01 makes a 180 s
-    /// timeout last 1.8 s.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_scale)]
+    /// Real seconds per simulated second of waiting. A P-GET's `timeout` is clamped to
+    /// 180–1800 s as on a real server (`timeout=10` waits 180 s), then multiplied by this:
+    /// 0.01 makes that 180 s last 1.8 s.
+    #[arg(value_name = "FACTOR", long, default_value_t = 1.0, value_parser = parse_scale)]
     pub time_scale: f64,
 }
 

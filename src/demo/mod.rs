@@ -9,4 +9,6 @@ mod script;
 
 pub use client::{ClientError, Reply, Seen, UcwaClient, UcwaRequest};
 pub use pipeline::{DemoError, DemoOptions, Step, record_session, run_demo};
-pub use script::{RemoteScript, ScriptOptions, ScriptRun, normalise_transcript, run_im_session};
+pub use script::{
+    RemoteScript, RemoteSide, ScriptOptions, ScriptRun, normalise_transcript, run_im_session,
+};

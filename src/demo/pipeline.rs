@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::script::{ScriptOptions, ScriptRun, normalise_transcript, run_im_session};
 use crate::diff::{DiffOptions, NormalizeOptions, diff_sessions};
-use crate::error::Error;
+use crate::error::{Error, plural};
 use crate::proxy::{ProxyConfig, RecordingProxy};
 use crate::recording::Origin;
 use crate::replay::{FeedEnd, ReplayServer};
@@ -60,7 +60,8 @@ fn sim(seed: u64) -> std::io::Result<SimServer> {
     })
 }
 
-/// Record one run of the IM script against a fresh simulator into `session`.
+/// Record one run of the IM script against a fresh simulator into `session`, the
+/// simulator playing the remote side (whatever `opts.remote_side` says).
 pub async fn record_session(
     db: &Path,
     session: &str,
@@ -83,7 +84,13 @@ pub async fn record_session(
     let base = format!("http://{}", listener.local_addr()?);
     let stop = CancellationToken::new();
     let running = tokio::spawn(proxy.run(listener, None, writer.sink(), stop.clone()));
-    let run = run_im_session(&base, opts).await;
+    // The client talks to the proxy; the remote side is played on the simulator itself, so
+    // the recording holds only what a client sends.
+    let opts = ScriptOptions {
+        remote_side: super::RemoteSide::Simulator(simulator.url()),
+        ..opts.clone()
+    };
+    let run = run_im_session(&base, &opts).await;
     stop.cancel();
     let stats = running
         .await
@@ -116,9 +123,9 @@ pub async fn run_demo(options: &DemoOptions) -> Result<Vec<Step>, DemoError> {
     steps.push(Step {
         step: "record demo (JSON)".into(),
         detail: format!(
-            "{exchanges} exchanges, {} events ({pm} participantMessaging) via the proxy into {}",
-            recorded.events.len(),
-            options.db.display()
+            "{}, {} ({pm} participantMessaging) through the recording proxy",
+            plural(exchanges, "exchange"),
+            plural(recorded.events.len() as u64, "event"),
         ),
         ok: exchanges as usize == recorded.transcript.len() && pm >= 4,
         millis: t.elapsed().as_millis(),
@@ -128,7 +135,11 @@ pub async fn run_demo(options: &DemoOptions) -> Result<Vec<Step>, DemoError> {
         record_session(&options.db, "demo-xml", options.seed, &xml).await?;
     steps.push(Step {
         step: "record demo-xml (XML)".into(),
-        detail: format!("{xml_exchanges} exchanges, {} events", xml_run.events.len()),
+        detail: format!(
+            "{}, {}",
+            plural(xml_exchanges, "exchange"),
+            plural(xml_run.events.len() as u64, "event")
+        ),
         ok: xml_exchanges as usize == xml_run.transcript.len(),
         millis: t.elapsed().as_millis(),
     });
@@ -136,7 +147,11 @@ pub async fn run_demo(options: &DemoOptions) -> Result<Vec<Step>, DemoError> {
     let (_, again) = record_session(&options.db, "demo-again", options.seed + 1, &json).await?;
     steps.push(Step {
         step: "record demo-again".into(),
-        detail: format!("{again} exchanges, simulator seed {}", options.seed + 1),
+        detail: format!(
+            "{}, simulator seed {}",
+            plural(again, "exchange"),
+            options.seed + 1
+        ),
         ok: again == exchanges,
         millis: t.elapsed().as_millis(),
     });
@@ -162,9 +177,9 @@ pub async fn run_demo(options: &DemoOptions) -> Result<Vec<Step>, DemoError> {
     steps.push(Step {
         step: "replay demo".into(),
         detail: format!(
-            "{} responses, {same} byte-identical to the recording (secrets masked), {} misses, {} unplayed",
-            replayed.transcript.len(),
-            report.misses.len(),
+            "{}, {same} byte-identical to the recorded ones (secrets masked), {}, {} unplayed",
+            plural(replayed.transcript.len() as u64, "response"),
+            plural(report.misses.len() as u64, "miss"),
             report.unplayed.len()
         ),
         ok: same == recorded.transcript.len()
@@ -188,12 +203,20 @@ pub async fn run_demo(options: &DemoOptions) -> Result<Vec<Step>, DemoError> {
     steps.push(Step {
         step: "diff demo demo-again".into(),
         detail: format!(
-            "normalised: {}; raw ids: {}",
-            normalised.summary(),
-            if raw_report.is_equal() {
-                "equal"
+            "normalised: {}; raw: {}",
+            if normalised.is_equal() {
+                format!(
+                    "equal ({} paired, {} compared)",
+                    plural(normalised.summary.paired as u64, "exchange"),
+                    plural(normalised.summary.events.equal as u64, "event")
+                )
             } else {
-                "differ, as expected"
+                normalised.summary()
+            },
+            if raw_report.is_equal() {
+                "equal, which it should not be"
+            } else {
+                "the ids differ, as expected"
             }
         ),
         ok: normalised.is_equal() && !raw_report.is_equal(),

@@ -2,9 +2,12 @@
 //! autodiscover, creates an application, receives an invitation, talks, sees
 //! participantMessaging added / updated / deleted on the events feed, and leaves.
 //!
-//! The remote side is played through the simulator's control API (`/_sim/...`) on the same
-//! base URL, so the very same script runs against the simulator, through the recording proxy,
-//! and against a replay of that recording (where the control calls are replayed too).
+//! The remote side (Bob's invitation and messages, Carol joining and leaving) is played on
+//! the simulator's control API (`/_sim/...`), directly, never through the URL the client
+//! talks to: a recording then holds only what a real client sends. Against a replay nobody
+//! plays it: the recorded events feed already holds what the remote side did, and the
+//! client reads the invitation's `accept` link from its `started` event, as a real client
+//! does. See [`RemoteSide`].
 
 use http::Method;
 use serde_json::json;
@@ -15,7 +18,22 @@ use crate::recording::EventRow;
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{feed_links, parse_events};
 
-/// Who signs in and how the script asks for resources.
+/// Who plays the other side of the conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RemoteSide {
+    /// Nobody: the script runs against a replay, whose events feed already holds what the
+    /// remote side did (the default).
+    #[default]
+    Recorded,
+    /// The control API of the simulator at this base URL (the upstream, when the script
+    /// talks to a recording proxy in front of it).
+    Simulator(String),
+    /// The control API through the URL the client talks to: for replaying recordings made
+    /// before the demo drove the simulator directly, which hold those requests.
+    ThroughClientUrl,
+}
+
+/// Who signs in, how the script asks for resources, and who plays the remote side.
 #[derive(Debug, Clone)]
 pub struct ScriptOptions {
     pub username: String,
@@ -28,6 +46,8 @@ pub struct ScriptOptions {
     pub message: String,
     /// Who the remote side is and what is said.
     pub remote: RemoteScript,
+    /// Who plays the other side: the simulator directly, or requests through the client's URL.
+    pub remote_side: RemoteSide,
 }
 
 impl Default for ScriptOptions {
@@ -39,6 +59,7 @@ impl Default for ScriptOptions {
             endpoint_id: "6d1ec8f9-0c5b-4b8e-9d6e-1a2b3c4d5e6f".into(),
             message: "Fine, thanks!".into(),
             remote: RemoteScript::default(),
+            remote_side: RemoteSide::Recorded,
         }
     }
 }
@@ -65,6 +86,55 @@ impl Default for RemoteScript {
             invitation_text: "Hi Alice".into(),
             peer_text: "How are you?".into(),
         }
+    }
+}
+
+impl ScriptOptions {
+    /// The defaults, with the simulator at `url` playing the remote side.
+    pub fn against_simulator(url: &str) -> Self {
+        ScriptOptions {
+            remote_side: RemoteSide::Simulator(url.to_string()),
+            ..ScriptOptions::default()
+        }
+    }
+}
+
+/// Sends what the remote side does.
+struct Remote {
+    side: RemoteSide,
+    client: Option<UcwaClient>,
+}
+
+impl Remote {
+    fn new(side: &RemoteSide) -> Self {
+        let client = match side {
+            RemoteSide::Simulator(url) => Some(UcwaClient::new(url, Representation::Json)),
+            _ => None,
+        };
+        Remote {
+            side: side.clone(),
+            client,
+        }
+    }
+
+    /// POST `body` to the control API's `path`; nothing when nobody plays the remote side.
+    async fn act(
+        &mut self,
+        c: &mut UcwaClient,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), ClientError> {
+        let accepted = [200, 201, 204];
+        match (&self.side, &mut self.client) {
+            (RemoteSide::Simulator(_), Some(sim)) => {
+                sim.post_json(path, body, &accepted).await?;
+            }
+            (RemoteSide::ThroughClientUrl, _) => {
+                c.post_json(path, body, &accepted).await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -217,21 +287,26 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     feed.until(&mut c, repr, "communication", "updated", 3)
         .await?;
 
-    // Bob invites; accept; wait until messaging is connected.
+    // Bob invites; accept (the link is in the invitation the event embeds); wait until
+    // messaging is connected.
     let r = &opts.remote;
-    let invite = c
-        .post_json(
+    let mut remote = Remote::new(&opts.remote_side);
+    remote
+        .act(
+            &mut c,
             "/_sim/invite",
             &json!({"from": r.peer, "name": r.peer_name, "message": r.invitation_text}),
-            &[200, 201],
         )
         .await?;
-    let accept = invite
-        .json()
-        .and_then(|v| v.get("accept")?.as_str().map(str::to_string))
-        .ok_or_else(|| protocol("invite", "no accept href"))?;
-    feed.until(&mut c, repr, "messagingInvitation", "started", 3)
+    let started = feed
+        .until(&mut c, repr, "messagingInvitation", "started", 3)
         .await?;
+    let accept = started
+        .iter()
+        .find(|e| e.link_rel == "messagingInvitation" && e.event_type == "started")
+        .and_then(|e| e.embedded.as_deref())
+        .and_then(|embedded| find_link(repr, embedded.as_bytes(), "accept"))
+        .ok_or_else(|| protocol("invitation", "no accept link in the started event"))?;
     c.expect(Method::POST, &accept, None, &[204]).await?;
     let connected = feed
         .until(&mut c, repr, "participantMessaging", "added", 3)
@@ -266,12 +341,13 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
     let messaging_reply = c.get(&messaging).await?;
     let send = link(repr, &messaging_reply, "sendMessage", "messaging")?;
     let stop = link(repr, &messaging_reply, "stopMessaging", "messaging")?;
-    c.post_json(
-        "/_sim/message",
-        &json!({"from": r.peer, "text": r.peer_text}),
-        &[200, 201, 204],
-    )
-    .await?;
+    remote
+        .act(
+            &mut c,
+            "/_sim/message",
+            &json!({"from": r.peer, "text": r.peer_text}),
+        )
+        .await?;
     feed.until(&mut c, repr, "message", "completed", 3).await?;
     let sent = c
         .expect(
@@ -300,14 +376,13 @@ pub async fn run_im_session(base: &str, opts: &ScriptOptions) -> Result<ScriptRu
 
     // Carol joins, changes and leaves messaging: the seed's three events.
     let carol = json!({"participant": r.joiner});
-    c.post_json("/_sim/join", &carol, &[200, 201, 204]).await?;
+    remote.act(&mut c, "/_sim/join", &carol).await?;
     feed.until(&mut c, repr, "participantMessaging", "added", 3)
         .await?;
-    c.post_json("/_sim/update", &carol, &[200, 201, 204])
-        .await?;
+    remote.act(&mut c, "/_sim/update", &carol).await?;
     feed.until(&mut c, repr, "participantMessaging", "updated", 3)
         .await?;
-    c.post_json("/_sim/leave", &carol, &[200, 201, 204]).await?;
+    remote.act(&mut c, "/_sim/leave", &carol).await?;
     feed.until(&mut c, repr, "participantMessaging", "deleted", 3)
         .await?;
 

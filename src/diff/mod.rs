@@ -25,6 +25,7 @@ use serde::Serialize;
 mod align;
 mod body;
 mod events;
+mod fresh_ids;
 mod json;
 mod normalize;
 mod render;
@@ -36,7 +37,10 @@ pub use events::{EventDiff, EventRef, EventSummary};
 pub use json::IgnorePatterns;
 pub use normalize::NormalizeOptions;
 pub use render::{write_json, write_text};
-pub use verify::{Credentials, VerifyOptions, VerifyOutcome, default_session_name, verify};
+pub use verify::{
+    Credentials, FailedRequest, VerifyOptions, VerifyOutcome, VerifySummary, default_session_name,
+    verify,
+};
 
 use crate::error::Error;
 use crate::recording::{Exchange, SessionInfo};
@@ -229,6 +233,9 @@ pub struct DiffReport {
     /// Changed, added and removed exchanges: A's order, then B-only exchanges in B's order.
     pub exchanges: Vec<ExchangeDiff>,
     pub events: Vec<EventDiff>,
+    /// For `verify`: what was sent to the live server and what got no answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifySummary>,
 }
 
 impl DiffReport {
@@ -462,5 +469,6 @@ pub fn diff_exchanges(
         summary,
         exchanges,
         events: event_diffs,
+        verify: None,
     }
 }

@@ -8,7 +8,8 @@
 //! POST …/messaging/messages #1: only in B (seq 31, status 201)
 //! event 7 (ack 4 → ack 5): conversation participantMessaging updated: /type: "updated" → "deleted"
 //! event +8 (B ack 5, seq 40): conversation message completed …/messages/2
-//! paired 30, equal 29, changed 1, added 1, removed 0; events: A 12, B 13, equal 11, changed 1, added 1, removed 0
+//! events feed: A's 6 and B's 7 requests compared as one event sequence, not paired
+//! different: paired 30, equal 29, changed 1, added 1, removed 0; events: A 12, B 13, equal 11, changed 1, added 1, removed 0
 //! ```
 //! `#N` counts requests with the same alignment key from 1. Paths and hrefs are shortened to
 //! the part after what both sides share. Colours (removed red, added green, changed yellow)
@@ -26,6 +27,10 @@
 //!   "summary": {"paired": 30, "equal": 29, "changed": 1, "added": 0, "removed": 0,
 //!               "events": {"a": 12, "b": 13, "equal": 11, "changed": 1, "added": 1, "removed": 0,
 //!                          "feed_errors_a": {}, "feed_errors_b": {"404": 1}}},
+//!   "verify": {"upstream": "https://fe1…", "session": "s-verify-…", "sent": 30,
+//!              "answered": 28, "held": 1,
+//!              "failed": [{"seq": 9, "method": "GET", "target": "/ucwa/…", "error": "…"}]},
+//!              (verify only)
 //!   "exchanges": [ {
 //!       "kind": "changed" | "added" | "removed",
 //!       "method": "GET", "resource": "participantMessaging", "representation": "json",
@@ -104,6 +109,27 @@ pub fn write_text(report: &DiffReport, out: &mut dyn Write, color: bool) -> io::
             show(&e.feed_errors_a),
             show(&e.feed_errors_b)
         )?;
+    }
+    let (fa, fb) = (report.a.feed_exchanges, report.b.feed_exchanges);
+    if fa + fb > 0 {
+        // Otherwise "paired 6" of a 9-exchange session reads like 3 went missing.
+        let requests = if fa.max(fb) == 1 {
+            "request"
+        } else {
+            "requests"
+        };
+        writeln!(
+            out,
+            "events feed: A's {fa} and B's {fb} {requests} compared as one event sequence, not paired"
+        )?;
+    }
+    if let Some(verify) = &report.verify {
+        let s = if verify.failed.is_empty() {
+            Style::new()
+        } else {
+            paint(style(ChangeKind::Removed))
+        };
+        writeln!(out, "{s}{verify}{s:#}")?;
     }
     let verdict = if report.equal {
         paint(style(ChangeKind::Added))

@@ -13,6 +13,13 @@
 //! - Sign-in: the token request's (redacted) form is replaced by the given username and
 //!   password, or not sent at all with a given token (the recorded answer is kept, marked in
 //!   its `error` field); later requests carry `Authorization: Bearer <live token>`.
+//! - Client-generated ids (`EndpointId`, `operationId`, …) are sent fresh, as the client
+//!   would send them (`fresh_ids`); the stored request keeps the recorded ones.
+//! - A failed sign-in (the token request refused, or a request that was authorised when
+//!   recorded answered 401) stops verify with [`Error::SignIn`]; an upstream that answers
+//!   nothing at all stops it with [`Error::NoAnswer`]. The half-made session is removed.
+//! - Requests that got no answer are listed in the report's `verify` member and make it
+//!   unequal; events-feed requests still held at `events_timeout` are counted apart.
 //! - Nothing given on the command line nor any live token is stored: the new session keeps
 //!   the recorded (redacted) request headers and body, and the live answers go through the
 //!   same ingest step as `record` ([`Ingest`]: numbered placeholders, cookie attributes kept,
@@ -27,6 +34,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use super::fresh_ids;
 use super::normalize::{NormalizeOptions, Normalizer};
 use super::{DiffOptions, DiffReport, diff_sessions};
 use crate::body::full;
@@ -101,9 +109,79 @@ pub struct VerifyOutcome {
     pub session: String,
     /// Requests sent to the upstream.
     pub sent: usize,
-    /// Requests that got no answer (connection failure, timeout).
+    /// Requests that got no answer (connection failure, timeout); events-feed requests still
+    /// held when verify gave up on them are not failures.
     pub failed: usize,
+    /// The diff; its `verify` member says what was sent and what failed, and a failed
+    /// request makes it unequal.
     pub report: DiffReport,
+}
+
+/// What verify sent and what came of it, in the report (text: one line after the diff;
+/// JSON: the `verify` member).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifySummary {
+    /// The live upstream.
+    pub upstream: String,
+    /// The session holding the live answers.
+    pub session: String,
+    /// Requests sent.
+    pub sent: usize,
+    /// Requests answered (any status).
+    pub answered: usize,
+    /// Events-feed requests still held when verify gave up on them (`--events-timeout`):
+    /// a quiet feed, not a failure.
+    pub held: usize,
+    /// Requests that got no answer.
+    pub failed: Vec<FailedRequest>,
+}
+
+/// A request the live server did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedRequest {
+    /// `seq` of the recorded exchange.
+    pub seq: u64,
+    pub method: String,
+    /// What was sent (live ids).
+    pub target: String,
+    pub error: String,
+}
+
+impl std::fmt::Display for VerifySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |n: usize, noun: &str| crate::error::plural(n as u64, noun);
+        write!(
+            f,
+            "verify: {} sent to {}, {} answered",
+            n(self.sent, "request"),
+            self.upstream,
+            self.answered
+        )?;
+        if self.held > 0 {
+            write!(
+                f,
+                ", {} still held (given up)",
+                n(self.held, "events-feed request")
+            )?;
+        }
+        if !self.failed.is_empty() {
+            let list: Vec<String> = self
+                .failed
+                .iter()
+                .map(|r| format!("#{} {} {}: {}", r.seq, r.method, r.target, r.error))
+                .collect();
+            write!(f, ", {} FAILED ({})", self.failed.len(), list.join("; "))?;
+        }
+        write!(f, "; live answers in session {:?}", self.session)
+    }
+}
+
+/// Why verify stopped before the end.
+enum Stop {
+    /// Signing in failed, or the live server refused the credentials.
+    SignIn(String),
+    /// The upstream answered nothing at all.
+    NoAnswer(String),
 }
 
 /// A default name for the new session: `NAME-verify-<unix seconds>`.
@@ -122,6 +200,8 @@ struct Live {
     headers: HeaderList,
     body: Vec<u8>,
     error: Option<String>,
+    /// No answer within the deadline (for an events-feed request: still held).
+    timed_out: bool,
     started: SystemTime,
     elapsed: Duration,
 }
@@ -167,11 +247,12 @@ async fn send(
 ) -> Live {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let fail = |error: String, clock: Instant| Live {
+    let fail = |error: String, timed_out: bool, clock: Instant| Live {
         status: None,
         headers: HeaderList::default(),
         body: Vec::new(),
         error: Some(error),
+        timed_out,
         started,
         elapsed: clock.elapsed(),
     };
@@ -188,32 +269,33 @@ async fn send(
     }
     let req = match builder.body(full(body)) {
         Ok(r) => r,
-        Err(e) => return fail(format!("cannot build the request: {e}"), clock),
+        Err(e) => return fail(format!("cannot build the request: {e}"), false, clock),
     };
     let exchange = async {
-        let resp = client
-            .send(req, deadline)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resp = client.send(req, deadline).await.map_err(|e| {
+            let timed_out = e.kind == crate::upstream::FailureKind::Timeout;
+            (e.to_string(), timed_out)
+        })?;
         let status = resp.status().as_u16();
         let headers = HeaderList::from_http(resp.headers());
         let body = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| format!("reading the answer: {e}"))?
+            .map_err(|e| (format!("reading the answer: {e}"), false))?
             .to_bytes()
             .to_vec();
-        Ok::<_, String>((status, headers, body))
+        Ok::<_, (String, bool)>((status, headers, body))
     };
     match tokio::time::timeout(deadline, exchange).await {
-        Err(_) => fail(format!("no answer within {deadline:?}"), clock),
-        Ok(Err(e)) => fail(e, clock),
+        Err(_) => fail(format!("no answer within {deadline:?}"), true, clock),
+        Ok(Err((e, timed_out))) => fail(e, timed_out, clock),
         Ok(Ok((status, headers, body))) => Live {
             status: Some(status),
             headers,
             body,
             error: None,
+            timed_out: false,
             started,
             elapsed: clock.elapsed(),
         },
@@ -266,7 +348,10 @@ struct Run<'a> {
     ingest: Ingest,
     next_events: Option<String>,
     sent: usize,
-    failed: usize,
+    answered: usize,
+    held: usize,
+    failed: Vec<FailedRequest>,
+    stop: Option<Stop>,
 }
 
 impl Run<'_> {
@@ -311,9 +396,7 @@ impl Run<'_> {
             &ex.response_body,
         );
         learn(&mut self.live_ids, target, &live.headers, &live.body);
-        if live.status.is_none() {
-            self.failed += 1;
-        }
+        self.judge(ex, target, &live);
         // The live token: used for later requests, stored as the recording's placeholder.
         if is_token_request(ex)
             && let Ok(v) = serde_json::from_slice::<Value>(&live.body)
@@ -365,6 +448,71 @@ impl Run<'_> {
         self.sink.submit(stored);
     }
 
+    /// Count the answer, and decide whether going on makes sense: a failed sign-in or
+    /// refused credentials would only turn every later answer into a 401 difference.
+    fn judge(&mut self, ex: &Exchange, target: &str, live: &Live) {
+        match live.status {
+            Some(_) => self.answered += 1,
+            None if ex.is_events() && live.timed_out => self.held += 1,
+            None => {
+                let error = live.error.clone().unwrap_or_default();
+                if self.answered == 0 && self.stop.is_none() {
+                    self.stop = Some(Stop::NoAnswer(format!("{} {target}: {error}", ex.method)));
+                }
+                self.failed.push(FailedRequest {
+                    seq: ex.seq,
+                    method: ex.method.clone(),
+                    target: target.to_string(),
+                    error,
+                });
+            }
+        }
+        if self.stop.is_some() {
+            return;
+        }
+        let status = live.status;
+        if is_token_request(ex) && matches!(self.opts.credentials, Credentials::Password { .. }) {
+            let token = serde_json::from_slice::<Value>(&live.body)
+                .ok()
+                .filter(|v| v["access_token"].is_string());
+            if let Some(code) = status
+                && !(token.is_some() && (200..300).contains(&code))
+            {
+                let why = serde_json::from_slice::<Value>(&live.body)
+                    .ok()
+                    .map(|v| {
+                        [&v["error"], &v["error_description"]]
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(": ")
+                    })
+                    .filter(|w| !w.is_empty())
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default();
+                self.stop = Some(Stop::SignIn(format!(
+                    "the token request ({} {target}) was answered {code}{why}; check --username and --password",
+                    ex.method
+                )));
+            }
+            return;
+        }
+        let authorised_then = ex.request_headers.get("authorization").is_some()
+            && ex.status.is_some_and(|s| s != 401);
+        if authorised_then && status == Some(401) {
+            let hint = match self.opts.credentials {
+                Credentials::None => "give --token, or --username and --password",
+                Credentials::Token(_) => "the token given with --token was refused (expired?)",
+                Credentials::Password { .. } => "the live server refused the token it issued",
+            };
+            self.stop = Some(Stop::SignIn(format!(
+                "{} {target} was answered 401 where the recording was answered {}; {hint}",
+                ex.method,
+                ex.status.unwrap_or_default()
+            )));
+        }
+    }
+
     async fn settle(&mut self, pending: Pending) {
         let live = match pending.handle.await {
             Ok(live) => live,
@@ -373,6 +521,7 @@ impl Run<'_> {
                 headers: HeaderList::default(),
                 body: Vec::new(),
                 error: Some(format!("request task failed: {e}")),
+                timed_out: false,
                 started: SystemTime::now(),
                 elapsed: Duration::ZERO,
             },
@@ -411,6 +560,9 @@ impl Run<'_> {
         let mut pending: Option<Pending> = None;
         let recorded = self.recorded;
         for (index, ex) in recorded.iter().enumerate() {
+            if self.stop.is_some() {
+                break;
+            }
             // Wait for a P-GET the recording shows had finished before this request started.
             if let Some(p) = pending.take() {
                 let prev = &recorded[p.index];
@@ -461,7 +613,10 @@ impl Run<'_> {
             let body = if is_token_request(ex) {
                 self.token_body(ex)
             } else if let Ok(text) = std::str::from_utf8(&ex.request_body) {
-                self.translate(text).0.into_bytes()
+                let translated = self.translate(text).0.into_bytes();
+                // A fresh EndpointId (operationId, …), as the client would send.
+                let content_type = ex.request_headers.get("content-type");
+                fresh_ids::refresh(&translated, content_type).into_owned()
             } else {
                 ex.request_body.clone()
             };
@@ -492,7 +647,11 @@ impl Run<'_> {
             }
         }
         if let Some(p) = pending.take() {
-            self.settle(p).await;
+            if self.stop.is_some() {
+                p.handle.abort();
+            } else {
+                self.settle(p).await;
+            }
         }
     }
 }
@@ -579,16 +738,49 @@ pub async fn verify(
         ingest,
         next_events: None,
         sent: 0,
-        failed: 0,
+        answered: 0,
+        held: 0,
+        failed: Vec::new(),
+        stop: None,
     };
     run.run().await;
-    let (sent, failed) = (run.sent, run.failed);
+    let summary = VerifySummary {
+        upstream: base.clone(),
+        session: opts.new_session.clone(),
+        sent: run.sent,
+        answered: run.answered,
+        held: run.held,
+        failed: std::mem::take(&mut run.failed),
+    };
+    let stop = run.stop.take();
     drop(run);
-    writer.finish().await?;
+    let finished = writer.finish().await;
+    if let Some(stop) = stop {
+        // A half session of 401s or refusals helps nobody: it goes.
+        crate::store::remove_session(db, &opts.new_session)?;
+        return Err(match stop {
+            Stop::SignIn(detail) => Error::SignIn {
+                upstream: base,
+                detail,
+            },
+            Stop::NoAnswer(detail) => Error::NoAnswer {
+                upstream: base,
+                detail,
+            },
+        });
+    }
+    finished?;
 
     let live_rec = Recording::open(db)?;
     let live_info = live_rec.session(Some(&opts.new_session))?;
-    let report = diff_sessions(&rec, &info, &live_rec, &live_info, &opts.diff)?;
+    let mut report = diff_sessions(&rec, &info, &live_rec, &live_info, &opts.diff)?;
+    let failed = summary.failed.len();
+    if failed > 0 {
+        // Unanswered requests were not verified: the sessions are not known to be equal.
+        report.equal = false;
+    }
+    let sent = summary.sent;
+    report.verify = Some(summary);
     Ok(VerifyOutcome {
         session: opts.new_session.clone(),
         sent,

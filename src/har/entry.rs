@@ -172,9 +172,19 @@ pub(super) fn to_exchange(
         (Some(text), _) => text.clone().into_bytes(),
         (None, _) => Vec::new(),
     };
-    let status = u16::try_from(res.status)
-        .ok()
-        .filter(|s| (100..=999).contains(s));
+    // Browsers write 0 for a request that got no response; HTTP's are three digits.
+    let status = match res.status {
+        0 => None,
+        s @ 100..=999 => Some(s as u16),
+        other => {
+            return Err((
+                index,
+                format!(
+                    "response.status {other} is not an HTTP status (100 to 999, or 0 for no response)"
+                ),
+            ));
+        }
+    };
     let content_encoding = match &custom {
         Some(c) if c.contains_key("contentEncoding") => custom_str(&custom, "contentEncoding"),
         _ => response_headers
@@ -194,7 +204,7 @@ pub(super) fn to_exchange(
         id: 0,
         seq,
         started_us,
-        duration_us: (entry.time.max(0.0) * 1000.0).round() as i64,
+        duration_us: duration_us(entry.time, index),
         method: req.method.to_ascii_uppercase(),
         path,
         query,
@@ -218,4 +228,30 @@ pub(super) fn to_exchange(
         upstream: custom_str(&custom, "upstream").or_else(|| Some(origin.base())),
         events: Vec::new(),
     })
+}
+
+/// The longest an imported exchange is taken to have lasted: longer than any UCWA request
+/// (a P-GET is held at most 1800 s), short enough that `replay --pace recorded` ends.
+pub const MAX_DURATION_MS: f64 = 3_600_000.0;
+
+/// An entry's `time` (milliseconds) as microseconds: negative (HAR's -1, "not known") is 0;
+/// more than [`MAX_DURATION_MS`] is cut to it, with a warning naming the entry.
+fn duration_us(time_ms: f64, index: usize) -> i64 {
+    if time_ms.is_nan() || time_ms <= 0.0 {
+        return 0;
+    }
+    let ms = if time_ms > MAX_DURATION_MS {
+        let shown = if time_ms >= 1e12 {
+            format!("{time_ms:e}")
+        } else {
+            time_ms.to_string()
+        };
+        tracing::warn!(
+            "HAR entry {index}: time {shown} ms is longer than any exchange; stored as {MAX_DURATION_MS} ms"
+        );
+        MAX_DURATION_MS
+    } else {
+        time_ms
+    };
+    (ms * 1000.0).round() as i64
 }

@@ -59,52 +59,39 @@ pub enum HtmlError {
     Read { path: PathBuf, io: std::io::Error },
 
     /// The page could not be written.
-    #[error("cannot write {}: {detail}", path.display())]
-    Write { path: PathBuf, detail: String },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Refuse an output path whose directory does not exist (a typo in `-o` is an error, not a
-/// new folder) or that is a directory: checked before any work is done.
+/// new folder), that is a directory, or that may not be written: checked before any work
+/// is done.
 pub fn check_output(path: &Path) -> Result<(), HtmlError> {
-    let err = |detail: String| HtmlError::Write {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let dir = output_dir(path);
-    if !dir.is_dir() {
-        return Err(err(format!("no directory {}", dir.display())));
-    }
-    if path.is_dir() {
-        return Err(err("it is a directory".into()));
-    }
-    Ok(())
+    crate::output::check(path).map_err(|e| HtmlError::write(path, e))
 }
 
-fn output_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Write a page to `path` through a temporary file beside it, so a reader never sees half a
-/// page.
+/// Write a page to `path` as [`crate::output`] writes every file the user names: a new file
+/// through a temporary file beside it (a reader never sees half a page), an existing one
+/// keeping its links, mode and owner.
 pub fn write_page(path: &Path, page: &str) -> Result<(), HtmlError> {
-    check_output(path)?;
-    let err = |detail: String| HtmlError::Write {
-        path: path.to_path_buf(),
-        detail,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "page.html".into());
-    let tmp = output_dir(path).join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, page).map_err(|e| err(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e.to_string())
-    })
+    crate::output::write_bytes(path, page.as_bytes()).map_err(|e| HtmlError::write(path, e))
+}
+
+impl HtmlError {
+    fn write(path: &Path, err: crate::Error) -> Self {
+        let source = match err {
+            crate::Error::WriteFile { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        };
+        HtmlError::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -117,9 +104,8 @@ mod tests {
         let ok = dir.path().join("r.html");
         write_page(&ok, "<p>x</p>").unwrap();
         assert_eq!(std::fs::read_to_string(&ok).unwrap(), "<p>x</p>");
-        let err = write_page(&dir.path().join("missing/r.html"), "x")
-            .unwrap_err()
-            .to_string();
+        let err = write_page(&dir.path().join("missing/r.html"), "x").unwrap_err();
+        let err = crate::error::Chain(&err).to_string();
         assert!(
             err.contains("cannot write") && err.contains("no directory"),
             "{err}"

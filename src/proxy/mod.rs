@@ -37,7 +37,9 @@ use self::response::{failure_response, relay};
 use crate::body::{Body, boxed};
 use crate::error::Error;
 use crate::recording::headers::ResponseRules;
-use crate::recording::{ExchangeFilter, HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
+use crate::recording::{
+    Exchange, ExchangeFilter, HeaderList, Ingest, KeyOptions, Origin, OriginRewriter,
+};
 use crate::redact::RedactConfig;
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
 use crate::store::ExchangeSink;
@@ -71,6 +73,29 @@ pub struct ProxyConfig {
     pub filter: Option<Arc<dyn ExchangeFilter>>,
     /// How long in-flight exchanges may take to finish at shutdown.
     pub drain: Duration,
+    /// Told about each exchange as it goes to the store.
+    pub on_exchange: Option<ExchangeObserver>,
+}
+
+/// Told about each exchange as it is handed to the store (redacted and classified, so what
+/// it shows holds no secret): the binary prints an access-log line from it on a terminal.
+#[derive(Clone)]
+pub struct ExchangeObserver(Arc<dyn Fn(&Exchange) + Send + Sync>);
+
+impl ExchangeObserver {
+    pub fn new(f: impl Fn(&Exchange) + Send + Sync + 'static) -> Self {
+        ExchangeObserver(Arc::new(f))
+    }
+
+    pub(crate) fn tell(&self, exchange: &Exchange) {
+        (self.0)(exchange)
+    }
+}
+
+impl std::fmt::Debug for ExchangeObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExchangeObserver")
+    }
 }
 
 impl ProxyConfig {
@@ -87,6 +112,7 @@ impl ProxyConfig {
             key_options: KeyOptions::default(),
             filter: None,
             drain: DEFAULT_DRAIN,
+            on_exchange: None,
         }
     }
 }
@@ -192,7 +218,13 @@ impl RecordingProxy {
         let cfg = self.config;
         let mut upstreams = vec![cfg.upstream.clone()];
         upstreams.extend(cfg.also_upstreams.iter().cloned());
-        let recorder = Arc::new(Recorder::new(self.ingest, sink, cfg.max_body, after_seq));
+        let recorder = Arc::new(Recorder::new(
+            self.ingest,
+            sink,
+            cfg.max_body,
+            after_seq,
+            cfg.on_exchange.clone(),
+        ));
         let shared = Arc::new(Shared {
             rules: ResponseRules {
                 to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, public),

@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::task::TaskTracker;
 
+use super::ExchangeObserver;
 use super::capture::{CaptureHandle, Captured, keep_capped};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
@@ -36,12 +37,21 @@ pub struct Recorder {
     seq: AtomicU64,
     submitted: AtomicU64,
     lost: AtomicU64,
+    observer: Option<ExchangeObserver>,
 }
 
 impl Recorder {
-    /// Records numbered from `after_seq + 1` (0 for a new session).
-    pub fn new(ingest: Ingest, sink: ExchangeSink, max_body: usize, after_seq: u64) -> Self {
+    /// Records numbered from `after_seq + 1` (0 for a new session); `observer` hears of each
+    /// exchange as it is finished (the terminal's access log).
+    pub fn new(
+        ingest: Ingest,
+        sink: ExchangeSink,
+        max_body: usize,
+        after_seq: u64,
+        observer: Option<ExchangeObserver>,
+    ) -> Self {
         Recorder {
+            observer,
             ingest,
             sink: Mutex::new(Some(sink)),
             tracker: TaskTracker::new(),
@@ -160,6 +170,9 @@ impl Recorder {
             error = ex.error.as_deref().unwrap_or(""),
             "exchange"
         );
+        if let Some(observer) = &self.observer {
+            observer.tell(&ex);
+        }
         let stored = match admission {
             Some(admission) => {
                 admission.submit(ex);
@@ -314,6 +327,7 @@ mod tests {
             writer.sink(),
             1 << 20,
             0,
+            None,
         ))
     }
 

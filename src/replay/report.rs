@@ -223,7 +223,8 @@ impl ReplayReport {
         line
     }
 
-    /// Write the JSON report to `path` (through a temporary file, so readers never see half).
+    /// Write the JSON report to `path` (a new file appears whole, an existing one keeps its
+    /// links and mode: `crate::output`).
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let err = |source| Error::WriteFile {
             path: path.to_path_buf(),
@@ -233,12 +234,8 @@ impl ReplayReport {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        // One temporary name per write: on-demand and shutdown reports may overlap.
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        // A new file appears whole; an existing one keeps its links and mode (crate::output).
+        crate::output::write_bytes(path, &text)
     }
 }
 

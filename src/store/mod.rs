@@ -2,7 +2,8 @@
 //!
 //! - `schema`: recognising, creating and migrating the file;
 //! - `writer`: the one writer thread the recording proxy feeds with a bound on what waits;
-//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands.
+//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands;
+//! - `watch`: noticing that the file being recorded into was deleted or replaced.
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
@@ -10,12 +11,42 @@
 
 mod read;
 mod schema;
+mod watch;
 mod writer;
 
 pub use crate::error::StoreError;
 pub use read::Recording;
 pub(crate) use writer::weight;
 pub use writer::{Admission, ExchangeSink, NewSession, StoreWriter, WriterLimit, WriterStats};
+
+/// A new session's name must be one every command can address: not empty, no control
+/// characters (they would reach terminals raw), and no `#` (which separates `FILE#SESSION`).
+/// Sessions named otherwise by older versions or by hand still open and are listed escaped.
+pub fn check_session_name(name: &str) -> Result<(), StoreError> {
+    let reason = if name.trim().is_empty() {
+        "it is empty"
+    } else if name.contains('#') {
+        "'#' separates FILE#SESSION, so a name with one could not be addressed"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::BadSessionName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+/// Delete session `name` of the recording at `path` with everything recorded in it (a run
+/// that was abandoned, such as a `verify` whose sign-in failed).
+pub fn remove_session(path: &std::path::Path, name: &str) -> Result<(), StoreError> {
+    let conn = schema::open_for_write(path)?;
+    conn.execute("DELETE FROM sessions WHERE name = ?1", [name])
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    schema::put_to_rest(&conn);
+    Ok(())
+}
 
 /// Current time as RFC 3339 (seconds), for session start and end stamps.
 pub(crate) fn now_rfc3339() -> String {

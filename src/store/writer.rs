@@ -24,6 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc};
 
+use super::watch::Watch;
 use super::{StoreError, now_rfc3339, schema};
 use crate::recording::Exchange;
 
@@ -346,6 +347,7 @@ pub struct StoreWriter {
 impl StoreWriter {
     /// Open (or create) `path`, start session `session`, and start the writer thread.
     pub fn create(path: &Path, session: &NewSession) -> Result<Self, StoreError> {
+        super::check_session_name(&session.name)?;
         let conn = schema::open_for_write(path)?;
         let session_id = start_session(&conn, path, session)?;
         Self::start(conn, path, session_id, Ordinals::default(), 0)
@@ -452,9 +454,13 @@ impl StoreWriter {
 
 impl Drop for StoreWriter {
     fn drop(&mut self) {
-        // Dropped without finish (an error path): still flush what was queued.
+        // Dropped without finish (an error path): still flush what was queued. While the
+        // thread unwinds from a panic, a sink cloned elsewhere (a proxy still running) would
+        // make the join wait forever and hide the panic: leave the thread to finish alone.
         self.sink = None;
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.thread.take()
+            && !std::thread::panicking()
+        {
             let _ = thread.join();
         }
     }
@@ -545,7 +551,7 @@ fn write_loop(
     ));
     let mut stats = WriterStats::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut failure = None;
+    let mut failure = Failure::new(path);
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
         if batch.len() < GATHER_BELOW {
             // A trickle (a sequential client): gather a little more before committing,
@@ -559,17 +565,18 @@ fn write_loop(
             }
         }
         let (count, bytes) = (batch.len(), batch.iter().map(|q| q.weight).sum::<usize>());
-        match write_batch(&mut conn, session_id, &mut ordinals, &batch) {
-            Ok(events) => {
-                stats.exchanges += count as u64;
-                stats.events += events;
-                stats.batches += 1;
-            }
-            Err(e) => {
-                // Keep draining so producers never wait forever, but remember the first
-                // failure.
-                tracing::error!(path = %path.display(), error = %e, lost = count, "cannot write exchanges");
-                failure.get_or_insert(StoreError::sqlite(path, e));
+        if failure.vanished {
+            failure.lose(count);
+        } else {
+            match write_batch(&mut conn, session_id, &mut ordinals, &batch) {
+                Ok(events) => {
+                    stats.exchanges += count as u64;
+                    stats.events += events;
+                    stats.batches += 1;
+                    failure.check_still_there(stats.exchanges);
+                }
+                // Keep draining so producers never wait forever, but say so at once.
+                Err(e) => failure.write_failed(count, e),
             }
         }
         batch.clear();
@@ -580,15 +587,90 @@ fn write_loop(
         stats.peak_queued = used.peak_exchanges as u64;
         stats.peak_queued_bytes = used.peak_bytes as u64;
     }
-    let _ = conn.execute(
-        "UPDATE sessions SET ended_at = ?1 WHERE id = ?2",
-        params![now_rfc3339(), session_id],
-    );
-    // Fold the WAL back so the file is complete on its own.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(stats),
+    failure.check_still_there(stats.exchanges);
+    if !failure.vanished {
+        let _ = conn.execute(
+            "UPDATE sessions SET ended_at = ?1 WHERE id = ?2",
+            params![now_rfc3339(), session_id],
+        );
+        // Fold the WAL back so the file is complete on its own.
+        let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        schema::put_to_rest(&conn);
+    }
+    failure.into_result(stats)
+}
+
+/// What went wrong while recording: said loudly the first time (the proxy keeps answering,
+/// so nothing else tells the user), and returned by [`StoreWriter::finish`].
+struct Failure {
+    watch: Watch,
+    path: PathBuf,
+    /// The file at the path is no longer the one written: everything is lost.
+    vanished: bool,
+    /// The first write error, and how many exchanges were lost.
+    write_error: Option<rusqlite::Error>,
+    lost: u64,
+}
+
+impl Failure {
+    fn new(path: &Path) -> Self {
+        Failure {
+            watch: Watch::new(path),
+            path: path.to_path_buf(),
+            vanished: false,
+            write_error: None,
+            lost: 0,
+        }
+    }
+
+    fn check_still_there(&mut self, written: u64) {
+        if !self.vanished && !self.watch.still_there() {
+            self.vanished = true;
+            tracing::error!(
+                "{}: the recording file was deleted or replaced: the {written} exchanges \
+                 recorded so far are gone with it and no more are stored (the proxy keeps \
+                 answering; record will exit with status 2)",
+                self.path.display()
+            );
+        }
+    }
+
+    fn lose(&mut self, n: usize) {
+        self.lost += n as u64;
+    }
+
+    fn write_failed(&mut self, n: usize, e: rusqlite::Error) {
+        self.lose(n);
+        if self.write_error.is_none() {
+            tracing::error!(
+                error = %e,
+                "{}: cannot write exchanges to the recording: they are being lost (the proxy \
+                 keeps answering; record will exit with status 2)",
+                self.path.display()
+            );
+            self.write_error = Some(e);
+        } else {
+            tracing::warn!(error = %e, lost = self.lost, "{}: still cannot write", self.path.display());
+        }
+    }
+
+    fn into_result(self, stats: WriterStats) -> Result<WriterStats, StoreError> {
+        let exchanges = stats.exchanges + self.lost;
+        if self.vanished {
+            return Err(StoreError::Vanished {
+                path: self.path,
+                exchanges,
+            });
+        }
+        match self.write_error {
+            Some(source) => Err(StoreError::WriteFailed {
+                path: self.path,
+                lost: self.lost,
+                exchanges,
+                source,
+            }),
+            None => Ok(stats),
+        }
     }
 }
 

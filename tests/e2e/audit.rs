@@ -145,7 +145,7 @@ async fn unredacted_exchanges_are_reported_masked() {
         text.lines()
             .last()
             .unwrap()
-            .contains("in 2 of 3 exchanges (1 sessions)"),
+            .contains("in 2 of 3 exchanges (1 session)"),
         "{text}"
     );
 

@@ -98,3 +98,208 @@ fn usage_errors_exit_2() {
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
 }
+
+/// A TCP server that accepts connections, reads what they send, and never answers: an
+/// upstream that keeps an exchange in flight. Returns its address and a receiver that gets
+/// one message per request read.
+fn silent_upstream() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<()>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            if conn.read(&mut buf).is_ok_and(|n| n > 0) {
+                let _ = tx.send(());
+            }
+            held.push(conn);
+        }
+    });
+    (addr, rx)
+}
+
+/// The first signal drains in-flight exchanges; a second one ends the process at once, as
+/// that signal would (a shell shows 143 for SIGTERM, 130 for Ctrl-C), not with an exit code
+/// of its own.
+#[test]
+fn a_second_signal_ends_the_process_as_that_signal_would() {
+    use std::os::unix::process::ExitStatusExt;
+    for (sig, number) in [("-TERM", 15), ("-INT", 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (upstream, arrived) = silent_upstream();
+        let mut rec = Server::record(
+            &format!("http://{upstream}"),
+            &dir.path().join("rec.sqlite"),
+            "s",
+            &[],
+        );
+        let proxy = rec.url.clone();
+        std::thread::spawn(move || util::raw::http(&proxy, "GET", "/ucwa", &[], b""));
+        arrived
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the request reached the upstream");
+        rec.send(sig);
+        rec.wait_for_stderr("shutting down", Duration::from_secs(30));
+        rec.send(sig);
+        let status = rec.wait_exit(Duration::from_secs(30));
+        assert_eq!(status.signal(), Some(number), "{sig}: {status:?}");
+    }
+}
+
+/// `sessions | head` and friends: a reader that stops reading is not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_quietly_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rec.sqlite");
+    record_session(&db, "s", 2, &ScriptOptions::default())
+        .await
+        .unwrap();
+    let db = util::s(&db);
+    let at = format!("{db}#s");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["sessions", "--db", db],
+        vec!["show", "--db", db],
+        vec!["events", "--db", db],
+        vec!["export", "--db", db],
+        vec!["export", "--db", db, "--format", "ndjson"],
+        vec!["diff", &at, &at],
+        vec!["audit", "--db", db],
+    ];
+    for args in commands {
+        for format in [None, Some("json")] {
+            let mut args = args.clone();
+            if let Some(f) = format
+                && args[0] != "export"
+            {
+                args.extend(["--format", f]);
+            }
+            // The reading end is closed before the command starts: its first write fails.
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+                .args(&args)
+                .env_remove("RUST_LOG")
+                .stdout(writer)
+                .output()
+                .unwrap();
+            assert_eq!(
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).as_ref()
+                ),
+                (Some(0), ""),
+                "{args:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_upstream_timeout_of_zero_is_refused() {
+    let out = util::bin(&[
+        "record",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--upstream-timeout",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'--upstream-timeout <SECONDS>': a timeout of 0 s would fail every request; give at least 1"),
+        "{stderr}"
+    );
+}
+
+/// With `--format json` a script reads stdout: a failure is a JSON object there too, and the
+/// usual one line on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_format_json_an_error_is_json_on_stdout_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.sqlite");
+    let missing = util::s(&missing);
+    for args in [
+        vec!["sessions", "--db", missing, "--format", "json"],
+        vec!["show", "--db", missing, "--format", "json"],
+        vec!["audit", "--db", missing, "--format", "json"],
+        vec!["diff", missing, missing, "--format", "json"],
+        vec![
+            "sessions",
+            "--db",
+            missing,
+            "--format",
+            "json",
+            "--no-such-flag",
+        ],
+    ] {
+        let out = util::bin(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {:?}", out.stdout));
+        assert_eq!(value["exit_code"], 2, "{args:?}");
+        let message = value["error"].as_str().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        if !args.contains(&"--no-such-flag") {
+            assert_eq!(message, format!("{missing}: no such recording"), "{args:?}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+    // Without it, stdout stays empty.
+    let out = util::bin(&["sessions", "--db", missing]);
+    assert!(out.stdout.is_empty());
+}
+
+/// A file with several sessions: the error says how this command names one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_errors_name_the_way_this_command_names_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rec.sqlite");
+    for name in ["a", "b"] {
+        record_session(&db, name, 2, &ScriptOptions::default())
+            .await
+            .unwrap();
+    }
+    let f = util::s(&db);
+    let one_line = |args: &[&str]| {
+        let out = util::bin(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+    let listed = format!("{f}: holds 2 sessions (a, b)");
+    assert!(
+        one_line(&["diff", f, f]).contains(&format!("{listed}; name one as {f}#SESSION")),
+        "diff"
+    );
+    for cmd in ["show", "events", "export", "report"] {
+        let mut args = vec![cmd, "--db", f];
+        if cmd == "report" {
+            args.extend(["-o", "/dev/null"]);
+        }
+        let stderr = one_line(&args);
+        assert!(
+            stderr.contains(&format!("{listed}; name one with --session NAME")),
+            "{cmd}: {stderr}"
+        );
+        assert!(!stderr.contains("FILE#SESSION"), "{cmd}: {stderr}");
+    }
+    let stderr = one_line(&[
+        "verify",
+        "--db",
+        f,
+        "--session",
+        "a",
+        "--new-session",
+        "b",
+        "--upstream",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(
+        stderr.contains("a session named \"b\" already exists; choose another --new-session NAME, or add --replace"),
+        "{stderr}"
+    );
+}

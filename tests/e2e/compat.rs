@@ -152,7 +152,12 @@ fn a_recording_from_before_replays_cleanly() {
             .feed_end(FeedEnd::Empty)
             .start()
             .unwrap();
-        let mut options = ScriptOptions::default();
+        // This recording was made when the demo sent the remote side's requests through the
+        // proxy: they are in it, and are replayed.
+        let mut options = ScriptOptions {
+            remote_side: ucwa_replay::demo::RemoteSide::ThroughClientUrl,
+            ..ScriptOptions::default()
+        };
         if session == "demo-xml" {
             options.representation = ucwa_replay::ucwa::Representation::Xml;
         }

@@ -108,3 +108,75 @@ async fn the_committed_sample_replays_cleanly() {
         .await
         .unwrap();
 }
+
+/// Piped, the table stays within 100 columns and nothing else is interleaved with it: the
+/// internal servers' INFO lines are quiet at the default level.
+#[test]
+fn demo_text_fits_100_columns_and_nothing_interleaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.sqlite");
+    let out = bin()
+        .args(["demo", "--db"])
+        .arg(&db)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stderr, "", "nothing on stderr at the default level");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let table = &lines[..lines.len() - 1];
+    for line in table {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        table[0].starts_with('┌') && table[table.len() - 1].starts_with('└'),
+        "{stdout}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("demo passed: "),
+        "{stdout}"
+    );
+}
+
+/// The remote side of the conversation is played on the simulator itself, not through the
+/// recording proxy: the demo's recordings (and the committed sample) hold only requests a
+/// real client sends.
+#[test]
+fn recordings_hold_only_what_a_client_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.sqlite");
+    let out = bin()
+        .args(["-q", "demo", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let sample = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/recordings/sample.sqlite"
+    ));
+    for file in [db, sample] {
+        let rec = ucwa_replay::store::Recording::open(&file).unwrap();
+        for session in rec.sessions().unwrap() {
+            let paths: Vec<String> = rec
+                .exchanges(&session)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.path)
+                .filter(|p| p.starts_with("/_sim/"))
+                .collect();
+            assert!(
+                paths.is_empty(),
+                "{}#{}: {paths:?}",
+                file.display(),
+                session.name
+            );
+        }
+    }
+}

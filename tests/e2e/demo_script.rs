@@ -19,7 +19,7 @@ async fn script_runs_in_json_and_xml_and_sees_the_seed_events() {
         let server = sim();
         let opts = ScriptOptions {
             representation: repr,
-            ..ScriptOptions::default()
+            ..ScriptOptions::against_simulator(&server.url())
         };
         let run = run_im_session(&server.url(), &opts)
             .await
@@ -43,9 +43,12 @@ async fn script_runs_in_json_and_xml_and_sees_the_seed_events() {
 async fn same_seed_same_bytes() {
     let a = sim();
     let b = sim();
-    let opts = ScriptOptions::default();
-    let ra = run_im_session(&a.url(), &opts).await.unwrap();
-    let rb = run_im_session(&b.url(), &opts).await.unwrap();
+    let ra = run_im_session(&a.url(), &ScriptOptions::against_simulator(&a.url()))
+        .await
+        .unwrap();
+    let rb = run_im_session(&b.url(), &ScriptOptions::against_simulator(&b.url()))
+        .await
+        .unwrap();
     assert_eq!(
         normalise_transcript(&ra.transcript, &a.url()),
         normalise_transcript(&rb.transcript, &b.url())

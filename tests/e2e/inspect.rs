@@ -234,3 +234,42 @@ async fn bad_inputs_exit_2_with_one_line() {
         );
     }
 }
+
+/// Names and methods written by another program (or an older version) with control
+/// characters: printed escaped, so an ESC cannot recolour the terminal nor a newline forge a
+/// row. JSON keeps the value (escaped by JSON itself).
+#[tokio::test]
+async fn control_characters_in_recorded_values_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build(dir.path()).await;
+    let evil = "im\u{1b}[31mred\nEVIL  row";
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("UPDATE sessions SET name = ?1", [evil])
+            .unwrap();
+        conn.execute(
+            "UPDATE exchanges SET method = 'GE\nT', path = path || char(27) || '[2J' WHERE seq = 1",
+            [],
+        )
+        .unwrap();
+    }
+    let db = db.to_str().unwrap();
+    let (code, out, err) = run(&["sessions", "--db", db]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("im\\u{1b}[31mred\\nEVIL  row"), "{out}");
+    let (code, out, err) = run(&["show", "--db", db, "--session", evil]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().count(),
+        4,
+        "a header and three exchanges: {out}"
+    );
+    assert!(out.contains("GE\\nT"), "{out}");
+    assert!(out.contains("/applications\\u{1b}[2J"), "{out}");
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    let (code, out, _) = run(&["show", "--db", db, "--session", evil, "--format", "json"]);
+    assert_eq!(code, 0);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["method"], "GE\nT");
+}

@@ -349,3 +349,52 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     let out = bin(&["export", "--db", s(&dir.path().join("none.sqlite"))]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A HAR with impossible numbers: a status that is not HTTP's is refused naming the entry,
+/// nothing written; a `time` beyond any exchange (1e308 ms became i64::MAX µs, and
+/// `replay --pace recorded` then waited forever) is cut to an hour with one warning.
+#[test]
+fn impossible_statuses_are_refused_and_endless_times_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rec.sqlite");
+    for status in [99999, -1, 42, 1000] {
+        let mut har = browser_har();
+        har["log"]["entries"][1]["response"]["status"] = json!(status);
+        let path = dir.path().join(format!("status{status}.har"));
+        std::fs::write(&path, har.to_string()).unwrap();
+        let out = bin(&["import", "--db", s(&db), "--session", "x", s(&path)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{status}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "entry 1: response.status {status} is not an HTTP status (100 to 999, or 0 for no response)"
+            )),
+            "{err}"
+        );
+        assert!(!db.exists());
+    }
+    // 0 is how browsers say "no response": accepted.
+    let mut har = browser_har();
+    har["log"]["entries"][1]["response"]["status"] = json!(0);
+    har["log"]["entries"][0]["time"] = json!(1e308);
+    har["log"]["entries"][1]["time"] = json!(-1);
+    let path = dir.path().join("times.har");
+    std::fs::write(&path, har.to_string()).unwrap();
+    let out = bin(&["import", "--db", s(&db), "--session", "t", s(&path)]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains(
+            "HAR entry 0: time 1e308 ms is longer than any exchange; stored as 3600000 ms"
+        ),
+        "{err}"
+    );
+    let rec = Recording::open(&db).unwrap();
+    let exchanges = rec.exchanges(&rec.session(Some("t")).unwrap()).unwrap();
+    let durations: Vec<i64> = exchanges.iter().map(|e| e.duration_us).collect();
+    assert_eq!(durations, [3_600_000_000, 0]);
+    assert_eq!(exchanges[1].status, None);
+}

@@ -17,6 +17,7 @@ mod compat;
 mod demo;
 mod demo_script;
 mod diff;
+mod files;
 mod inspect;
 mod inspect_recorded;
 mod interchange;

@@ -775,9 +775,9 @@ fn sigterm_releases_held_pgets_and_flushes_everything() {
     );
     assert_eq!(held.join().unwrap().status, 503);
     assert!(
-        proxy.stderr().contains("51 exchanges"),
-        "stderr:\n{}",
-        proxy.stderr()
+        proxy.stdout().contains("51 exchanges"),
+        "stdout:\n{}",
+        proxy.stdout()
     );
     let conn = rusqlite::Connection::open(&db).unwrap();
     let rows: i64 = conn
@@ -1804,4 +1804,91 @@ async fn placeholder_numbers_are_the_same_in_every_run_of_a_script() {
             Some(expected) => assert_eq!(&got, expected, "run {run}"),
         }
     }
+}
+
+/// On a terminal, `record` shows each exchange as an access log does (method, path,
+/// status, ms) and its summary on stdout at the end; piped, stderr has only the logs.
+#[test]
+fn on_a_terminal_record_shows_each_exchange_and_its_summary() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rec.sqlite");
+    let sim = Server::start(&["simulate", "--listen", "127.0.0.1:0", "--seed", "5"]);
+    let command = format!(
+        "exec '{}' record --upstream {} --listen 127.0.0.1:0 --db '{}' --session s",
+        env!("CARGO_BIN_EXE_ucwa-replay"),
+        sim.url,
+        db.display()
+    );
+    // `script` runs the command on a pseudo-terminal and copies what it shows to stdout.
+    let mut script = match std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("this test needs `script` (util-linux): {e}"),
+    };
+    let shown = Arc::new(Mutex::new(String::new()));
+    let (url_tx, url_rx) = std::sync::mpsc::channel();
+    {
+        let shown = shown.clone();
+        let stdout = script.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let line = line.trim_end_matches('\r').to_string();
+                if line.starts_with("http://") {
+                    let _ = url_tx.send(line.clone());
+                }
+                let mut s = shown.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+    }
+    let url = url_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the URL line");
+    let root = "/autodiscover/autodiscoverservice.svc/root";
+    assert_eq!(get(&url, root).status, 200);
+    assert_eq!(get(&url, "/nope").status, 404);
+    let wait_for = |needle: &str| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !shown.lock().unwrap().contains(needle) {
+            assert!(
+                std::time::Instant::now() < end,
+                "{needle:?} not shown:\n{}",
+                shown.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(&format!("GET {root} 200 "));
+    wait_for("GET /nope 404 ");
+    // `script`'s child is the recorder: SIGTERM to it alone.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", script.id()))
+        .expect("the children of script");
+    let recorder = children.split_whitespace().next().expect("record runs");
+    std::process::Command::new("kill")
+        .args(["-TERM", recorder])
+        .status()
+        .unwrap();
+    assert!(script.wait().unwrap().success());
+    wait_for(&format!(
+        "recorded session \"s\" into {}: 2 exchanges, 0 events",
+        db.display()
+    ));
+
+    // Piped: no access lines among the logs, the summary on stdout.
+    let mut piped = Server::record(&sim.url, &dir.path().join("piped.sqlite"), "p", &[]);
+    assert_eq!(get(&piped.url, "/nope").status, 404);
+    piped.terminate(std::time::Duration::from_secs(30));
+    assert!(
+        !piped.stderr().contains("GET /nope 404 "),
+        "{}",
+        piped.stderr()
+    );
 }

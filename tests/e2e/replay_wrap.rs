@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ucwa_replay::demo::{ScriptOptions, run_im_session};
+use ucwa_replay::demo::{RemoteSide, ScriptOptions, run_im_session};
 use ucwa_replay::sim::{SimConfig, SimServer};
 use ucwa_replay::ucwa::Representation;
 
@@ -15,7 +15,9 @@ use crate::util::{block_on, s};
 
 /// Not a test of its own: the command the wrapper tests run. It signs in at the URL the
 /// wrapper gives (`UCWA_REPLAY_URL` or `UCWA_RECORD_URL`), runs the IM script sending
-/// `E2E_MESSAGE` (in XML with `E2E_XML`), and fails when the script does.
+/// `E2E_MESSAGE` (in XML with `E2E_XML`), and fails when the script does. While recording,
+/// `E2E_SIM_URL` names the simulator, where the client plays the remote side directly (as
+/// a real remote user would act on the server, not through the client's proxy).
 #[test]
 #[ignore = "the client the wrapper tests run as their command (needs UCWA_REPLAY_URL or UCWA_RECORD_URL)"]
 fn client() {
@@ -28,6 +30,10 @@ fn client() {
             Representation::Xml
         } else {
             Representation::Json
+        },
+        remote_side: match std::env::var("E2E_SIM_URL") {
+            Ok(sim) => RemoteSide::Simulator(sim),
+            Err(_) => RemoteSide::Recorded,
         },
         ..ScriptOptions::default()
     };
@@ -48,7 +54,16 @@ pub fn client_command() -> Vec<String> {
 
 /// `ucwa-replay ARGS -- CLIENT` with the message the client sends.
 pub fn wrapped(args: &[&str], message: &str, xml: bool) -> Output {
+    wrapped_with(args, message, xml, None)
+}
+
+/// [`wrapped`], the client playing the remote side on the simulator at `sim` when given.
+fn wrapped_with(args: &[&str], message: &str, xml: bool, sim: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"));
+    match sim {
+        Some(url) => cmd.env("E2E_SIM_URL", url),
+        None => cmd.env_remove("E2E_SIM_URL"),
+    };
     cmd.args(args)
         .arg("--")
         .args(client_command())
@@ -72,7 +87,7 @@ pub fn sim() -> SimServer {
 
 /// Record the IM script sending `message` as session `name`, through `record -- CMD`.
 pub fn record(sim: &SimServer, db: &Path, name: &str, message: &str, xml: bool) {
-    let out = wrapped(
+    let out = wrapped_with(
         &[
             "record",
             "--upstream",
@@ -86,15 +101,17 @@ pub fn record(sim: &SimServer, db: &Path, name: &str, message: &str, xml: bool) 
         ],
         message,
         xml,
+        Some(&sim.url()),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains(&format!("recorded session {name:?}")),
-        "{stderr}"
+        stdout.contains(&format!("recorded session {name:?}")),
+        "the summary on stdout: {stdout}"
     );
     assert!(
-        out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).starts_with("http://"),
+        !stdout.starts_with("http://"),
         "a wrapped command owns stdout: no URL line"
     );
 }

@@ -13,6 +13,9 @@ pub struct Server {
     /// The URL printed on the first stdout line.
     pub url: String,
     stderr: Arc<Mutex<String>>,
+    /// The stdout lines after the URL (a summary at exit), complete when the reader ends.
+    stdout: Arc<Mutex<String>>,
+    stdout_reader: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Server {
@@ -69,18 +72,26 @@ impl Server {
             }
         });
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
+        let rest = Arc::new(Mutex::new(String::new()));
+        let rest_sink = rest.clone();
+        let stdout_reader = std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             if let Some(Ok(first)) = lines.next() {
                 let _ = tx.send(first);
             }
-            for _ in lines {}
+            for line in lines.map_while(Result::ok) {
+                let mut s = rest_sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(url) => Server {
                 child,
                 url: url.trim().to_string(),
                 stderr: collected,
+                stdout: rest,
+                stdout_reader: Mutex::new(Some(stdout_reader)),
             },
             Err(_) => {
                 let _ = child.kill();
@@ -108,6 +119,15 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// What it printed on stdout after its URL line. Waits until it closes stdout: call it
+    /// once the process has exited.
+    pub fn stdout(&self) -> String {
+        if let Some(reader) = self.stdout_reader.lock().unwrap().take() {
+            let _ = reader.join();
+        }
+        self.stdout.lock().unwrap().clone()
+    }
+
     /// Send SIGTERM and wait (at most `within`) for the exit.
     pub fn terminate(&mut self, within: Duration) -> ExitStatus {
         signal(self.child.id(), "-TERM");
@@ -117,6 +137,29 @@ impl Server {
     /// Send SIGINT (Ctrl-C) and wait (at most `within`) for the exit.
     pub fn interrupt(&mut self, within: Duration) -> ExitStatus {
         signal(self.child.id(), "-INT");
+        self.wait(within)
+    }
+
+    /// Send `sig` (`-TERM`, `-INT`) without waiting.
+    pub fn send(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// Wait (at most `within`) until stderr holds `needle`; panics with stderr otherwise.
+    pub fn wait_for_stderr(&self, needle: &str, within: Duration) {
+        let end = Instant::now() + within;
+        while !self.stderr().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "no {needle:?} on stderr within {within:?}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait (at most `within`) for the process to end by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         self.wait(within)
     }
 
