@@ -41,9 +41,10 @@ fn real_remote() -> RemoteScript {
     }
 }
 
-/// Every real value of the session, as it could appear in bytes.
+/// Every real value of the session, as it could appear in bytes (the message texts, which
+/// are also percent-encoded, are checked through [`text_forms`]).
 fn real_values() -> Vec<&'static str> {
-    let mut v = vec![
+    vec![
         ALICE,
         "alice",
         "Alice",
@@ -61,8 +62,7 @@ fn real_values() -> Vec<&'static str> {
         "lighthouse",
         "AZURE-HERON",
         "blueprints",
-    ];
-    v
+    ]
 }
 
 /// Record the script through the recording proxy (the library's, on port 0) from a fresh
