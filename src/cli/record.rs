@@ -67,6 +67,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub upstream_timeout: u64,
     #[command(flatten)]
+    pub listener: super::ListenerArgs,
+    #[command(flatten)]
     pub redact: super::RedactArgs,
 }
 
@@ -88,6 +90,7 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     };
     config.upstream_timeout = Duration::from_secs(args.upstream_timeout.max(1));
     config.max_body = args.max_body;
+    config.limits = args.listener.limits();
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();
     let proxy = RecordingProxy::new(config)?;

@@ -47,6 +47,8 @@ pub struct Args {
     /// summary line on stderr) or json.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub listener: super::ListenerArgs,
 }
 
 fn parse<T: std::str::FromStr<Err = ucwa_replay::Error>>(s: &str) -> Result<T, String> {
@@ -78,7 +80,9 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         upstream = %replayer.session().upstream,
         "replaying on http://{addr}"
     );
-    let report = ucwa_replay::replay::run(listener, replayer, ctx.shutdown).await?;
+    let limits = args.listener.limits();
+    let report =
+        ucwa_replay::replay::run_with_limits(listener, replayer, limits, ctx.shutdown).await?;
     if format == OutputFormat::Json {
         let mut out = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, &report)?;

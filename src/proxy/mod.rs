@@ -40,7 +40,7 @@ use crate::error::Error;
 use crate::recording::headers::ResponseRules;
 use crate::recording::{HeaderList, Ingest, KeyOptions, Origin, OriginRewriter};
 use crate::redact::RedactConfig;
-use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
+use crate::serve::{ConnInfo, DEFAULT_DRAIN, Limits, serve_with};
 use crate::store::ExchangeSink;
 use crate::ucwa::{ErrorBody, Representation, error_response, feed};
 use crate::upstream::{TrustConfig, UpstreamClient, UpstreamError};
@@ -69,6 +69,8 @@ pub struct ProxyConfig {
     pub key_options: KeyOptions,
     /// How long in-flight exchanges may take to finish at shutdown.
     pub drain: Duration,
+    /// The listener's header-read timeout and connection cap.
+    pub limits: Limits,
 }
 
 impl ProxyConfig {
@@ -84,6 +86,7 @@ impl ProxyConfig {
             redact: RedactConfig::default(),
             key_options: KeyOptions::default(),
             drain: DEFAULT_DRAIN,
+            limits: Limits::new(),
         }
     }
 }
@@ -175,7 +178,7 @@ impl RecordingProxy {
             let shared = shared.clone();
             async move { handle(shared, req, conn).await }
         };
-        serve(listener, tls, handler, shutdown, cfg.drain).await;
+        serve_with(listener, tls, handler, shutdown, cfg.drain, cfg.limits).await;
         recorder.close(Duration::from_secs(10)).await;
         let (exchanges, lost) = recorder.counts();
         Ok(ProxyStats { exchanges, lost })

@@ -75,5 +75,5 @@ pub use miss::{Closest, Miss, MissReason};
 pub use options::{BodyMatch, Exhausted, FeedEnd, Pace, ReplayConfig};
 pub use replayer::Replayer;
 pub use report::{ReplayReport, Unplayed};
-pub use server::run;
+pub use server::{run, run_with_limits};
 pub use test_server::{ReplayServer, ReplayServerBuilder};

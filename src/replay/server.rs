@@ -22,7 +22,7 @@ use crate::body::{Body, full};
 use crate::error::{Chain, Error};
 use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
 use crate::recording::{Exchange, MatchKey, OriginRewriter};
-use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
+use crate::serve::{ConnInfo, DEFAULT_DRAIN, Limits, serve_with};
 use crate::ucwa::{ErrorBody, Representation, error_response};
 
 /// Path (on the replay listener) that returns the report so far as JSON and, with
@@ -224,6 +224,16 @@ pub async fn run(
     replayer: Arc<Replayer>,
     shutdown: CancellationToken,
 ) -> Result<ReplayReport, Error> {
+    run_with_limits(listener, replayer, Limits::new(), shutdown).await
+}
+
+/// [`run`] with the listener's [`Limits`] (`--header-timeout`, `--max-connections`).
+pub async fn run_with_limits(
+    listener: TcpListener,
+    replayer: Arc<Replayer>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) -> Result<ReplayReport, Error> {
     let token = shutdown.clone();
     let served = replayer.clone();
     let handler = move |req: Request<hyper::body::Incoming>, info: ConnInfo| {
@@ -231,7 +241,7 @@ pub async fn run(
         let token = token.clone();
         async move { replayer.handle(req, info, &token).await }
     };
-    serve(listener, None, handler, shutdown, DEFAULT_DRAIN).await;
+    serve_with(listener, None, handler, shutdown, DEFAULT_DRAIN, limits).await;
     Ok(match replayer.write_report()? {
         Some(report) => report,
         None => replayer.report(),
