@@ -268,12 +268,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
         shared.upstream_timeout
     };
 
-    let uri: http::Uri = match format!("{upstream_base}{}", route.upstream_path).parse() {
+    let uri = match shared.router.upstream_uri(&route) {
         Ok(uri) => uri,
-        Err(e) => {
-            let message = format!("cannot forward this request target: {e}");
-            pending.finish(Some(message.clone()));
-            let err = ErrorBody::new(http::StatusCode::BAD_REQUEST, None, message);
+        Err(refusal) => {
+            pending.finish(Some(refusal.message.clone()));
+            let err = ErrorBody::new(refusal.status, Some(refusal.subcode), refusal.message);
             return error_response(&err, repr);
         }
     };

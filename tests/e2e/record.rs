@@ -428,6 +428,70 @@ fn connect_and_absolute_uris_for_other_hosts_are_refused() {
     stop(&mut proxy);
 }
 
+/// Every request-target form (RFC 9112 §3.2) with the client's `Authorization`: only the
+/// configured upstream's host and port are ever contacted. A second server on the
+/// upstream's host (another port) stands for everything else that must not be reached.
+#[test]
+fn every_request_target_form_reaches_only_the_configured_upstream() {
+    let (up, _dir, db, mut proxy) = record_main(&[]);
+    let trap = Upstream::start("trap");
+    let addr = proxy.addr();
+    let (up_port, trap_port) = (up.server.addr().port(), trap.server.addr().port());
+    let auth = [("authorization", "Bearer cwt=AAEBclientSecretToken")];
+    let send = |method: &str, target: &str| raw::http(&proxy.url, method, target, &auth, b"");
+
+    // Origin-form, and absolute-form naming the proxy or the upstream: forwarded there.
+    for target in [
+        "/echo".to_string(),
+        format!("http://{addr}/echo"),
+        format!("http://127.0.0.1:{up_port}/echo"),
+    ] {
+        let r = send("GET", &target);
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        assert_eq!(r.json()["server"], "main", "{target}");
+    }
+    // Absolute-form naming another port of the upstream's host, or its default port.
+    for target in [
+        format!("http://127.0.0.1:{trap_port}/echo"),
+        "http://127.0.0.1/echo".to_string(),
+        "https://127.0.0.1/echo".to_string(),
+    ] {
+        let r = send("GET", &target);
+        assert_eq!(r.status, 403, "{target}: {}", r.text());
+        assert!(r.text().contains("NotAProxy"), "{}", r.text());
+    }
+    // Authority-form, whatever it names, for any method but CONNECT; CONNECT itself.
+    for (method, target) in [
+        ("GET", format!("127.0.0.1:{trap_port}")),
+        ("OPTIONS", format!("127.0.0.1:{up_port}")),
+        ("GET", addr.to_string()),
+    ] {
+        let r = send(method, &target);
+        assert_eq!(r.status, 400, "{method} {target}: {}", r.text());
+    }
+    assert_eq!(send("CONNECT", &format!("127.0.0.1:{up_port}")).status, 405);
+    // Asterisk-form: the proxy answers `OPTIONS *` itself (it once went to port 80 of the
+    // upstream's host with the client's token); nothing else may use it.
+    let options = send("OPTIONS", "*");
+    assert_eq!(options.status, 200, "{}", options.text());
+    assert_eq!(options.header("content-length"), Some("0"));
+    assert_eq!(send("GET", "*").status, 400);
+
+    assert_eq!(
+        up.requests(),
+        3,
+        "only the forwarded requests reached the upstream"
+    );
+    assert_eq!(trap.requests(), 0, "nothing else was contacted");
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 3, "refused and local answers are not recorded");
+    assert!(
+        all.iter()
+            .all(|e| e.path == "/echo" && e.status == Some(200))
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Upstream failures.
 
