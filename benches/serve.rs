@@ -24,14 +24,12 @@ use ucwa_replay::sim::{SimConfig, SimServer};
 use ucwa_replay::store::{NewSession, Recording, StoreWriter};
 use ucwa_replay::ucwa::Representation;
 
+mod common;
+use common::{empty_exchange, median};
+
 const REQUESTS: usize = 300;
 const ROUNDS: usize = 5;
 const STARTUP_EXCHANGES: u64 = 10_000;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 /// Sign in and find a participantMessaging href on `base` (simulator or proxy).
 async fn signed_in(base: &str) -> (UcwaClient, String) {
@@ -105,35 +103,6 @@ fn startup_recording(db: &Path, rt: &tokio::runtime::Runtime) {
         drop(sink);
         writer.finish().await.unwrap();
     });
-}
-
-fn empty_exchange() -> Exchange {
-    Exchange {
-        id: 0,
-        seq: 0,
-        started_us: 0,
-        duration_us: 100,
-        method: String::new(),
-        path: String::new(),
-        query: None,
-        http_version: String::new(),
-        request_headers: HeaderList::default(),
-        request_body: vec![],
-        request_truncated: false,
-        status: None,
-        response_headers: HeaderList::default(),
-        response_body: vec![],
-        response_truncated: false,
-        content_encoding: None,
-        error: None,
-        kind: Default::default(),
-        representation: Representation::Json,
-        match_key: Default::default(),
-        ordinal: 0,
-        credential: None,
-        upstream: None,
-        events: vec![],
-    }
 }
 
 fn main() {

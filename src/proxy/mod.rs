@@ -231,6 +231,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
     let upstream_base = upstream.base();
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
+    shared.recorder.room().await; // backpressure: wait while the writer is behind
     let mut pending = shared.recorder.begin(method.as_str(), &route.client_path);
 
     let client_host = parts

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::capture::{CaptureHandle, Captured, keep_capped};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
-use crate::store::ExchangeSink;
+use crate::store::{Admission, ExchangeSink};
 
 /// The error text of an exchange the client abandoned.
 pub const CLIENT_ABORTED: &str = "client aborted";
@@ -89,6 +89,23 @@ impl Recorder {
         }
     }
 
+    /// Wait until the recording writer has room (backpressure, perf issue 10): awaited
+    /// before a request is forwarded, so a writer that falls behind slows the proxy down
+    /// instead of growing memory. Holds nothing afterwards (a held P-GET holds no room).
+    pub async fn room(&self) {
+        let sink = self.sink.lock().ok().and_then(|s| s.clone());
+        if let Some(sink) = sink {
+            sink.room().await;
+        }
+    }
+
+    /// Count a finished exchange into the writer's bound before its record is finished
+    /// on the blocking pool (perf issue 10); None once the sink is let go at shutdown.
+    fn admit(&self, ex: &Exchange) -> Option<Admission> {
+        let sink = self.sink.lock().ok()?;
+        Some(sink.as_ref()?.admit(crate::store::weight(ex)))
+    }
+
     /// Exchanges handed to the writer, and exchanges that could not be.
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -99,7 +116,13 @@ impl Recorder {
 
     /// Everything that turns a raw exchange into a stored row (CPU work, off the client's
     /// path).
-    fn complete(&self, mut ex: Exchange, response_decoded: bool, learned: bool) {
+    fn complete(
+        &self,
+        mut ex: Exchange,
+        response_decoded: bool,
+        learned: bool,
+        admission: Option<Admission>,
+    ) {
         if !response_decoded {
             let encoding = ex
                 .response_headers
@@ -136,15 +159,12 @@ impl Recorder {
             error = ex.error.as_deref().unwrap_or(""),
             "exchange"
         );
-        let stored = match self.sink.lock() {
-            Ok(sink) => match sink.as_ref() {
-                Some(sink) => {
-                    sink.submit(ex);
-                    true
-                }
-                None => false,
-            },
-            Err(_) => false,
+        let stored = match admission {
+            Some(admission) => {
+                admission.submit(ex);
+                true
+            }
+            None => false,
         };
         if stored {
             self.submitted.fetch_add(1, Ordering::Relaxed);
@@ -260,7 +280,8 @@ impl Pending {
         }
         let recorder = self.recorder.clone();
         let (decoded, learned) = (self.response_decoded, self.learned);
-        let work = move || recorder.complete(ex, decoded, learned);
+        let admission = self.recorder.admit(&ex);
+        let work = move || recorder.complete(ex, decoded, learned, admission);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 self.recorder.tracker.spawn_blocking_on(work, &handle);

@@ -1,7 +1,7 @@
 //! The SQLite recording: one file, many named sessions.
 //!
 //! - `schema`: recognising, creating and migrating the file;
-//! - `writer`: the one writer thread the recording proxy feeds through a bounded channel;
+//! - `writer`: the one writer thread the recording proxy feeds with a bound on what waits;
 //! - `read`: sessions, exchanges and events for replay, diff and the inspect commands.
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
@@ -14,7 +14,8 @@ mod writer;
 
 pub use crate::error::StoreError;
 pub use read::Recording;
-pub use writer::{ExchangeSink, NewSession, StoreWriter, WriterStats};
+pub(crate) use writer::weight;
+pub use writer::{Admission, ExchangeSink, NewSession, StoreWriter, WriterLimit, WriterStats};
 
 /// Current time as RFC 3339 (seconds), for session start and end stamps.
 pub(crate) fn now_rfc3339() -> String {

@@ -1,21 +1,60 @@
 //! The one writer of a recording: a dedicated thread that owns the SQLite connection and
-//! drains a bounded channel in batched transactions. The proxy hands finished exchanges to an
-//! [`ExchangeSink`] and never waits for the disk.
+//! drains a queue in batched transactions.
+//!
+//! What may wait for the disk is bounded ([`WriterLimit`]: exchanges and bytes, counted from
+//! the moment an exchange is handed over until its batch is committed). Handing over never
+//! blocks and never fails for lack of room — an exchange that was answered is always stored —
+//! so the bound is kept by producers waiting *before* they start new work:
+//! [`ExchangeSink::room`] (async) or [`ExchangeSink::room_blocking`] wait until the queue is
+//! under the bound. The recording proxy awaits `room()` before it forwards a request, and
+//! takes an [`Admission`] when an exchange ends (before its record is finished off the
+//! client's path), so neither a slow disk nor slow finishing grows memory without bound,
+//! and a held P-GET holds no capacity while it is held.
+//!
+//! Ordinals (how many earlier exchanges of the session share a match key) are counted in
+//! memory per key, seeded from the file when a session is appended to; SQL is only asked
+//! when an exchange arrives after a later one of the same key (a held request that finished
+//! late), and then only about the rows after it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::{StoreError, now_rfc3339, schema};
 use crate::recording::Exchange;
 
-/// How many exchanges may wait for the writer before senders queue in spawned tasks.
-const CHANNEL_CAPACITY: usize = 1024;
 /// Most exchanges written in one transaction.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 512;
+/// A batch smaller than this waits [`GATHER_FOR`] for more before it is written.
+const GATHER_BELOW: usize = 16;
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(2);
+/// The writer connection's page cache, KiB.
+const CACHE_KIB: u32 = 8192;
+/// WAL pages between automatic checkpoints (SQLite's default is 1 000).
+const CHECKPOINT_PAGES: u32 = 2000;
+
+/// How much may wait for the writer: exchanges handed over and not yet committed. A
+/// producer that calls [`ExchangeSink::room`] waits while either figure is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterLimit {
+    pub exchanges: usize,
+    /// Estimated heap bytes of the queued exchanges (bodies, headers, events).
+    pub bytes: usize,
+}
+
+impl Default for WriterLimit {
+    /// 4 096 exchanges or 16 MiB, whichever comes first.
+    fn default() -> Self {
+        WriterLimit {
+            exchanges: 4096,
+            bytes: 16 << 20,
+        }
+    }
+}
 
 /// What a new session starts with.
 #[derive(Debug, Clone)]
@@ -27,42 +66,271 @@ pub struct NewSession {
     pub replace: bool,
 }
 
+impl NewSession {
+    /// A new session `name` recorded against `upstream`, with no other origins.
+    pub fn new(name: impl Into<String>, upstream: impl Into<String>) -> Self {
+        NewSession {
+            name: name.into(),
+            upstream: upstream.into(),
+            also_upstreams: Vec::new(),
+            replace: false,
+        }
+    }
+}
+
 /// Counters reported when the writer finishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriterStats {
     pub exchanges: u64,
     pub events: u64,
     pub batches: u64,
+    /// Most exchanges that were waiting for the writer at once.
+    pub peak_queued: u64,
+    /// Most estimated bytes that were waiting for the writer at once.
+    pub peak_queued_bytes: u64,
 }
 
-/// Where finished exchanges go. Cheap to clone; [`ExchangeSink::submit`] never blocks.
+/// The bound shared by every sink of one writer and the writer thread.
+#[derive(Debug)]
+struct Budget {
+    state: Mutex<Used>,
+    /// Wakes async producers waiting in `room()` when the writer frees capacity.
+    freed: Notify,
+    /// Wakes threads waiting in `room_blocking()`.
+    freed_sync: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Used {
+    limit: WriterLimit,
+    exchanges: usize,
+    bytes: usize,
+    peak_exchanges: usize,
+    peak_bytes: usize,
+}
+
+impl Used {
+    fn has_room(&self) -> bool {
+        self.exchanges < self.limit.exchanges && self.bytes < self.limit.bytes
+    }
+}
+
+impl Budget {
+    fn new(limit: WriterLimit) -> Self {
+        Budget {
+            state: Mutex::new(Used {
+                limit,
+                ..Used::default()
+            }),
+            freed: Notify::new(),
+            freed_sync: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Used> {
+        // Nothing panics while holding it; a poisoned lock still holds valid counters.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn charge(&self, exchanges: usize, bytes: usize) {
+        let mut used = self.lock();
+        used.exchanges += exchanges;
+        used.bytes += bytes;
+        used.peak_exchanges = used.peak_exchanges.max(used.exchanges);
+        used.peak_bytes = used.peak_bytes.max(used.bytes);
+    }
+
+    fn release(&self, exchanges: usize, bytes: usize) {
+        {
+            let mut used = self.lock();
+            used.exchanges = used.exchanges.saturating_sub(exchanges);
+            used.bytes = used.bytes.saturating_sub(bytes);
+        }
+        self.freed.notify_waiters();
+        self.freed_sync.notify_all();
+    }
+
+    fn has_room(&self) -> bool {
+        self.lock().has_room()
+    }
+}
+
+/// An exchange on its way to the writer with the bytes it was charged, and its headers
+/// already in their stored form: encoded by the producer, in parallel, not by the one
+/// writer thread.
+#[derive(Debug)]
+struct Queued {
+    exchange: Exchange,
+    weight: usize,
+    request_headers: String,
+    response_headers: String,
+}
+
+/// Where finished exchanges go. Cheap to clone. [`ExchangeSink::submit`] never blocks;
+/// producers that can wait keep memory bounded with [`ExchangeSink::room`].
 #[derive(Debug, Clone)]
 pub struct ExchangeSink {
-    tx: mpsc::Sender<Exchange>,
+    tx: mpsc::UnboundedSender<Queued>,
+    budget: Arc<Budget>,
     dropped: Arc<AtomicU64>,
 }
 
 impl ExchangeSink {
-    /// Queue an exchange for writing. When the channel is full the send moves to a task
-    /// (needs a tokio runtime), so the caller's client is never held up by the disk.
-    pub fn submit(&self, exchange: Exchange) {
-        match self.tx.try_send(exchange) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(exchange)) => {
-                let tx = self.tx.clone();
-                let dropped = self.dropped.clone();
-                tokio::spawn(async move {
-                    if tx.send(exchange).await.is_err() {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
+    /// Wait until the writer is under its [`WriterLimit`]. Holds nothing afterwards (call
+    /// it before starting the work whose exchange will be submitted); cancel-safe.
+    pub async fn room(&self) {
+        loop {
+            let freed = self.budget.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a release in between still wakes us.
+            freed.as_mut().enable();
+            if self.budget.has_room() || self.tx.is_closed() {
+                return;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("recording writer is gone; an exchange was not stored");
-            }
+            freed.await;
         }
     }
+
+    /// [`ExchangeSink::room`] for a thread outside an async runtime.
+    pub fn room_blocking(&self) {
+        let mut used = self.budget.lock();
+        while !used.has_room() && !self.tx.is_closed() {
+            used = self
+                .budget
+                .freed_sync
+                .wait_timeout(used, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Wait for room, then submit: for a loop that produces exchanges faster than the disk
+    /// takes them (an import).
+    pub async fn send(&self, exchange: Exchange) {
+        self.room().await;
+        self.submit(exchange);
+    }
+
+    /// Count one exchange into the bound now, before it is ready: the proxy takes this
+    /// when an exchange ends and submits through it once the record is finished.
+    pub fn admit(&self, estimated_bytes: usize) -> Admission {
+        self.budget.charge(1, estimated_bytes);
+        Admission {
+            sink: Some(self.clone()),
+            weight: estimated_bytes,
+        }
+    }
+
+    /// Queue an exchange for writing. Never blocks and never refuses for lack of room
+    /// (only a writer that is gone loses it, logged); see [`ExchangeSink::room`].
+    pub fn submit(&self, exchange: Exchange) {
+        let weight = weight(&exchange);
+        self.budget.charge(1, weight);
+        self.queue(exchange, weight);
+    }
+
+    /// Queue an exchange already charged `weight` bytes (the encoded headers are charged
+    /// here).
+    fn queue(&self, exchange: Exchange, weight: usize) {
+        let request_headers = exchange.request_headers.to_json();
+        let response_headers = exchange.response_headers.to_json();
+        let encoded = request_headers.len() + response_headers.len();
+        self.budget.charge(0, encoded);
+        let weight = weight + encoded;
+        let queued = Queued {
+            request_headers,
+            response_headers,
+            exchange,
+            weight,
+        };
+        if self.tx.send(queued).is_err() {
+            self.budget.release(1, weight);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("recording writer is gone; an exchange was not stored");
+        }
+    }
+
+    /// Exchanges and estimated bytes handed over and not yet committed.
+    pub fn queued(&self) -> (usize, usize) {
+        let used = self.budget.lock();
+        (used.exchanges, used.bytes)
+    }
+}
+
+/// One exchange counted into the writer's bound ahead of its submission
+/// ([`ExchangeSink::admit`]). Dropping it unused gives the room back.
+#[derive(Debug)]
+pub struct Admission {
+    sink: Option<ExchangeSink>,
+    weight: usize,
+}
+
+impl Admission {
+    /// Queue the exchange (its charge corrected to its actual size). Never blocks.
+    pub fn submit(mut self, exchange: Exchange) {
+        let Some(sink) = self.sink.take() else {
+            return;
+        };
+        let actual = weight(&exchange);
+        if actual > self.weight {
+            sink.budget.charge(0, actual - self.weight);
+        } else {
+            sink.budget.release(0, self.weight - actual);
+        }
+        sink.queue(exchange, actual);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(sink) = self.sink.take() {
+            sink.budget.release(1, self.weight);
+        }
+    }
+}
+
+/// Estimated heap bytes of an exchange (what holding it in the queue costs).
+pub fn weight(ex: &Exchange) -> usize {
+    let headers = |h: &crate::recording::HeaderList| {
+        h.0.iter()
+            .map(|(n, v)| n.len() + v.len() + 2 * std::mem::size_of::<Vec<u8>>())
+            .sum::<usize>()
+    };
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    std::mem::size_of::<Exchange>()
+        + ex.method.len()
+        + ex.path.len()
+        + opt(&ex.query)
+        + ex.http_version.len()
+        + headers(&ex.request_headers)
+        + ex.request_body.len()
+        + headers(&ex.response_headers)
+        + ex.response_body.len()
+        + opt(&ex.content_encoding)
+        + opt(&ex.error)
+        + ex.kind.as_str().len()
+        + ex.match_key.path.len()
+        + ex.match_key.query.len()
+        + 48
+        + opt(&ex.credential)
+        + opt(&ex.upstream)
+        + ex.events
+            .iter()
+            .map(|e| {
+                std::mem::size_of_val(e)
+                    + e.sender_rel.len()
+                    + e.sender_href.len()
+                    + e.link_rel.len()
+                    + e.link_href.len()
+                    + opt(&e.link_title)
+                    + opt(&e.in_rel)
+                    + opt(&e.in_href)
+                    + e.event_type.len()
+                    + opt(&e.status)
+                    + opt(&e.reason)
+                    + opt(&e.embedded)
+            })
+            .sum::<usize>()
 }
 
 /// Owns the writer thread of one session.
@@ -71,6 +339,7 @@ pub struct StoreWriter {
     sink: Option<ExchangeSink>,
     thread: Option<std::thread::JoinHandle<Result<WriterStats, StoreError>>>,
     session_id: i64,
+    last_seq: u64,
     path: PathBuf,
 }
 
@@ -79,11 +348,53 @@ impl StoreWriter {
     pub fn create(path: &Path, session: &NewSession) -> Result<Self, StoreError> {
         let conn = schema::open_for_write(path)?;
         let session_id = start_session(&conn, path, session)?;
-        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        Self::start(conn, path, session_id, Ordinals::default(), 0)
+    }
+
+    /// Open `path` and go on writing the existing session `name`: ordinals continue from
+    /// what it holds; submit `seq`s after [`StoreWriter::last_seq`].
+    pub fn append(path: &Path, name: &str) -> Result<Self, StoreError> {
+        let conn = schema::open_for_write(path)?;
+        let sql = |e| StoreError::sqlite(path, e);
+        let session_id: Option<i64> = conn
+            .query_row("SELECT id FROM sessions WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)?;
+        let Some(session_id) = session_id else {
+            let mut names = conn
+                .prepare("SELECT name FROM sessions ORDER BY id")
+                .map_err(sql)?;
+            let available = names
+                .query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+                .map_err(sql)?;
+            return Err(StoreError::NoSession {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                available,
+            });
+        };
+        let ordinals = Ordinals::load(&conn, session_id).map_err(sql)?;
+        let last_seq = ordinals.keys.values().map(|k| k.max_seq).max().unwrap_or(0);
+        Self::start(conn, path, session_id, ordinals, last_seq)
+    }
+
+    fn start(
+        conn: Connection,
+        path: &Path,
+        session_id: i64,
+        ordinals: Ordinals,
+        last_seq: u64,
+    ) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = Arc::new(Budget::new(WriterLimit::default()));
         let owned = path.to_path_buf();
+        let for_thread = budget.clone();
         let thread = std::thread::Builder::new()
             .name("ucwa-store-writer".into())
-            .spawn(move || write_loop(conn, &owned, session_id, rx))
+            .spawn(move || write_loop(conn, &owned, session_id, ordinals, rx, &for_thread))
             .map_err(|source| StoreError::Io {
                 path: path.to_path_buf(),
                 source,
@@ -91,12 +402,22 @@ impl StoreWriter {
         Ok(StoreWriter {
             sink: Some(ExchangeSink {
                 tx,
+                budget,
                 dropped: Arc::new(AtomicU64::new(0)),
             }),
             thread: Some(thread),
             session_id,
+            last_seq,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Change the bound on what may wait for the writer (default [`WriterLimit::default`]).
+    pub fn set_limit(&self, limit: WriterLimit) {
+        if let Some(sink) = &self.sink {
+            sink.budget.lock().limit = limit;
+            sink.budget.release(0, 0);
+        }
     }
 
     /// A handle for submitting exchanges.
@@ -107,6 +428,11 @@ impl StoreWriter {
     /// The session's row id.
     pub fn session_id(&self) -> i64 {
         self.session_id
+    }
+
+    /// The highest `seq` the session held when it was opened (0 for a new one).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
     }
 
     /// Stop accepting, write everything queued, stamp the session's end, join the thread.
@@ -167,36 +493,92 @@ fn start_session(conn: &Connection, path: &Path, s: &NewSession) -> Result<i64, 
     Ok(conn.last_insert_rowid())
 }
 
+/// Rows of one match key in the session so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeyCount {
+    count: u32,
+    max_seq: u64,
+}
+
+/// Per-key counts of the session, so that an ordinal is a lookup, not a count in SQL.
+#[derive(Debug, Default)]
+struct Ordinals {
+    keys: HashMap<String, KeyCount>,
+}
+
+impl Ordinals {
+    /// The counts of a session already in the file.
+    fn load(conn: &Connection, session_id: i64) -> rusqlite::Result<Self> {
+        let mut stmt = conn.prepare(
+            "SELECT match_key, count(*), max(seq) FROM exchanges WHERE session_id = ?1
+             GROUP BY match_key",
+        )?;
+        let keys = stmt
+            .query_map([session_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    KeyCount {
+                        count: r.get::<_, i64>(1)? as u32,
+                        max_seq: r.get::<_, i64>(2)? as u64,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Ordinals { keys })
+    }
+}
+
 fn write_loop(
     mut conn: Connection,
     path: &Path,
     session_id: i64,
-    mut rx: mpsc::Receiver<Exchange>,
+    mut ordinals: Ordinals,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
+    budget: &Budget,
 ) -> Result<WriterStats, StoreError> {
+    // A larger page cache keeps the match-key index in memory instead of re-reading it
+    // from the file, and a larger WAL between checkpoints copies pages that every batch
+    // touches (index and table edges) to the file fewer times. Neither changes what is on
+    // disk, and a failure here only costs speed.
+    let _ = conn.execute_batch(&format!(
+        "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};"
+    ));
     let mut stats = WriterStats::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut failure = None;
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(ex) => batch.push(ex),
-                Err(_) => break,
+    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        if batch.len() < GATHER_BELOW {
+            // A trickle (a sequential client): gather a little more before committing,
+            // so one commit's pages (16 KiB each) carry several exchanges, not one.
+            std::thread::sleep(GATHER_FOR);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(q) => batch.push(q),
+                    Err(_) => break,
+                }
             }
         }
-        match write_batch(&mut conn, session_id, &batch) {
+        let (count, bytes) = (batch.len(), batch.iter().map(|q| q.weight).sum::<usize>());
+        match write_batch(&mut conn, session_id, &mut ordinals, &batch) {
             Ok(events) => {
-                stats.exchanges += batch.len() as u64;
+                stats.exchanges += count as u64;
                 stats.events += events;
                 stats.batches += 1;
             }
             Err(e) => {
-                // Keep draining so senders never block, but remember the first failure.
-                tracing::error!(path = %path.display(), error = %e, lost = batch.len(), "cannot write exchanges");
+                // Keep draining so producers never wait forever, but remember the first
+                // failure.
+                tracing::error!(path = %path.display(), error = %e, lost = count, "cannot write exchanges");
                 failure.get_or_insert(StoreError::sqlite(path, e));
             }
         }
         batch.clear();
+        budget.release(count, bytes);
+    }
+    {
+        let used = budget.lock();
+        stats.peak_queued = used.peak_exchanges as u64;
+        stats.peak_queued_bytes = used.peak_bytes as u64;
     }
     let _ = conn.execute(
         "UPDATE sessions SET ended_at = ?1 WHERE id = ?2",
@@ -213,22 +595,30 @@ fn write_loop(
 fn write_batch(
     conn: &mut Connection,
     session_id: i64,
-    batch: &[Exchange],
+    ordinals: &mut Ordinals,
+    batch: &[Queued],
+) -> rusqlite::Result<u64> {
+    let result = write_rows(conn, session_id, ordinals, batch);
+    if result.is_err() {
+        // Rolled back: the counts in memory ran ahead of the file; take them from it again.
+        if let Ok(fresh) = Ordinals::load(conn, session_id) {
+            *ordinals = fresh;
+        }
+    }
+    result
+}
+
+fn write_rows(
+    conn: &mut Connection,
+    session_id: i64,
+    ordinals: &mut Ordinals,
+    batch: &[Queued],
 ) -> rusqlite::Result<u64> {
     // IMMEDIATE: a deferred transaction that reads first cannot upgrade to a write while
     // another process writes the same file (SQLITE_BUSY without waiting for busy_timeout).
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut events = 0;
     {
-        let mut count_earlier = tx.prepare_cached(
-            "SELECT count(*) FROM exchanges WHERE session_id = ?1 AND match_key = ?2 AND seq < ?3",
-        )?;
-        // Exchanges finish out of order (a held P-GET finishes after later requests), so an
-        // ordinal is the count of earlier `seq`s with the same key, and later ones shift.
-        let mut shift_later = tx.prepare_cached(
-            "UPDATE exchanges SET ordinal = ordinal + 1
-             WHERE session_id = ?1 AND match_key = ?2 AND seq > ?3",
-        )?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO exchanges (session_id, seq, started_us, duration_us, method, path, query,
                 http_version, request_headers, request_body, request_truncated, status,
@@ -242,12 +632,46 @@ fn write_batch(
                 link_rel, link_href, link_title, in_rel, in_href, type, status, reason, embedded)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
-        for ex in batch {
+        for Queued {
+            exchange: ex,
+            request_headers,
+            response_headers,
+            ..
+        } in batch
+        {
             let seq = ex.seq as i64;
             let key = ex.match_key.to_string();
-            let ordinal: i64 =
-                count_earlier.query_row(params![session_id, key, seq], |r| r.get(0))?;
-            shift_later.execute(params![session_id, key, seq])?;
+            let entry = ordinals.keys.get_mut(key.as_str());
+            let known = entry.as_deref().copied().unwrap_or_default();
+            let ordinal = if known.count == 0 || ex.seq > known.max_seq {
+                known.count
+            } else {
+                // Exchanges finish out of order (a held P-GET finishes after later
+                // requests): this one goes before the rows of its key that came after it,
+                // and those shift.
+                let later: i64 = tx
+                    .prepare_cached(
+                        "SELECT count(*) FROM exchanges
+                         WHERE session_id = ?1 AND match_key = ?2 AND seq > ?3",
+                    )?
+                    .query_row(params![session_id, key, seq], |r| r.get(0))?;
+                tx.prepare_cached(
+                    "UPDATE exchanges SET ordinal = ordinal + 1
+                     WHERE session_id = ?1 AND match_key = ?2 AND seq > ?3",
+                )?
+                .execute(params![session_id, key, seq])?;
+                known.count - later as u32
+            };
+            let updated = KeyCount {
+                count: known.count + 1,
+                max_seq: known.max_seq.max(ex.seq),
+            };
+            match entry {
+                Some(k) => *k = updated,
+                None => {
+                    ordinals.keys.insert(key.clone(), updated);
+                }
+            }
             insert.execute(params![
                 session_id,
                 seq,
@@ -257,11 +681,11 @@ fn write_batch(
                 ex.path,
                 ex.query,
                 ex.http_version,
-                ex.request_headers.to_json(),
+                request_headers,
                 ex.request_body,
                 ex.request_truncated,
                 ex.status,
-                ex.response_headers.to_json(),
+                response_headers,
                 ex.response_body,
                 ex.response_truncated,
                 ex.content_encoding,
@@ -298,4 +722,204 @@ fn write_batch(
     }
     tx.commit()?;
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::recording::{HeaderList, MatchKey};
+    use crate::store::Recording;
+
+    fn exchange(seq: u64, key: &str) -> Exchange {
+        let mut response_headers = HeaderList::default();
+        response_headers.push("content-type", "application/json");
+        Exchange {
+            seq,
+            method: "GET".into(),
+            path: "/ucwa/oauth/v1/applications/1/me".into(),
+            http_version: "HTTP/1.1".into(),
+            status: Some(200),
+            response_headers,
+            response_body: vec![b'x'; 100],
+            kind: "me".into(),
+            match_key: MatchKey {
+                method: "GET".into(),
+                path: key.into(),
+                ..MatchKey::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn session(name: &str) -> NewSession {
+        NewSession {
+            name: name.into(),
+            upstream: "https://fe1.contoso.com".into(),
+            also_upstreams: vec![],
+            replace: false,
+        }
+    }
+
+    /// (seq, key, ordinal) of every stored exchange, in seq order.
+    fn stored(path: &Path, name: &str) -> Vec<(u64, String, u32)> {
+        let rec = Recording::open(path).unwrap();
+        let s = rec.session(Some(name)).unwrap();
+        rec.exchanges(&s)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.match_key.path, e.ordinal))
+            .collect()
+    }
+
+    /// Wait until the writer has committed everything handed to it.
+    async fn written(sink: &ExchangeSink) {
+        while sink.queued().0 > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn ordinals_continue_across_an_appended_session_with_identical_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let writer = StoreWriter::create(&path, &session("s")).unwrap();
+        let sink = writer.sink();
+        for (seq, key) in [(1, "K"), (2, "J"), (3, "K"), (4, "K")] {
+            sink.submit(exchange(seq, key));
+        }
+        drop(sink);
+        writer.finish().await.unwrap();
+
+        let writer = StoreWriter::append(&path, "s").unwrap();
+        assert_eq!(writer.last_seq(), 4);
+        let sink = writer.sink();
+        // 7 is written before 6 arrives (a request that finished late, in a later batch);
+        // 9 and 8 come out of order within one batch.
+        sink.submit(exchange(5, "K"));
+        sink.submit(exchange(7, "K"));
+        written(&sink).await;
+        for (seq, key) in [(6, "K"), (9, "J"), (8, "J"), (10, "K")] {
+            sink.submit(exchange(seq, key));
+        }
+        drop(sink);
+        let stats = writer.finish().await.unwrap();
+        assert_eq!(stats.exchanges, 6);
+
+        let got = stored(&path, "s");
+        let want: Vec<(u64, String, u32)> = [
+            (1, "K", 0),
+            (2, "J", 0),
+            (3, "K", 1),
+            (4, "K", 2),
+            (5, "K", 3),
+            (6, "K", 4),
+            (7, "K", 5),
+            (8, "J", 1),
+            (9, "J", 2),
+            (10, "K", 6),
+        ]
+        .into_iter()
+        .map(|(s, k, o)| (s, k.to_string(), o))
+        .collect();
+        assert_eq!(got, want);
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let page: u32 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(page, schema::PAGE_SIZE, "a new file gets the large pages");
+
+        let err = StoreWriter::append(&path, "nope").unwrap_err();
+        assert!(matches!(err, StoreError::NoSession { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_does_not_advance_the_ordinals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let writer = StoreWriter::create(&path, &session("s")).unwrap();
+        let sink = writer.sink();
+        sink.submit(exchange(1, "K"));
+        written(&sink).await;
+        // A duplicate seq fails its whole batch (and is reported at finish).
+        sink.submit(exchange(2, "K"));
+        sink.submit(exchange(1, "K"));
+        written(&sink).await;
+        sink.submit(exchange(3, "K"));
+        drop(sink);
+        assert!(writer.finish().await.is_err());
+        let got: Vec<(u64, u32)> = stored(&path, "s")
+            .into_iter()
+            .map(|(s, _, o)| (s, o))
+            .collect();
+        assert_eq!(got, [(1, 0), (3, 1)]);
+    }
+
+    #[tokio::test]
+    async fn producers_wait_at_the_bound_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let writer = StoreWriter::create(&path, &session("s")).unwrap();
+        writer.set_limit(WriterLimit {
+            exchanges: 3,
+            bytes: 1 << 30,
+        });
+        let sink = writer.sink();
+        sink.room().await;
+
+        // Another connection holds the write lock: the writer cannot commit.
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for seq in 1..=3 {
+            sink.submit(exchange(seq, "K"));
+        }
+        // Handing over never blocks, even past the bound (the exchange was answered).
+        let late = sink.admit(1000);
+        assert_eq!(sink.queued().0, 4);
+        let waiting = tokio::time::timeout(Duration::from_millis(300), sink.room()).await;
+        assert!(
+            waiting.is_err(),
+            "room() returned while the writer was full"
+        );
+        let blocking = {
+            let sink = sink.clone();
+            tokio::task::spawn_blocking(move || sink.room_blocking())
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !blocking.is_finished(),
+            "room_blocking() returned while full"
+        );
+
+        // The lock goes: the writer drains and both kinds of waiter go on.
+        blocker.execute_batch("ROLLBACK").unwrap();
+        late.submit(exchange(4, "K"));
+        tokio::time::timeout(Duration::from_secs(10), sink.room())
+            .await
+            .expect("room once the writer caught up");
+        tokio::time::timeout(Duration::from_secs(10), blocking)
+            .await
+            .expect("room_blocking once the writer caught up")
+            .unwrap();
+
+        // A producer that waits for room keeps the queue at the bound.
+        for seq in 5..=200 {
+            sink.send(exchange(seq, "K")).await;
+        }
+        // An admission dropped unused gives its room back.
+        drop(sink.admit(10));
+        drop(sink);
+        let stats = writer.finish().await.unwrap();
+        assert_eq!(stats.exchanges, 200);
+        assert!(stats.peak_queued <= 4, "{stats:?}");
+        let got = stored(&path, "s");
+        assert_eq!(got.len(), 200);
+        assert!(
+            got.iter()
+                .enumerate()
+                .all(|(i, (seq, _, ord))| *seq == i as u64 + 1 && *ord == i as u32)
+        );
+    }
 }

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# The record and replay rows of issue 10 under wrk load, each printed as a ratio against a
+# baseline measured in the same round, medians over rounds:
+#   - record req/s at 32 connections vs the upstream served directly and vs nginx as a plain
+#     reverse proxy (proxy_pass, keep-alive upstream);
+#   - stored vs answered: what is on disk when the load stops, how long the writer needs
+#     after it, and the stored rate (answered / (load + drain)); after SIGTERM every answered
+#     exchange must be in the recording;
+#   - record's peak resident memory (VmHWM) under that load;
+#   - added median latency at 1 connection, record vs nginx proxy;
+#   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file;
+#   - SIGTERM in the middle of a load: nothing answered is lost.
+#
+# Usage: benches/load.sh            (ROUNDS=5 DURATION=4 by default; both can be set)
+# Installs wrk and nginx with apt-get when they are missing and it runs as root. Without
+# nginx the upstream is the built-in simulator (its unauthenticated autodiscover GET) and
+# the nginx rows are skipped; without wrk nothing can be measured.
+# Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-4}
+CONNS=32
+
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing wrk and nginx (apt-get)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light) >/dev/null 2>&1 ||
+      echo "apt-get could not install wrk/nginx" >&2
+  fi
+fi
+if ! command -v wrk >/dev/null; then
+  echo "wrk is not installed (apt-get install wrk): nothing to measure here;" \
+    "cargo bench --bench pget and --bench writer need no wrk" >&2
+  exit 0
+fi
+HAVE_NGINX=0
+command -v nginx >/dev/null && HAVE_NGINX=1
+[ "$HAVE_NGINX" = 1 ] || echo "nginx is not installed: the nginx rows are skipped, the upstream is the simulator" >&2
+
+cargo build --release --locked -q
+BIN=$PWD/target/release/ucwa-replay
+T=$(mktemp -d)
+chmod 755 "$T"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
+  sleep 0.2
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() { # below the ephemeral range, in no state at all (TIME_WAIT included)
+  local p
+  while :; do
+    p=$((12000 + RANDOM % 16000))
+    ss -tan 2>/dev/null | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
+  done
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int(NR/2)+1]; else print "nan"}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+
+# wrk output -> "rps p50_us p99_us answered non2xx"
+wrk_run() {
+  local conns=$1 url=$2 out
+  out=$(wrk -t1 -c"$conns" -d"${DURATION}s" --latency -H "Accept: application/json" "$url" 2>&1)
+  echo "$out" >>"$T/wrk.log"
+  echo "$out" | awk '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
+    /Requests\/sec:/ { rps = $2 }
+    /^ +50%/ { p50 = us($2) }
+    /^ +99%/ { p99 = us($2) }
+    /requests in/ { n = $1 }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%s %s %s %s %d\n", rps, p50, p99, n, bad }'
+}
+
+# Exchanges stored in session $2 of $1 (0 while the session is not visible yet).
+stored() {
+  local n
+  n=$("$BIN" sessions --db "$1" --format json 2>/dev/null |
+    awk -v s="$2" '/"name":/ { cur = ($2 == "\"" s "\",") } cur && /"exchanges":/ { gsub(/[^0-9]/, "", $2); print $2; exit }')
+  echo "${n:-0}"
+}
+
+start_server() { # name args... ; sets SRV_PID and SRV_URL
+  local name=$1
+  shift
+  "$BIN" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+  for _ in $(seq 1 500); do
+    SRV_URL=$(head -1 "$T/$name.out" 2>/dev/null || true)
+    [ -n "$SRV_URL" ] && return 0
+    sleep 0.02
+  done
+  echo "$name did not start: $(cat "$T/$name.err")" >&2
+  exit 1
+}
+
+one_get() { # URL: one complete GET of $PATH_PM
+  local hostport=${1#http://}
+  exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n' "$PATH_PM" "$hostport" >&3
+  cat <&3 >/dev/null
+  exec 3>&-
+}
+
+hwm_mb() { awk '/VmHWM/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
+
+PATH_PM=/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob/messaging
+if [ "$HAVE_NGINX" = 1 ]; then
+  UP_PORT=$(free_port)
+  NP_PORT=$(free_port)
+  while [ "$NP_PORT" = "$UP_PORT" ]; do NP_PORT=$(free_port); done
+  mkdir -p "$T/www" "$T/tmp"
+  cat >"$T/www/pm.json" <<'EOF'
+{"rel":"participantMessaging","_links":{"self":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob/messaging"},"participant":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob"},"conversation":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7"},"sendMessage":{"href":"/ucwa/oauth/v1/applications/1/communication/conversations/7/messaging/messages"}},"state":"Connected","timeStamp":"/Date(1474932027613)/"}
+EOF
+  chmod -R a+rX "$T/www"
+  cat >"$T/nginx.conf" <<EOF
+worker_processes auto;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $T/tmp/body;
+  proxy_temp_path $T/tmp/proxy;
+  fastcgi_temp_path $T/tmp/fastcgi;
+  uwsgi_temp_path $T/tmp/uwsgi;
+  scgi_temp_path $T/tmp/scgi;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    location / { root $T/www; default_type application/json; try_files /pm.json =404; }
+  }
+  server {
+    listen 127.0.0.1:$NP_PORT;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+  nginx -c "$T/nginx.conf" -p "$T" -g 'daemon on;' 2>"$T/nginx-start.err" || {
+    echo "nginx did not start: $(cat "$T/nginx-start.err")" >&2
+    exit 1
+  }
+  UPSTREAM=http://127.0.0.1:$UP_PORT
+  NGINX_PROXY=http://127.0.0.1:$NP_PORT
+else
+  start_server sim simulate --listen 127.0.0.1:0 --seed 1
+  UPSTREAM=$SRV_URL
+  PATH_PM=/autodiscover/autodiscoverservice.svc/root
+fi
+sleep 0.3
+
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo) RAM"
+echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted changes')"
+echo "wrk -t1 keep-alive, ${DURATION} s per run, $ROUNDS rounds, GET $PATH_PM; medians"
+echo
+
+DB=$T/rec.sqlite
+for r in $(seq 1 "$ROUNDS"); do
+  read -r rps p50 p99 n bad < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
+  echo "$rps" >>"$T/direct32"; echo "$p99" >>"$T/direct32p99"
+  if [ "$HAVE_NGINX" = 1 ]; then
+    read -r rps p50 p99 n bad < <(wrk_run $CONNS "$NGINX_PROXY$PATH_PM")
+    echo "$rps" >>"$T/nginx32"
+  fi
+
+  start_server "record$r" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "load$r"
+  REC=$SRV_PID
+  read -r rps p50 p99 answered bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
+  t_end=$(date +%s.%N)
+  at_end=$(stored "$DB" "load$r")
+  echo "$rps" >>"$T/record32"
+  # Wait for the writer to catch up with what was answered (at most 300 s).
+  now=$at_end
+  while [ "$now" -lt "$answered" ]; do
+    sleep 0.1
+    now=$(stored "$DB" "load$r")
+    awk -v s="$t_end" -v n="$(date +%s.%N)" 'BEGIN { exit !(n - s > 300) }' && break
+  done
+  drain=$(awk -v s="$t_end" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - s }')
+  echo "$(ratio "$at_end" "$answered")" >>"$T/at_end"
+  echo "$drain" >>"$T/drain"
+  echo "$(awk -v a="$answered" -v d="$DURATION" -v x="$drain" 'BEGIN { printf "%.0f", a / (d + x) }')" >>"$T/stored_rate"
+  hwm_mb "$REC" >>"$T/peak"
+  # 1 connection: record, then the others.
+  read -r rps p50 p99 n1 bad < <(wrk_run 1 "$SRV_URL$PATH_PM")
+  echo "$p50" >>"$T/record1"
+  answered=$((answered + n1))
+  # wrk hangs up with a request in flight (recorded as aborted, no response): one complete
+  # request last, so that the replay below repeats a real answer once the recorded ones
+  # are used up (--exhausted repeat-last).
+  one_get "$SRV_URL" && answered=$((answered + 1))
+  kill -TERM "$REC"
+  wait "$REC" || true
+  final=$(stored "$DB" "load$r")
+  echo "$answered $final" >>"$T/counts"
+  read -r rps p50 p99 n bad < <(wrk_run 1 "$UPSTREAM$PATH_PM")
+  echo "$p50" >>"$T/direct1"
+  if [ "$HAVE_NGINX" = 1 ]; then
+    read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
+    echo "$p50" >>"$T/nginx1"
+  fi
+
+  # Replay of this round's recording at 32 connections vs the upstream (nginx: the same
+  # bytes from a file) measured just before.
+  start_server "replay$r" replay --db "$DB" --session "load$r" --listen 127.0.0.1:0
+  REP=$SRV_PID
+  read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
+  echo "$rps" >>"$T/replay32"; echo "$p99" >>"$T/replay32p99"
+  ratio "$bad" "$n" >>"$T/replay_bad"; echo >>"$T/replay_bad"
+  kill -TERM "$REP"; wait "$REP" || true
+  echo "round $r done" >&2
+done
+
+# SIGTERM in the middle of a load.
+start_server recordterm record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session term
+REC=$SRV_PID
+wrk -t1 -c$CONNS -d"${DURATION}s" -H "Accept: application/json" "$SRV_URL$PATH_PM" >"$T/wrk-term.log" 2>&1 &
+WRK=$!
+sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"
+kill -TERM "$REC"
+wait "$REC" || true
+wait "$WRK" || true
+term_answered=$(awk '/requests in/ { print $1 }' "$T/wrk-term.log")
+term_stored=$(stored "$DB" term)
+
+d32=$(median <"$T/direct32")
+r32=$(median <"$T/record32")
+echo "record at $CONNS connections (req/s):"
+echo "  upstream direct (baseline)     $d32"
+if [ "$HAVE_NGINX" = 1 ]; then
+  n32=$(median <"$T/nginx32")
+  echo "  nginx proxy_pass               $n32  ratio $(ratio "$n32" "$d32")"
+  echo "  ucwa-replay record             $r32  ratio $(ratio "$r32" "$d32"); vs nginx proxy $(ratio "$r32" "$n32") (target ≥ 0.6)"
+else
+  echo "  ucwa-replay record             $r32  ratio $(ratio "$r32" "$d32")"
+fi
+echo "stored vs answered (record at $CONNS connections, $DURATION s):"
+echo "  stored when the load stops     $(median <"$T/at_end") of answered"
+echo "  writer still busy after it     $(median <"$T/drain") s"
+echo "  stored rate                    $(median <"$T/stored_rate") exchanges/s (answered / (load + drain)); ratio to answered rate $(ratio "$(median <"$T/stored_rate")" "$r32")"
+echo "  after SIGTERM, answered/stored per round: $(tr '\n' ' ' <"$T/counts")"
+awk '$2 < $1 { lost = 1 } END { print "  every answered exchange stored: " (lost ? "NO" : "yes") }' "$T/counts"
+echo "record peak resident memory (VmHWM) under that load: $(median <"$T/peak") MB (target ≤ 64)"
+d1=$(median <"$T/direct1")
+r1=$(median <"$T/record1")
+echo "median latency at 1 connection (µs):"
+echo "  upstream direct (baseline)     $d1"
+if [ "$HAVE_NGINX" = 1 ]; then
+  n1=$(median <"$T/nginx1")
+  echo "  nginx proxy_pass               $n1  (+$(awk -v a="$n1" -v b="$d1" 'BEGIN { print a - b }'))"
+  echo "  ucwa-replay record             $r1  (+$(awk -v a="$r1" -v b="$d1" 'BEGIN { print a - b }')); over nginx's added: $(awk -v a="$r1" -v n="$n1" 'BEGIN { print a - n }') µs (target ≤ 15)"
+else
+  echo "  ucwa-replay record             $r1  (+$(awk -v a="$r1" -v b="$d1" 'BEGIN { print a - b }'))"
+fi
+rp=$(median <"$T/replay32")
+echo "replay at $CONNS connections:"
+echo "  req/s: upstream $( [ "$HAVE_NGINX" = 1 ] && echo '(nginx, the same bytes from a file) ' )$d32, replay $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0)"
+dp=$(median <"$T/direct32p99")
+rpp=$(median <"$T/replay32p99")
+echo "  p99 µs: upstream $dp, replay $rpp  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
+echo "  share of replay answers that were not 2xx: $(median <"$T/replay_bad") (must be 0: else the figures are of error answers)"
+echo "SIGTERM half-way through a $DURATION s load: answered $term_answered, stored $term_stored ($( [ "${term_stored:-0}" -ge "${term_answered:-0}" ] && echo 'nothing lost' || echo 'LOST SOME'))"
