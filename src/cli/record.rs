@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ucwa_replay::proxy::{DEFAULT_MAX_BODY, ProxyConfig, RecordingProxy, tls_acceptor};
+use ucwa_replay::proxy::{
+    DEFAULT_MAX_BODY, DEFAULT_MAX_CAPTURE_MEMORY, ProxyConfig, RecordingProxy, tls_acceptor,
+};
 use ucwa_replay::recording::Origin;
 use ucwa_replay::store::{NewSession, StoreWriter};
 use ucwa_replay::upstream::TrustConfig;
@@ -66,6 +68,11 @@ pub struct RecordArgs {
     /// their own `timeout` + 60 s).
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub upstream_timeout: u64,
+    /// Hold at most this many bytes of bodies in memory for the recording, across every
+    /// exchange in flight; beyond it stored copies are truncated (the clients still get
+    /// every byte).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_CAPTURE_MEMORY)]
+    pub max_capture_memory: usize,
     #[command(flatten)]
     pub listener: super::ListenerArgs,
     #[command(flatten)]
@@ -90,6 +97,7 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     };
     config.upstream_timeout = Duration::from_secs(args.upstream_timeout.max(1));
     config.max_body = args.max_body;
+    config.max_capture_memory = args.max_capture_memory;
     config.limits = args.listener.limits();
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();

@@ -47,6 +47,11 @@ use crate::upstream::{TrustConfig, UpstreamClient, UpstreamError};
 
 /// Default `--max-body`: bodies are stored up to 32 MiB (the client always gets every byte).
 pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+/// Default `--max-capture-memory`: two bodies at the default `--max-body` cap (UCWA bodies
+/// are a few KiB; thousands fit). On their way to the disk the copies are copied again
+/// (secrets are numbered on a snapshot, SQLite copies each blob), so the process's peak is
+/// up to about three times this figure: six 200 MB uploads at once peak near 210 MB.
+pub const DEFAULT_MAX_CAPTURE_MEMORY: usize = 2 * DEFAULT_MAX_BODY;
 /// Default `--upstream-timeout` for requests other than events-feed P-GETs.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -71,6 +76,10 @@ pub struct ProxyConfig {
     pub drain: Duration,
     /// The listener's header-read timeout and connection cap.
     pub limits: Limits,
+    /// How many bytes of bodies may be held in memory for the recording at once, across
+    /// every exchange in flight; beyond it stored copies are truncated (and flagged), the
+    /// clients still get every byte.
+    pub max_capture_memory: usize,
 }
 
 impl ProxyConfig {
@@ -87,6 +96,7 @@ impl ProxyConfig {
             key_options: KeyOptions::default(),
             drain: DEFAULT_DRAIN,
             limits: Limits::new(),
+            max_capture_memory: DEFAULT_MAX_CAPTURE_MEMORY,
         }
     }
 }
@@ -159,7 +169,12 @@ impl RecordingProxy {
         let cfg = self.config;
         let mut upstreams = vec![cfg.upstream.clone()];
         upstreams.extend(cfg.also_upstreams.iter().cloned());
-        let recorder = Arc::new(Recorder::new(self.ingest, sink, cfg.max_body));
+        let recorder = Arc::new(Recorder::new(
+            self.ingest,
+            sink,
+            cfg.max_body,
+            cfg.max_capture_memory,
+        ));
         let shared = Arc::new(Shared {
             rules: ResponseRules {
                 to_public: OriginRewriter::to_public(&cfg.upstream, &cfg.also_upstreams, &public),
@@ -277,7 +292,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, conn: ConnInfo) -> 
             return error_response(&err, repr);
         }
     };
-    let (tee, copy) = Tee::new(body, shared.max_body);
+    let (tee, copy) = Tee::new(body, shared.max_body, shared.recorder.budget());
     pending.set_request_capture(copy.clone());
     let mut out = Request::new(boxed(tee));
     *out.method_mut() = method.clone();
