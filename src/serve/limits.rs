@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(
             end,
             Run {
-                events: 43,
+                events: 42,
                 lasted: Duration::from_millis(2_200)
             }
         );
