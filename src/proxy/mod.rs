@@ -15,6 +15,9 @@
 
 mod capture;
 mod forward;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod record;
 mod response;
 mod rewrite_stream;
