@@ -29,7 +29,7 @@ use crate::proxy::{Forwarder, ProxyConfig, RecordingProxy};
 use crate::recording::{Exchange, KeyOptions, Origin};
 use crate::redact::{RedactConfig, highest_placeholder};
 use crate::replay::{Fallback, Forwarding, ReplayReport, Replayer, run_with};
-use crate::serve::ConnInfo;
+use crate::serve::{ConnInfo, Limits};
 use crate::store::{NewSession, Recording, StoreWriter, WriterStats};
 use crate::upstream::TrustConfig;
 
@@ -228,6 +228,7 @@ pub async fn run(
     listener: TcpListener,
     replayer: Arc<Replayer>,
     spy: Spy,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> Result<SpyOutcome, Error> {
     let Spy {
@@ -247,7 +248,7 @@ pub async fn run(
         "spy mode: what the recording cannot answer is forwarded to the live server and recorded"
     );
     let fallback: Arc<dyn Fallback> = Arc::new(ProxyFallback(forwarder.clone()));
-    let served = run_with(listener, replayer, Some(fallback), shutdown).await;
+    let served = run_with(listener, replayer, Some(fallback), limits, shutdown).await;
     let proxied = forwarder.close().await;
     drop(forwarder);
     let stored = writer.finish().await?;

@@ -63,6 +63,45 @@ impl RedactArgs {
     }
 }
 
+/// The limits of a server command's listener (`record`, `replay`, `simulate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenerArgs {
+    /// Close a connection whose request head has not arrived within this time (the first
+    /// counted from the connection, TLS included; later ones from the previous response,
+    /// so idle keep-alive connections close too): 5s, 500ms …
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    pub header_timeout: std::time::Duration,
+    /// Most client connections open at once; at the cap new clients wait until one closes.
+    /// Keep it under the file-descriptor limit (`ulimit -n`; half of it for `record`).
+    #[arg(long, value_name = "N", default_value_t = ucwa_replay::serve::DEFAULT_MAX_CONNECTIONS, value_parser = parse_positive)]
+    pub max_connections: usize,
+}
+
+impl ListenerArgs {
+    pub fn limits(&self) -> ucwa_replay::serve::Limits {
+        let mut limits = ucwa_replay::serve::Limits::new();
+        limits.header_read_timeout = self.header_timeout;
+        limits.max_connections = self.max_connections;
+        limits
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than zero".into()),
+        Err(e) => Err(format!("{e} (write e.g. 5s or 500ms)")),
+    }
+}
+
+/// A count of at least 1.
+pub fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number above zero")),
+    }
+}
+
 /// Record, replay and diff Microsoft UCWA (Skype for Business) traffic.
 #[derive(Debug, Parser)]
 #[command(

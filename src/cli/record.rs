@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ucwa_replay::anonymize::Anonymizer;
 use ucwa_replay::proxy::{
-    DEFAULT_MAX_BODY, ExchangeObserver, ProxyConfig, RecordingProxy, tls_acceptor,
+    DEFAULT_MAX_BODY, DEFAULT_MAX_CAPTURE_MEMORY, ExchangeObserver, ProxyConfig, RecordingProxy,
+    tls_acceptor,
 };
 use ucwa_replay::recording::{Exchange, Origin};
 use ucwa_replay::store::{NewSession, StoreWriter};
@@ -74,6 +75,13 @@ pub struct RecordArgs {
     /// their own `timeout` + 60 s); at least 1.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = at_least_one_second)]
     pub upstream_timeout: u64,
+    /// Hold at most this many bytes of bodies in memory for the recording, across every
+    /// exchange in flight; beyond it stored copies are truncated (the clients still get
+    /// every byte).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_CAPTURE_MEMORY)]
+    pub max_capture_memory: usize,
+    #[command(flatten)]
+    pub listener: super::ListenerArgs,
     #[command(flatten)]
     pub redact: super::RedactArgs,
     /// Anonymise what is stored, as `anonymize` does (the client still gets the real
@@ -115,6 +123,8 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     };
     config.upstream_timeout = Duration::from_secs(args.upstream_timeout);
     config.max_body = args.max_body;
+    config.max_capture_memory = args.max_capture_memory;
+    config.limits = args.listener.limits();
     config.redact = args.redact.redact_config();
     config.key_options = args.redact.key_options();
     let anonymizer = anonymizer(&args, &upstream, &also_upstreams)?;

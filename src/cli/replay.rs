@@ -112,6 +112,8 @@ pub struct ReplayArgs {
     /// (unless --allow-unplayed) was never played, else 0.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+    #[command(flatten)]
+    pub listener: super::ListenerArgs,
 }
 
 fn parse<T: std::str::FromStr<Err = ucwa_replay::Error>>(s: &str) -> Result<T, String> {
@@ -175,10 +177,11 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
     };
     let session = replayer.session();
     tracing::info!(session = %session.name, upstream = %session.upstream, "replaying on {url}");
+    let limits = args.listener.limits();
     let report: ReplayReport = match spy {
-        None => ucwa_replay::replay::run(listener, replayer, shutdown).await?,
+        None => ucwa_replay::replay::run_with(listener, replayer, None, limits, shutdown).await?,
         Some(spy) => {
-            let outcome = ucwa_replay::spy::run(listener, replayer, spy, shutdown).await?;
+            let outcome = ucwa_replay::spy::run(listener, replayer, spy, limits, shutdown).await?;
             eprintln!(
                 "spy mode: {} forwarded exchanges recorded into session {:?} of {}",
                 outcome.stored.exchanges,

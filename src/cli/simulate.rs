@@ -23,6 +23,8 @@ pub struct Args {
     /// 0.01 makes that 180 s last 1.8 s.
     #[arg(value_name = "FACTOR", long, default_value_t = 1.0, value_parser = parse_scale)]
     pub time_scale: f64,
+    #[command(flatten)]
+    pub listener: super::ListenerArgs,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -44,6 +46,6 @@ pub async fn run(args: Args, ctx: Ctx) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         time_scale: args.time_scale,
     };
-    sim::run(listener, config, ctx.shutdown).await;
+    sim::run_with_limits(listener, config, args.listener.limits(), ctx.shutdown).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,11 +3,20 @@
 //! response body (which the client's connection polls) — the latter also notices the end of
 //! the exchange (last byte, upstream break, or the client hanging up) and finishes the record.
 //!
+//! Every copy draws on one [`CaptureBudget`] per proxy: `--max-body` caps one body, the
+//! budget caps the bytes held for the recording across all exchanges in flight (six 200 MB
+//! uploads at once must not hold six copies of 32 MiB). A copy the budget cannot grow is
+//! truncated and flagged like one over `--max-body`; the client still gets every byte, and
+//! nothing waits on the budget (a wait could deadlock uploads that each hold part of it).
+//! The bytes go back to the budget when the exchange has been handed to the store's writer.
+//! Drawing is one atomic compare-and-swap per frame: no lock, no per-byte work.
+//!
 //! hyper never polls a body that already reports end-of-stream, and stops at the last
 //! `Content-Length` byte: so the end is checked with `is_end_stream()` at creation and after
 //! every frame, not only when `poll_frame` returns `None` (docs/ARCHITECTURE.md, "Traps").
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
@@ -18,30 +27,160 @@ use super::record::Pending;
 use crate::body::{Body, BoxError};
 use crate::upstream::UpstreamError;
 
-/// What a [`Tee`] has copied so far.
-#[derive(Debug, Default)]
-pub struct Captured {
-    pub bytes: Vec<u8>,
-    /// More bytes passed than the cap allowed to keep.
-    pub truncated: bool,
-    /// The body broke off on the client's side (it hung up while uploading).
-    pub broken: bool,
+/// The bytes of bodies the recording may hold in memory at once, shared by every capture.
+#[derive(Debug)]
+pub struct CaptureBudget {
+    limit: usize,
+    used: AtomicUsize,
+    /// A refusal was logged; cleared once the budget is half free again.
+    warned: AtomicBool,
 }
 
-impl Captured {
-    /// Keep `data`, up to `max` bytes in total.
-    pub fn keep(&mut self, data: &[u8], max: usize) {
-        if keep_capped(&mut self.bytes, data, max) {
-            self.truncated = true;
+impl CaptureBudget {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(CaptureBudget {
+            limit,
+            used: AtomicUsize::new(0),
+            warned: AtomicBool::new(false),
+        })
+    }
+
+    /// Bytes held right now.
+    #[cfg(test)]
+    fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Take up to `want` bytes; how many were granted.
+    fn take(&self, want: usize) -> usize {
+        let mut used = self.used.load(Ordering::Relaxed);
+        loop {
+            let granted = want.min(self.limit.saturating_sub(used));
+            if granted == 0 {
+                break;
+            }
+            match self.used.compare_exchange_weak(
+                used,
+                used + granted,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if granted == want => return granted,
+                Ok(_) => {
+                    self.refused();
+                    return granted;
+                }
+                Err(now) => used = now,
+            }
+        }
+        if want > 0 {
+            self.refused();
+        }
+        0
+    }
+
+    fn refused(&self) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                limit = self.limit,
+                "capture memory full: bodies are stored truncated until exchanges in flight \
+                 are written (--max-capture-memory; clients still get every byte; logged once \
+                 per burst)"
+            );
+        }
+    }
+
+    fn give_back(&self, bytes: usize) {
+        let before = self.used.fetch_sub(bytes, Ordering::Relaxed);
+        if before - bytes <= self.limit / 2 && self.warned.load(Ordering::Relaxed) {
+            self.warned.store(false, Ordering::Relaxed);
         }
     }
 }
 
-/// Append `data` to `buf` up to `max` bytes in total; whether some of it did not fit.
-pub fn keep_capped(buf: &mut Vec<u8>, data: &[u8], max: usize) -> bool {
-    let room = max.saturating_sub(buf.len());
-    buf.extend_from_slice(&data[..data.len().min(room)]);
-    data.len() > room
+/// Bytes one exchange holds of a [`CaptureBudget`]; they go back when this is dropped.
+#[derive(Debug, Default)]
+pub struct Held {
+    budget: Option<Arc<CaptureBudget>>,
+    bytes: usize,
+}
+
+impl Held {
+    pub fn new(budget: &Arc<CaptureBudget>) -> Self {
+        Held {
+            budget: Some(budget.clone()),
+            bytes: 0,
+        }
+    }
+
+    /// Hold `want` more bytes, or as many as the budget has left (none without a budget).
+    fn grow(&mut self, want: usize) -> usize {
+        let granted = self.budget.as_ref().map_or(0, |b| b.take(want));
+        self.bytes += granted;
+        granted
+    }
+
+    /// Give every byte held back now.
+    fn release(&mut self) {
+        if let Some(budget) = &self.budget
+            && self.bytes > 0
+        {
+            budget.give_back(self.bytes);
+        }
+        self.bytes = 0;
+    }
+
+    /// Take over what `other` holds (one exchange's request and response copies).
+    pub fn absorb(&mut self, mut other: Held) {
+        if self.budget.is_none() {
+            self.budget = other.budget.take();
+        }
+        self.bytes += std::mem::take(&mut other.bytes);
+    }
+
+    /// Append `data` to `buf` up to `max` bytes in total, drawing on the budget; whether
+    /// some of it did not fit.
+    pub fn keep_capped(&mut self, buf: &mut Vec<u8>, data: &[u8], max: usize) -> bool {
+        let room = max.saturating_sub(buf.len()).min(data.len());
+        let granted = self.grow(room);
+        buf.extend_from_slice(&data[..granted]);
+        data.len() > granted
+    }
+
+    /// Replace `buf` with `data` cut to `max` bytes and to what the budget allows; whether
+    /// it was cut.
+    pub fn keep_whole(&mut self, buf: &mut Vec<u8>, data: &[u8], max: usize) -> bool {
+        self.release();
+        buf.clear();
+        self.keep_capped(buf, data, max)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// What a [`Tee`] has copied so far.
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub bytes: Vec<u8>,
+    /// More bytes passed than the cap (or the budget) allowed to keep.
+    pub truncated: bool,
+    /// The body broke off on the client's side (it hung up while uploading).
+    pub broken: bool,
+    /// What the copy holds of the budget.
+    pub held: Held,
+}
+
+impl Captured {
+    /// Keep `data`, up to `max` bytes in total and what the budget allows.
+    pub fn keep(&mut self, data: &[u8], max: usize) {
+        if self.held.keep_capped(&mut self.bytes, data, max) {
+            self.truncated = true;
+        }
+    }
 }
 
 /// Shared view of a [`Tee`]'s copy (the tee itself belongs to the upstream request).
@@ -55,8 +194,11 @@ pub struct Tee<B> {
 }
 
 impl<B> Tee<B> {
-    pub fn new(inner: B, max: usize) -> (Self, CaptureHandle) {
-        let copy = CaptureHandle::default();
+    pub fn new(inner: B, max: usize, budget: &Arc<CaptureBudget>) -> (Self, CaptureHandle) {
+        let copy = Arc::new(Mutex::new(Captured {
+            held: Held::new(budget),
+            ..Captured::default()
+        }));
         (
             Tee {
                 inner,
@@ -186,11 +328,55 @@ mod tests {
     #[tokio::test]
     async fn tee_copies_up_to_the_cap_and_passes_everything() {
         let body = http_body_util::Full::new(Bytes::from_static(b"0123456789"));
-        let (tee, copy) = Tee::new(body, 4);
+        let budget = CaptureBudget::new(1 << 20);
+        let (tee, copy) = Tee::new(body, 4, &budget);
         let all = tee.collect().await.unwrap().to_bytes();
         assert_eq!(&all[..], b"0123456789");
         let copy = copy.lock().unwrap();
         assert_eq!(copy.bytes, b"0123");
         assert!(copy.truncated);
+        assert_eq!(budget.used(), 4);
+    }
+
+    /// Two uploads at once share the budget: the second copy is cut where the budget ends
+    /// (each body passes whole), and the bytes come back when the copies are dropped.
+    #[tokio::test]
+    async fn the_budget_caps_copies_across_exchanges_and_refills() {
+        let budget = CaptureBudget::new(10);
+        let chunks = |n: usize| {
+            let frames = (0..n).map(|_| {
+                Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from_static(b"abc")))
+            });
+            http_body_util::StreamBody::new(futures_util::stream::iter(frames.collect::<Vec<_>>()))
+        };
+        let (first, first_copy) = Tee::new(chunks(2), 100, &budget);
+        let (second, second_copy) = Tee::new(chunks(3), 100, &budget);
+        assert_eq!(first.collect().await.unwrap().to_bytes().len(), 6);
+        assert_eq!(second.collect().await.unwrap().to_bytes().len(), 9);
+        {
+            let a = first_copy.lock().unwrap();
+            let b = second_copy.lock().unwrap();
+            assert_eq!((a.bytes.len(), a.truncated), (6, false));
+            assert_eq!((b.bytes.as_slice(), b.truncated), (&b"abca"[..], true));
+        }
+        assert_eq!(budget.used(), 10);
+        // The first exchange is handed over: its bytes are free for the next copy.
+        let mut held = std::mem::take(&mut first_copy.lock().unwrap().held);
+        drop(first_copy);
+        assert_eq!(budget.used(), 10, "held until the holder goes");
+        held.absorb(std::mem::take(&mut second_copy.lock().unwrap().held));
+        let mut response = Vec::new();
+        assert!(held.keep_capped(&mut response, b"xyz", 100), "still full");
+        drop(held);
+        assert_eq!(budget.used(), 0);
+        let mut fresh = Held::new(&budget);
+        let mut buf = Vec::new();
+        assert!(!fresh.keep_whole(&mut buf, b"0123456789", 100));
+        assert!(
+            fresh.keep_whole(&mut buf, b"0123456789ab", 11),
+            "cut at the cap"
+        );
+        assert_eq!(buf, b"0123456789");
+        assert_eq!(budget.used(), 10);
     }
 }

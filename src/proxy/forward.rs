@@ -2,10 +2,20 @@
 //! `--also-upstream` under `/_upstream/HOST`), refusing what would make this an open proxy,
 //! and the header rules of a reverse proxy (RFC 9110 §7.6: hop-by-hop fields dropped, `Host`,
 //! `Via`, `X-Forwarded-*`).
+//!
+//! Only a configured upstream's `host:port` is ever contacted, whatever the request-target
+//! form (RFC 9112 §3.2): origin-form goes to the main upstream (or the also-upstream its
+//! `/_upstream/HOST` prefix names), absolute-form only when it names the proxy itself or a
+//! configured upstream, authority-form (`CONNECT` or not) and asterisk-form never. The URI
+//! sent upstream is built from the configured origin's parts with its port written out
+//! ([`Router::upstream_uri`]), never by pasting the client's target after a base URL: a
+//! target that is not a path (`*`) once turned `https://host` + `*` into an authority with
+//! no port, and the request went to port 443 of that host with the client's `Authorization`.
 
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, StatusCode, Uri};
 
 use crate::recording::headers::strip_hop_by_hop;
@@ -89,6 +99,36 @@ impl Router {
                 "CONNECT is refused: ucwa-replay is a reverse proxy for one upstream, not an open proxy".into(),
             ));
         }
+        if uri.path() == "*" {
+            // The listener answers `OPTIONS *` itself (crate::serve); nothing else may name
+            // the server as a whole, and nothing of the kind is forwarded.
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequestTarget",
+                "an asterisk-form request target names no resource and is not forwarded".into(),
+            ));
+        }
+        if !h2 {
+            match uri.scheme_str() {
+                None if uri.authority().is_some() => {
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequestTarget",
+                        format!(
+                            "authority-form request target {uri} refused: only CONNECT uses it, and ucwa-replay is not an open proxy"
+                        ),
+                    ));
+                }
+                None | Some("http" | "https") => {}
+                Some(other) => {
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequestTarget",
+                        format!("{other}: request targets are http or https URLs"),
+                    ));
+                }
+            }
+        }
         let mut target = 0;
         if !h2 && let Some(authority) = uri.authority() {
             let named = authority.as_str().to_ascii_lowercase();
@@ -107,10 +147,12 @@ impl Router {
                 .own_authorities
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(&named) || a.eq_ignore_ascii_case(&with_port));
-            let upstream = self.upstreams.iter().position(|o| {
-                o.host_port().eq_ignore_ascii_case(&named)
-                    || format!("{}:{}", o.host, o.port).eq_ignore_ascii_case(&with_port)
-            });
+            // The port the target means (written, or its scheme's default) must be the
+            // upstream's: `http://fe1.contoso.com` is port 80, not an https upstream's 443.
+            let upstream = self
+                .upstreams
+                .iter()
+                .position(|o| format!("{}:{}", o.host, o.port).eq_ignore_ascii_case(&with_port));
             match (ours, upstream) {
                 (true, _) => {}
                 (false, Some(i)) => target = i,
@@ -152,6 +194,36 @@ impl Router {
             upstream_path: format!("{path}{query}"),
             client_path: self.deployment.publish(&self.upstreams[target], path),
         })
+    }
+
+    /// The URI to send upstream for `route`: the configured origin's scheme, its host and
+    /// its port (always written out, so that no parser can fall back to a default), and the
+    /// route's path and query, which must be a path (`/…`).
+    pub fn upstream_uri(&self, route: &Route) -> Result<Uri, Refusal> {
+        let bad =
+            |message: String| Refusal::new(StatusCode::BAD_REQUEST, "BadRequestTarget", message);
+        let origin = &self.upstreams[route.upstream];
+        if !route.upstream_path.starts_with('/') {
+            return Err(bad(format!(
+                "request target {:?} is not a path and is not forwarded",
+                route.upstream_path
+            )));
+        }
+        let scheme = if origin.scheme == "https" {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        let authority = Authority::try_from(format!("{}:{}", origin.host, origin.port))
+            .map_err(|e| bad(format!("upstream {origin}: {e}")))?;
+        let path = PathAndQuery::try_from(route.upstream_path.as_str())
+            .map_err(|e| bad(format!("cannot forward this request target: {e}")))?;
+        Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+            .map_err(|e| bad(format!("cannot forward this request target: {e}")))
     }
 }
 
@@ -333,6 +405,133 @@ mod tests {
             .route(&Method::CONNECT, &"evil.com:443".parse().unwrap(), false)
             .unwrap_err();
         assert_eq!(connect.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    /// Every request-target form: only a configured upstream's host and port ever end up
+    /// in the URI sent upstream, with the port written out.
+    #[test]
+    fn every_request_target_form_reaches_only_a_configured_host_and_port() {
+        let r = router();
+        let uri_of = |method: Method, target: &str| {
+            let uri: Uri = target.parse().unwrap();
+            r.route(&method, &uri, false)
+                .and_then(|route| r.upstream_uri(&route))
+        };
+        // Origin-form and absolute-form naming the proxy or an upstream.
+        for (target, expected) in [
+            ("/ucwa/x?y=1", "https://fe1.contoso.com:443/ucwa/x?y=1"),
+            (
+                "http://127.0.0.1:4781/ucwa/x",
+                "https://fe1.contoso.com:443/ucwa/x",
+            ),
+            ("http://127.0.0.1:4781", "https://fe1.contoso.com:443/"),
+            (
+                "https://fe1.contoso.com/ucwa/x",
+                "https://fe1.contoso.com:443/ucwa/x",
+            ),
+            (
+                "https://FE1.contoso.com:443/ucwa/x",
+                "https://fe1.contoso.com:443/ucwa/x",
+            ),
+            (
+                "/_upstream/lyncweb.contoso.com/WebTicket/oauthtoken",
+                "https://lyncweb.contoso.com:443/WebTicket/oauthtoken",
+            ),
+            (
+                "/_upstream/lyncweb.contoso.com",
+                "https://lyncweb.contoso.com:443/",
+            ),
+            (
+                "//evil.example/x",
+                "https://fe1.contoso.com:443//evil.example/x",
+            ),
+            (
+                "/@evil.example/x",
+                "https://fe1.contoso.com:443/@evil.example/x",
+            ),
+        ] {
+            let uri = uri_of(Method::GET, target).unwrap_or_else(|e| panic!("{target}: {e}"));
+            assert_eq!(uri.to_string(), expected, "{target}");
+            assert!(
+                uri.port_u16().is_some(),
+                "{target}: the port is written out"
+            );
+        }
+        // Absolute-form naming another host, or a configured host on another port.
+        for target in [
+            "http://evil.example/x",
+            "https://fe1.contoso.com:8443/x",
+            "http://fe1.contoso.com/x",
+            "http://127.0.0.1/x",
+            "http://127.0.0.1:4781@evil.example/x",
+        ] {
+            let err = uri_of(Method::GET, target).unwrap_err();
+            assert_eq!(err.status, StatusCode::FORBIDDEN, "{target}");
+        }
+        // Authority-form, with or without CONNECT, and asterisk-form, for any method.
+        for (method, target) in [
+            (Method::GET, "fe1.contoso.com:443"),
+            (Method::OPTIONS, "127.0.0.1:4781"),
+            (Method::GET, "evil.example:80"),
+            (Method::OPTIONS, "*"),
+            (Method::GET, "*"),
+        ] {
+            let err = uri_of(method.clone(), target).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{method} {target}");
+            assert_eq!(err.subcode, "BadRequestTarget");
+        }
+        let err = uri_of(Method::CONNECT, "fe1.contoso.com:443").unwrap_err();
+        assert_eq!(err.status, StatusCode::METHOD_NOT_ALLOWED);
+        // An h2 request's authority is the client's Host; an asterisk is still refused.
+        let h2: Uri = "https://127.0.0.1:4781/ucwa/x".parse().unwrap();
+        let route = r.route(&Method::GET, &h2, true).unwrap();
+        assert_eq!(
+            r.upstream_uri(&route).unwrap().to_string(),
+            "https://fe1.contoso.com:443/ucwa/x"
+        );
+        assert!(
+            r.route(&Method::OPTIONS, &"*".parse().unwrap(), true)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_upstream_port_is_always_written_out() {
+        let plain = Origin::parse("http://127.0.0.1:8080").unwrap();
+        let default = Origin::parse("http://fe1.contoso.com").unwrap();
+        let public = Origin::parse("http://127.0.0.1:4781").unwrap();
+        let r = Router::new(
+            vec![plain, default],
+            &public,
+            "127.0.0.1:4781".parse().unwrap(),
+        );
+        let route = r
+            .route(&Method::GET, &"/x".parse().unwrap(), false)
+            .unwrap();
+        assert_eq!(
+            r.upstream_uri(&route).unwrap().to_string(),
+            "http://127.0.0.1:8080/x"
+        );
+        let route = r
+            .route(
+                &Method::GET,
+                &"/_upstream/fe1.contoso.com/x".parse().unwrap(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(
+            r.upstream_uri(&route).unwrap().to_string(),
+            "http://fe1.contoso.com:80/x"
+        );
+        let odd = Route {
+            upstream: 0,
+            upstream_path: "*".into(),
+            client_path: "*".into(),
+        };
+        assert_eq!(
+            r.upstream_uri(&odd).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

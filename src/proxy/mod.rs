@@ -15,6 +15,9 @@
 
 mod capture;
 mod forward;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod record;
 mod response;
 mod rewrite_stream;
@@ -41,13 +44,18 @@ use crate::recording::{
     Exchange, ExchangeFilter, HeaderList, Ingest, KeyOptions, Origin, OriginRewriter,
 };
 use crate::redact::RedactConfig;
-use crate::serve::{ConnInfo, DEFAULT_DRAIN, serve};
+use crate::serve::{ConnInfo, DEFAULT_DRAIN, Limits, serve_with};
 use crate::store::ExchangeSink;
 use crate::ucwa::{ErrorBody, Representation, error_response, feed};
 use crate::upstream::{TrustConfig, UpstreamClient, UpstreamError};
 
 /// Default `--max-body`: bodies are stored up to 32 MiB (the client always gets every byte).
 pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+/// Default `--max-capture-memory`: two bodies at the default `--max-body` cap (UCWA bodies
+/// are a few KiB; thousands fit). On their way to the disk the copies are copied again
+/// (secrets are numbered on a snapshot, SQLite copies each blob), so the process's peak is
+/// up to about three times this figure: six 200 MB uploads at once peak near 210 MB.
+pub const DEFAULT_MAX_CAPTURE_MEMORY: usize = 2 * DEFAULT_MAX_BODY;
 /// Default `--upstream-timeout` for requests other than events-feed P-GETs.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -75,6 +83,12 @@ pub struct ProxyConfig {
     pub drain: Duration,
     /// Told about each exchange as it goes to the store.
     pub on_exchange: Option<ExchangeObserver>,
+    /// The listener's header-read timeout and connection cap.
+    pub limits: Limits,
+    /// How many bytes of bodies may be held in memory for the recording at once, across
+    /// every exchange in flight; beyond it stored copies are truncated (and flagged), the
+    /// clients still get every byte.
+    pub max_capture_memory: usize,
 }
 
 /// Told about each exchange as it is handed to the store (redacted and classified, so what
@@ -113,6 +127,8 @@ impl ProxyConfig {
             filter: None,
             drain: DEFAULT_DRAIN,
             on_exchange: None,
+            limits: Limits::new(),
+            max_capture_memory: DEFAULT_MAX_CAPTURE_MEMORY,
         }
     }
 }
@@ -191,6 +207,7 @@ impl RecordingProxy {
         let local = listener.local_addr()?;
         let public = self.public_url(local, tls.is_some());
         let drain = self.config.drain;
+        let limits = self.config.limits;
         let forwarder = self.forwarder(&public, local, sink, shutdown.clone(), 0)?;
         tracing::info!(%public, upstream = %forwarder.shared.router.upstreams[0], "recording proxy listening");
         let shared = forwarder.shared.clone();
@@ -198,7 +215,7 @@ impl RecordingProxy {
             let shared = shared.clone();
             async move { handle(shared, req, conn).await }
         };
-        serve(listener, tls, handler, shutdown, drain).await;
+        serve_with(listener, tls, handler, shutdown, drain, limits).await;
         Ok(forwarder.close().await)
     }
 
@@ -224,6 +241,7 @@ impl RecordingProxy {
             cfg.max_body,
             after_seq,
             cfg.on_exchange.clone(),
+            cfg.max_capture_memory,
         ));
         let shared = Arc::new(Shared {
             rules: ResponseRules {
@@ -356,16 +374,15 @@ where
         shared.upstream_timeout
     };
 
-    let uri: http::Uri = match format!("{upstream_base}{}", route.upstream_path).parse() {
+    let uri = match shared.router.upstream_uri(&route) {
         Ok(uri) => uri,
-        Err(e) => {
-            let message = format!("cannot forward this request target: {e}");
-            pending.finish(Some(message.clone()));
-            let err = ErrorBody::new(http::StatusCode::BAD_REQUEST, None, message);
+        Err(refusal) => {
+            pending.finish(Some(refusal.message.clone()));
+            let err = ErrorBody::new(refusal.status, Some(refusal.subcode), refusal.message);
             return error_response(&err, repr);
         }
     };
-    let (tee, copy) = Tee::new(body, shared.max_body);
+    let (tee, copy) = Tee::new(body, shared.max_body, shared.recorder.budget());
     pending.set_request_capture(copy.clone());
     let mut out = Request::new(boxed(tee));
     *out.method_mut() = method.clone();

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::task::TaskTracker;
 
 use super::ExchangeObserver;
-use super::capture::{CaptureHandle, Captured, keep_capped};
+use super::capture::{CaptureBudget, CaptureHandle, Captured, Held};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
 use crate::store::{Admission, ExchangeSink};
@@ -34,6 +34,8 @@ pub struct Recorder {
     sink: Mutex<Option<ExchangeSink>>,
     tracker: TaskTracker,
     max_body: usize,
+    /// What every body copy draws on (`--max-capture-memory`).
+    budget: Arc<CaptureBudget>,
     seq: AtomicU64,
     submitted: AtomicU64,
     lost: AtomicU64,
@@ -49,6 +51,7 @@ impl Recorder {
         max_body: usize,
         after_seq: u64,
         observer: Option<ExchangeObserver>,
+        max_capture_memory: usize,
     ) -> Self {
         Recorder {
             observer,
@@ -56,10 +59,16 @@ impl Recorder {
             sink: Mutex::new(Some(sink)),
             tracker: TaskTracker::new(),
             max_body,
+            budget: CaptureBudget::new(max_capture_memory),
             seq: AtomicU64::new(after_seq),
             submitted: AtomicU64::new(0),
             lost: AtomicU64::new(0),
         }
+    }
+
+    /// The budget every body copy of this recording draws on.
+    pub fn budget(&self) -> &Arc<CaptureBudget> {
+        &self.budget
     }
 
     /// Start the record of a request that has just arrived: its `seq` is its arrival order,
@@ -81,6 +90,7 @@ impl Recorder {
             }),
             started: Instant::now(),
             request_body: None,
+            response_held: Held::new(&self.budget),
             response_decoded: false,
             learned: false,
         }
@@ -196,6 +206,8 @@ pub struct Pending {
     exchange: Option<Exchange>,
     started: Instant,
     request_body: Option<CaptureHandle>,
+    /// What the response copy holds of the capture budget.
+    response_held: Held,
     response_decoded: bool,
     /// The classifier has learned this exchange's response links.
     learned: bool,
@@ -255,8 +267,9 @@ impl Pending {
     pub fn set_response_body(&mut self, body: &[u8], content_encoding: Option<String>) {
         let max = self.recorder.max_body;
         if let Some(ex) = self.exchange.as_mut() {
-            ex.response_truncated = body.len() > max;
-            ex.response_body = body[..body.len().min(max)].to_vec();
+            ex.response_truncated = self
+                .response_held
+                .keep_whole(&mut ex.response_body, body, max);
             ex.content_encoding = content_encoding;
         }
         self.response_decoded = true;
@@ -266,7 +279,9 @@ impl Pending {
     pub fn keep_response(&mut self, data: &[u8]) {
         let max = self.recorder.max_body;
         if let Some(ex) = self.exchange.as_mut()
-            && keep_capped(&mut ex.response_body, data, max)
+            && self
+                .response_held
+                .keep_capped(&mut ex.response_body, data, max)
         {
             ex.response_truncated = true;
         }
@@ -283,19 +298,29 @@ impl Pending {
         if ex.error.is_none() {
             ex.error = error;
         }
+        // The copies hold their share of the capture budget until the writer has them.
+        let mut held = std::mem::take(&mut self.response_held);
         if let Some(handle) = self.request_body.take()
             && let Ok(mut copy) = handle.lock()
         {
             let Captured {
-                bytes, truncated, ..
+                bytes,
+                truncated,
+                held: request_held,
+                ..
             } = std::mem::take(&mut *copy);
             ex.request_body = bytes;
             ex.request_truncated = truncated;
+            held.absorb(request_held);
         }
         let recorder = self.recorder.clone();
         let (decoded, learned) = (self.response_decoded, self.learned);
         let admission = self.recorder.admit(&ex);
-        let work = move || recorder.complete(ex, decoded, learned, admission);
+        let work = move || {
+            recorder.complete(ex, decoded, learned, admission);
+            // Handed to the writer, whose own bound counts it from here.
+            drop(held);
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 self.recorder.tracker.spawn_blocking_on(work, &handle);
@@ -328,6 +353,7 @@ mod tests {
             1 << 20,
             0,
             None,
+            1 << 22,
         ))
     }
 

@@ -535,3 +535,6 @@ mod tests {
         assert_ne!(a, other);
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -474,3 +474,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -171,7 +171,13 @@ impl Redactor {
                             *s = hidden;
                         }
                         Value::Number(n) if secret => {
-                            let hidden = self.redact_value(&n.to_string());
+                            // Not remembered for the text pass: a bare number swapped for a
+                            // placeholder elsewhere would break JSON (and unrelated digits).
+                            // Listed so that the document is re-serialised: the literal
+                            // substitution only reaches strings.
+                            let raw = n.to_string();
+                            let hidden = self.redact_value_as(&raw, false);
+                            secrets.push((raw, hidden.clone()));
                             *v = Value::String(hidden);
                         }
                         _ => self.collect_json(v, secrets),

@@ -22,6 +22,13 @@ impl KnownSecrets {
         raw.get(..MIN_GLOBAL_LEN)?.try_into().ok()
     }
 
+    /// Whether `raw` is remembered already.
+    pub(super) fn contains(&self, raw: &[u8]) -> bool {
+        Self::prefix(raw)
+            .and_then(|prefix| self.by_prefix.get(&prefix))
+            .is_some_and(|bucket| bucket.iter().any(|(k, _)| k == raw))
+    }
+
     pub(super) fn insert(&mut self, raw: &[u8], replacement: &str) {
         let Some(prefix) = Self::prefix(raw) else {
             return;

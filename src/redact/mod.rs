@@ -322,7 +322,8 @@ impl Redactor {
             return;
         }
         let mut state = self.lock();
-        if state.known.len >= MAX_KNOWN {
+        // Checked before `make_mut`, which copies the map while a text pass holds it.
+        if state.known.len >= MAX_KNOWN || state.known.contains(raw) {
             return;
         }
         Arc::make_mut(&mut state.known).insert(raw, replacement);
@@ -415,3 +416,6 @@ fn normalise(raw: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -31,7 +31,13 @@ impl Redactor {
             if tok.starts_with(PLACEHOLDER_PREFIX.as_bytes()) {
                 return format!("{kind}{sep}{}", String::from_utf8_lossy(tok));
             }
-            return format!("{kind}{sep}{}", self.placeholder(&normalise(tok)));
+            let decoded = normalise(tok);
+            let hidden = self.placeholder(&decoded);
+            // The token without its `cwt=` is the secret itself: remembered, it is hidden
+            // wherever it shows up bare (an error text, a log line in a body).
+            self.remember(tok, &hidden);
+            self.remember(decoded.as_bytes(), &hidden);
+            return format!("{kind}{sep}{hidden}");
         }
         match c.get(4) {
             Some(jwt) => format!("jwt:{}", self.placeholder(&normalise(jwt.as_bytes()))),

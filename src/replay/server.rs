@@ -30,7 +30,9 @@ use crate::body::{Body, BoxError, full};
 use crate::error::Error;
 use crate::recording::headers::{client_headers, retain_in_order};
 use crate::recording::{Exchange, MatchKey};
-use crate::serve::{CloseConnection, ConnInfo, DEFAULT_DRAIN, OnRefused, Refused, serve_observed};
+use crate::serve::{
+    CloseConnection, ConnInfo, DEFAULT_DRAIN, Limits, OnRefused, Refused, serve_observed,
+};
 use crate::ucwa::feed::is_events_request;
 use crate::ucwa::{ErrorBody, Representation, error_response};
 
@@ -427,14 +429,16 @@ pub async fn run(
     replayer: Arc<Replayer>,
     shutdown: CancellationToken,
 ) -> Result<ReplayReport, Error> {
-    run_with(listener, replayer, None, shutdown).await
+    run_with(listener, replayer, None, Limits::new(), shutdown).await
 }
 
-/// [`run`], with requests the recording cannot answer handed to `fallback` (spy mode).
+/// [`run`], with requests the recording cannot answer handed to `fallback` (spy mode), and
+/// the listener's [`Limits`] (header-read timeout, connection cap).
 pub async fn run_with(
     listener: TcpListener,
     replayer: Arc<Replayer>,
     fallback: Option<Arc<dyn Fallback>>,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> Result<ReplayReport, Error> {
     let token = shutdown.clone();
@@ -461,6 +465,7 @@ pub async fn run_with(
         handler,
         shutdown,
         DEFAULT_DRAIN,
+        limits,
         Some(on_refused),
     )
     .await;

@@ -92,7 +92,7 @@ use tokio::net::TcpListener;
 pub use auth::{DEFAULT_SCOPES, PASSWORD};
 
 use crate::body::{Body, full};
-use crate::serve::{BackgroundServer, CancellationToken, ConnInfo, DEFAULT_DRAIN};
+use crate::serve::{BackgroundServer, CancellationToken, ConnInfo, DEFAULT_DRAIN, Limits};
 use exchange::{Fail, Negotiated, Reply, Req};
 use state::State;
 
@@ -312,6 +312,16 @@ fn error_body(fail: Fail) -> crate::ucwa::ErrorBody {
 /// Serve the simulator on `listener` until `shutdown` fires. Held P-GETs are released at
 /// once (with an empty batch) when it does.
 pub async fn run(listener: TcpListener, config: SimConfig, shutdown: CancellationToken) {
+    run_with_limits(listener, config, Limits::new(), shutdown).await
+}
+
+/// [`run`] with the listener's [`Limits`] (`--header-timeout`, `--max-connections`).
+pub async fn run_with_limits(
+    listener: TcpListener,
+    config: SimConfig,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
     let sim = Arc::new(Sim {
         state: Mutex::new(State::new(config.seed)),
         config,
@@ -321,7 +331,7 @@ pub async fn run(listener: TcpListener, config: SimConfig, shutdown: Cancellatio
         let sim = sim.clone();
         sim.handle(req, info)
     };
-    crate::serve::serve(listener, None, handler, shutdown, DEFAULT_DRAIN).await;
+    crate::serve::serve_with(listener, None, handler, shutdown, DEFAULT_DRAIN, limits).await;
 }
 
 /// A simulator on its own thread and runtime on `127.0.0.1:0`, stopped when dropped: the

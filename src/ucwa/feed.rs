@@ -575,3 +575,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

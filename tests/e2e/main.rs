@@ -14,6 +14,7 @@ mod audit;
 mod bad_files;
 mod cli;
 mod compat;
+mod connections;
 mod demo;
 mod demo_script;
 mod diff;

@@ -27,6 +27,8 @@ use crate::util::{ReplyExt, Server, block_on, get, temp_db};
 #[derive(Default)]
 struct Seen {
     requests: AtomicUsize,
+    /// Request body bytes `/count` has received so far.
+    bytes: AtomicUsize,
     /// P-GETs whose handler was dropped before answering (the proxy cancelled them).
     pgets_cancelled: AtomicUsize,
 }
@@ -66,6 +68,10 @@ impl Upstream {
 
     fn requests(&self) -> usize {
         self.seen.requests.load(Ordering::SeqCst)
+    }
+
+    fn bytes(&self) -> usize {
+        self.seen.bytes.load(Ordering::SeqCst)
     }
 }
 
@@ -142,6 +148,18 @@ async fn upstream_answer(
                 "body": String::from_utf8_lossy(&body),
             });
             json(200, doc.to_string())
+        }
+        "/count" => {
+            // Counts the body as it streams in: what the proxy has passed on so far.
+            let mut body = body;
+            let mut total = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    total += data.len();
+                    seen.bytes.fetch_add(data.len(), Ordering::SeqCst);
+                }
+            }
+            json(200, format!(r#"{{"bytes":{total}}}"#))
         }
         "/links" => Response::builder()
             .header("content-type", "application/json")
@@ -426,6 +444,70 @@ fn connect_and_absolute_uris_for_other_hosts_are_refused() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(up.requests(), 1);
     stop(&mut proxy);
+}
+
+/// Every request-target form (RFC 9112 §3.2) with the client's `Authorization`: only the
+/// configured upstream's host and port are ever contacted. A second server on the
+/// upstream's host (another port) stands for everything else that must not be reached.
+#[test]
+fn every_request_target_form_reaches_only_the_configured_upstream() {
+    let (up, _dir, db, mut proxy) = record_main(&[]);
+    let trap = Upstream::start("trap");
+    let addr = proxy.addr();
+    let (up_port, trap_port) = (up.server.addr().port(), trap.server.addr().port());
+    let auth = [("authorization", "Bearer cwt=AAEBclientSecretToken")];
+    let send = |method: &str, target: &str| raw::http(&proxy.url, method, target, &auth, b"");
+
+    // Origin-form, and absolute-form naming the proxy or the upstream: forwarded there.
+    for target in [
+        "/echo".to_string(),
+        format!("http://{addr}/echo"),
+        format!("http://127.0.0.1:{up_port}/echo"),
+    ] {
+        let r = send("GET", &target);
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        assert_eq!(r.json()["server"], "main", "{target}");
+    }
+    // Absolute-form naming another port of the upstream's host, or its default port.
+    for target in [
+        format!("http://127.0.0.1:{trap_port}/echo"),
+        "http://127.0.0.1/echo".to_string(),
+        "https://127.0.0.1/echo".to_string(),
+    ] {
+        let r = send("GET", &target);
+        assert_eq!(r.status, 403, "{target}: {}", r.text());
+        assert!(r.text().contains("NotAProxy"), "{}", r.text());
+    }
+    // Authority-form, whatever it names, for any method but CONNECT; CONNECT itself.
+    for (method, target) in [
+        ("GET", format!("127.0.0.1:{trap_port}")),
+        ("OPTIONS", format!("127.0.0.1:{up_port}")),
+        ("GET", addr.to_string()),
+    ] {
+        let r = send(method, &target);
+        assert_eq!(r.status, 400, "{method} {target}: {}", r.text());
+    }
+    assert_eq!(send("CONNECT", &format!("127.0.0.1:{up_port}")).status, 405);
+    // Asterisk-form: the proxy answers `OPTIONS *` itself (it once went to port 80 of the
+    // upstream's host with the client's token); nothing else may use it.
+    let options = send("OPTIONS", "*");
+    assert_eq!(options.status, 200, "{}", options.text());
+    assert_eq!(options.header("content-length"), Some("0"));
+    assert_eq!(send("GET", "*").status, 400);
+
+    assert_eq!(
+        up.requests(),
+        3,
+        "only the forwarded requests reached the upstream"
+    );
+    assert_eq!(trap.requests(), 0, "nothing else was contacted");
+    stop(&mut proxy);
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 3, "refused and local answers are not recorded");
+    assert!(
+        all.iter()
+            .all(|e| e.path == "/echo" && e.status == Some(200))
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1313,6 +1395,62 @@ fn client_hanging_up_mid_upload_is_recorded_as_aborted() {
     let err = all[0].error.as_deref().unwrap_or("");
     assert!(err.starts_with("client aborted"), "{err:?}");
     assert_eq!(all[0].request_body, b"only a few bytes");
+}
+
+/// The copies kept for the recording draw on one budget (`--max-capture-memory`), not only a
+/// cap per body: while one upload holds 1.5 MB of a 2 MB budget, a second one of 1 MB is
+/// stored cut at the 0.5 MB left, and flagged; both clients' bodies reach the upstream whole.
+#[test]
+fn bodies_held_for_the_recording_share_one_memory_budget() {
+    let (up, _dir, db, mut proxy) =
+        record_main(&["--max-body", "2000000", "--max-capture-memory", "2000000"]);
+    let addr = proxy.addr();
+    let mut first = raw::connect(addr);
+    first
+        .write_all(
+            format!(
+                "POST /count HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    first.write_all(&vec![b'a'; 1_500_000]).unwrap();
+    // The proxy copies each piece before passing it on: once the upstream has 1.5 MB, so
+    // has the first upload's copy.
+    wait_until(|| up.bytes() >= 1_500_000);
+    assert_eq!(up.bytes(), 1_500_000);
+
+    let second = raw::http(&proxy.url, "POST", "/count", &[], &vec![b'b'; 1_000_000]);
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(
+        second.json()["bytes"],
+        1_000_000,
+        "the upstream got every byte"
+    );
+
+    first.write_all(&vec![b'a'; 500_000]).unwrap();
+    let mut answer = Vec::new();
+    first.read_to_end(&mut answer).unwrap();
+    let answer = raw::parse_response(&answer);
+    assert_eq!(
+        answer.json()["bytes"],
+        2_000_000,
+        "the upstream got every byte"
+    );
+    stop(&mut proxy);
+
+    let all = exchanges(&db);
+    assert_eq!(all.len(), 2);
+    let (a, b) = (&all[0], &all[1]);
+    assert_eq!(a.request_body.first(), Some(&b'a'));
+    assert!(a.request_body.len() >= 1_500_000);
+    assert!(a.request_body.iter().all(|&c| c == b'a'));
+    assert_eq!(b.request_body.len(), 500_000, "cut where the budget ended");
+    assert!(b.request_body.iter().all(|&c| c == b'b'));
+    assert!(b.request_truncated);
+    assert!(b.error.is_none(), "{:?}", b.error);
+    let stderr = proxy.stderr();
+    assert_eq!(stderr.matches("capture memory full").count(), 1, "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -52,8 +52,25 @@ impl Server {
 
     /// Start `ucwa-replay ARGS...` and wait (at most 30 s) for its URL line.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"));
+        command.args(args);
+        Server::spawn(command, args)
+    }
+
+    /// [`Server::start`] with at most `nofile` open file descriptors (`ulimit -n`, set by
+    /// `sh`, which then becomes the binary: signals reach it).
+    pub fn start_with_fd_limit(nofile: u32, args: &[&str]) -> Server {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args(args);
+        Server::spawn(command, args)
+    }
+
+    fn spawn(mut command: Command, args: &[&str]) -> Server {
+        let mut child = command
             .env("RUST_LOG", "ucwa_replay=debug,warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
