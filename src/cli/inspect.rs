@@ -15,7 +15,7 @@
 //! A missing, foreign, damaged or newer file and an unknown session are refused by the store
 //! with one line (exit 2); the file is opened read-only.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -237,13 +237,25 @@ fn print_table(
     right: &[usize],
     rows: impl IntoIterator<Item = Vec<String>>,
 ) -> std::io::Result<()> {
+    // Recorded values reach the terminal: an ESC or a newline in them is escaped.
+    let mut rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut t = Table::new();
-    t.load_style(presets::NOTHING)
-        .force_no_tty()
-        .set_header(header.to_vec());
+    t.load_style(presets::NOTHING).set_header(header.to_vec());
+    // On a terminal the widest column (a path) is shortened in the middle so that each row
+    // stays one line of the terminal's width; piped, rows stay whole for grep and cut.
+    if let Some(width) = std::io::stdout().is_terminal().then(|| t.width()).flatten() {
+        fit(header, &mut rows, usize::from(width));
+    }
+    t.force_no_tty();
     for row in rows {
-        // Recorded values reach the terminal: an ESC or a newline in them is escaped.
-        t.add_row(row.iter().map(|cell| printable(cell).into_owned()));
+        t.add_row(row);
     }
     for &i in right {
         if let Some(c) = t.column_mut(i) {
@@ -258,10 +270,94 @@ fn print_table(
     out.flush()
 }
 
+/// Shorten the widest column's cells in the middle (`/ucwa/oauth/v1/app…/messaging`) so that
+/// a table without borders fits `width`; nothing when even that would leave it too narrow.
+fn fit(header: &[&str], rows: &mut [Vec<String>], width: usize) {
+    let chars = |s: &str| s.chars().count();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| chars(c))
+                .chain([chars(header[i])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // Each cell is padded by one space on both sides; the line's first and last are cut.
+    let total: usize = widths
+        .iter()
+        .map(|w| w + 2)
+        .sum::<usize>()
+        .saturating_sub(2);
+    let Some((widest, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+        return;
+    };
+    if total <= width {
+        return;
+    }
+    let room = w.saturating_sub(total - width);
+    if room < 16 || room < chars(header[widest]) {
+        return;
+    }
+    for row in rows.iter_mut() {
+        if let Some(cell) = row.get_mut(widest)
+            && chars(cell) > room
+        {
+            *cell = middle_ellipsis(cell, room);
+        }
+    }
+}
+
+/// `text` cut to `room` characters by replacing its middle with `…`.
+fn middle_ellipsis(text: &str, room: usize) -> String {
+    let keep = room.saturating_sub(1);
+    let head = keep / 2;
+    let tail = keep - head;
+    let count = text.chars().count();
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}")
+}
+
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_widest_column_is_cut_in_the_middle_to_fit() {
+        let header = ["SEQ", "PATH", "STATUS"];
+        let long = "/ucwa/oauth/v1/applications/779/communication/conversations/a2c8/messaging";
+        let mut rows = vec![
+            vec!["1".to_string(), long.to_string(), "200".to_string()],
+            vec!["2".to_string(), "/short".to_string(), "204".to_string()],
+        ];
+        fit(&header, &mut rows, 60);
+        let line_width =
+            |r: &Vec<String>| r.iter().map(|c| c.chars().count() + 2).sum::<usize>() - 2;
+        assert!(rows.iter().all(|r| line_width(r) <= 60), "{rows:?}");
+        assert!(rows[0][1].starts_with("/ucwa/oauth/v1/"), "{}", rows[0][1]);
+        assert!(rows[0][1].ends_with("a2c8/messaging"), "{}", rows[0][1]);
+        assert!(rows[0][1].contains('…'));
+        assert_eq!(rows[1][1], "/short");
+    }
+
+    #[test]
+    fn a_table_that_fits_or_cannot_be_helped_is_left_alone() {
+        let header = ["A", "B"];
+        let mut rows = vec![vec!["x".repeat(30), "y".repeat(30)]];
+        let before = rows.clone();
+        fit(&header, &mut rows, 80);
+        assert_eq!(rows, before, "fits");
+        fit(&header, &mut rows, 40);
+        assert_eq!(rows, before, "the cut column would be under 16 characters");
+    }
 }
