@@ -2,32 +2,51 @@
 //! match keys the recorder stored (no body is re-parsed unless `--ignore-body-field` changes
 //! how keys are computed), so a per-test server starts in milliseconds.
 //!
+//! The index holds what matching, the report and an answer's status need — a few dozen
+//! bytes per exchange, each distinct key once — and none of the headers and bodies: those
+//! stay in the recording file (or the exchanges held in memory) until a request is answered
+//! (`session::Loaded`). A 100 000-exchange recording is indexed in a few tens of MB.
+//!
 //! Exchanges sharing a key form a *group*, in recorded order (their ordinals): the cursor
 //! walks a group front to back. When a session was recorded with more than one credential
 //! (two users in one session), the credential placeholder (`REDACTED-n`) is part of the
 //! lookup, so each client gets the answers recorded for its own user.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use crate::recording::{Exchange, KeyOptions, KeyRequest, MatchKey};
+use crate::recording::{Exchange, KeyOptions, KeyRequest, MatchKey, ResourceKind};
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{ack_of, is_events_request};
 
 /// Index of a group of same-key exchanges.
 pub type GroupId = usize;
 
-/// One recorded exchange, keyed.
+/// One recorded exchange, keyed: what the index keeps of it.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub exchange: Exchange,
+    /// Where its headers and bodies are: the row id in the recording file, or the position
+    /// among the exchanges held in memory.
+    pub at: i64,
+    pub seq: u64,
+    pub method: Arc<str>,
+    pub path: Box<str>,
+    pub query: Option<Box<str>>,
+    /// None when no response was recorded.
+    pub status: Option<u16>,
+    pub duration_us: i64,
+    pub kind: ResourceKind,
+    /// Shared by every entry of the group.
+    key: Arc<MatchKey>,
     /// The credential placeholder, when it takes part in lookups.
-    pub credential: Option<String>,
+    pub credential: Option<Arc<str>>,
 }
 
 impl Entry {
     /// The key the exchange is looked up by.
     pub fn key(&self) -> &MatchKey {
-        &self.exchange.match_key
+        &self.key
     }
 }
 
@@ -35,73 +54,167 @@ impl Entry {
 /// (a recorded query may hold placeholders, which match any value).
 type Route = (Option<String>, String, String, Representation);
 
+/// What a group is found by.
+type Lookup = (Option<Arc<str>>, Arc<MatchKey>);
+
+/// A borrowed [`Lookup`]: finds a group without cloning the request's key. Hashes exactly
+/// like the tuple it stands for.
+struct Probe<'a> {
+    credential: Option<&'a str>,
+    key: &'a MatchKey,
+}
+
+impl Hash for Probe<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.credential, self.key).hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<Lookup> for Probe<'_> {
+    fn equivalent(&self, (credential, key): &Lookup) -> bool {
+        self.credential == credential.as_deref() && self.key == &**key
+    }
+}
+
 /// The lookup structure of one session.
 #[derive(Debug, Default)]
 pub struct Index {
     entries: Vec<Entry>,
     groups: Vec<Vec<usize>>,
-    by_key: HashMap<(Option<String>, MatchKey), GroupId>,
+    by_key: hashbrown::HashMap<Lookup, GroupId>,
     by_route: HashMap<Route, BTreeSet<GroupId>>,
     /// Highest recorded ack per (credential, events path).
     feed_max_ack: HashMap<(Option<String>, String), i64>,
     credentials_matter: bool,
 }
 
-impl Index {
-    /// Index `exchanges` (in `seq` order). `recompute` computes every key from the stored
-    /// request with `opts` instead of reading the stored key.
-    pub fn build(exchanges: Vec<Exchange>, opts: &KeyOptions, recompute: bool) -> Self {
-        let distinct: BTreeSet<&str> = exchanges
-            .iter()
-            .filter_map(|e| e.credential.as_deref())
-            .collect();
-        let credentials_matter = distinct.len() > 1;
+/// Builds an [`Index`] from exchanges handed over one at a time (a recording's rows are
+/// read one by one and dropped), sharing each distinct key, credential and method.
+#[derive(Debug)]
+pub struct IndexBuilder {
+    opts: KeyOptions,
+    recompute: bool,
+    entries: Vec<Entry>,
+    keys: HashSet<Arc<MatchKey>>,
+    credentials: HashSet<Arc<str>>,
+    methods: HashSet<Arc<str>>,
+}
+
+/// The shared copy of `value` in `set`, made by `share` the first time.
+fn intern<T: ?Sized + Eq + Hash>(
+    set: &mut HashSet<Arc<T>>,
+    value: &T,
+    share: impl FnOnce(&T) -> Arc<T>,
+) -> Arc<T> {
+    match set.get(value) {
+        Some(shared) => shared.clone(),
+        None => {
+            let shared = share(value);
+            set.insert(shared.clone());
+            shared
+        }
+    }
+}
+
+impl IndexBuilder {
+    /// `recompute` computes every key from the stored request with `opts` (the exchanges
+    /// must then carry their request headers and body) instead of reading the stored key.
+    pub fn new(opts: &KeyOptions, recompute: bool) -> Self {
+        IndexBuilder {
+            opts: opts.clone(),
+            recompute,
+            entries: Vec::new(),
+            keys: HashSet::new(),
+            credentials: HashSet::new(),
+            methods: HashSet::new(),
+        }
+    }
+
+    /// Add the next exchange (in `seq` order); `at` says where its headers and bodies are.
+    pub fn push(&mut self, at: i64, exchange: &Exchange) {
+        let key = if self.recompute {
+            let key = KeyRequest::of_exchange(exchange).key(&self.opts);
+            intern(&mut self.keys, &key, |k| Arc::new(k.clone()))
+        } else {
+            intern(&mut self.keys, &exchange.match_key, |k| Arc::new(k.clone()))
+        };
+        let credential = exchange
+            .credential
+            .as_deref()
+            .map(|c| intern(&mut self.credentials, c, |c| Arc::from(c)));
+        self.entries.push(Entry {
+            at,
+            seq: exchange.seq,
+            method: intern(&mut self.methods, exchange.method.as_str(), |m| {
+                Arc::from(m)
+            }),
+            path: exchange.path.as_str().into(),
+            query: exchange.query.as_deref().map(Box::from),
+            status: exchange.status,
+            duration_us: exchange.duration_us,
+            kind: exchange.kind.clone(),
+            key,
+            credential,
+        });
+    }
+
+    /// The index of everything pushed.
+    pub fn finish(self) -> Index {
+        let credentials_matter = self.credentials.len() > 1;
         let mut index = Index {
             credentials_matter,
             ..Index::default()
         };
-        for mut exchange in exchanges {
-            if recompute {
-                exchange.match_key = KeyRequest::of_exchange(&exchange).key(opts);
+        index.entries = self.entries;
+        for (at, entry) in index.entries.iter_mut().enumerate() {
+            if !credentials_matter {
+                entry.credential = None;
             }
-            let key = exchange.match_key.clone();
-            let credential = if credentials_matter {
-                exchange.credential.clone()
-            } else {
-                None
+            let credential = entry.credential.clone();
+            let key = &entry.key;
+            let probe = Probe {
+                credential: credential.as_deref(),
+                key,
             };
-            let at = index.entries.len();
-            let lookup = (credential.clone(), key.clone());
-            let group = match index.by_key.get(&lookup) {
+            let group = match index.by_key.get(&probe) {
                 Some(&g) => g,
                 None => {
                     let g = index.groups.len();
                     index.groups.push(Vec::new());
-                    index.by_key.insert(lookup, g);
+                    index.by_key.insert((credential.clone(), key.clone()), g);
+                    index
+                        .by_route
+                        .entry(route(credential.as_deref(), key))
+                        .or_default()
+                        .insert(g);
                     g
                 }
             };
             index.groups[group].push(at);
-            index
-                .by_route
-                .entry(route(credential.as_deref(), &key))
-                .or_default()
-                .insert(group);
             if is_events_request(&key.method, &key.path)
-                && let Some(ack) = ack_of(exchange.query.as_deref())
+                && let Some(ack) = ack_of(entry.query.as_deref())
             {
                 let max = index
                     .feed_max_ack
-                    .entry((credential.clone(), key.path.clone()))
+                    .entry((credential.as_deref().map(str::to_string), key.path.clone()))
                     .or_insert(ack);
                 *max = (*max).max(ack);
             }
-            index.entries.push(Entry {
-                exchange,
-                credential,
-            });
         }
         index
+    }
+}
+
+impl Index {
+    /// Index `exchanges` held in memory (in `seq` order; an entry's `at` is its position).
+    /// `recompute` computes every key from the stored request with `opts` instead of reading
+    /// the stored key.
+    pub fn build(exchanges: &[Exchange], opts: &KeyOptions, recompute: bool) -> Self {
+        let mut builder = IndexBuilder::new(opts, recompute);
+        for (at, exchange) in exchanges.iter().enumerate() {
+            builder.push(at as i64, exchange);
+        }
+        builder.finish()
     }
 
     /// Whether the credential placeholder takes part in lookups.
@@ -135,9 +248,7 @@ impl Index {
 
     /// The group answering exactly this key.
     pub fn lookup(&self, credential: Option<&str>, key: &MatchKey) -> Option<GroupId> {
-        self.by_key
-            .get(&(credential.map(str::to_string), key.clone()))
-            .copied()
+        self.by_key.get(&Probe { credential, key }).copied()
     }
 
     /// The groups with the same method, path and representation (any query, any body), in
@@ -156,15 +267,18 @@ impl Index {
             .copied()
     }
 
-    /// The content type the recording answered an events path with in `repr`, for the
-    /// synthetic empty batch at the end of the feed.
-    pub fn feed_content_type(&self, path: &str, repr: Representation) -> Option<&str> {
+    /// The successful answers recorded for an events path in `repr`, latest first: where the
+    /// synthetic empty batch at the end of the feed takes its content type from.
+    pub fn feed_answers<'a>(
+        &'a self,
+        path: &'a str,
+        repr: Representation,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries
             .iter()
             .rev()
-            .filter(|e| e.key().path == path && e.key().representation == repr)
-            .filter(|e| e.exchange.status.is_some_and(|s| (200..300).contains(&s)))
-            .find_map(|e| e.exchange.response_headers.get("content-type"))
+            .filter(move |e| e.key().path == path && e.key().representation == repr)
+            .filter(|e| e.status.is_some_and(|s| (200..300).contains(&s)))
     }
 }
 
@@ -204,7 +318,7 @@ mod tests {
     #[test]
     fn groups_follow_recorded_order_and_credentials_only_when_several() {
         let one = Index::build(
-            vec![
+            &[
                 recorded(1, "GET", "/a", Some("REDACTED-1")),
                 recorded(2, "GET", "/b", Some("REDACTED-1")),
                 recorded(3, "GET", "/a", Some("REDACTED-1")),
@@ -218,7 +332,7 @@ mod tests {
         assert_eq!(one.group(g), [0, 2]);
 
         let two = Index::build(
-            vec![
+            &[
                 recorded(1, "GET", "/a", Some("REDACTED-1")),
                 recorded(2, "GET", "/a", Some("REDACTED-2")),
             ],
@@ -236,7 +350,7 @@ mod tests {
     #[test]
     fn feed_end_is_the_highest_recorded_ack() {
         let idx = Index::build(
-            vec![
+            &[
                 recorded(1, "GET", "/app/1/events?ack=1", None),
                 recorded(2, "GET", "/app/1/events?ack=2&timeout=5", None),
             ],

@@ -22,7 +22,7 @@ use super::cursor::{Cursors, Pick};
 use super::fault::{self, FaultRule, RuleState, RuleStatus};
 use super::feed;
 use super::hold::Holds;
-use super::index::GroupId;
+use super::index::{Entry, GroupId};
 use super::log::{MAX_LOGGED, Outcome, Received};
 use super::miss::{Miss, MissReason, closest};
 use super::near_miss::{NearMiss, body_text, differences};
@@ -33,6 +33,7 @@ use super::session::{Loaded, Source};
 use crate::error::Error;
 use crate::recording::{Exchange, KeyOptions, KeyRequest, MatchKey, SessionInfo};
 use crate::redact::{ExchangeFields, Redactor};
+use crate::store::RequestParts;
 use crate::ucwa::feed::{ack_of, is_events_request};
 
 /// A loaded session, ready to answer requests. Cheap to share (`Arc`).
@@ -199,6 +200,10 @@ impl Replayer {
         session: Option<&str>,
         config: ReplayConfig,
     ) -> Result<Self, Error> {
+        let sessions = sessions
+            .into_iter()
+            .map(|(info, exchanges)| (info, Arc::new(exchanges)))
+            .collect();
         Replayer::from_source(Source::Memory { name, sessions }, session, config)
     }
 
@@ -209,9 +214,8 @@ impl Replayer {
     ) -> Result<Self, Error> {
         let key_options = config.key_options();
         let redactor = Redactor::new(&config.redact)?;
-        let (info, exchanges) = source.read(session)?;
         let recompute = !config.ignore_body_fields.is_empty();
-        let loaded = Arc::new(Loaded::new(info, exchanges, &key_options, recompute)?);
+        let loaded = Arc::new(source.load(session, &key_options, recompute)?);
         let rules = config.faults.iter().cloned().map(RuleState::new).collect();
         Ok(Replayer {
             source,
@@ -321,9 +325,8 @@ impl Replayer {
 
     /// Replay another session of the same recording, from the start (a reset included).
     pub fn switch_session(&self, name: &str) -> Result<SessionInfo, Error> {
-        let (info, exchanges) = self.source.read(Some(name))?;
         let recompute = !self.config.ignore_body_fields.is_empty();
-        let loaded = Arc::new(Loaded::new(info, exchanges, &self.key_options, recompute)?);
+        let loaded = Arc::new(self.source.load(Some(name), &self.key_options, recompute)?);
         let session = loaded.session.clone();
         let mut state = self.state();
         let rules = state
@@ -534,13 +537,7 @@ impl Replayer {
         let rel = index
             .lookup(credential, &key)
             .or_else(|| fallback.as_ref().and_then(|(g, _)| g.first().copied()))
-            .map(|g| {
-                index.entries()[index.group(g)[0]]
-                    .exchange
-                    .kind
-                    .as_str()
-                    .to_string()
-            });
+            .map(|g| index.entries()[index.group(g)[0]].kind.as_str().to_string());
         let fault = fault::evaluate(&mut state.rules, &key.method, &key.path, rel.as_deref());
         let take = match &fault {
             Some(rule) if !rule.action().serves_recorded() => Take::Peek,
@@ -556,7 +553,7 @@ impl Replayer {
             fallback.clone(),
             take,
         );
-        let seq_of = |entry: usize| index.entries()[entry].exchange.seq;
+        let seq_of = |entry: usize| index.entries()[entry].seq;
         let seq = match &answer {
             Answer::Serve(entry) => Some(seq_of(*entry)),
             _ => None,
@@ -566,7 +563,9 @@ impl Replayer {
                 Answer::Serve(e) => e,
                 _ => unreachable!("a near miss is served"),
             };
-            let recorded = &index.entries()[entry].exchange;
+            let recorded = &index.entries()[entry];
+            // Read under the lock, but only for a near miss (rare, and a report finding).
+            let request = recorded_request(&loaded, recorded);
             NearMiss {
                 seq: recorded.seq,
                 method: key.method.clone(),
@@ -575,12 +574,12 @@ impl Replayer {
                 representation: key.representation,
                 differences: differences(
                     &self.key_options,
-                    recorded.request_headers.get("content-type"),
-                    &recorded.request_body,
+                    request.headers.get("content-type"),
+                    &request.body,
                     content_type,
                     &scrubbed.body,
                 ),
-                recorded_body: body_text(&recorded.request_body),
+                recorded_body: body_text(&request.body),
                 received_body: body_text(&scrubbed.body),
             }
         });
@@ -741,7 +740,7 @@ impl Replayer {
                 tracing::debug!(
                     method = %key.method,
                     target = %key.path,
-                    recorded_seq = index.entries()[entry].exchange.seq,
+                    recorded_seq = index.entries()[entry].seq,
                     "replay: request differs from the recording only where it was redacted"
                 );
             }
@@ -782,7 +781,7 @@ impl Replayer {
                 let recorded = index.entries()[index.group(g)[0]].key();
                 recorded.query == key.query
                     || query_equal_but_secrets(
-                        index.entries()[index.group(g)[0]].exchange.query.as_deref(),
+                        index.entries()[index.group(g)[0]].query.as_deref(),
                         query,
                     )
             })
@@ -791,15 +790,17 @@ impl Replayer {
             .iter()
             .copied()
             .filter(|&g| {
-                let recorded = &index.entries()[index.group(g)[0]].exchange;
-                recorded.match_key.body == key.body
-                    || equal_but_secrets(
+                let recorded = &index.entries()[index.group(g)[0]];
+                recorded.key().body == key.body || {
+                    let request = recorded_request(loaded, recorded);
+                    equal_but_secrets(
                         &self.key_options,
                         content_type,
                         body,
-                        recorded.request_headers.get("content-type"),
-                        &recorded.request_body,
+                        request.headers.get("content-type"),
+                        &request.body,
                     )
+                }
             })
             .collect();
         match (&secrets[..], &same[..], self.config.body_match) {
@@ -871,7 +872,7 @@ struct Asked<'a> {
 /// The status an answer goes out with.
 fn answer_status(index: &super::index::Index, answer: &Answer) -> u16 {
     match answer {
-        Answer::Serve(entry) => index.entries()[*entry].exchange.status.unwrap_or(502),
+        Answer::Serve(entry) => index.entries()[*entry].status.unwrap_or(502),
         Answer::FeedEnd { .. } => 200,
         Answer::Miss(_) => 404,
         Answer::Forward => 0,
@@ -886,19 +887,29 @@ fn unplayed_in(state: &State) -> Vec<Unplayed> {
         .iter()
         .zip(&state.played)
         .filter(|(_, n)| **n == 0)
-        .map(|(entry, _)| {
-            let e = &entry.exchange;
-            Unplayed {
-                seq: e.seq,
-                method: e.method.clone(),
-                path: e.path.clone(),
-                query: e.query.clone(),
-                representation: entry.key().representation,
-                status: e.status,
-                match_key: entry.key().to_string(),
-            }
+        .map(|(entry, _)| Unplayed {
+            seq: entry.seq,
+            method: entry.method.to_string(),
+            path: entry.path.to_string(),
+            query: entry.query.as_deref().map(str::to_string),
+            representation: entry.key().representation,
+            status: entry.status,
+            match_key: entry.key().to_string(),
         })
         .collect()
+}
+
+/// The recorded request of an entry, to compare bodies with; empty (and a log line) when the
+/// recording cannot be read any more.
+fn recorded_request(loaded: &Loaded, entry: &Entry) -> RequestParts {
+    loaded.request(entry).unwrap_or_else(|e| {
+        tracing::warn!(
+            seq = entry.seq,
+            "replay: the recorded request could not be read: {}",
+            crate::error::Chain(&e)
+        );
+        RequestParts::default()
+    })
 }
 
 /// The `REDACTED-n` placeholder inside an `Authorization` value (`Bearer cwt=REDACTED-2`).
