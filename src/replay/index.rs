@@ -12,7 +12,7 @@
 //! (two users in one session), the credential placeholder (`REDACTED-n`) is part of the
 //! lookup, so each client gets the answers recorded for its own user.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -31,7 +31,9 @@ pub struct Entry {
     pub at: i64,
     pub seq: u64,
     pub method: Arc<str>,
-    pub path: Box<str>,
+    /// The path as recorded, when it is not the key's (which it nearly always is).
+    path: Option<Box<str>>,
+    /// The query as recorded.
     pub query: Option<Box<str>>,
     /// None when no response was recorded.
     pub status: Option<u16>,
@@ -48,14 +50,71 @@ impl Entry {
     pub fn key(&self) -> &MatchKey {
         &self.key
     }
-}
 
-/// The request route the fallbacks compare: everything in the key but the query and the body
-/// (a recorded query may hold placeholders, which match any value).
-type Route = (Option<String>, String, String, Representation);
+    /// The path as recorded.
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or(&self.key.path)
+    }
+}
 
 /// What a group is found by.
 type Lookup = (Option<Arc<str>>, Arc<MatchKey>);
+
+/// The request route the fallbacks compare: everything in the key but the query and the body
+/// (a recorded query may hold placeholders, which match any value). Held as the lookup of
+/// the route's first group, compared and hashed on the route's parts only.
+#[derive(Debug)]
+struct Route(Lookup);
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        route_hash(self.0.0.as_deref(), &self.0.1, state);
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        RouteProbe {
+            credential: other.0.0.as_deref(),
+            key: &other.0.1,
+        }
+        .matches(self)
+    }
+}
+
+impl Eq for Route {}
+
+fn route_hash<H: Hasher>(credential: Option<&str>, key: &MatchKey, state: &mut H) {
+    (credential, &key.method, &key.path, key.representation).hash(state);
+}
+
+/// A borrowed [`Route`].
+struct RouteProbe<'a> {
+    credential: Option<&'a str>,
+    key: &'a MatchKey,
+}
+
+impl RouteProbe<'_> {
+    fn matches(&self, route: &Route) -> bool {
+        let (credential, key) = &route.0;
+        self.credential == credential.as_deref()
+            && self.key.method == key.method
+            && self.key.path == key.path
+            && self.key.representation == key.representation
+    }
+}
+
+impl Hash for RouteProbe<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        route_hash(self.credential, self.key, state);
+    }
+}
+
+impl hashbrown::Equivalent<Route> for RouteProbe<'_> {
+    fn equivalent(&self, route: &Route) -> bool {
+        self.matches(route)
+    }
+}
 
 /// A borrowed [`Lookup`]: finds a group without cloning the request's key. Hashes exactly
 /// like the tuple it stands for.
@@ -82,7 +141,8 @@ pub struct Index {
     entries: Vec<Entry>,
     groups: Vec<Vec<usize>>,
     by_key: hashbrown::HashMap<Lookup, GroupId>,
-    by_route: HashMap<Route, BTreeSet<GroupId>>,
+    /// The groups of each route, in recorded order.
+    by_route: hashbrown::HashMap<Route, Vec<GroupId>>,
     /// Highest recorded ack per (credential, events path).
     feed_max_ack: HashMap<(Option<String>, String), i64>,
     credentials_matter: bool,
@@ -95,14 +155,14 @@ pub struct IndexBuilder {
     opts: KeyOptions,
     recompute: bool,
     entries: Vec<Entry>,
-    keys: HashSet<Arc<MatchKey>>,
-    credentials: HashSet<Arc<str>>,
-    methods: HashSet<Arc<str>>,
+    keys: hashbrown::HashSet<Arc<MatchKey>>,
+    credentials: hashbrown::HashSet<Arc<str>>,
+    methods: hashbrown::HashSet<Arc<str>>,
 }
 
 /// The shared copy of `value` in `set`, made by `share` the first time.
 fn intern<T: ?Sized + Eq + Hash>(
-    set: &mut HashSet<Arc<T>>,
+    set: &mut hashbrown::HashSet<Arc<T>>,
     value: &T,
     share: impl FnOnce(&T) -> Arc<T>,
 ) -> Arc<T> {
@@ -119,18 +179,20 @@ fn intern<T: ?Sized + Eq + Hash>(
 impl IndexBuilder {
     /// `recompute` computes every key from the stored request with `opts` (the exchanges
     /// must then carry their request headers and body) instead of reading the stored key.
-    pub fn new(opts: &KeyOptions, recompute: bool) -> Self {
+    /// `expected` is how many exchanges will be pushed (room is made for them at once).
+    pub fn new(opts: &KeyOptions, recompute: bool, expected: usize) -> Self {
         IndexBuilder {
             opts: opts.clone(),
             recompute,
-            entries: Vec::new(),
-            keys: HashSet::new(),
-            credentials: HashSet::new(),
-            methods: HashSet::new(),
+            entries: Vec::with_capacity(expected),
+            keys: hashbrown::HashSet::new(),
+            credentials: hashbrown::HashSet::new(),
+            methods: hashbrown::HashSet::new(),
         }
     }
 
-    /// Add the next exchange (in `seq` order); `at` says where its headers and bodies are.
+    /// Add an exchange (in any order: the index is in `seq` order); `at` says where its
+    /// headers and bodies are.
     pub fn push(&mut self, at: i64, exchange: &Exchange) {
         let key = if self.recompute {
             let key = KeyRequest::of_exchange(exchange).key(&self.opts);
@@ -148,7 +210,7 @@ impl IndexBuilder {
             method: intern(&mut self.methods, exchange.method.as_str(), |m| {
                 Arc::from(m)
             }),
-            path: exchange.path.as_str().into(),
+            path: (exchange.path != key.path).then(|| exchange.path.as_str().into()),
             query: exchange.query.as_deref().map(Box::from),
             status: exchange.status,
             duration_us: exchange.duration_us,
@@ -166,6 +228,9 @@ impl IndexBuilder {
             ..Index::default()
         };
         index.entries = self.entries;
+        if !index.entries.is_sorted_by_key(|e| e.seq) {
+            index.entries.sort_by_key(|e| e.seq);
+        }
         for (at, entry) in index.entries.iter_mut().enumerate() {
             if !credentials_matter {
                 entry.credential = None;
@@ -182,11 +247,18 @@ impl IndexBuilder {
                     let g = index.groups.len();
                     index.groups.push(Vec::new());
                     index.by_key.insert((credential.clone(), key.clone()), g);
-                    index
-                        .by_route
-                        .entry(route(credential.as_deref(), key))
-                        .or_default()
-                        .insert(g);
+                    let route = RouteProbe {
+                        credential: credential.as_deref(),
+                        key,
+                    };
+                    match index.by_route.get_mut(&route) {
+                        Some(groups) => groups.push(g),
+                        None => {
+                            index
+                                .by_route
+                                .insert(Route((credential.clone(), key.clone())), vec![g]);
+                        }
+                    }
                     g
                 }
             };
@@ -210,7 +282,7 @@ impl Index {
     /// `recompute` computes every key from the stored request with `opts` instead of reading
     /// the stored key.
     pub fn build(exchanges: &[Exchange], opts: &KeyOptions, recompute: bool) -> Self {
-        let mut builder = IndexBuilder::new(opts, recompute);
+        let mut builder = IndexBuilder::new(opts, recompute, exchanges.len());
         for (at, exchange) in exchanges.iter().enumerate() {
             builder.push(at as i64, exchange);
         }
@@ -255,8 +327,8 @@ impl Index {
     /// recorded order.
     pub fn same_route(&self, credential: Option<&str>, key: &MatchKey) -> Vec<GroupId> {
         self.by_route
-            .get(&route(credential, key))
-            .map(|s| s.iter().copied().collect())
+            .get(&RouteProbe { credential, key })
+            .cloned()
             .unwrap_or_default()
     }
 
@@ -280,15 +352,6 @@ impl Index {
             .filter(move |e| e.key().path == path && e.key().representation == repr)
             .filter(|e| e.status.is_some_and(|s| (200..300).contains(&s)))
     }
-}
-
-fn route(credential: Option<&str>, key: &MatchKey) -> Route {
-    (
-        credential.map(str::to_string),
-        key.method.clone(),
-        key.path.clone(),
-        key.representation,
-    )
 }
 
 #[cfg(test)]
@@ -345,6 +408,33 @@ mod tests {
             two.group(two.lookup(Some("REDACTED-2"), &key).unwrap()),
             [1]
         );
+    }
+
+    #[test]
+    fn exchanges_handed_out_of_order_are_indexed_in_seq_order() {
+        let mut builder = IndexBuilder::new(&KeyOptions::default(), false, 3);
+        let mut spaced = recorded(1, "GET", "/a%20b", None);
+        spaced.path = "/a b".into();
+        for (at, e) in [
+            recorded(3, "GET", "/a", None),
+            spaced,
+            recorded(2, "GET", "/a", None),
+        ]
+        .iter()
+        .enumerate()
+        {
+            builder.push(at as i64 + 10, e);
+        }
+        let idx = builder.finish();
+        let seqs: Vec<(u64, i64, &str)> = idx
+            .entries()
+            .iter()
+            .map(|e| (e.seq, e.at, e.path()))
+            .collect();
+        assert_eq!(seqs, [(1, 11, "/a b"), (2, 12, "/a"), (3, 10, "/a")]);
+        let g = idx.lookup(None, idx.entries()[1].key()).unwrap();
+        assert_eq!(idx.group(g), [1, 2]);
+        assert_eq!(idx.same_route(None, idx.entries()[2].key()), [g]);
     }
 
     #[test]

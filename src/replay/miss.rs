@@ -126,7 +126,7 @@ pub fn closest(index: &Index, credential: Option<&str>, key: &MatchKey) -> Vec<C
             Closest {
                 seq: entry.seq,
                 method: entry.method.to_string(),
-                path: entry.path.to_string(),
+                path: entry.path().to_string(),
                 query: entry.query.as_deref().map(str::to_string),
                 differs,
             },

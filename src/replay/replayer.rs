@@ -890,7 +890,7 @@ fn unplayed_in(state: &State) -> Vec<Unplayed> {
         .map(|(entry, _)| Unplayed {
             seq: entry.seq,
             method: entry.method.to_string(),
-            path: entry.path.to_string(),
+            path: entry.path().to_string(),
             query: entry.query.as_deref().map(str::to_string),
             representation: entry.key().representation,
             status: entry.status,

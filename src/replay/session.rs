@@ -52,7 +52,8 @@ impl Source {
             Source::File(path) => {
                 let recording = Recording::open(path)?;
                 let info = recording.session(name)?;
-                let mut builder = IndexBuilder::new(key_options, recompute);
+                let expected = usize::try_from(info.exchanges).unwrap_or(0);
+                let mut builder = IndexBuilder::new(key_options, recompute, expected);
                 recording.for_each_exchange_head(&info, recompute, |head| {
                     builder.push(head.id, &head);
                 })?;

@@ -61,8 +61,9 @@ impl ResponseParts {
 }
 
 impl Recording {
-    /// Every exchange of a session in `seq` order, without its headers, bodies and events
-    /// (`error` included), handed to `each` one at a time so that nothing large is held.
+    /// Every exchange of a session, without its headers, bodies and events (`error`
+    /// included), handed to `each` one at a time so that nothing large is held. The order is
+    /// the file's, which is `seq` order unless the writer stored some late: the caller sorts.
     /// With `with_request`, the request headers and body are filled in (to compute match keys
     /// again); a stored key that does not parse is computed again from them either way.
     pub fn for_each_exchange_head(
@@ -72,15 +73,27 @@ impl Recording {
         mut each: impl FnMut(Exchange),
     ) -> Result<(), StoreError> {
         let sql = |e| StoreError::sqlite(self.path(), e);
+        // Reading the table front to back is 2–3× faster than following the (session, seq)
+        // index, which looks every row up by its id; it pays when the session is a good part
+        // of the file (rows ever written: the highest id).
+        let rows_in_file: i64 = self
+            .conn()
+            .query_row("SELECT coalesce(max(id), 0) FROM exchanges", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
+        let scan = (session.exchanges as i64).saturating_mul(4) >= rows_in_file;
         let mut stmt = self
             .conn()
-            .prepare(
+            .prepare(&format!(
                 "SELECT id, seq, started_us, duration_us, method, path, query, http_version,
                         request_truncated, status, response_truncated, content_encoding,
                         error, kind, representation, match_key, ordinal, credential, upstream,
                         request_headers, request_body
-                 FROM exchanges WHERE session_id = ?1 ORDER BY seq",
-            )
+                 FROM exchanges {} WHERE session_id = ?1 {}",
+                if scan { "NOT INDEXED" } else { "" },
+                if scan { "" } else { "ORDER BY seq" }
+            ))
             .map_err(sql)?;
         let mut rows = stmt.query([session.id]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
