@@ -9,7 +9,7 @@
 //! within bounded memory; the oldest answers prepared leave first (a replay moves through
 //! its recording front to back, so the oldest are the least likely to be asked again).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -20,10 +20,10 @@ use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
 use crate::store::ResponseParts;
 
 /// How many bytes of prepared answers a replay keeps by default.
-pub const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 8 * 1024 * 1024;
 
 /// What an answer weighs besides its bytes (maps, allocations), for the budget.
-const OVERHEAD: usize = 256;
+const OVERHEAD: usize = 512;
 
 /// A recorded response with the replay's head rules applied and its origins rewritten.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ impl Prepared {
             + self
                 .headers
                 .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 32)
+                .map(|(n, v)| n.as_str().len() + v.len() + 96)
                 .sum::<usize>()
     }
 }
@@ -104,7 +104,7 @@ struct Inner {
     /// The base URL the answers and rules were prepared for.
     base: String,
     rules: Option<Arc<ResponseRules>>,
-    by_entry: HashMap<usize, Arc<Prepared>>,
+    by_entry: hashbrown::HashMap<usize, Arc<Prepared>>,
     /// Entries in the order they were prepared (the oldest leave first).
     order: VecDeque<usize>,
     weight: usize,

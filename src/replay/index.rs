@@ -185,7 +185,7 @@ impl IndexBuilder {
             opts: opts.clone(),
             recompute,
             entries: Vec::with_capacity(expected),
-            keys: hashbrown::HashSet::new(),
+            keys: hashbrown::HashSet::with_capacity(expected),
             credentials: hashbrown::HashSet::new(),
             methods: hashbrown::HashSet::new(),
         }
@@ -231,19 +231,23 @@ impl IndexBuilder {
         if !index.entries.is_sorted_by_key(|e| e.seq) {
             index.entries.sort_by_key(|e| e.seq);
         }
+        index.by_key.reserve(self.keys.len());
+        // Keys and credentials are shared copies, so a group is found by their addresses:
+        // no key is hashed or compared more than once per group.
+        let address = |c: &Option<Arc<str>>| c.as_ref().map_or(0, |c| c.as_ptr() as usize);
+        let mut by_address: hashbrown::HashMap<(usize, usize), GroupId> =
+            hashbrown::HashMap::with_capacity(self.keys.len());
         for (at, entry) in index.entries.iter_mut().enumerate() {
             if !credentials_matter {
                 entry.credential = None;
             }
             let credential = entry.credential.clone();
             let key = &entry.key;
-            let probe = Probe {
-                credential: credential.as_deref(),
-                key,
-            };
-            let group = match index.by_key.get(&probe) {
+            let found = (address(&credential), Arc::as_ptr(key) as usize);
+            let group = match by_address.get(&found) {
                 Some(&g) => g,
                 None => {
+                    by_address.insert(found, index.groups.len());
                     let g = index.groups.len();
                     index.groups.push(Vec::new());
                     index.by_key.insert((credential.clone(), key.clone()), g);

@@ -470,23 +470,29 @@ impl Replayer {
         }
         .key(&self.key_options);
         // As sent: a recording that kept a value the default rules redact (a username)
-        // still matches.
-        let raw_key = KeyRequest::of_http(parts, body).key(&self.key_options);
+        // still matches. Computed only when the redacted key matches nothing and redaction
+        // changed something.
+        let redacted = scrubbed.path != parts.uri.path()
+            || scrubbed.query.as_deref() != parts.uri.query()
+            || scrubbed.body != body;
+        let mut raw_key = None;
         let placeholder = header(header::AUTHORIZATION).and_then(credential_placeholder);
         loop {
             let loaded = self.loaded();
             let credential = loaded.index.lookup_credential(placeholder);
-            let key = match loaded.index.lookup(credential.as_deref(), &scrubbed_key) {
-                None if loaded
-                    .index
-                    .lookup(credential.as_deref(), &raw_key)
-                    .is_some() =>
-                {
-                    raw_key.clone()
+            let (key, group) = match loaded.index.lookup(credential.as_deref(), &scrubbed_key) {
+                None if redacted => {
+                    let raw = raw_key.get_or_insert_with(|| {
+                        KeyRequest::of_http(parts, body).key(&self.key_options)
+                    });
+                    match loaded.index.lookup(credential.as_deref(), raw) {
+                        Some(g) => (raw.clone(), Some(g)),
+                        None => (scrubbed_key.clone(), None),
+                    }
                 }
-                _ => scrubbed_key.clone(),
+                group => (scrubbed_key.clone(), group),
             };
-            let fallback = match loaded.index.lookup(credential.as_deref(), &key) {
+            let fallback = match group {
                 Some(_) => None,
                 None => self.fallback(
                     &loaded,
@@ -506,6 +512,7 @@ impl Replayer {
                 loaded,
                 key,
                 Asked {
+                    group,
                     credential: credential.as_deref(),
                     placeholder,
                     scrubbed: &scrubbed,
@@ -525,6 +532,7 @@ impl Replayer {
         asked: Asked<'_>,
     ) -> Decided {
         let Asked {
+            group,
             credential,
             placeholder,
             scrubbed,
@@ -534,9 +542,9 @@ impl Replayer {
         } = asked;
         let index = &loaded.index;
         // The rel the recording knows this resource by, for rules written `*/REL`.
-        let rel = index
-            .lookup(credential, &key)
-            .or_else(|| fallback.as_ref().and_then(|(g, _)| g.first().copied()))
+        let rel = (!state.rules.is_empty())
+            .then(|| group.or_else(|| fallback.as_ref().and_then(|(g, _)| g.first().copied())))
+            .flatten()
             .map(|g| index.entries()[index.group(g)[0]].kind.as_str().to_string());
         let fault = fault::evaluate(&mut state.rules, &key.method, &key.path, rel.as_deref());
         let take = match &fault {
@@ -547,6 +555,7 @@ impl Replayer {
             state,
             &loaded,
             &key,
+            group,
             credential,
             placeholder,
             scrubbed.query.as_deref(),
@@ -659,6 +668,7 @@ impl Replayer {
         state: &mut State,
         loaded: &Loaded,
         key: &MatchKey,
+        group: Option<GroupId>,
         credential: Option<&str>,
         placeholder: Option<&str>,
         query: Option<&str>,
@@ -666,7 +676,6 @@ impl Replayer {
         take: Take,
     ) -> (Answer, bool) {
         let index = &loaded.index;
-        let group = index.lookup(credential, key);
         if is_events_request(&key.method, &key.path) {
             if let Some(g) = group {
                 // Idempotent: every entry for this ack counts as played; one answer is served.
@@ -861,6 +870,8 @@ impl Replayer {
 
 /// What a request asked, as `decide_locked` needs it.
 struct Asked<'a> {
+    /// The group its key found, if any.
+    group: Option<GroupId>,
     credential: Option<&'a str>,
     placeholder: Option<&'a str>,
     scrubbed: &'a Scrubbed,
