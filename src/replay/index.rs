@@ -17,6 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::recording::{Exchange, KeyOptions, KeyRequest, MatchKey, ResourceKind};
+use crate::store::ExchangeHead;
 use crate::ucwa::Representation;
 use crate::ucwa::feed::{ack_of, is_events_request};
 
@@ -152,8 +153,6 @@ pub struct Index {
 /// read one by one and dropped), sharing each distinct key, credential and method.
 #[derive(Debug)]
 pub struct IndexBuilder {
-    opts: KeyOptions,
-    recompute: bool,
     entries: Vec<Entry>,
     keys: hashbrown::HashSet<Arc<MatchKey>>,
     credentials: hashbrown::HashSet<Arc<str>>,
@@ -177,13 +176,9 @@ fn intern<T: ?Sized + Eq + Hash>(
 }
 
 impl IndexBuilder {
-    /// `recompute` computes every key from the stored request with `opts` (the exchanges
-    /// must then carry their request headers and body) instead of reading the stored key.
     /// `expected` is how many exchanges will be pushed (room is made for them at once).
-    pub fn new(opts: &KeyOptions, recompute: bool, expected: usize) -> Self {
+    pub fn new(expected: usize) -> Self {
         IndexBuilder {
-            opts: opts.clone(),
-            recompute,
             entries: Vec::with_capacity(expected),
             keys: hashbrown::HashSet::with_capacity(expected),
             credentials: hashbrown::HashSet::new(),
@@ -193,28 +188,20 @@ impl IndexBuilder {
 
     /// Add an exchange (in any order: the index is in `seq` order); `at` says where its
     /// headers and bodies are.
-    pub fn push(&mut self, at: i64, exchange: &Exchange) {
-        let key = if self.recompute {
-            let key = KeyRequest::of_exchange(exchange).key(&self.opts);
-            intern(&mut self.keys, &key, |k| Arc::new(k.clone()))
-        } else {
-            intern(&mut self.keys, &exchange.match_key, |k| Arc::new(k.clone()))
-        };
-        let credential = exchange
+    pub fn push(&mut self, at: i64, head: &ExchangeHead<'_>) {
+        let key = intern(&mut self.keys, &head.key, |_| head.key.clone());
+        let credential = head
             .credential
-            .as_deref()
             .map(|c| intern(&mut self.credentials, c, |c| Arc::from(c)));
         self.entries.push(Entry {
             at,
-            seq: exchange.seq,
-            method: intern(&mut self.methods, exchange.method.as_str(), |m| {
-                Arc::from(m)
-            }),
-            path: (exchange.path != key.path).then(|| exchange.path.as_str().into()),
-            query: exchange.query.as_deref().map(Box::from),
-            status: exchange.status,
-            duration_us: exchange.duration_us,
-            kind: exchange.kind.clone(),
+            seq: head.seq,
+            method: intern(&mut self.methods, head.method, |m| Arc::from(m)),
+            path: (head.path != key.path).then(|| head.path.into()),
+            query: head.query.map(Box::from),
+            status: head.status,
+            duration_us: head.duration_us,
+            kind: ResourceKind::from_rel(head.kind),
             key,
             credential,
         });
@@ -286,9 +273,14 @@ impl Index {
     /// `recompute` computes every key from the stored request with `opts` instead of reading
     /// the stored key.
     pub fn build(exchanges: &[Exchange], opts: &KeyOptions, recompute: bool) -> Self {
-        let mut builder = IndexBuilder::new(opts, recompute, exchanges.len());
+        let mut builder = IndexBuilder::new(exchanges.len());
         for (at, exchange) in exchanges.iter().enumerate() {
-            builder.push(at as i64, exchange);
+            let key = if recompute {
+                KeyRequest::of_exchange(exchange).key(opts)
+            } else {
+                exchange.match_key.clone()
+            };
+            builder.push(at as i64, &ExchangeHead::of(exchange, Arc::new(key)));
         }
         builder.finish()
     }
@@ -416,7 +408,7 @@ mod tests {
 
     #[test]
     fn exchanges_handed_out_of_order_are_indexed_in_seq_order() {
-        let mut builder = IndexBuilder::new(&KeyOptions::default(), false, 3);
+        let mut builder = IndexBuilder::new(3);
         let mut spaced = recorded(1, "GET", "/a%20b", None);
         spaced.path = "/a b".into();
         for (at, e) in [
@@ -427,7 +419,10 @@ mod tests {
         .iter()
         .enumerate()
         {
-            builder.push(at as i64 + 10, e);
+            builder.push(
+                at as i64 + 10,
+                &ExchangeHead::of(e, Arc::new(e.match_key.clone())),
+            );
         }
         let idx = builder.finish();
         let seqs: Vec<(u64, i64, &str)> = idx

@@ -552,4 +552,45 @@ mod tests {
         assert_eq!(r.report().played, 1);
         assert_eq!(r.unplayed()[0].seq, 2);
     }
+
+    /// A replay of a file reads each answer from it when first asked, and keeps it: an
+    /// answer already prepared survives its row, one not yet read is a clear 500.
+    #[tokio::test]
+    async fn answers_come_from_the_file_when_asked() {
+        use crate::store::{NewSession, StoreWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("rec.sqlite");
+        let writer = StoreWriter::create(
+            &db,
+            &NewSession {
+                name: "s".into(),
+                upstream: "https://fe1.contoso.com".into(),
+                also_upstreams: vec![],
+                replace: false,
+            },
+        )
+        .unwrap();
+        let sink = writer.sink();
+        sink.submit(exchange(1, "GET", "/ucwa/a", None, r#"{"n":1}"#));
+        sink.submit(exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#));
+        sink.submit(exchange(3, "GET", "/ucwa/b", None, r#"{"n":3}"#));
+        drop(sink);
+        writer.finish().await.unwrap();
+
+        let r = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
+        let (status, headers, body) = ask(&r, "GET", "/ucwa/a").await;
+        assert_eq!((status, body.as_str()), (200, r#"{"n":1}"#));
+        assert_eq!(headers["location"], "http://127.0.0.1:9/ucwa/x");
+        assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
+            .unwrap();
+        // Recorded answers used up: the last one again, as prepared before.
+        assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
+        let (status, _, body) = ask(&r, "GET", "/ucwa/b").await;
+        assert_eq!(status, 500);
+        assert!(body.contains(r#""subcode":"ReplayUnreadable""#), "{body}");
+        assert!(body.contains("exchange row 3 is gone"), "{body}");
+    }
 }

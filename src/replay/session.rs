@@ -53,10 +53,12 @@ impl Source {
                 let recording = Recording::open(path)?;
                 let info = recording.session(name)?;
                 let expected = usize::try_from(info.exchanges).unwrap_or(0);
-                let mut builder = IndexBuilder::new(key_options, recompute, expected);
-                recording.for_each_exchange_head(&info, recompute, |head| {
-                    builder.push(head.id, &head);
-                })?;
+                let mut builder = IndexBuilder::new(expected);
+                recording.for_each_exchange_head(
+                    &info,
+                    recompute.then_some(key_options),
+                    |head| builder.push(head.id, head),
+                )?;
                 let parts = Parts::File(RowReader::open(path)?);
                 Loaded::new(info, builder.finish(), parts)
             }

@@ -7,17 +7,14 @@
 //! heads are a few dozen bytes each, and one row is read by its `rowid` in microseconds.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::read::Recording;
 use super::{StoreError, schema};
-use crate::recording::{
-    Exchange, HeaderList, KeyOptions, KeyRequest, MatchKey, ResourceKind, SessionInfo,
-};
-use crate::ucwa::Representation;
+use crate::recording::{Exchange, HeaderList, KeyOptions, KeyRequest, MatchKey, SessionInfo};
 
 /// The request side of a stored exchange: headers and body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,19 +57,65 @@ impl ResponseParts {
     }
 }
 
+/// One exchange as an index needs it, borrowed from the row being read: no headers, no
+/// bodies, no events, and no copy of what the row holds.
+#[derive(Debug)]
+pub struct ExchangeHead<'a> {
+    /// The row id ([`RowReader`] reads the rest by it).
+    pub id: i64,
+    pub seq: u64,
+    pub duration_us: i64,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// None when no response was recorded.
+    pub status: Option<u16>,
+    /// The resource kind's rel (`ResourceKind::from_rel`).
+    pub kind: &'a str,
+    pub credential: Option<&'a str>,
+    /// The match key: the stored one (shared by every row that stores the same text), or
+    /// one computed again from the request.
+    pub key: Arc<MatchKey>,
+}
+
+impl<'a> ExchangeHead<'a> {
+    /// The head of an exchange held in memory, with its key.
+    pub fn of(exchange: &'a Exchange, key: Arc<MatchKey>) -> Self {
+        ExchangeHead {
+            id: exchange.id,
+            seq: exchange.seq,
+            duration_us: exchange.duration_us,
+            method: &exchange.method,
+            path: &exchange.path,
+            query: exchange.query.as_deref(),
+            status: exchange.status,
+            kind: exchange.kind.as_str(),
+            credential: exchange.credential.as_deref(),
+            key,
+        }
+    }
+}
+
 impl Recording {
-    /// Every exchange of a session, without its headers, bodies and events (`error`
-    /// included), handed to `each` one at a time so that nothing large is held. The order is
-    /// the file's, which is `seq` order unless the writer stored some late: the caller sorts.
-    /// With `with_request`, the request headers and body are filled in (to compute match keys
-    /// again); a stored key that does not parse is computed again from them either way.
+    /// The head of every exchange of a session, handed to `each` one at a time. The order
+    /// is the file's, which is `seq` order unless the writer stored some late: the caller
+    /// sorts. With `recompute`, every key is computed again from the stored request with
+    /// those options (`--ignore-body-field`); a stored key that does not parse is computed
+    /// again (with the defaults) either way.
     pub fn for_each_exchange_head(
         &self,
         session: &SessionInfo,
-        with_request: bool,
-        mut each: impl FnMut(Exchange),
+        recompute: Option<&KeyOptions>,
+        mut each: impl FnMut(&ExchangeHead<'_>),
     ) -> Result<(), StoreError> {
         let sql = |e| StoreError::sqlite(self.path(), e);
+        let corrupt_or_sql = |e| match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, inner) => StoreError::Corrupt {
+                path: self.path().to_path_buf(),
+                detail: inner.to_string(),
+            },
+            other => sql(other),
+        };
         // Reading the table front to back is 2–3× faster than following the (session, seq)
         // index, which looks every row up by its id; it pays when the session is a good part
         // of the file (rows ever written: the highest id).
@@ -86,28 +129,86 @@ impl Recording {
         let mut stmt = self
             .conn()
             .prepare(&format!(
-                "SELECT id, seq, started_us, duration_us, method, path, query, http_version,
-                        request_truncated, status, response_truncated, content_encoding,
-                        error, kind, representation, match_key, ordinal, credential, upstream,
-                        request_headers, request_body
+                "SELECT id, seq, duration_us, method, path, query, status, kind, match_key,
+                        credential, request_headers, request_body
                  FROM exchanges {} WHERE session_id = ?1 {}",
                 if scan { "NOT INDEXED" } else { "" },
                 if scan { "" } else { "ORDER BY seq" }
             ))
             .map_err(sql)?;
+        // Most rows repeat a key another row stored: parsed once per distinct text.
+        let mut keys: hashbrown::HashMap<Box<str>, Arc<MatchKey>> = hashbrown::HashMap::new();
         let mut rows = stmt.query([session.id]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
-            let exchange = head_from_row(row, with_request).map_err(|e| match e {
-                rusqlite::Error::FromSqlConversionFailure(_, _, inner) => StoreError::Corrupt {
-                    path: self.path().to_path_buf(),
-                    detail: inner.to_string(),
+            let stored = text(row, 8).map_err(corrupt_or_sql)?.unwrap_or("");
+            let key = match recompute {
+                Some(opts) => Arc::new(request_key(row, opts).map_err(corrupt_or_sql)?),
+                None => match keys.get(stored) {
+                    Some(key) => key.clone(),
+                    None => {
+                        let key = Arc::new(match MatchKey::parse(stored) {
+                            Some(key) => key,
+                            None => {
+                                request_key(row, &KeyOptions::default()).map_err(corrupt_or_sql)?
+                            }
+                        });
+                        keys.insert(stored.into(), key.clone());
+                        key
+                    }
                 },
-                other => sql(other),
-            })?;
-            each(exchange);
+            };
+            let head = ExchangeHead {
+                id: row.get(0).map_err(sql)?,
+                seq: row.get::<_, i64>(1).map_err(sql)? as u64,
+                duration_us: row.get(2).map_err(sql)?,
+                method: text(row, 3).map_err(corrupt_or_sql)?.unwrap_or(""),
+                path: text(row, 4).map_err(corrupt_or_sql)?.unwrap_or(""),
+                query: text(row, 5).map_err(corrupt_or_sql)?,
+                status: row.get(6).map_err(sql)?,
+                kind: text(row, 7).map_err(corrupt_or_sql)?.unwrap_or(""),
+                credential: text(row, 9).map_err(corrupt_or_sql)?,
+                key,
+            };
+            each(&head);
         }
         Ok(())
     }
+}
+
+/// A text column of the row, borrowed (None for NULL).
+fn text<'r>(row: &'r Row<'_>, col: usize) -> rusqlite::Result<Option<&'r str>> {
+    match row.get_ref(col)? {
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .map(Some)
+            .map_err(|_| bad(col, "text")),
+        ValueRef::Null => Ok(None),
+        _ => Err(bad(col, "text")),
+    }
+}
+
+/// The key of the row's request (columns 3–5 and 10–11), computed with `opts`.
+fn request_key(row: &Row<'_>, opts: &KeyOptions) -> rusqlite::Result<MatchKey> {
+    let headers = match row.get_ref(10)? {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(HeaderList::from_json),
+        _ => None,
+    }
+    .ok_or_else(|| bad(10, "request headers"))?;
+    let method: String = row.get(3)?;
+    let path: String = row.get(4)?;
+    let query: Option<String> = row.get(5)?;
+    let body = match row.get_ref(11)? {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b,
+        _ => &[],
+    };
+    Ok(KeyRequest {
+        method: &method,
+        path: &path,
+        query: query.as_deref(),
+        accept: headers.get("accept"),
+        content_type: headers.get("content-type"),
+        body,
+    }
+    .key(opts))
 }
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
@@ -116,48 +217,6 @@ fn bad(col: usize, what: &str) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         format!("unreadable {what}").into(),
     )
-}
-
-fn head_from_row(r: &Row<'_>, with_request: bool) -> rusqlite::Result<Exchange> {
-    let kind: String = r.get(13)?;
-    let repr: String = r.get(14)?;
-    let mut ex = Exchange {
-        id: r.get(0)?,
-        seq: r.get::<_, i64>(1)? as u64,
-        started_us: r.get(2)?,
-        duration_us: r.get(3)?,
-        method: r.get(4)?,
-        path: r.get(5)?,
-        query: r.get(6)?,
-        http_version: r.get(7)?,
-        request_truncated: r.get(8)?,
-        status: r.get(9)?,
-        response_truncated: r.get(10)?,
-        content_encoding: r.get(11)?,
-        error: r.get(12)?,
-        kind: ResourceKind::from_rel(&kind),
-        representation: Representation::parse(&repr).ok_or_else(|| bad(14, "representation"))?,
-        ordinal: r.get(16)?,
-        credential: r.get(17)?,
-        upstream: r.get(18)?,
-        ..Exchange::default()
-    };
-    // Borrowed: the large columns are only decoded when they are needed.
-    let key = match r.get_ref(15)? {
-        ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(MatchKey::parse),
-        _ => None,
-    };
-    if with_request || key.is_none() {
-        let headers = match r.get_ref(19)? {
-            ValueRef::Text(t) => std::str::from_utf8(t).ok().and_then(HeaderList::from_json),
-            _ => None,
-        };
-        ex.request_headers = headers.ok_or_else(|| bad(19, "request headers"))?;
-        ex.request_body = r.get(20)?;
-    }
-    // A key written by hand (SQL) that does not parse is computed again, with the defaults.
-    ex.match_key = key.unwrap_or_else(|| KeyRequest::of_exchange(&ex).key(&KeyOptions::default()));
-    Ok(ex)
 }
 
 /// Reads the headers and bodies of single exchanges by row id, from any thread: a small pool
@@ -263,7 +322,9 @@ impl RowReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::ResourceKind;
     use crate::store::{NewSession, StoreWriter};
+    use crate::ucwa::Representation;
 
     fn exchange(seq: u64) -> Exchange {
         let mut request_headers = HeaderList::default();
@@ -286,6 +347,7 @@ mod tests {
             representation: Representation::Xml,
             match_key: KeyRequest::new("POST", &format!("/ucwa/{seq}"))
                 .accept(Some("application/xml"))
+                .body(None, format!("body {seq}").as_bytes())
                 .key(&KeyOptions::default()),
             credential: Some("REDACTED-1".into()),
             ..Exchange::default()
@@ -324,32 +386,60 @@ mod tests {
         let rec = Recording::open(&path).unwrap();
         let session = rec.session(None).unwrap();
         let whole = rec.exchanges(&session).unwrap();
-        let mut heads = Vec::new();
-        rec.for_each_exchange_head(&session, false, |h| heads.push(h))
+        // (id, seq, key, credential, status, kind, path)
+        type Seen = (
+            i64,
+            u64,
+            MatchKey,
+            Option<String>,
+            Option<u16>,
+            String,
+            String,
+        );
+        let heads_with = |recompute: Option<&KeyOptions>| {
+            let mut heads: Vec<Seen> = Vec::new();
+            rec.for_each_exchange_head(&session, recompute, |h| {
+                heads.push((
+                    h.id,
+                    h.seq,
+                    (*h.key).clone(),
+                    h.credential.map(str::to_string),
+                    h.status,
+                    h.kind.to_string(),
+                    h.path.to_string(),
+                ))
+            })
             .unwrap();
+            heads
+        };
+        let heads = heads_with(None);
         assert_eq!(heads.len(), 3);
         let reader = RowReader::open(&path).unwrap();
         for (head, full) in heads.iter().zip(&whole) {
-            assert_eq!(head.seq, full.seq);
-            assert_eq!(head.match_key, full.match_key);
-            assert_eq!(head.match_key.representation, Representation::Xml);
-            assert_eq!(head.credential, full.credential);
-            assert_eq!(head.status, Some(201));
-            assert!(head.response_body.is_empty() && head.response_headers.0.is_empty());
-            assert_eq!(reader.response(head.id).unwrap(), ResponseParts::of(full));
-            assert_eq!(reader.request(head.id).unwrap(), RequestParts::of(full));
+            let (id, seq, key, credential, status, kind, path) = head;
+            assert_eq!(*seq, full.seq);
+            assert_eq!(*key, full.match_key);
+            assert_eq!(key.representation, Representation::Xml);
+            assert_eq!(*credential, full.credential);
+            assert_eq!(*status, Some(201));
+            assert_eq!(*kind, "participantMessaging");
+            assert_eq!(*path, full.path);
+            assert_eq!(reader.response(*id).unwrap(), ResponseParts::of(full));
+            assert_eq!(reader.request(*id).unwrap(), RequestParts::of(full));
         }
-        let mut with = Vec::new();
-        rec.for_each_exchange_head(&session, true, |h| with.push(h))
-            .unwrap();
-        assert_eq!(with[0].request_body, b"body 1");
+        // Computed again from the request: the same keys (no ignored field in these).
+        let again = heads_with(Some(&KeyOptions::with_extra_fields(["x".to_string()])));
+        assert_eq!(
+            again.iter().map(|h| &h.2).collect::<Vec<_>>(),
+            heads.iter().map(|h| &h.2).collect::<Vec<_>>()
+        );
 
         // Several threads at once each get a connection; a row that is gone is an error.
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
                     for head in &heads {
-                        assert_eq!(reader.response(head.id).unwrap().body.len(), 10);
+                        assert_eq!(reader.response(head.0).unwrap().body.len(), 10);
                     }
                 });
             }
