@@ -10,7 +10,8 @@
 //! (for replay start-up and memory: the floor of starting the binary; for import, export
 //! and diff time: ×100, so a ratio above 1 is worse than linear). The recordings are
 //! generated once into `target/ucwa-bench/` and kept (delete it to regenerate).
-//! `BENCH_ROUNDS=N` changes the number of rounds (default 3). A report, no assertions.
+//! `BENCH_ROUNDS=N` changes the number of rounds (default 3); `BENCH_ONLY=replay` runs only
+//! the replay row; `UCWA_REPLAY_BIN=PATH` measures another build. A report, no assertions.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -175,6 +176,7 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
+    let only_replay = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "replay");
     println!("100 000-exchange cases on {}", machine());
     let data = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("target/ucwa-bench/big-v{DATA_VERSION}"));
@@ -205,6 +207,9 @@ fn main() {
             };
             times.push(t);
             peaks.push(peak);
+        }
+        if only_replay {
+            continue;
         }
         for (big, db, other) in [(true, &big_a, &big_b), (false, &small_a, &small_b)] {
             let har = work.path().join(format!("{big}.har"));
@@ -274,6 +279,9 @@ fn main() {
         Some(0.3),
         120.0,
     ));
+    if only_replay {
+        return;
+    }
     print(&row("export --format har", export, 100.0, rec, None, 100.0));
     print(&row(
         "import of the exported HAR",

@@ -12,6 +12,10 @@
 #   - SIGTERM in the middle of a load: nothing answered is lost.
 #
 # Usage: benches/load.sh            (ROUNDS=5 DURATION=4 by default; both can be set)
+#        ONLY=replay benches/load.sh   (the replay rows alone: one recording, then nginx and
+#                                       replay taken in turn each round; BIN2=PATH adds
+#                                       another build's replay to each round, e.g. an older one)
+#        BIN=PATH benches/load.sh      (measure that binary instead of building this tree)
 # Installs wrk and nginx with apt-get when they are missing and it runs as root. Without
 # nginx the upstream is the built-in simulator (its unauthenticated autodiscover GET) and
 # the nginx rows are skipped; without wrk nothing can be measured.
@@ -39,8 +43,10 @@ HAVE_NGINX=0
 command -v nginx >/dev/null && HAVE_NGINX=1
 [ "$HAVE_NGINX" = 1 ] || echo "nginx is not installed: the nginx rows are skipped, the upstream is the simulator" >&2
 
-cargo build --release --locked -q
-BIN=$PWD/target/release/ucwa-replay
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/ucwa-replay
+fi
 T=$(mktemp -d)
 chmod 755 "$T"
 PIDS=()
@@ -164,6 +170,55 @@ echo "wrk -t1 keep-alive, ${DURATION} s per run, $ROUNDS rounds, GET $PATH_PM; m
 echo
 
 DB=$T/rec.sqlite
+if [ "${ONLY:-}" = replay ]; then
+  # One recording (as in the full run: 32 connections, then one complete request), then per
+  # round nginx and the replay (and BIN2's) in turn, so each ratio compares the same moment.
+  start_server record record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session load
+  REC=$SRV_PID
+  read -r rps p50 p99 answered bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
+  one_get "$SRV_URL" && answered=$((answered + 1))
+  kill -TERM "$REC"
+  wait "$REC" || true
+  echo "recorded $(stored "$DB" load) exchanges (answered $answered)"
+  for r in $(seq 1 "$ROUNDS"); do
+    read -r rps p50 p99 n bad < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
+    echo "$rps" >>"$T/direct32"; echo "$p99" >>"$T/direct32p99"
+    for b in 1 2; do
+      if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
+      [ -n "$bin" ] || continue
+      "$bin" replay --db "$DB" --session load --listen 127.0.0.1:0 >"$T/replay.out" 2>"$T/replay.err" &
+      REP=$!
+      PIDS+=("$REP")
+      url=
+      for _ in $(seq 1 500); do
+        url=$(head -1 "$T/replay.out" 2>/dev/null || true)
+        [ -n "$url" ] && break
+        sleep 0.02
+      done
+      read -r rps p50 p99 n bad < <(wrk_run $CONNS "$url$PATH_PM")
+      echo "$rps" >>"$T/replay32-$b"; echo "$p99" >>"$T/replay32p99-$b"
+      ratio "$bad" "$n" >>"$T/replay_bad-$b"; echo >>"$T/replay_bad-$b"
+      hwm_mb "$REP" >>"$T/replay_peak-$b"
+      kill -TERM "$REP"; wait "$REP" || true
+    done
+    echo "round $r done" >&2
+  done
+  d32=$(median <"$T/direct32")
+  dp=$(median <"$T/direct32p99")
+  echo "replay at $CONNS connections ($( [ "$HAVE_NGINX" = 1 ] && echo 'vs nginx serving the same bytes from a file' || echo 'vs the simulator' )):"
+  echo "  upstream: $d32 req/s, p99 $dp µs"
+  for b in 1 2; do
+    [ -f "$T/replay32-$b" ] || continue
+    if [ "$b" = 1 ]; then name=$BIN; else name=$BIN2; fi
+    rp=$(median <"$T/replay32-$b")
+    rpp=$(median <"$T/replay32p99-$b")
+    echo "  $name:"
+    echo "    req/s $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0); p99 $rpp µs  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
+    echo "    peak resident $(median <"$T/replay_peak-$b") MB; share of answers not 2xx: $(median <"$T/replay_bad-$b")"
+    echo "    per round req/s: $(tr '\n' ' ' <"$T/replay32-$b"); nginx: $(tr '\n' ' ' <"$T/direct32")"
+  done
+  exit 0
+fi
 for r in $(seq 1 "$ROUNDS"); do
   read -r rps p50 p99 n bad < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
   echo "$rps" >>"$T/direct32"; echo "$p99" >>"$T/direct32p99"

@@ -185,9 +185,12 @@ pub async fn write_session(path: &Path, name: &str, exchanges: impl Iterator<Ite
     w.finish().await.expect("finish recording");
 }
 
-/// The release binary next to this bench (cargo builds it for benches).
+/// The release binary next to this bench (cargo builds it for benches), or the one named
+/// by `UCWA_REPLAY_BIN` (an older build, for a before/after comparison in the same run).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ucwa-replay"))
+    std::env::var_os("UCWA_REPLAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ucwa-replay")))
 }
 
 /// A field of `/proc/PID/status` in kB (`VmHWM`: peak resident, `VmRSS`: resident now).

@@ -19,7 +19,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
 /// ack is then treated as the end of the feed.
 pub fn recorded_answer(index: &Index, group: GroupId) -> Option<usize> {
     let entries = index.group(group);
-    let status = |i: usize| index.entries()[i].exchange.status;
+    let status = |i: usize| index.entries()[i].status;
     entries
         .iter()
         .copied()

@@ -93,12 +93,10 @@ impl std::fmt::Display for Miss {
 /// candidate differing in both method and path is not "close" and is left out.
 pub fn closest(index: &Index, credential: Option<&str>, key: &MatchKey) -> Vec<Closest> {
     let mut scored: Vec<(u32, usize, u64, Closest)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for entry in index.entries() {
+    // One candidate per distinct recorded request: a group, by its first exchange.
+    for group in 0..index.group_count() {
+        let entry = &index.entries()[index.group(group)[0]];
         let k = entry.key();
-        if !seen.insert((entry.credential.clone(), k.clone())) {
-            continue; // one candidate per distinct recorded request
-        }
         let mut differs = Vec::new();
         let mut weight = 0;
         let mut check = |name: &str, same: bool, w: u32| {
@@ -121,16 +119,15 @@ pub fn closest(index: &Index, credential: Option<&str>, key: &MatchKey) -> Vec<C
             continue;
         }
         let common = common_prefix(&k.path, &key.path);
-        let e = &entry.exchange;
         scored.push((
             weight,
             usize::MAX - common,
-            e.seq,
+            entry.seq,
             Closest {
-                seq: e.seq,
-                method: e.method.clone(),
-                path: e.path.clone(),
-                query: e.query.clone(),
+                seq: entry.seq,
+                method: entry.method.to_string(),
+                path: entry.path().to_string(),
+                query: entry.query.as_deref().map(str::to_string),
                 differs,
             },
         ));
@@ -193,7 +190,7 @@ mod tests {
     #[test]
     fn names_what_differs_nearest_first() {
         let index = Index::build(
-            vec![
+            &[
                 rec(1, "GET", "/ucwa/me", None, ""),
                 rec(2, "POST", "/ucwa/apps", None, r#"{"UserAgent":"a"}"#),
                 rec(3, "GET", "/ucwa/apps", Some("application/xml"), ""),

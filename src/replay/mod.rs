@@ -69,6 +69,7 @@
 //! value, not the one it sent this time. Those client-generated identifiers are left out of
 //! the match key (see `key::DEFAULT_IGNORED_BODY_FIELDS`) so that the request still matches.
 
+mod answers;
 mod control;
 mod cursor;
 mod fault;

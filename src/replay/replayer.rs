@@ -22,7 +22,7 @@ use super::cursor::{Cursors, Pick};
 use super::fault::{self, FaultRule, RuleState, RuleStatus};
 use super::feed;
 use super::hold::Holds;
-use super::index::GroupId;
+use super::index::{Entry, GroupId};
 use super::log::{MAX_LOGGED, Outcome, Received};
 use super::miss::{Miss, MissReason, closest};
 use super::near_miss::{NearMiss, body_text, differences};
@@ -33,6 +33,7 @@ use super::session::{Loaded, Source};
 use crate::error::Error;
 use crate::recording::{Exchange, KeyOptions, KeyRequest, MatchKey, SessionInfo};
 use crate::redact::{ExchangeFields, Redactor};
+use crate::store::RequestParts;
 use crate::ucwa::feed::{ack_of, is_events_request};
 
 /// A loaded session, ready to answer requests. Cheap to share (`Arc`).
@@ -199,6 +200,10 @@ impl Replayer {
         session: Option<&str>,
         config: ReplayConfig,
     ) -> Result<Self, Error> {
+        let sessions = sessions
+            .into_iter()
+            .map(|(info, exchanges)| (info, Arc::new(exchanges)))
+            .collect();
         Replayer::from_source(Source::Memory { name, sessions }, session, config)
     }
 
@@ -209,9 +214,8 @@ impl Replayer {
     ) -> Result<Self, Error> {
         let key_options = config.key_options();
         let redactor = Redactor::new(&config.redact)?;
-        let (info, exchanges) = source.read(session)?;
         let recompute = !config.ignore_body_fields.is_empty();
-        let loaded = Arc::new(Loaded::new(info, exchanges, &key_options, recompute)?);
+        let loaded = Arc::new(source.load(session, &key_options, recompute)?);
         let rules = config.faults.iter().cloned().map(RuleState::new).collect();
         Ok(Replayer {
             source,
@@ -321,9 +325,8 @@ impl Replayer {
 
     /// Replay another session of the same recording, from the start (a reset included).
     pub fn switch_session(&self, name: &str) -> Result<SessionInfo, Error> {
-        let (info, exchanges) = self.source.read(Some(name))?;
         let recompute = !self.config.ignore_body_fields.is_empty();
-        let loaded = Arc::new(Loaded::new(info, exchanges, &self.key_options, recompute)?);
+        let loaded = Arc::new(self.source.load(Some(name), &self.key_options, recompute)?);
         let session = loaded.session.clone();
         let mut state = self.state();
         let rules = state
@@ -467,23 +470,29 @@ impl Replayer {
         }
         .key(&self.key_options);
         // As sent: a recording that kept a value the default rules redact (a username)
-        // still matches.
-        let raw_key = KeyRequest::of_http(parts, body).key(&self.key_options);
+        // still matches. Computed only when the redacted key matches nothing and redaction
+        // changed something.
+        let redacted = scrubbed.path != parts.uri.path()
+            || scrubbed.query.as_deref() != parts.uri.query()
+            || scrubbed.body != body;
+        let mut raw_key = None;
         let placeholder = header(header::AUTHORIZATION).and_then(credential_placeholder);
         loop {
             let loaded = self.loaded();
             let credential = loaded.index.lookup_credential(placeholder);
-            let key = match loaded.index.lookup(credential.as_deref(), &scrubbed_key) {
-                None if loaded
-                    .index
-                    .lookup(credential.as_deref(), &raw_key)
-                    .is_some() =>
-                {
-                    raw_key.clone()
+            let (key, group) = match loaded.index.lookup(credential.as_deref(), &scrubbed_key) {
+                None if redacted => {
+                    let raw = raw_key.get_or_insert_with(|| {
+                        KeyRequest::of_http(parts, body).key(&self.key_options)
+                    });
+                    match loaded.index.lookup(credential.as_deref(), raw) {
+                        Some(g) => (raw.clone(), Some(g)),
+                        None => (scrubbed_key.clone(), None),
+                    }
                 }
-                _ => scrubbed_key.clone(),
+                group => (scrubbed_key.clone(), group),
             };
-            let fallback = match loaded.index.lookup(credential.as_deref(), &key) {
+            let fallback = match group {
                 Some(_) => None,
                 None => self.fallback(
                     &loaded,
@@ -503,6 +512,7 @@ impl Replayer {
                 loaded,
                 key,
                 Asked {
+                    group,
                     credential: credential.as_deref(),
                     placeholder,
                     scrubbed: &scrubbed,
@@ -522,6 +532,7 @@ impl Replayer {
         asked: Asked<'_>,
     ) -> Decided {
         let Asked {
+            group,
             credential,
             placeholder,
             scrubbed,
@@ -531,16 +542,10 @@ impl Replayer {
         } = asked;
         let index = &loaded.index;
         // The rel the recording knows this resource by, for rules written `*/REL`.
-        let rel = index
-            .lookup(credential, &key)
-            .or_else(|| fallback.as_ref().and_then(|(g, _)| g.first().copied()))
-            .map(|g| {
-                index.entries()[index.group(g)[0]]
-                    .exchange
-                    .kind
-                    .as_str()
-                    .to_string()
-            });
+        let rel = (!state.rules.is_empty())
+            .then(|| group.or_else(|| fallback.as_ref().and_then(|(g, _)| g.first().copied())))
+            .flatten()
+            .map(|g| index.entries()[index.group(g)[0]].kind.as_str().to_string());
         let fault = fault::evaluate(&mut state.rules, &key.method, &key.path, rel.as_deref());
         let take = match &fault {
             Some(rule) if !rule.action().serves_recorded() => Take::Peek,
@@ -550,13 +555,14 @@ impl Replayer {
             state,
             &loaded,
             &key,
+            group,
             credential,
             placeholder,
             scrubbed.query.as_deref(),
             fallback.clone(),
             take,
         );
-        let seq_of = |entry: usize| index.entries()[entry].exchange.seq;
+        let seq_of = |entry: usize| index.entries()[entry].seq;
         let seq = match &answer {
             Answer::Serve(entry) => Some(seq_of(*entry)),
             _ => None,
@@ -566,7 +572,9 @@ impl Replayer {
                 Answer::Serve(e) => e,
                 _ => unreachable!("a near miss is served"),
             };
-            let recorded = &index.entries()[entry].exchange;
+            let recorded = &index.entries()[entry];
+            // Read under the lock, but only for a near miss (rare, and a report finding).
+            let request = recorded_request(&loaded, recorded);
             NearMiss {
                 seq: recorded.seq,
                 method: key.method.clone(),
@@ -575,12 +583,12 @@ impl Replayer {
                 representation: key.representation,
                 differences: differences(
                     &self.key_options,
-                    recorded.request_headers.get("content-type"),
-                    &recorded.request_body,
+                    request.headers.get("content-type"),
+                    &request.body,
                     content_type,
                     &scrubbed.body,
                 ),
-                recorded_body: body_text(&recorded.request_body),
+                recorded_body: body_text(&request.body),
                 received_body: body_text(&scrubbed.body),
             }
         });
@@ -660,6 +668,7 @@ impl Replayer {
         state: &mut State,
         loaded: &Loaded,
         key: &MatchKey,
+        group: Option<GroupId>,
         credential: Option<&str>,
         placeholder: Option<&str>,
         query: Option<&str>,
@@ -667,7 +676,6 @@ impl Replayer {
         take: Take,
     ) -> (Answer, bool) {
         let index = &loaded.index;
-        let group = index.lookup(credential, key);
         if is_events_request(&key.method, &key.path) {
             if let Some(g) = group {
                 // Idempotent: every entry for this ack counts as played; one answer is served.
@@ -741,7 +749,7 @@ impl Replayer {
                 tracing::debug!(
                     method = %key.method,
                     target = %key.path,
-                    recorded_seq = index.entries()[entry].exchange.seq,
+                    recorded_seq = index.entries()[entry].seq,
                     "replay: request differs from the recording only where it was redacted"
                 );
             }
@@ -782,7 +790,7 @@ impl Replayer {
                 let recorded = index.entries()[index.group(g)[0]].key();
                 recorded.query == key.query
                     || query_equal_but_secrets(
-                        index.entries()[index.group(g)[0]].exchange.query.as_deref(),
+                        index.entries()[index.group(g)[0]].query.as_deref(),
                         query,
                     )
             })
@@ -791,15 +799,17 @@ impl Replayer {
             .iter()
             .copied()
             .filter(|&g| {
-                let recorded = &index.entries()[index.group(g)[0]].exchange;
-                recorded.match_key.body == key.body
-                    || equal_but_secrets(
+                let recorded = &index.entries()[index.group(g)[0]];
+                recorded.key().body == key.body || {
+                    let request = recorded_request(loaded, recorded);
+                    equal_but_secrets(
                         &self.key_options,
                         content_type,
                         body,
-                        recorded.request_headers.get("content-type"),
-                        &recorded.request_body,
+                        request.headers.get("content-type"),
+                        &request.body,
                     )
+                }
             })
             .collect();
         match (&secrets[..], &same[..], self.config.body_match) {
@@ -860,6 +870,8 @@ impl Replayer {
 
 /// What a request asked, as `decide_locked` needs it.
 struct Asked<'a> {
+    /// The group its key found, if any.
+    group: Option<GroupId>,
     credential: Option<&'a str>,
     placeholder: Option<&'a str>,
     scrubbed: &'a Scrubbed,
@@ -871,7 +883,7 @@ struct Asked<'a> {
 /// The status an answer goes out with.
 fn answer_status(index: &super::index::Index, answer: &Answer) -> u16 {
     match answer {
-        Answer::Serve(entry) => index.entries()[*entry].exchange.status.unwrap_or(502),
+        Answer::Serve(entry) => index.entries()[*entry].status.unwrap_or(502),
         Answer::FeedEnd { .. } => 200,
         Answer::Miss(_) => 404,
         Answer::Forward => 0,
@@ -886,19 +898,29 @@ fn unplayed_in(state: &State) -> Vec<Unplayed> {
         .iter()
         .zip(&state.played)
         .filter(|(_, n)| **n == 0)
-        .map(|(entry, _)| {
-            let e = &entry.exchange;
-            Unplayed {
-                seq: e.seq,
-                method: e.method.clone(),
-                path: e.path.clone(),
-                query: e.query.clone(),
-                representation: entry.key().representation,
-                status: e.status,
-                match_key: entry.key().to_string(),
-            }
+        .map(|(entry, _)| Unplayed {
+            seq: entry.seq,
+            method: entry.method.to_string(),
+            path: entry.path().to_string(),
+            query: entry.query.as_deref().map(str::to_string),
+            representation: entry.key().representation,
+            status: entry.status,
+            match_key: entry.key().to_string(),
         })
         .collect()
+}
+
+/// The recorded request of an entry, to compare bodies with; empty (and a log line) when the
+/// recording cannot be read any more.
+fn recorded_request(loaded: &Loaded, entry: &Entry) -> RequestParts {
+    loaded.request(entry).unwrap_or_else(|e| {
+        tracing::warn!(
+            seq = entry.seq,
+            "replay: the recorded request could not be read: {}",
+            crate::error::Chain(&e)
+        );
+        RequestParts::default()
+    })
 }
 
 /// The `REDACTED-n` placeholder inside an `Authorization` value (`Bearer cwt=REDACTED-2`).

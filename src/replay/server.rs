@@ -28,8 +28,7 @@ use super::report::{Forwarded, Rejected, ReplayReport};
 use super::session::Loaded;
 use crate::body::{Body, BoxError, full};
 use crate::error::Error;
-use crate::recording::headers::{client_headers, retain_in_order};
-use crate::recording::{Exchange, MatchKey};
+use crate::recording::MatchKey;
 use crate::serve::{
     CloseConnection, ConnInfo, DEFAULT_DRAIN, Limits, OnRefused, Refused, serve_observed,
 };
@@ -115,13 +114,13 @@ impl Replayer {
         }
         match &decided.answer {
             Answer::Serve(entry) => {
-                let exchange = &decided.loaded.index.entries()[*entry].exchange;
-                let delay = self.config.pace.delay(exchange.duration_us);
+                let recorded = &decided.loaded.index.entries()[*entry];
+                let delay = self.config.pace.delay(recorded.duration_us);
                 if wait(delay, shutdown, replaced).await == Waited::Replaced {
                     self.note_replaced(&decided);
                     return pget_replaced(repr);
                 }
-                recorded_response(&decided.loaded, exchange, &decided.key, public_base)
+                recorded_response(&decided.loaded, *entry, &decided.key, public_base)
             }
             Answer::FeedEnd { ack } => {
                 if self.config.feed_end == FeedEnd::Hold
@@ -190,12 +189,9 @@ impl Replayer {
     ) -> Response<Body> {
         let repr = decided.key.representation;
         match &decided.answer {
-            Answer::Serve(entry) => recorded_response(
-                &decided.loaded,
-                &decided.loaded.index.entries()[*entry].exchange,
-                &decided.key,
-                public_base,
-            ),
+            Answer::Serve(entry) => {
+                recorded_response(&decided.loaded, *entry, &decided.key, public_base)
+            }
             Answer::FeedEnd { ack } => feed_end(&decided.loaded, path, query, *ack, repr),
             Answer::Miss(miss) => miss_response(miss),
             Answer::Forward => miss_response(&super::miss::Miss {
@@ -250,49 +246,41 @@ impl Replayer {
     }
 }
 
-/// The recorded response, byte for byte, with the recorded origins rewritten to ours.
+/// The recorded response of the entry at `at`, byte for byte, with the recorded origins
+/// rewritten to ours.
 fn recorded_response(
     loaded: &Loaded,
-    exchange: &Exchange,
+    at: usize,
     key: &MatchKey,
     public_base: &str,
 ) -> Response<Body> {
-    let Some(status) = exchange.status else {
-        // The client got no response from upstream while recording: the recording
-        // proxy answered with its own 502, which is what we answer with too.
-        let message = exchange
-            .error
-            .clone()
-            .unwrap_or_else(|| "no response was recorded".to_string());
-        let err = ErrorBody::new(StatusCode::BAD_GATEWAY, Some("UpstreamFailed"), message);
-        return error_response(&err, key.representation);
+    let entry = &loaded.index.entries()[at];
+    let answer = match entry.status {
+        Some(_) => loaded.prepared(at, public_base).map(|p| p.response()),
+        None => loaded.response(entry).map(|parts| {
+            // The client got no response from upstream while recording: the recording
+            // proxy answered with its own 502, which is what we answer with too.
+            let message = parts
+                .error
+                .unwrap_or_else(|| "no response was recorded".to_string());
+            let err = ErrorBody::new(StatusCode::BAD_GATEWAY, Some("UpstreamFailed"), message);
+            error_response(&err, key.representation)
+        }),
     };
-    let rules = loaded.head_rules(public_base);
-    let body = rules
-        .to_public
-        .rewrite(&exchange.response_body)
-        .into_owned();
-    let mut headers = exchange.response_headers.to_http();
-    if exchange.content_encoding.is_some() {
-        // The body is stored decoded and sent whole.
-        retain_in_order(&mut headers, |n| n != header::CONTENT_ENCODING);
-    }
-    client_headers(&mut headers, &rules);
-    if let Some(length) = headers.get_mut(header::CONTENT_LENGTH) {
-        *length = HeaderValue::from(body.len());
-    }
-    let keeps_length = !body.is_empty() || !headers.contains_key(header::CONTENT_LENGTH);
-    let body = if keeps_length {
-        full(body)
-    } else {
-        // hyper moves the `Content-Length: 0` of a known-empty body to the end of the
-        // head; a body of unknown size keeps the recorded field where it was.
-        empty_of_unknown_size()
-    };
-    let mut resp = Response::new(body);
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    *resp.headers_mut() = headers;
-    resp
+    answer.unwrap_or_else(|e| {
+        let message = format!(
+            "the recorded answer (#{}) could not be read: {}",
+            entry.seq,
+            crate::error::Chain(&e)
+        );
+        tracing::error!("replay: {message}");
+        let err = ErrorBody::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("ReplayUnreadable"),
+            message,
+        );
+        error_response(&err, key.representation)
+    })
 }
 
 /// The empty batch at the end of the events feed.
@@ -305,10 +293,8 @@ fn feed_end(
 ) -> Response<Body> {
     let body = feed::empty_batch(path, query, ack, repr);
     let content_type = loaded
-        .index
         .feed_content_type(path, repr)
-        .unwrap_or(repr.default_content_type())
-        .to_string();
+        .unwrap_or_else(|| repr.default_content_type().to_string());
     let mut resp = Response::new(full(body));
     if let Ok(v) = HeaderValue::from_str(&content_type) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
@@ -375,13 +361,6 @@ async fn truncated(whole: Response<Body>) -> Response<Body> {
         futures_util::StreamExt::chain(half, broken),
     ));
     Response::from_parts(parts, body)
-}
-
-/// An empty body that does not announce its size.
-fn empty_of_unknown_size() -> Body {
-    let frames =
-        futures_util::stream::empty::<Result<http_body::Frame<Bytes>, std::convert::Infallible>>();
-    crate::body::boxed(http_body_util::StreamBody::new(frames))
 }
 
 /// This replay's own URL as the client reached it: the listener's address, or the `Host`
@@ -478,7 +457,7 @@ pub async fn run_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{HeaderList, KeyOptions, KeyRequest, SessionInfo};
+    use crate::recording::{Exchange, HeaderList, KeyOptions, KeyRequest, SessionInfo};
     use crate::replay::ReplayConfig;
 
     fn session() -> SessionInfo {
@@ -577,5 +556,46 @@ mod tests {
         assert!(body.contains(r#""differs":["path"]"#), "{body}");
         assert_eq!(r.report().played, 1);
         assert_eq!(r.unplayed()[0].seq, 2);
+    }
+
+    /// A replay of a file reads each answer from it when first asked, and keeps it: an
+    /// answer already prepared survives its row, one not yet read is a clear 500.
+    #[tokio::test]
+    async fn answers_come_from_the_file_when_asked() {
+        use crate::store::{NewSession, StoreWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("rec.sqlite");
+        let writer = StoreWriter::create(
+            &db,
+            &NewSession {
+                name: "s".into(),
+                upstream: "https://fe1.contoso.com".into(),
+                also_upstreams: vec![],
+                replace: false,
+            },
+        )
+        .unwrap();
+        let sink = writer.sink();
+        sink.submit(exchange(1, "GET", "/ucwa/a", None, r#"{"n":1}"#));
+        sink.submit(exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#));
+        sink.submit(exchange(3, "GET", "/ucwa/b", None, r#"{"n":3}"#));
+        drop(sink);
+        writer.finish().await.unwrap();
+
+        let r = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
+        let (status, headers, body) = ask(&r, "GET", "/ucwa/a").await;
+        assert_eq!((status, body.as_str()), (200, r#"{"n":1}"#));
+        assert_eq!(headers["location"], "http://127.0.0.1:9/ucwa/x");
+        assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
+            .unwrap();
+        // Recorded answers used up: the last one again, as prepared before.
+        assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
+        let (status, _, body) = ask(&r, "GET", "/ucwa/b").await;
+        assert_eq!(status, 500);
+        assert!(body.contains(r#""subcode":"ReplayUnreadable""#), "{body}");
+        assert!(body.contains("exchange row 3 is gone"), "{body}");
     }
 }

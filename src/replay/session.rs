@@ -1,15 +1,22 @@
 //! The session being replayed and where sessions come from: a recording file, or exchanges
 //! held in memory (an NDJSON export, a HAR, exchanges built by hand). `POST /_replay/session`
 //! switches to another session of the same source.
+//!
+//! A loaded session keeps its index in memory and reads headers and bodies when a request
+//! needs them: from the file through a pool of read-only connections (`store::RowReader`),
+//! or from the exchanges held in memory. Answers once prepared are kept up to a budget
+//! (`answers`), so a hot answer is neither read nor rewritten again.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::index::Index;
+use super::answers::{Answers, DEFAULT_BUDGET, Prepared};
+use super::index::{Entry, Index, IndexBuilder};
 use crate::error::{Error, StoreError};
 use crate::recording::headers::ResponseRules;
 use crate::recording::{Exchange, KeyOptions, OriginRewriter, SessionInfo, Upstreams};
-use crate::store::Recording;
+use crate::store::{Recording, RequestParts, ResponseParts, RowReader};
+use crate::ucwa::Representation;
 
 /// Where the sessions of a replay come from.
 #[derive(Debug, Clone)]
@@ -19,7 +26,7 @@ pub(crate) enum Source {
     /// Sessions held in memory; `name` names them in reports.
     Memory {
         name: String,
-        sessions: Vec<(SessionInfo, Vec<Exchange>)>,
+        sessions: Vec<(SessionInfo, Arc<Vec<Exchange>>)>,
     },
 }
 
@@ -32,14 +39,28 @@ impl Source {
         }
     }
 
-    /// The session `name` (the only one when `None`) and its exchanges in `seq` order.
-    pub fn read(&self, name: Option<&str>) -> Result<(SessionInfo, Vec<Exchange>), Error> {
+    /// Load the session `name` (the only one when `None`): its index, and where its headers
+    /// and bodies are. `recompute` computes keys with `key_options` instead of reading the
+    /// stored ones (`--ignore-body-field`).
+    pub fn load(
+        &self,
+        name: Option<&str>,
+        key_options: &KeyOptions,
+        recompute: bool,
+    ) -> Result<Loaded, Error> {
         match self {
             Source::File(path) => {
                 let recording = Recording::open(path)?;
                 let info = recording.session(name)?;
-                let exchanges = recording.exchanges(&info)?;
-                Ok((info, exchanges))
+                let expected = usize::try_from(info.exchanges).unwrap_or(0);
+                let mut builder = IndexBuilder::new(expected);
+                recording.for_each_exchange_head(
+                    &info,
+                    recompute.then_some(key_options),
+                    |head| builder.push(head.id, head),
+                )?;
+                let parts = Parts::File(RowReader::open(path)?);
+                Loaded::new(info, builder.finish(), parts)
             }
             Source::Memory {
                 name: source,
@@ -57,17 +78,28 @@ impl Source {
                         .into());
                     }
                 };
-                found.cloned().ok_or_else(|| {
-                    StoreError::NoSession {
+                let Some((info, exchanges)) = found else {
+                    return Err(StoreError::NoSession {
                         path: PathBuf::from(source),
                         name: name.unwrap_or_default().to_string(),
                         available: available(),
                     }
-                    .into()
-                })
+                    .into());
+                };
+                let index = Index::build(exchanges, key_options, recompute);
+                Loaded::new(info.clone(), index, Parts::Memory(exchanges.clone()))
             }
         }
     }
+}
+
+/// Where the headers and bodies the index leaves out are read from.
+#[derive(Debug)]
+enum Parts {
+    /// The recording file, one row at a time.
+    File(RowReader),
+    /// The exchanges held in memory (an entry's `at` is its position).
+    Memory(Arc<Vec<Exchange>>),
 }
 
 /// One session, indexed and ready to answer.
@@ -76,20 +108,13 @@ pub(crate) struct Loaded {
     pub session: SessionInfo,
     pub index: Index,
     pub upstreams: Upstreams,
-    /// The response-head rules for the last public base answered at (a replay is normally
-    /// reached at one base, so they are built once rather than per response).
-    head_rules: Mutex<Option<(String, Arc<ResponseRules>)>>,
+    parts: Parts,
+    /// Recorded answers prepared for the base URL last answered at.
+    answers: Answers,
 }
 
 impl Loaded {
-    /// Index `exchanges`; `recompute` computes keys with `key_options` instead of reading
-    /// the stored ones (`--ignore-body-field`).
-    pub fn new(
-        session: SessionInfo,
-        exchanges: Vec<Exchange>,
-        key_options: &KeyOptions,
-        recompute: bool,
-    ) -> Result<Self, Error> {
+    fn new(session: SessionInfo, index: Index, parts: Parts) -> Result<Self, Error> {
         let upstreams =
             Upstreams::parse(&session.upstream, &session.also_upstreams).map_err(|e| {
                 Error::invalid_because(
@@ -103,9 +128,10 @@ impl Loaded {
             })?;
         Ok(Loaded {
             session,
-            index: Index::build(exchanges, key_options, recompute),
+            index,
             upstreams,
-            head_rules: Mutex::new(None),
+            parts,
+            answers: Answers::new(DEFAULT_BUDGET),
         })
     }
 
@@ -117,17 +143,65 @@ impl Loaded {
     /// The same head rewriting as the recording proxy (hop-by-hop fields, Via, origins in
     /// Location / WWW-Authenticate / …, cookie domains), built once per `public_base`.
     pub fn head_rules(&self, public_base: &str) -> Arc<ResponseRules> {
-        let mut cached = self.head_rules.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((base, rules)) = cached.as_ref()
-            && base == public_base
-        {
-            return rules.clone();
-        }
-        let rules = Arc::new(ResponseRules {
+        self.answers.rules(public_base, || ResponseRules {
             to_public: self.rewriter(public_base),
             upstream_hosts: self.upstreams.all().map(|o| o.host.clone()).collect(),
-        });
-        *cached = Some((public_base.to_string(), rules.clone()));
-        rules
+        })
     }
+
+    /// The recorded request headers and body of an entry.
+    pub fn request(&self, entry: &Entry) -> Result<RequestParts, Error> {
+        match &self.parts {
+            Parts::File(reader) => Ok(reader.request(entry.at)?),
+            Parts::Memory(exchanges) => Ok(RequestParts::of(held(exchanges, entry)?)),
+        }
+    }
+
+    /// The recorded response headers, body, encoding and error of an entry.
+    pub fn response(&self, entry: &Entry) -> Result<ResponseParts, Error> {
+        match &self.parts {
+            Parts::File(reader) => Ok(reader.response(entry.at)?),
+            Parts::Memory(exchanges) => Ok(ResponseParts::of(held(exchanges, entry)?)),
+        }
+    }
+
+    /// The recorded answer of the entry at `at` (which has a status), ready to send from
+    /// `public_base`: prepared once, then served from memory while the budget keeps it.
+    pub fn prepared(&self, at: usize, public_base: &str) -> Result<Arc<Prepared>, Error> {
+        if let Some(ready) = self.answers.get(public_base, at) {
+            return Ok(ready);
+        }
+        let entry = &self.index.entries()[at];
+        let parts = self.response(entry)?;
+        let rules = self.head_rules(public_base);
+        let status = entry.status.unwrap_or(502);
+        let prepared = Arc::new(Prepared::new(status, &parts, &rules));
+        self.answers.keep(public_base, at, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// The content type the recording answered an events path with in `repr`, for the
+    /// synthetic empty batch at the end of the feed.
+    pub fn feed_content_type(&self, path: &str, repr: Representation) -> Option<String> {
+        self.index.feed_answers(path, repr).find_map(|entry| {
+            let parts = self
+                .response(entry)
+                .inspect_err(|e| tracing::warn!("replay: {}", crate::error::Chain(e)))
+                .ok()?;
+            parts.headers.get("content-type").map(str::to_string)
+        })
+    }
+}
+
+/// An exchange held in memory, by its entry.
+fn held<'a>(exchanges: &'a [Exchange], entry: &Entry) -> Result<&'a Exchange, Error> {
+    usize::try_from(entry.at)
+        .ok()
+        .and_then(|i| exchanges.get(i))
+        .ok_or_else(|| {
+            Error::from(StoreError::Corrupt {
+                path: PathBuf::from("(memory)"),
+                detail: format!("no exchange at {}", entry.at),
+            })
+        })
 }

@@ -3,18 +3,22 @@
 //! - `schema`: recognising, creating and migrating the file;
 //! - `writer`: the one writer thread the recording proxy feeds with a bound on what waits;
 //! - `read`: sessions, exchanges and events for replay, diff and the inspect commands;
-//! - `watch`: noticing that the file being recorded into was deleted or replaced.
+//! - `watch`: noticing that the file being recorded into was deleted or replaced;
+//! - `parts`: a session's small columns at once and one row's headers and bodies on demand,
+//!   for a replay that keeps only its index in memory.
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
 //! `SELECT * FROM events WHERE link_rel = 'participantMessaging' AND type = 'deleted'`.
 
+mod parts;
 mod read;
 mod schema;
 mod watch;
 mod writer;
 
 pub use crate::error::StoreError;
+pub use parts::{ExchangeHead, RequestParts, ResponseParts, RowReader};
 pub use read::Recording;
 pub(crate) use writer::weight;
 pub use writer::{Admission, ExchangeSink, NewSession, StoreWriter, WriterLimit, WriterStats};

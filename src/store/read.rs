@@ -42,6 +42,10 @@ impl Recording {
         &self.path
     }
 
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn sql(&self, e: rusqlite::Error) -> StoreError {
         StoreError::sqlite(&self.path, e)
     }
