@@ -102,7 +102,7 @@ impl Recording {
     /// sorts. With `recompute`, every key is computed again from the stored request with
     /// those options (`--ignore-body-field`); a stored key that does not parse is computed
     /// again (with the defaults) either way.
-    pub fn for_each_exchange_head(
+    pub(crate) fn for_each_exchange_head(
         &self,
         session: &SessionInfo,
         recompute: Option<&KeyOptions>,
@@ -237,11 +237,6 @@ impl RowReader {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![first]),
         })
-    }
-
-    /// The file it reads.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
