@@ -1,7 +1,9 @@
 //! Deterministic offline replay of a recorded session.
 //!
 //! A [`Replayer`] loads one session of a recording (`session`: a file, or exchanges held in
-//! memory) and answers requests from it, never opening a network connection: what the client
+//! memory) and answers requests from it, never opening a network connection. Only an index
+//! of the session is held; each answer's headers and body are read when it is first asked
+//! for, and kept prepared while a budget allows (`answers`). What the client
 //! sent is redacted, its match key finds the recorded exchanges (`index`), a per-key FIFO
 //! cursor picks the next one (`cursor`), the events feed is served by `(application, ack)`
 //! (`feed`, `hold` for P-GETs replaced by newer ones), injected faults stand in for answers

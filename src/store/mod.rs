@@ -18,7 +18,7 @@ mod watch;
 mod writer;
 
 pub use crate::error::StoreError;
-pub use parts::{ExchangeHead, RequestParts, ResponseParts, RowReader};
+pub(crate) use parts::{ExchangeHead, RequestParts, ResponseParts, RowReader};
 pub use read::Recording;
 pub(crate) use writer::weight;
 pub use writer::{Admission, ExchangeSink, NewSession, StoreWriter, WriterLimit, WriterStats};
