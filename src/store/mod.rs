@@ -2,20 +2,32 @@
 //!
 //! - `schema`: recognising, creating and migrating the file;
 //! - `writer`: the one writer thread the recording proxy feeds with a bound on what waits;
-//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands.
+//! - `read`: sessions, exchanges and events for replay, diff and the inspect commands;
+//! - `cursor`: a session's exchanges as a stream, a page at a time (export, diff).
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
 //! `SELECT * FROM events WHERE link_rel = 'participantMessaging' AND type = 'deleted'`.
 
+mod cursor;
 mod read;
 mod schema;
 mod writer;
 
 pub use crate::error::StoreError;
+pub use cursor::ExchangeStream;
 pub use read::Recording;
 pub(crate) use writer::weight;
 pub use writer::{Admission, ExchangeSink, NewSession, StoreWriter, WriterLimit, WriterStats};
+
+/// Delete session `id` of the recording at `path` with its exchanges and events: taking back
+/// what an import wrote before it failed.
+pub(crate) fn remove_session(path: &std::path::Path, id: i64) -> Result<(), StoreError> {
+    let conn = schema::open_for_write(path)?;
+    conn.execute("DELETE FROM sessions WHERE id = ?1", [id])
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    Ok(())
+}
 
 /// Current time as RFC 3339 (seconds), for session start and end stamps.
 pub(crate) fn now_rfc3339() -> String {
