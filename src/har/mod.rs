@@ -45,7 +45,7 @@ mod export;
 mod import;
 mod time;
 
-pub use export::{to_har, write_har, write_ndjson};
+pub use export::{export_har, export_ndjson, to_har, write_har, write_ndjson};
 pub use import::{
     ImportOptions, ImportPlan, ImportStats, import_har, plan_from_slice, plan_import,
 };

@@ -121,3 +121,34 @@ fn ndjson_lines_say_what_the_store_holds() {
     );
     assert_eq!(v["started"], "2026-01-01T00:00:00.003003Z");
 }
+
+/// The HAR written an entry at a time is, byte for byte, the pretty document of the whole
+/// session (and still reads as one), for no, one and several exchanges.
+#[test]
+fn the_streamed_document_is_the_whole_document() {
+    let mut events = exchange(2);
+    events.response_headers.push("content-type", "application/json");
+    events.response_body = br#"{"sender":[{"rel":"conversation","events":[]}],"n":"a\nb"}"#.to_vec();
+    events.events.push(crate::recording::EventRow {
+        ack: Some(3),
+        link_rel: "message".into(),
+        event_type: "added".into(),
+        ..Default::default()
+    });
+    let mut odd = exchange(3);
+    odd.request_headers.push("x-odd", vec![0xff, b'\n']);
+    odd.status = None;
+    odd.error = Some("upstream refused".into());
+    let all = [exchange(1), events, odd];
+    for n in 0..=all.len() {
+        let mut streamed = Vec::new();
+        write_har(&mut streamed, &session(), &all[..n]).unwrap();
+        let mut whole = serde_json::to_vec_pretty(&to_har(&session(), &all[..n])).unwrap();
+        whole.push(b'\n');
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(whole).unwrap(),
+            "{n} exchanges"
+        );
+    }
+}
