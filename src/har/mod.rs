@@ -3,7 +3,7 @@
 //!
 //! - `export`: exchanges → HAR 1.2 document / NDJSON lines;
 //! - `import`: HAR document → exchanges (redacted, classified, keyed, events indexed) →
-//!   a new session;
+//!   a new session, the file read as a stream (`stream`) twice: checked, then imported;
 //! - `time`: the RFC 3339 timestamps HAR uses.
 //!
 //! # HAR mapping
@@ -43,11 +43,13 @@ pub use crate::error::HarError;
 mod entry;
 mod export;
 mod import;
+mod stream;
 mod time;
 
 pub use export::{export_har, export_ndjson, to_har, write_har, write_ndjson};
 pub use import::{
-    ImportOptions, ImportPlan, ImportStats, import_har, plan_from_slice, plan_import,
+    Converted, ImportOptions, ImportPlan, ImportStats, convert_slice, import_har,
+    plan_from_slice, plan_import,
 };
 
 /// The HAR version written and read.

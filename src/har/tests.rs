@@ -81,7 +81,7 @@ fn odd_exchanges_survive_export_and_import() {
         Some(0)
     );
 
-    let plan = plan_from_slice(
+    let converted = convert_slice(
         Path::new("odd.har"),
         doc.to_string().as_bytes(),
         &ImportOptions {
@@ -90,9 +90,12 @@ fn odd_exchanges_survive_export_and_import() {
         },
     )
     .unwrap();
-    assert_eq!(plan.upstream, "https://fe1.contoso.com");
-    assert_eq!(plan.also_upstreams, ["https://lyncweb.contoso.com:4443"]);
-    let [a, b] = &plan.exchanges[..] else {
+    assert_eq!(converted.plan.upstream, "https://fe1.contoso.com");
+    assert_eq!(
+        converted.plan.also_upstreams,
+        ["https://lyncweb.contoso.com:4443"]
+    );
+    let [a, b] = &converted.exchanges[..] else {
         panic!("two exchanges");
     };
     for (orig, back) in [(&photo, a), (&token, b)] {
