@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::capture::{CaptureHandle, Captured, keep_capped};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
+use crate::redact::ExchangeView;
 use crate::store::{Admission, ExchangeSink};
 
 /// The error text of an exchange the client abandoned.
@@ -202,21 +203,23 @@ impl Pending {
         let Some(ex) = self.exchange.as_ref() else {
             return;
         };
-        let mut snapshot = Exchange {
-            method: ex.method.clone(),
-            path: ex.path.clone(),
-            query: ex.query.clone(),
-            request_headers: ex.request_headers.clone(),
-            status: ex.status,
-            response_headers: ex.response_headers.clone(),
-            response_body: ex.response_body.clone(),
-            ..Exchange::default()
+        // The request body copy is still the tee's; read it where it is.
+        let captured = self
+            .request_body
+            .as_ref()
+            .map(|handle| handle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let request_body = match &captured {
+            Some(copy) => &copy.bytes[..],
+            None => &ex.request_body[..],
         };
-        snapshot.request_body = match &self.request_body {
-            Some(handle) => handle.lock().map(|c| c.bytes.clone()).unwrap_or_default(),
-            None => ex.request_body.clone(),
-        };
-        self.recorder.ingest.number_secrets(snapshot);
+        self.recorder.ingest.number_secrets(ExchangeView {
+            path: &ex.path,
+            query: ex.query.as_deref(),
+            request_headers: &ex.request_headers.0,
+            request_body,
+            response_headers: &ex.response_headers.0,
+            response_body: &ex.response_body,
+        });
     }
 
     /// Teach the classifier the links of the response, before the client can follow them.
