@@ -314,8 +314,18 @@ pub fn diff_sessions(
             &opts.ignore,
         )
     };
-    let mut pa = prepare(rec_a, a)?;
-    let mut pb = prepare(rec_b, b)?;
+    // The two walks are independent: B's runs on a second thread, on a connection of its
+    // own (a connection is not shared between threads).
+    let path_b = rec_b.path();
+    let (pa, pb) = std::thread::scope(|scope| {
+        let side_b = scope.spawn(|| prepare(&Recording::open(path_b)?, b));
+        let pa = prepare(rec_a, a);
+        let pb = side_b
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (pa, pb)
+    });
+    let (mut pa, mut pb) = (pa?, pb?);
     let fetch = |rec: &Recording, info: &SessionInfo, seq: u64| -> Result<Exchange, Error> {
         rec.exchange_by_seq(info, seq)?.ok_or_else(|| {
             // Rows do not vanish from a recording that is being read: only a file changed
