@@ -152,7 +152,8 @@ where
     X: std::borrow::Borrow<Exchange>,
     E: From<std::io::Error>,
 {
-    let empty = serde_json::to_string_pretty(&to_har(session, &[])).map_err(std::io::Error::from)?;
+    let empty =
+        serde_json::to_string_pretty(&to_har(session, &[])).map_err(std::io::Error::from)?;
     let marker = "\"entries\": []";
     let at = empty
         .find(marker)

@@ -241,13 +241,15 @@ fn plan<R: Read>(file: &Path, reader: R) -> Result<ImportPlan, Error> {
                 if let Err(detail) = check_bodies(&raw) {
                     undecodable.push((index, detail));
                 }
-                let origin = raw.origin.map(|o| match origins.iter().position(|x| *x == o) {
-                    Some(i) => i as u32,
-                    None => {
-                        origins.push(o);
-                        origins.len() as u32 - 1
-                    }
-                });
+                let origin = raw
+                    .origin
+                    .map(|o| match origins.iter().position(|x| *x == o) {
+                        Some(i) => i as u32,
+                        None => {
+                            origins.push(o);
+                            origins.len() as u32 - 1
+                        }
+                    });
                 noted.push(Noted {
                     nth: noted.len() as u32,
                     index: index as u32,
@@ -343,19 +345,45 @@ fn convert<R: Read>(
     reader: R,
     plan: &ImportPlan,
     ingest: &Ingest,
-    emit: &mut dyn FnMut(Exchange),
+    emit: &mut (dyn FnMut(Exchange) + Send),
+) -> Result<(), Error> {
+    // Two threads: this one reads and converts, the other finishes each exchange through
+    // the ingest step (redact, classify, key, events) and hands it on, in order.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Exchange>(256);
+        let finisher = scope.spawn(move || {
+            for mut ex in rx {
+                if ex.kind == ResourceKind::Other {
+                    ingest.ingest(&mut ex);
+                } else {
+                    // A kind the export carried is kept.
+                    ingest.ingest_classified(&mut ex, false);
+                }
+                emit(ex);
+            }
+        });
+        // Only a panic stops the finisher early; it is raised here.
+        let read = read_in_order(file, reader, plan, &mut |ex| {
+            let _ = tx.send(ex);
+        });
+        drop(tx);
+        if let Err(panic) = finisher.join() {
+            std::panic::resume_unwind(panic);
+        }
+        read
+    })
+}
+
+/// The second reading's conversion: every http(s) entry of `reader` as an exchange (not yet
+/// through the ingest step), handed to `finish` in recorded order.
+fn read_in_order<R: Read>(
+    file: &Path,
+    reader: R,
+    plan: &ImportPlan,
+    finish: &mut dyn FnMut(Exchange),
 ) -> Result<(), Error> {
     let changed = || HarError::Changed {
         path: file.to_path_buf(),
-    };
-    let mut finish = |mut ex: Exchange| {
-        if ex.kind == ResourceKind::Other {
-            ingest.ingest(&mut ex);
-        } else {
-            // A kind the export carried is kept.
-            ingest.ingest_classified(&mut ex, false);
-        }
-        emit(ex);
     };
     let mut nth = 0usize;
     let mut next = 0u32;
@@ -472,7 +500,12 @@ fn check_bodies(raw: &Raw) -> Result<(), String> {
         .and_then(|c| c.get("requestBodyBase64"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    if let Some(text) = raw.entry.request.post_data.as_ref().and_then(|p| p.text.as_ref())
+    if let Some(text) = raw
+        .entry
+        .request
+        .post_data
+        .as_ref()
+        .and_then(|p| p.text.as_ref())
         && request_b64
         && let Err(e) = B64.decode(text)
     {

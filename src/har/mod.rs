@@ -48,8 +48,8 @@ mod time;
 
 pub use export::{export_har, export_ndjson, to_har, write_har, write_ndjson};
 pub use import::{
-    Converted, ImportOptions, ImportPlan, ImportStats, convert_slice, import_har,
-    plan_from_slice, plan_import,
+    Converted, ImportOptions, ImportPlan, ImportStats, convert_slice, import_har, plan_from_slice,
+    plan_import,
 };
 
 /// The HAR version written and read.

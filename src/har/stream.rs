@@ -6,9 +6,10 @@
 //! deserializer does not apply, and serde_json reading from an `io::Read` goes byte by byte
 //! (three times slower than from a slice). So the outer structure (the top-level object,
 //! `log`, the `entries` array) is walked here by a small scanner over a buffer that is
-//! refilled from the file, which finds where each value ends (brackets counted, strings
-//! skipped); every value is then parsed by serde_json from its slice of the buffer: an entry
-//! as a [`Value`] handed to the callback, `version` and `_ucwa` kept, anything else parsed
+//! refilled from the file; every value inside it is parsed by serde_json straight from the
+//! buffer, which says where the value ended (one that the buffer's end cuts is parsed again
+//! once more is read): an entry as a [`Value`] handed to the callback, `version` and
+//! `_ucwa` kept, anything else parsed
 //! and dropped. Every byte is thus checked as JSON, so a syntax error anywhere is found, as
 //! when the whole document was parsed at once; errors name the line and column.
 //!
@@ -257,96 +258,49 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// The byte `rel` bytes after `pos`, reading more of the file if needed; None at its
-    /// end. Offsets from `pos` survive a refill (the bytes before `pos` are what go).
-    fn byte_at(&mut self, rel: usize) -> Result<Option<u8>, WalkError> {
-        if self.pos + rel >= self.buf.len() {
-            self.fill(rel + 1)?;
-        }
-        Ok(self.buf.get(self.pos + rel).copied())
-    }
-
-    /// The extent of the value at `pos` (after whitespace): its length, all of it in the
-    /// buffer from `pos`. Only finds the end (brackets counted, strings skipped); the value
-    /// is checked when it is parsed.
-    fn extent(&mut self) -> Result<usize, WalkError> {
-        let Some(first) = self.peek()? else {
-            return Err(self.error("EOF while parsing a value"));
-        };
-        let eof = |s: &mut Self, rel: usize| s.error_at(s.pos + rel, "EOF while parsing a value");
-        let mut i = 0;
-        let mut depth = 0usize;
-        loop {
-            let Some(b) = self.byte_at(i)? else {
-                // A number or literal may end the file; anything else is cut short.
-                return if depth == 0 && !matches!(first, b'"' | b'{' | b'[') {
-                    Ok(i)
-                } else {
-                    Err(eof(self, i))
-                };
-            };
-            match b {
-                b'"' => {
-                    i += 1;
-                    loop {
-                        // Read on when the buffer ends inside the string.
-                        if self.byte_at(i)?.is_none() {
-                            return Err(eof(self, i));
-                        }
-                        let rest = &self.buf[self.pos + i..];
-                        match rest.iter().position(|b| matches!(b, b'"' | b'\\')) {
-                            Some(k) if rest[k] == b'"' => {
-                                i += k + 1;
-                                break;
-                            }
-                            // An escape: skip the byte after the backslash too (the check
-                            // above reads it in if needed).
-                            Some(k) => i += k + 2,
-                            None => i += rest.len(),
-                        }
-                    }
-                    if depth == 0 {
-                        return Ok(i);
-                    }
-                    continue;
-                }
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' if depth > 0 => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Ok(i + 1);
-                    }
-                }
-                // A number or literal ends (or a stray byte, for the parser to refuse).
-                b'}' | b']' | b',' | b':' | b' ' | b'\n' | b'\r' | b'\t' if depth == 0 => {
-                    return Ok(i.max(1));
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-    }
-
-    /// Parse the value at `pos` and move past it.
+    /// Parse the value at `pos` and move past it. serde_json parses from the buffer and says
+    /// where the value ended; a value cut by the end of the buffer (an EOF error, or a
+    /// number or literal that reaches the very end) is parsed again after reading on, the
+    /// window at least doubled each time so that a huge value costs at most twice its parse.
     fn parse_value<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, WalkError> {
-        // The extent first: reading on may move the window (and `pos`).
-        let len = self.extent()?;
-        let end = self.pos + len;
-        match serde_json::from_slice::<T>(&self.buf[self.pos..end]) {
-            Ok(v) => {
-                self.pos = end;
-                Ok(v)
+        loop {
+            let mut values =
+                serde_json::Deserializer::from_slice(&self.buf[self.pos..]).into_iter();
+            let (parsed, cut) = match values.next() {
+                // Only whitespace up to the end of the buffer.
+                None => (
+                    Err(serde_json::Error::custom("EOF while parsing a value")),
+                    true,
+                ),
+                Some(Err(e)) => {
+                    let cut = e.is_eof();
+                    (Err(e), cut)
+                }
+                Some(Ok(v)) => (Ok(v), self.pos + values.byte_offset() == self.buf.len()),
+            };
+            let used = values.byte_offset();
+            if cut && !self.eof {
+                let have = self.buf.len() - self.pos;
+                self.fill(have + have.max(READ_SIZE))?;
+                continue;
             }
-            Err(e) => {
-                // Report the position in the file, not in the value.
-                let at = self.offset_of(self.pos, end, e.line(), e.column());
-                let message = e.to_string();
-                let message = message
-                    .rsplit_once(" at line ")
-                    .map_or(message.as_str(), |(m, _)| m)
-                    .to_string();
-                Err(self.error_at(at, &message))
-            }
+            return match parsed {
+                Ok(v) => {
+                    self.pos += used;
+                    Ok(v)
+                }
+                Err(e) => {
+                    // Report the position in the file, not in the value.
+                    let end = self.buf.len();
+                    let at = self.offset_of(self.pos, end, e.line(), e.column());
+                    let message = e.to_string();
+                    let message = message
+                        .rsplit_once(" at line ")
+                        .map_or(message.as_str(), |(m, _)| m)
+                        .to_string();
+                    Err(self.error_at(at, &message))
+                }
+            };
         }
     }
 
@@ -450,7 +404,10 @@ mod tests {
         assert!(o.log && o.entries == Some(true) && o.duplicate.is_none());
         assert_eq!(o.version.as_deref(), Some("1.2"));
         assert_eq!(o.custom.unwrap()["upstream"], "https://a");
-        assert_eq!(seen, [(0, serde_json::json!({"n": "a\"]}"})), (1, 2.into())]);
+        assert_eq!(
+            seen,
+            [(0, serde_json::json!({"n": "a\"]}"})), (1, 2.into())]
+        );
     }
 
     #[test]
@@ -467,11 +424,55 @@ mod tests {
         assert_eq!(seen[2].1, serde_json::json!(-12500.0));
     }
 
+    /// A reader that hands over a few bytes at a time: every value is cut somewhere.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 5 + 1;
+            let n = self.1.min(self.0.len()).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn values_cut_by_short_reads_are_read_whole() {
+        let doc =
+            br#"{"log":{"version":"1.2","entries":[ {"a":[1,2.5,"x\"y"]} ,-12, true,{"b":null},
+        "s", 1234567 ],"_ucwa":{"upstream":"https://a"}}}"#;
+        let mut seen = Vec::new();
+        let o = walk(Trickle(doc, 0), &mut |_, v| {
+            seen.push(v);
+            true
+        })
+        .unwrap();
+        assert_eq!(o.custom.unwrap()["upstream"], "https://a");
+        assert_eq!(
+            seen,
+            [
+                serde_json::json!({"a": [1, 2.5, "x\"y"]}),
+                (-12).into(),
+                true.into(),
+                serde_json::json!({"b": null}),
+                "s".into(),
+                1234567.into()
+            ]
+        );
+        let cut = walk(Trickle(br#"{"log":{"entries":[{"a":1"#, 0), &mut |_, _| {
+            true
+        });
+        assert!(matches!(cut, Err(WalkError::Json(_))), "{cut:?}");
+    }
+
     #[test]
     fn shapes_are_noted_and_syntax_errors_fail_with_a_position() {
         assert!(!outline("[1,2]").0.unwrap().log);
         assert!(!outline("\"log\"").0.unwrap().log);
-        let o = outline(r#"{"log":{"entries":{"a":1},"version":7}}"#).0.unwrap();
+        let o = outline(r#"{"log":{"entries":{"a":1},"version":7}}"#)
+            .0
+            .unwrap();
         assert!(o.log && o.entries == Some(false) && o.version.is_none());
         let o = outline(r#"{"log":{"entries":[],"entries":[]}}"#).0.unwrap();
         assert_eq!(o.duplicate, Some("`log.entries`"));
@@ -487,10 +488,7 @@ mod tests {
             "{\"a\":tru}",
             "{\"a\":\"unterminated",
         ] {
-            assert!(
-                matches!(outline(bad).0, Err(WalkError::Json(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(outline(bad).0, Err(WalkError::Json(_))), "{bad:?}");
         }
         let e = json_error("{\n  \"log\": {\n    \"entries\": [1, {\"a\" 2}]\n  }\n}");
         assert!(e.contains("line 3 column"), "{e}");

@@ -130,8 +130,11 @@ fn ndjson_lines_say_what_the_store_holds() {
 #[test]
 fn the_streamed_document_is_the_whole_document() {
     let mut events = exchange(2);
-    events.response_headers.push("content-type", "application/json");
-    events.response_body = br#"{"sender":[{"rel":"conversation","events":[]}],"n":"a\nb"}"#.to_vec();
+    events
+        .response_headers
+        .push("content-type", "application/json");
+    events.response_body =
+        br#"{"sender":[{"rel":"conversation","events":[]}],"n":"a\nb"}"#.to_vec();
     events.events.push(crate::recording::EventRow {
         ack: Some(3),
         link_rel: "message".into(),
