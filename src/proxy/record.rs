@@ -204,10 +204,11 @@ impl Pending {
             return;
         };
         // The request body copy is still the tee's; read it where it is.
-        let captured = self
-            .request_body
-            .as_ref()
-            .map(|handle| handle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let captured = self.request_body.as_ref().map(|handle| {
+            handle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         let request_body = match &captured {
             Some(copy) => &copy.bytes[..],
             None => &ex.request_body[..],

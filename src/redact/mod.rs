@@ -209,9 +209,10 @@ impl Redactor {
                 .join("|")
         ))
         .map_err(|e| crate::Error::invalid_because("--redact-field", names.clone(), e))?;
-        let escapable_fields = all_fields
-            .iter()
-            .any(|f| f.bytes().any(|b| matches!(b, b'/' | b'\\' | b'"') || b < 0x20));
+        let escapable_fields = all_fields.iter().any(|f| {
+            f.bytes()
+                .any(|b| matches!(b, b'/' | b'\\' | b'"') || b < 0x20)
+        });
         let user_regexes = config
             .regexes
             .iter()

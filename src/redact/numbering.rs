@@ -79,7 +79,11 @@ impl Redactor {
         });
         // Only now: a concurrent exchange with the same field must not skip it before its
         // secrets have their numbers.
-        let mut numbered = self.numbered.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut numbered = self
+            .numbered
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for (name, value) in view.request_headers.iter().chain(view.response_headers) {
             if numbered.len() < MAX_NUMBERED && self.field_may_hold(name, value) {
                 numbered.insert(field_key(name, value));
@@ -103,7 +107,11 @@ impl Redactor {
             .filter(|(name, value)| self.field_may_hold(name, value))
             .collect();
         if !new_fields.is_empty() {
-            let numbered = self.numbered.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let numbered = self
+                .numbered
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if new_fields
                 .iter()
                 .any(|(name, value)| !numbered.contains(&field_key(name, value)))
