@@ -7,10 +7,10 @@
 //! exchange as "client aborted" — the client hung up and hyper dropped our future or body.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use tokio_util::task::TaskTracker;
 
 use super::capture::{CaptureHandle, Captured, keep_capped};
 use crate::recording::decode::{decode, is_encoded};
@@ -28,27 +28,67 @@ const MAX_LEARN_INLINE: usize = 1024 * 1024;
 /// Session-wide recording state shared by every connection.
 #[derive(Debug)]
 pub struct Recorder {
-    ingest: Ingest,
+    ingest: Arc<Ingest>,
     /// Taken out at shutdown so that the writer can finish even if a connection outlives
     /// the drain deadline; exchanges finishing later are logged, not stored.
     sink: Mutex<Option<ExchangeSink>>,
-    tracker: TaskTracker,
+    /// Hands ended exchanges to the finishing thread; taken out at shutdown.
+    finishing: Mutex<Option<Sender<Ended>>>,
+    finisher: Mutex<Option<JoinHandle<()>>>,
+    counts: Arc<Counts>,
     max_body: usize,
     seq: AtomicU64,
+}
+
+/// Exchanges handed to the writer, and exchanges that could not be.
+#[derive(Debug, Default)]
+struct Counts {
     submitted: AtomicU64,
     lost: AtomicU64,
 }
 
+/// An ended exchange on its way to the finishing thread.
+#[derive(Debug)]
+struct Ended {
+    exchange: Exchange,
+    response_decoded: bool,
+    learned: bool,
+    admission: Option<Admission>,
+}
+
 impl Recorder {
+    /// Also starts the thread that finishes records (decode, ingest, hand to the writer).
+    /// One thread fed by a channel, not a blocking-pool task per exchange: handing each
+    /// exchange to the pool (a task, a wake-up, often a thread switch) cost more than the
+    /// finishing itself (perf issue 10). The channel is unbounded, but what it holds is
+    /// counted in the writer's bound ([`Admission`]), which the proxy waits on before it
+    /// forwards a request.
     pub fn new(ingest: Ingest, sink: ExchangeSink, max_body: usize) -> Self {
+        let ingest = Arc::new(ingest);
+        let counts = Arc::new(Counts::default());
+        let (tx, rx) = channel::<Ended>();
+        let finisher = {
+            let (ingest, counts) = (ingest.clone(), counts.clone());
+            std::thread::Builder::new()
+                .name("ucwa-record-finish".into())
+                .spawn(move || finish_loop(&rx, &ingest, &counts, max_body))
+        };
+        let (tx, finisher) = match finisher {
+            Ok(handle) => (Some(tx), Some(handle)),
+            Err(err) => {
+                // No thread to spare: records are finished inline instead.
+                tracing::warn!(%err, "no record-finishing thread; finishing records inline");
+                (None, None)
+            }
+        };
         Recorder {
             ingest,
             sink: Mutex::new(Some(sink)),
-            tracker: TaskTracker::new(),
+            finishing: Mutex::new(tx),
+            finisher: Mutex::new(finisher),
+            counts,
             max_body,
             seq: AtomicU64::new(0),
-            submitted: AtomicU64::new(0),
-            lost: AtomicU64::new(0),
         }
     }
 
@@ -78,23 +118,28 @@ impl Recorder {
 
     /// Wait (at most `deadline`) for exchanges being finished, then let go of the sink.
     pub async fn close(&self, deadline: std::time::Duration) {
-        self.tracker.close();
-        if tokio::time::timeout(deadline, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some exchanges were still being finished at shutdown");
+        // The finishing thread ends once it has finished what was handed to it.
+        drop(lock(&self.finishing).take());
+        let finisher = lock(&self.finisher).take();
+        if let Some(handle) = finisher {
+            let started = tokio::time::Instant::now();
+            while !handle.is_finished() && started.elapsed() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                tracing::warn!("some exchanges were still being finished at shutdown");
+            }
         }
-        if let Ok(mut sink) = self.sink.lock() {
-            sink.take();
-        }
+        lock(&self.sink).take();
     }
 
     /// Wait until the recording writer has room (backpressure, perf issue 10): awaited
     /// before a request is forwarded, so a writer that falls behind slows the proxy down
     /// instead of growing memory. Holds nothing afterwards (a held P-GET holds no room).
     pub async fn room(&self) {
-        let sink = self.sink.lock().ok().and_then(|s| s.clone());
+        let sink = lock(&self.sink).clone();
         if let Some(sink) = sink {
             sink.room().await;
         }
@@ -103,76 +148,121 @@ impl Recorder {
     /// Count a finished exchange into the writer's bound before its record is finished
     /// on the blocking pool (perf issue 10); None once the sink is let go at shutdown.
     fn admit(&self, ex: &Exchange) -> Option<Admission> {
-        let sink = self.sink.lock().ok()?;
+        let sink = lock(&self.sink);
         Some(sink.as_ref()?.admit(crate::store::weight(ex)))
     }
 
     /// Exchanges handed to the writer, and exchanges that could not be.
     pub fn counts(&self) -> (u64, u64) {
         (
-            self.submitted.load(Ordering::Relaxed),
-            self.lost.load(Ordering::Relaxed),
+            self.counts.submitted.load(Ordering::Relaxed),
+            self.counts.lost.load(Ordering::Relaxed),
         )
     }
 
-    /// Everything that turns a raw exchange into a stored row (CPU work, off the client's
-    /// path).
-    fn complete(
-        &self,
-        mut ex: Exchange,
-        response_decoded: bool,
-        learned: bool,
-        admission: Option<Admission>,
-    ) {
-        if !response_decoded {
-            let encoding = ex
-                .response_headers
-                .get("content-encoding")
-                .map(str::to_string);
-            if let Some(enc) = encoding.filter(|e| is_encoded(Some(e))) {
-                if ex.response_truncated {
-                    // A cut compressed stream cannot be decoded; keep it as it came.
-                    ex.content_encoding = Some(enc);
-                } else {
-                    match decode(&enc, &ex.response_body, self.max_body) {
-                        Ok(d) => {
-                            ex.response_body = d.bytes;
-                            ex.response_truncated = d.truncated;
-                            ex.content_encoding = Some(enc);
-                        }
-                        Err(err) => {
-                            tracing::warn!(seq = ex.seq, %err, "response body stored still encoded");
-                            ex.content_encoding = Some(enc);
-                        }
+    /// Finish the record of an ended exchange on the finishing thread (inline once that is
+    /// gone, at shutdown).
+    fn hand_over(&self, ended: Ended) {
+        let ended = match lock(&self.finishing).as_ref() {
+            Some(tx) => match tx.send(ended) {
+                Ok(()) => return,
+                Err(back) => back.0,
+            },
+            None => ended,
+        };
+        complete(&self.ingest, &self.counts, self.max_body, ended);
+    }
+}
+
+/// A lock whose data a panic elsewhere cannot leave inconsistent (an `Option` taken out).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How long the finishing thread looks for more work before it sleeps until woken.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The finishing thread: finish what arrives, in order, until the recorder lets go. Once
+/// the channel is empty it looks again after [`GATHER`] before blocking: under load the
+/// next exchanges are there by then, so the proxy's threads seldom have to wake it (a
+/// wake-up is a system call on the client's path).
+fn finish_loop(rx: &Receiver<Ended>, ingest: &Ingest, counts: &Counts, max_body: usize) {
+    while let Ok(ended) = rx.recv() {
+        complete(ingest, counts, max_body, ended);
+        let mut looked_again = false;
+        loop {
+            match rx.try_recv() {
+                Ok(ended) => {
+                    complete(ingest, counts, max_body, ended);
+                    looked_again = false;
+                }
+                Err(TryRecvError::Empty) if !looked_again => {
+                    std::thread::sleep(GATHER);
+                    looked_again = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// Everything that turns a raw exchange into a stored row (CPU work, off the client's path).
+fn complete(ingest: &Ingest, counts: &Counts, max_body: usize, ended: Ended) {
+    let Ended {
+        exchange: mut ex,
+        response_decoded,
+        learned,
+        admission,
+    } = ended;
+    if !response_decoded {
+        let encoding = ex
+            .response_headers
+            .get("content-encoding")
+            .map(str::to_string);
+        if let Some(enc) = encoding.filter(|e| is_encoded(Some(e))) {
+            if ex.response_truncated {
+                // A cut compressed stream cannot be decoded; keep it as it came.
+                ex.content_encoding = Some(enc);
+            } else {
+                match decode(&enc, &ex.response_body, max_body) {
+                    Ok(d) => {
+                        ex.response_body = d.bytes;
+                        ex.response_truncated = d.truncated;
+                        ex.content_encoding = Some(enc);
+                    }
+                    Err(err) => {
+                        tracing::warn!(seq = ex.seq, %err, "response body stored still encoded");
+                        ex.content_encoding = Some(enc);
                     }
                 }
             }
         }
-        self.ingest.ingest_classified(&mut ex, learned);
-        tracing::debug!(
-            seq = ex.seq,
-            method = %ex.method,
-            path = %ex.path,
-            status = ?ex.status,
-            kind = %ex.kind,
-            ms = ex.duration_us / 1000,
-            events = ex.events.len(),
-            error = ex.error.as_deref().unwrap_or(""),
-            "exchange"
-        );
-        let stored = match admission {
-            Some(admission) => {
-                admission.submit(ex);
-                true
-            }
-            None => false,
-        };
-        if stored {
-            self.submitted.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("an exchange finished after shutdown and was not stored");
+    }
+    ingest.ingest_classified(&mut ex, learned);
+    tracing::debug!(
+        seq = ex.seq,
+        method = %ex.method,
+        path = %ex.path,
+        status = ?ex.status,
+        kind = %ex.kind,
+        ms = ex.duration_us / 1000,
+        events = ex.events.len(),
+        error = ex.error.as_deref().unwrap_or(""),
+        "exchange"
+    );
+    let stored = match admission {
+        Some(admission) => {
+            admission.submit(ex);
+            true
         }
+        None => false,
+    };
+    if stored {
+        counts.submitted.fetch_add(1, Ordering::Relaxed);
+    } else {
+        counts.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("an exchange finished after shutdown and was not stored");
     }
 }
 
@@ -282,16 +372,13 @@ impl Pending {
             ex.request_body = bytes;
             ex.request_truncated = truncated;
         }
-        let recorder = self.recorder.clone();
-        let (decoded, learned) = (self.response_decoded, self.learned);
         let admission = self.recorder.admit(&ex);
-        let work = move || recorder.complete(ex, decoded, learned, admission);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                self.recorder.tracker.spawn_blocking_on(work, &handle);
-            }
-            Err(_) => work(),
-        }
+        self.recorder.hand_over(Ended {
+            exchange: ex,
+            response_decoded: self.response_decoded,
+            learned: self.learned,
+            admission,
+        });
     }
 }
 
