@@ -662,4 +662,56 @@ mod tests {
                 .starts_with("GET /ucwa/oauth/v1/applications?x=1 json")
         );
     }
+
+    /// Entries out of order are imported in recorded order; a file that reads differently
+    /// the second time is refused, not imported half.
+    #[test]
+    fn entries_go_in_recorded_order_and_a_changed_file_is_refused() {
+        let entry = |t: &str, path: &str| {
+            json!({
+                "startedDateTime": t,
+                "request": {"method": "GET", "url": format!("https://fe1.contoso.com{path}"),
+                    "httpVersion": "HTTP/1.1", "headers": []},
+                "response": {"status": 200, "httpVersion": "HTTP/1.1", "headers": [],
+                    "content": {"size": 0, "mimeType": "text/plain"}, "redirectURL": ""}
+            })
+        };
+        let doc = |entries: Vec<serde_json::Value>| {
+            json!({"log": {"version": "1.2", "entries": entries}}).to_string()
+        };
+        let first = doc(vec![
+            entry("2025-01-01T10:00:02Z", "/ucwa/b"),
+            entry("2025-01-01T10:00:01Z", "/ucwa/a"),
+            entry("2025-01-01T10:00:03Z", "/ucwa/c"),
+        ]);
+        let converted = plan(&first).unwrap();
+        let paths: Vec<(u64, &str)> = converted
+            .exchanges
+            .iter()
+            .map(|ex| (ex.seq, ex.path.as_str()))
+            .collect();
+        assert_eq!(paths, [(1, "/ucwa/a"), (2, "/ucwa/b"), (3, "/ucwa/c")]);
+
+        let file = Path::new("in.har");
+        let ingest = Ingest::new(&RedactConfig::default(), KeyOptions::default()).unwrap();
+        let planned = plan_from_slice(file, first.as_bytes()).unwrap();
+        for changed in [
+            doc(vec![entry("2025-01-01T10:00:02Z", "/ucwa/b")]),
+            doc(vec![
+                entry("2025-01-01T10:00:02Z", "/ucwa/b"),
+                json!("not an entry"),
+                entry("2025-01-01T10:00:03Z", "/ucwa/c"),
+            ]),
+            first.replace("\"entries\":[", "\"entries\":[1,"),
+            first[..first.len() - 3].to_string(),
+        ] {
+            let err = convert(file, changed.as_bytes(), &planned, &ingest, &mut drop)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err, "in.har: the file changed while it was being imported; nothing was imported",
+                "{changed}"
+            );
+        }
+    }
 }
