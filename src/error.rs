@@ -308,4 +308,9 @@ pub enum HarError {
 
     #[error("{}: no http(s) entries to import", path.display())]
     Empty { path: PathBuf },
+
+    /// The file read differently the second time (it is read twice, to check it and then to
+    /// import it, so that it is never held whole): it changed meanwhile.
+    #[error("{}: the file changed while it was being imported; nothing was imported", path.display())]
+    Changed { path: PathBuf },
 }

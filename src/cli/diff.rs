@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use ucwa_replay::Progress;
 use ucwa_replay::diff::{
-    DiffOptions, DiffReport, SessionInput, diff_exchanges, write_json, write_text,
+    DiffOptions, DiffReport, SessionInput, diff_exchanges, diff_sessions, write_json, write_text,
 };
 use ucwa_replay::html;
 use ucwa_replay::recording::Exchange;
@@ -190,11 +190,17 @@ pub async fn run_diff(args: DiffArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     }
     let (fa, na) = parse_target(&args.a);
     let (fb, nb) = parse_target(&args.b);
-    let (report, ea, eb) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let html = args.compare.format == DiffFormat::Html;
+    let (report, sides) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let ra = Recording::open(&fa)?;
         let sa = ra.session(na.as_deref())?;
         let rb = Recording::open(&fb)?;
         let sb = rb.session(nb.as_deref())?;
+        if !html {
+            // Streamed from the files: the sessions are never loaded whole.
+            return Ok((diff_sessions(&ra, &sa, &rb, &sb, &opts)?, None));
+        }
+        // The page shows the exchanges themselves.
         let ea = ra.exchanges(&sa)?;
         let eb = rb.exchanges(&sb)?;
         let report = diff_exchanges(
@@ -202,10 +208,11 @@ pub async fn run_diff(args: DiffArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
             &SessionInput::new(&rb, &sb, &eb),
             &opts,
         );
-        Ok((report, ea, eb))
+        Ok((report, Some((ea, eb))))
     })
     .await??;
-    print_report(&report, &args.compare, Some((&ea, &eb)))
+    let sides = sides.as_ref().map(|(a, b)| (&a[..], &b[..]));
+    print_report(&report, &args.compare, sides)
 }
 
 #[derive(Debug, clap::Args)]

@@ -75,10 +75,18 @@ pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
     }
     let rec = Recording::open(&a.db)?;
     let session = rec.session(a.session.as_deref())?;
-    let exchanges = rec.exchanges(&session)?;
-    let write = |out: &mut dyn Write| match a.format {
-        ExportFormat::Har => har::write_har(out, &session, &exchanges),
-        ExportFormat::Ndjson => har::write_ndjson(out, &session, &exchanges),
+    // Written while the exchanges are read: the session is never held whole.
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        match a.format {
+            ExportFormat::Har => har::export_har(out, &rec, &session),
+            ExportFormat::Ndjson => har::export_ndjson(out, &rec, &session),
+        }
+        .map(drop)
+        .map_err(|err| match err {
+            // Kept as they are: a closed pipe on stdout is success (main.rs).
+            ucwa_replay::Error::Io(io) => io,
+            other => std::io::Error::other(other),
+        })
     };
     match &a.output {
         None => {
@@ -88,7 +96,7 @@ pub async fn export(a: ExportArgs, _ctx: Ctx) -> anyhow::Result<ExitCode> {
         Some(path) => {
             ucwa_replay::output::write_with(path, |out| write(out))?;
             tracing::info!(
-                exchanges = exchanges.len(),
+                exchanges = session.exchanges,
                 "exported {}#{} to {}",
                 a.db.display(),
                 session.name,

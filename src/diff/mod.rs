@@ -1,12 +1,13 @@
 //! Structural comparison of two recorded sessions, used by
 //! `ucwa-replay diff` and `ucwa-replay verify`.
 //!
-//! The pipeline: `align::prepare` walks each session once in `seq` order, normalising
-//! volatile values (`normalize`) and parsing bodies (`body`); `align::align` pairs
-//! exchanges by (match key, ordinal), the events feed aside; each pair is compared on status,
-//! the chosen headers and the body (`json`, `xml`, `text`, else digest); the two
-//! flattened event sequences are aligned by `events`; `render` prints the [`DiffReport`]
-//! as text or as JSON (schema documented there).
+//! The pipeline: `align::prepare` walks each session once in `seq` order (streamed from the
+//! store by [`diff_sessions`]), normalising volatile values (`normalize`) and reducing each
+//! parsed body (`body`) to a fingerprint; `align::align` pairs exchanges by (match key,
+//! ordinal), the events feed aside; each pair is compared on status, the chosen headers and,
+//! when the fingerprints differ, the bodies read and parsed again (`json`, `xml`, `text`,
+//! else digest); the two flattened event sequences are aligned by `events`; `render` prints
+//! the [`DiffReport`] as text or as JSON (schema documented there).
 //!
 //! ```no_run
 //! use ucwa_replay::diff::{DiffOptions, diff_sessions};
@@ -19,6 +20,8 @@
 //! println!("{}", report.summary());
 //! # Ok(()) }
 //! ```
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -36,6 +39,7 @@ mod xml;
 pub use events::{EventDiff, EventRef, EventSummary};
 pub use json::IgnorePatterns;
 pub use normalize::NormalizeOptions;
+use normalize::Normalizer;
 pub use render::{write_json, write_text};
 pub use verify::{
     Credentials, FailedRequest, VerifyOptions, VerifyOutcome, VerifySummary, default_session_name,
@@ -280,17 +284,27 @@ pub struct SessionInput<'a> {
 impl<'a> SessionInput<'a> {
     /// From a session of a recording and its exchanges.
     pub fn new(rec: &Recording, info: &SessionInfo, exchanges: &'a [Exchange]) -> Self {
-        let mut origins = vec![info.upstream.clone()];
-        origins.extend(info.also_upstreams.iter().cloned());
         SessionInput {
-            label: format!("{}#{}", rec.path().display(), info.name),
-            origins,
+            label: label(rec, info),
+            origins: origins(info),
             exchanges,
         }
     }
 }
 
-/// Load and compare two sessions (possibly of the same file).
+fn label(rec: &Recording, info: &SessionInfo) -> String {
+    format!("{}#{}", rec.path().display(), info.name)
+}
+
+fn origins(info: &SessionInfo) -> Vec<String> {
+    let mut origins = vec![info.upstream.clone()];
+    origins.extend(info.also_upstreams.iter().cloned());
+    origins
+}
+
+/// Compare two sessions (possibly of the same file), reading each from the store as a
+/// stream: memory holds a digest of every exchange, never every body (a pair whose bodies
+/// differ is read again to say how).
 pub fn diff_sessions(
     rec_a: &Recording,
     a: &SessionInfo,
@@ -298,45 +312,120 @@ pub fn diff_sessions(
     b: &SessionInfo,
     opts: &DiffOptions,
 ) -> Result<DiffReport, Error> {
-    let ea = rec_a.exchanges(a)?;
-    let eb = rec_b.exchanges(b)?;
-    Ok(diff_exchanges(
-        &SessionInput::new(rec_a, a, &ea),
-        &SessionInput::new(rec_b, b, &eb),
+    let prepare = |rec: &Recording, info: &SessionInfo| {
+        align::prepare(
+            rec.stream_exchanges(info).map(|r| r.map_err(Error::from)),
+            &origins(info),
+            opts.normalize,
+            &opts.headers,
+            &opts.ignore,
+        )
+    };
+    // The two walks are independent: B's runs on a second thread, on a connection of its
+    // own (a connection is not shared between threads).
+    let path_b = rec_b.path();
+    let (pa, pb) = std::thread::scope(|scope| {
+        let side_b = scope.spawn(|| prepare(&Recording::open(path_b)?, b));
+        let pa = prepare(rec_a, a);
+        let pb = side_b
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (pa, pb)
+    });
+    let (mut pa, mut pb) = (pa?, pb?);
+    let fetch = |rec: &Recording, info: &SessionInfo, seq: u64| -> Result<Exchange, Error> {
+        rec.exchange_by_seq(info, seq)?.ok_or_else(|| {
+            // Rows do not vanish from a recording that is being read: only a file changed
+            // under the diff gets here.
+            crate::store::StoreError::Corrupt {
+                path: rec.path().to_path_buf(),
+                detail: format!("exchange {seq} of session {:?} is gone", info.name),
+            }
+            .into()
+        })
+    };
+    compare_prepared(
+        (label(rec_a, a), &mut pa),
+        (label(rec_b, b), &mut pb),
         opts,
-    ))
+        &mut |side, seq| match side {
+            Which::A => fetch(rec_a, a, seq).map(Cow::Owned),
+            Which::B => fetch(rec_b, b, seq).map(Cow::Owned),
+        },
+    )
 }
 
-fn status_text(ex: &Exchange) -> String {
-    match (ex.status, &ex.error) {
-        (Some(s), _) => s.to_string(),
-        (None, Some(e)) => format!("no response ({e})"),
-        (None, None) => "no response".into(),
+/// Compare two sessions already loaded.
+pub fn diff_exchanges(
+    a: &SessionInput<'_>,
+    b: &SessionInput<'_>,
+    opts: &DiffOptions,
+) -> DiffReport {
+    let prepare = |input: &SessionInput<'_>| {
+        align::prepare(
+            input.exchanges.iter().map(Ok),
+            &input.origins,
+            opts.normalize,
+            &opts.headers,
+            &opts.ignore,
+        )
+        .expect("exchanges in memory always read")
+    };
+    let (mut pa, mut pb) = (prepare(a), prepare(b));
+    fn find(exchanges: &[Exchange], seq: u64) -> Result<Cow<'_, Exchange>, Error> {
+        // In seq order: one binary search (a linear scan should seqs ever repeat).
+        let at = exchanges
+            .binary_search_by_key(&seq, |e| e.seq)
+            .ok()
+            .or_else(|| exchanges.iter().position(|e| e.seq == seq))
+            .expect("a prepared exchange is one of the session's");
+        Ok(Cow::Borrowed(&exchanges[at]))
     }
+    compare_prepared(
+        (a.label.clone(), &mut pa),
+        (b.label.clone(), &mut pb),
+        opts,
+        &mut |side, seq| match side {
+            Which::A => find(a.exchanges, seq),
+            Which::B => find(b.exchanges, seq),
+        },
+    )
+    .expect("exchanges in memory always read")
 }
 
-fn exchange_ref(ex: &Exchange) -> ExchangeRef {
+/// Which session of the two.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    A,
+    B,
+}
+
+/// Reads one exchange of a session again, by `seq`.
+type Fetch<'s, 'x> = dyn FnMut(Which, u64) -> Result<Cow<'x, Exchange>, Error> + 's;
+
+fn exchange_ref(p: &align::Prepared) -> ExchangeRef {
     ExchangeRef {
-        seq: ex.seq,
-        target: ex.path_and_query(),
-        status: ex.status,
+        seq: p.seq,
+        target: p.target.clone(),
+        status: p.status,
     }
 }
 
 fn compare_pair(
-    a: &align::Prepared<'_>,
-    b: &align::Prepared<'_>,
+    a: &align::Prepared,
+    b: &align::Prepared,
+    sides: (&mut Normalizer, &mut Normalizer),
     opts: &DiffOptions,
-) -> Vec<Change> {
+    fetch: &mut Fetch<'_, '_>,
+) -> Result<Vec<Change>, Error> {
     let mut changes = Vec::new();
-    let (sa, sb) = (status_text(a.ex), status_text(b.ex));
-    if sa != sb {
+    if a.status_text != b.status_text {
         changes.push(Change {
             part: Part::Status,
             path: String::new(),
             kind: ChangeKind::Changed,
-            a: Some(sa),
-            b: Some(sb),
+            a: Some(a.status_text.clone()),
+            b: Some(b.status_text.clone()),
         });
     }
     for (name, (ha, hb)) in opts.headers.iter().zip(a.headers.iter().zip(&b.headers)) {
@@ -355,17 +444,22 @@ fn compare_pair(
             b: hb.as_ref().map(|(_, raw)| format!("{raw:?}")),
         });
     }
-    body::compare(&a.body, &b.body, &opts.ignore, &mut changes);
-    changes
+    if a.body != b.body {
+        // Parsed again with each session's normaliser, which gives what the walk gave.
+        let body_a = align::body_of(&*fetch(Which::A, a.seq)?, sides.0);
+        let body_b = align::body_of(&*fetch(Which::B, b.seq)?, sides.1);
+        body::compare(&body_a, &body_b, &opts.ignore, &mut changes);
+    }
+    Ok(changes)
 }
 
-fn unpaired(p: &align::Prepared<'_>, kind: ChangeKind) -> ExchangeDiff {
-    let r = exchange_ref(p.ex);
+fn unpaired(p: &align::Prepared, kind: ChangeKind) -> ExchangeDiff {
+    let r = exchange_ref(p);
     ExchangeDiff {
         kind,
-        method: p.ex.method.clone(),
-        resource: p.ex.kind.to_string(),
-        representation: p.ex.representation.to_string(),
+        method: p.method.clone(),
+        resource: p.kind.to_string(),
+        representation: p.representation.to_string(),
         key: p.key.clone(),
         ordinal: p.ordinal,
         a: (kind == ChangeKind::Removed).then(|| r.clone()),
@@ -374,26 +468,13 @@ fn unpaired(p: &align::Prepared<'_>, kind: ChangeKind) -> ExchangeDiff {
     }
 }
 
-/// Compare two sessions already loaded.
-pub fn diff_exchanges(
-    a: &SessionInput<'_>,
-    b: &SessionInput<'_>,
+/// Pair and compare two prepared sessions (labelled as the report names them).
+fn compare_prepared(
+    (label_a, pa): (String, &mut align::PreparedSession),
+    (label_b, pb): (String, &mut align::PreparedSession),
     opts: &DiffOptions,
-) -> DiffReport {
-    let pa = align::prepare(
-        a.exchanges,
-        &a.origins,
-        opts.normalize,
-        &opts.headers,
-        &opts.ignore,
-    );
-    let pb = align::prepare(
-        b.exchanges,
-        &b.origins,
-        opts.normalize,
-        &opts.headers,
-        &opts.ignore,
-    );
+    fetch: &mut Fetch<'_, '_>,
+) -> Result<DiffReport, Error> {
     let alignment = align::align(&pa.exchanges, &pb.exchanges);
 
     let total = alignment.pairs.len() as u64;
@@ -413,7 +494,7 @@ pub fn diff_exchanges(
             progress.report(n as u64, total);
         }
         let (x, y) = (&pa.exchanges[i], &pb.exchanges[j]);
-        let changes = compare_pair(x, y, opts);
+        let changes = compare_pair(x, y, (&mut pa.norm, &mut pb.norm), opts, fetch)?;
         if changes.is_empty() {
             summary.equal += 1;
             continue;
@@ -423,13 +504,13 @@ pub fn diff_exchanges(
             i,
             ExchangeDiff {
                 kind: ChangeKind::Changed,
-                method: x.ex.method.clone(),
-                resource: x.ex.kind.to_string(),
-                representation: x.ex.representation.to_string(),
+                method: x.method.clone(),
+                resource: x.kind.to_string(),
+                representation: x.representation.to_string(),
                 key: x.key.clone(),
                 ordinal: x.ordinal,
-                a: Some(exchange_ref(x.ex)),
-                b: Some(exchange_ref(y.ex)),
+                a: Some(exchange_ref(x)),
+                b: Some(exchange_ref(y)),
                 changes,
             },
         ));
@@ -455,20 +536,20 @@ pub fn diff_exchanges(
     let feed_equal = event_summary.feed_errors_a == event_summary.feed_errors_b;
     summary.events = event_summary;
     let equal = exchanges.is_empty() && event_diffs.is_empty() && feed_equal;
-    let side = |input: &SessionInput<'_>, p: &align::PreparedSession<'_>| SessionRef {
-        label: input.label.clone(),
+    let side = |label: String, p: &align::PreparedSession| SessionRef {
+        label,
         exchanges: p.exchanges.len(),
-        feed_exchanges: input.exchanges.len() - p.exchanges.len(),
+        feed_exchanges: p.total - p.exchanges.len(),
     };
-    DiffReport {
+    Ok(DiffReport {
         schema: SCHEMA,
-        a: side(a, &pa),
-        b: side(b, &pb),
+        a: side(label_a, pa),
+        b: side(label_b, pb),
         normalized: opts.normalize.any(),
         equal,
         summary,
         exchanges,
         events: event_diffs,
         verify: None,
-    }
+    })
 }

@@ -207,8 +207,13 @@ impl Normalizer {
 
     /// Normalise one string (an href, a header value, a text line, a JSON string value).
     pub fn text(&mut self, s: &str) -> String {
+        // Each pattern needs one of three bytes (an origin and the id and `/Date(` patterns a
+        // `/`, placeholders and ISO dates a `-`, `operationId=` and `ack=` a `=`): most
+        // strings skip most of the regex scans.
+        let has = |b: u8| s.as_bytes().contains(&b);
+        let (slash, dash, equals) = (has(b'/'), has(b'-'), has(b'='));
         let mut out = std::borrow::Cow::Borrowed(s);
-        if self.opts.origins {
+        if self.opts.origins && slash {
             for origin in &self.origins {
                 if out.contains(origin.as_str()) {
                     out = std::borrow::Cow::Owned(out.replace(origin.as_str(), "{origin}"));
@@ -216,7 +221,7 @@ impl Normalizer {
             }
         }
         if self.opts.ids {
-            if ID_RE.is_match(&out) {
+            if slash && ID_RE.is_match(&out) {
                 let replaced = ID_RE
                     .replace_all(&out, |c: &Captures<'_>| {
                         let cat = category(&c[1]);
@@ -225,13 +230,13 @@ impl Normalizer {
                     .into_owned();
                 out = std::borrow::Cow::Owned(replaced);
             }
-            if REDACTED_RE.is_match(&out) {
+            if dash && REDACTED_RE.is_match(&out) {
                 let replaced = REDACTED_RE
                     .replace_all(&out, |c: &Captures<'_>| self.placeholder("secret", &c[0]))
                     .into_owned();
                 out = std::borrow::Cow::Owned(replaced);
             }
-            if OPID_RE.is_match(&out) {
+            if equals && OPID_RE.is_match(&out) {
                 let replaced = OPID_RE
                     .replace_all(&out, |c: &Captures<'_>| {
                         format!("{}{}", &c[1], self.placeholder("op", &c[2]))
@@ -240,15 +245,15 @@ impl Normalizer {
                 out = std::borrow::Cow::Owned(replaced);
             }
         }
-        if self.opts.acks && ACK_RE.is_match(&out) {
+        if self.opts.acks && equals && ACK_RE.is_match(&out) {
             out = std::borrow::Cow::Owned(ACK_RE.replace_all(&out, "${1}{ack}").into_owned());
         }
         if self.opts.dates {
-            if UCWA_DATE_RE.is_match(&out) {
+            if slash && UCWA_DATE_RE.is_match(&out) {
                 out =
                     std::borrow::Cow::Owned(UCWA_DATE_RE.replace_all(&out, "{date}").into_owned());
             }
-            if ISO_DATE_RE.is_match(&out) {
+            if dash && ISO_DATE_RE.is_match(&out) {
                 out = std::borrow::Cow::Owned(ISO_DATE_RE.replace_all(&out, "{date}").into_owned());
             }
         }

@@ -172,19 +172,7 @@ pub(super) fn to_exchange(
         (Some(text), _) => text.clone().into_bytes(),
         (None, _) => Vec::new(),
     };
-    // Browsers write 0 for a request that got no response; HTTP's are three digits.
-    let status = match res.status {
-        0 => None,
-        s @ 100..=999 => Some(s as u16),
-        other => {
-            return Err((
-                index,
-                format!(
-                    "response.status {other} is not an HTTP status (100 to 999, or 0 for no response)"
-                ),
-            ));
-        }
-    };
+    let status = status_of(res.status).map_err(|detail| (index, detail))?;
     let content_encoding = match &custom {
         Some(c) if c.contains_key("contentEncoding") => custom_str(&custom, "contentEncoding"),
         _ => response_headers
@@ -254,4 +242,17 @@ fn duration_us(time_ms: f64, index: usize) -> i64 {
         time_ms
     };
     (ms * 1000.0).round() as i64
+}
+
+/// A HAR `response.status` as stored: browsers write 0 for a request that got no response;
+/// HTTP's are three digits. Checked by the first reading of an import, so that a bad one
+/// writes nothing.
+pub(super) fn status_of(status: i64) -> Result<Option<u16>, String> {
+    match status {
+        0 => Ok(None),
+        s @ 100..=999 => Ok(Some(s as u16)),
+        other => Err(format!(
+            "response.status {other} is not an HTTP status (100 to 999, or 0 for no response)"
+        )),
+    }
 }

@@ -1,5 +1,9 @@
 //! Exchanges → HAR 1.2 and NDJSON (the mapping is documented in the module above).
 //!
+//! Both are written while the exchanges are read ([`export_har`], [`export_ndjson`]): a
+//! session of 100 000 exchanges is exported in the memory of one page of them, not of the
+//! session and its whole document.
+//!
 //! HAR's standard part is built with the `har` crate's types, so that it is the shape viewers
 //! expect; the `_ucwa` custom fields are added to the JSON afterwards, since those types have
 //! no room for extensions.
@@ -11,8 +15,10 @@ use har::v1_2;
 use serde_json::{Map, Value, json};
 
 use super::{CUSTOM, HAR_VERSION, time};
+use crate::error::Error;
 use crate::recording::Upstreams;
 use crate::recording::{EventRow, Exchange, HeaderList, SessionInfo};
+use crate::store::Recording;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -91,27 +97,123 @@ pub fn to_har(session: &SessionInfo, exchanges: &[Exchange]) -> Value {
 
 /// Write the HAR document (pretty JSON, newline-terminated).
 pub fn write_har<W: Write>(
-    mut out: W,
+    out: W,
     session: &SessionInfo,
     exchanges: &[Exchange],
 ) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut out, &to_har(session, exchanges))?;
-    writeln!(out)?;
-    out.flush()
+    har_stream(out, session, exchanges.iter().map(Ok)).map(drop)
 }
 
 /// Write one JSON object per exchange per line.
 pub fn write_ndjson<W: Write>(
-    mut out: W,
+    out: W,
     session: &SessionInfo,
     exchanges: &[Exchange],
 ) -> std::io::Result<()> {
+    ndjson_stream(out, session, exchanges.iter().map(Ok)).map(drop)
+}
+
+/// Write the HAR document of a session while its exchanges are read from the recording, a
+/// page at a time: the bytes of [`write_har`], in memory for one exchange, not the session.
+/// Returns how many exchanges were written.
+pub fn export_har<W: Write>(
+    out: W,
+    recording: &Recording,
+    session: &SessionInfo,
+) -> Result<u64, Error> {
+    let exchanges = recording
+        .stream_exchanges(session)
+        .map(|r| r.map_err(Error::from));
+    har_stream(out, session, exchanges)
+}
+
+/// [`write_ndjson`] while the exchanges are read from the recording (see [`export_har`]).
+pub fn export_ndjson<W: Write>(
+    out: W,
+    recording: &Recording,
+    session: &SessionInfo,
+) -> Result<u64, Error> {
+    let exchanges = recording
+        .stream_exchanges(session)
+        .map(|r| r.map_err(Error::from));
+    ndjson_stream(out, session, exchanges)
+}
+
+/// The indentation of an entry in the pretty document (`log` → `entries` → element).
+const ENTRY_INDENT: &str = "      ";
+
+/// The HAR document written one entry at a time. The parts around the entries come from
+/// the document of the session with no entries, so that the bytes are those of
+/// `to_writer_pretty(to_har(..))` whatever the `har` crate puts around them.
+fn har_stream<W, I, X, E>(mut out: W, session: &SessionInfo, exchanges: I) -> Result<u64, E>
+where
+    W: Write,
+    I: IntoIterator<Item = Result<X, E>>,
+    X: std::borrow::Borrow<Exchange>,
+    E: From<std::io::Error>,
+{
+    let empty =
+        serde_json::to_string_pretty(&to_har(session, &[])).map_err(std::io::Error::from)?;
+    let marker = "\"entries\": []";
+    let at = empty
+        .find(marker)
+        .expect("the HAR document has an entries array");
+    let (head, tail) = (
+        &empty[..at + marker.len() - 1],
+        &empty[at + marker.len() - 1..],
+    );
+    out.write_all(head.as_bytes())?;
     let origins = Origins::new(session);
+    let mut written = 0u64;
+    let mut buf = Vec::new();
     for ex in exchanges {
-        serde_json::to_writer(&mut out, &ndjson_line(&origins, &session.name, ex))?;
-        writeln!(out)?;
+        let ex = ex?;
+        let ex = ex.borrow();
+        let mut value = serde_json::to_value(entry(&origins, ex)).map_err(std::io::Error::from)?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert(CUSTOM.into(), custom(ex));
+        }
+        buf.clear();
+        serde_json::to_writer_pretty(&mut buf, &value).map_err(std::io::Error::from)?;
+        out.write_all(if written == 0 { b"\n" } else { b",\n" })?;
+        // Strings never hold a raw newline (JSON escapes it): every line break is layout.
+        for (i, line) in buf.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(ENTRY_INDENT.as_bytes())?;
+            out.write_all(line)?;
+        }
+        written += 1;
     }
-    out.flush()
+    if written > 0 {
+        out.write_all(b"\n    ")?;
+    }
+    out.write_all(tail.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(written)
+}
+
+/// NDJSON lines written one exchange at a time.
+fn ndjson_stream<W, I, X, E>(mut out: W, session: &SessionInfo, exchanges: I) -> Result<u64, E>
+where
+    W: Write,
+    I: IntoIterator<Item = Result<X, E>>,
+    X: std::borrow::Borrow<Exchange>,
+    E: From<std::io::Error>,
+{
+    let origins = Origins::new(session);
+    let mut written = 0;
+    for ex in exchanges {
+        let ex = ex?;
+        serde_json::to_writer(&mut out, &ndjson_line(&origins, &session.name, ex.borrow()))
+            .map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        written += 1;
+    }
+    out.flush()?;
+    Ok(written)
 }
 
 fn entry(origins: &Origins, ex: &Exchange) -> v1_2::Entries {

@@ -3,7 +3,7 @@
 //!
 //! - `export`: exchanges → HAR 1.2 document / NDJSON lines;
 //! - `import`: HAR document → exchanges (redacted, classified, keyed, events indexed) →
-//!   a new session;
+//!   a new session, the file read as a stream (`stream`) twice: checked, then imported;
 //! - `ndjson`: NDJSON lines read back into sessions (a replay held in memory);
 //! - `time`: the RFC 3339 timestamps HAR uses.
 //!
@@ -45,11 +45,13 @@ mod entry;
 mod export;
 mod import;
 mod ndjson;
+mod stream;
 mod time;
 
-pub use export::{to_har, write_har, write_ndjson};
+pub use export::{export_har, export_ndjson, to_har, write_har, write_ndjson};
 pub use import::{
-    ImportOptions, ImportPlan, ImportStats, import_har, plan_from_slice, plan_import,
+    Converted, ImportOptions, ImportPlan, ImportStats, convert_slice, import_har, plan_from_slice,
+    plan_import,
 };
 pub use ndjson::sessions_from_ndjson;
 

@@ -81,7 +81,7 @@ fn odd_exchanges_survive_export_and_import() {
         Some(0)
     );
 
-    let plan = plan_from_slice(
+    let converted = convert_slice(
         Path::new("odd.har"),
         doc.to_string().as_bytes(),
         &ImportOptions {
@@ -90,9 +90,12 @@ fn odd_exchanges_survive_export_and_import() {
         },
     )
     .unwrap();
-    assert_eq!(plan.upstream, "https://fe1.contoso.com");
-    assert_eq!(plan.also_upstreams, ["https://lyncweb.contoso.com:4443"]);
-    let [a, b] = &plan.exchanges[..] else {
+    assert_eq!(converted.plan.upstream, "https://fe1.contoso.com");
+    assert_eq!(
+        converted.plan.also_upstreams,
+        ["https://lyncweb.contoso.com:4443"]
+    );
+    let [a, b] = &converted.exchanges[..] else {
         panic!("two exchanges");
     };
     for (orig, back) in [(&photo, a), (&token, b)] {
@@ -120,4 +123,38 @@ fn ndjson_lines_say_what_the_store_holds() {
         "https://fe1.contoso.com/ucwa/oauth/v1/applications/105/photos/x?size=small&b=%20"
     );
     assert_eq!(v["started"], "2026-01-01T00:00:00.003003Z");
+}
+
+/// The HAR written an entry at a time is, byte for byte, the pretty document of the whole
+/// session (and still reads as one), for no, one and several exchanges.
+#[test]
+fn the_streamed_document_is_the_whole_document() {
+    let mut events = exchange(2);
+    events
+        .response_headers
+        .push("content-type", "application/json");
+    events.response_body =
+        br#"{"sender":[{"rel":"conversation","events":[]}],"n":"a\nb"}"#.to_vec();
+    events.events.push(crate::recording::EventRow {
+        ack: Some(3),
+        link_rel: "message".into(),
+        event_type: "added".into(),
+        ..Default::default()
+    });
+    let mut odd = exchange(3);
+    odd.request_headers.push("x-odd", vec![0xff, b'\n']);
+    odd.status = None;
+    odd.error = Some("upstream refused".into());
+    let all = [exchange(1), events, odd];
+    for n in 0..=all.len() {
+        let mut streamed = Vec::new();
+        write_har(&mut streamed, &session(), &all[..n]).unwrap();
+        let mut whole = serde_json::to_vec_pretty(&to_har(&session(), &all[..n])).unwrap();
+        whole.push(b'\n');
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(whole).unwrap(),
+            "{n} exchanges"
+        );
+    }
 }

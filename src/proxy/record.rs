@@ -7,15 +7,16 @@
 //! exchange as "client aborted" — the client hung up and hyper dropped our future or body.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use tokio_util::task::TaskTracker;
 
 use super::ExchangeObserver;
 use super::capture::{CaptureBudget, CaptureHandle, Captured, Held};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
+use crate::redact::ExchangeView;
 use crate::store::{Admission, ExchangeSink};
 
 /// The error text of an exchange the client abandoned.
@@ -28,23 +29,58 @@ const MAX_LEARN_INLINE: usize = 1024 * 1024;
 /// Session-wide recording state shared by every connection.
 #[derive(Debug)]
 pub struct Recorder {
-    ingest: Ingest,
+    ingest: Arc<Ingest>,
     /// Taken out at shutdown so that the writer can finish even if a connection outlives
     /// the drain deadline; exchanges finishing later are logged, not stored.
     sink: Mutex<Option<ExchangeSink>>,
-    tracker: TaskTracker,
-    max_body: usize,
+    /// Hands ended exchanges to the finishing thread; taken out at shutdown.
+    finishing: Mutex<Option<Sender<Ended>>>,
+    finisher: Mutex<Option<JoinHandle<()>>>,
+    /// What finishing a record needs, shared with the finishing thread.
+    finish: Arc<Finish>,
     /// What every body copy draws on (`--max-capture-memory`).
     budget: Arc<CaptureBudget>,
     seq: AtomicU64,
+}
+
+/// Exchanges handed to the writer, and exchanges that could not be.
+#[derive(Debug, Default)]
+struct Counts {
     submitted: AtomicU64,
     lost: AtomicU64,
+}
+
+/// What finishing a record needs: the ingest step, the body cap for decoding, the counts,
+/// and who hears of each finished exchange.
+#[derive(Debug)]
+struct Finish {
+    ingest: Arc<Ingest>,
+    counts: Counts,
+    max_body: usize,
     observer: Option<ExchangeObserver>,
+}
+
+/// An ended exchange on its way to the finishing thread.
+#[derive(Debug)]
+struct Ended {
+    exchange: Exchange,
+    response_decoded: bool,
+    learned: bool,
+    admission: Option<Admission>,
+    /// The body copies' share of the capture budget, given back once the writer has them.
+    held: Held,
 }
 
 impl Recorder {
     /// Records numbered from `after_seq + 1` (0 for a new session); `observer` hears of each
     /// exchange as it is finished (the terminal's access log).
+    ///
+    /// Also starts the thread that finishes records (decode, ingest, hand to the writer).
+    /// One thread fed by a channel, not a blocking-pool task per exchange: handing each
+    /// exchange to the pool (a task, a wake-up, often a thread switch) cost more than the
+    /// finishing itself (perf issue 10). The channel is unbounded, but what it holds is
+    /// counted in the writer's bound ([`Admission`]), which the proxy waits on before it
+    /// forwards a request.
     pub fn new(
         ingest: Ingest,
         sink: ExchangeSink,
@@ -53,16 +89,35 @@ impl Recorder {
         observer: Option<ExchangeObserver>,
         max_capture_memory: usize,
     ) -> Self {
-        Recorder {
-            observer,
-            ingest,
-            sink: Mutex::new(Some(sink)),
-            tracker: TaskTracker::new(),
+        let finish = Arc::new(Finish {
+            ingest: Arc::new(ingest),
+            counts: Counts::default(),
             max_body,
+            observer,
+        });
+        let (tx, rx) = channel::<Ended>();
+        let finisher = {
+            let finish = finish.clone();
+            std::thread::Builder::new()
+                .name("ucwa-record-finish".into())
+                .spawn(move || finish_loop(&rx, &finish))
+        };
+        let (tx, finisher) = match finisher {
+            Ok(handle) => (Some(tx), Some(handle)),
+            Err(err) => {
+                // No thread to spare: records are finished inline instead.
+                tracing::warn!(%err, "no record-finishing thread; finishing records inline");
+                (None, None)
+            }
+        };
+        Recorder {
+            ingest: finish.ingest.clone(),
+            sink: Mutex::new(Some(sink)),
+            finishing: Mutex::new(tx),
+            finisher: Mutex::new(finisher),
+            finish,
             budget: CaptureBudget::new(max_capture_memory),
             seq: AtomicU64::new(after_seq),
-            submitted: AtomicU64::new(0),
-            lost: AtomicU64::new(0),
         }
     }
 
@@ -98,23 +153,28 @@ impl Recorder {
 
     /// Wait (at most `deadline`) for exchanges being finished, then let go of the sink.
     pub async fn close(&self, deadline: std::time::Duration) {
-        self.tracker.close();
-        if tokio::time::timeout(deadline, self.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some exchanges were still being finished at shutdown");
+        // The finishing thread ends once it has finished what was handed to it.
+        drop(lock(&self.finishing).take());
+        let finisher = lock(&self.finisher).take();
+        if let Some(handle) = finisher {
+            let started = tokio::time::Instant::now();
+            while !handle.is_finished() && started.elapsed() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                tracing::warn!("some exchanges were still being finished at shutdown");
+            }
         }
-        if let Ok(mut sink) = self.sink.lock() {
-            sink.take();
-        }
+        lock(&self.sink).take();
     }
 
     /// Wait until the recording writer has room (backpressure, perf issue 10): awaited
     /// before a request is forwarded, so a writer that falls behind slows the proxy down
     /// instead of growing memory. Holds nothing afterwards (a held P-GET holds no room).
     pub async fn room(&self) {
-        let sink = self.sink.lock().ok().and_then(|s| s.clone());
+        let sink = lock(&self.sink).clone();
         if let Some(sink) = sink {
             sink.room().await;
         }
@@ -123,79 +183,134 @@ impl Recorder {
     /// Count a finished exchange into the writer's bound before its record is finished
     /// on the blocking pool (perf issue 10); None once the sink is let go at shutdown.
     fn admit(&self, ex: &Exchange) -> Option<Admission> {
-        let sink = self.sink.lock().ok()?;
+        let sink = lock(&self.sink);
         Some(sink.as_ref()?.admit(crate::store::weight(ex)))
     }
 
     /// Exchanges handed to the writer, and exchanges that could not be.
     pub fn counts(&self) -> (u64, u64) {
         (
-            self.submitted.load(Ordering::Relaxed),
-            self.lost.load(Ordering::Relaxed),
+            self.finish.counts.submitted.load(Ordering::Relaxed),
+            self.finish.counts.lost.load(Ordering::Relaxed),
         )
     }
 
-    /// Everything that turns a raw exchange into a stored row (CPU work, off the client's
-    /// path).
-    fn complete(
-        &self,
-        mut ex: Exchange,
-        response_decoded: bool,
-        learned: bool,
-        admission: Option<Admission>,
-    ) {
-        if !response_decoded {
-            let encoding = ex
-                .response_headers
-                .get("content-encoding")
-                .map(str::to_string);
-            if let Some(enc) = encoding.filter(|e| is_encoded(Some(e))) {
-                if ex.response_truncated {
-                    // A cut compressed stream cannot be decoded; keep it as it came.
-                    ex.content_encoding = Some(enc);
-                } else {
-                    match decode(&enc, &ex.response_body, self.max_body) {
-                        Ok(d) => {
-                            ex.response_body = d.bytes;
-                            ex.response_truncated = d.truncated;
-                            ex.content_encoding = Some(enc);
-                        }
-                        Err(err) => {
-                            tracing::warn!(seq = ex.seq, %err, "response body stored still encoded");
-                            ex.content_encoding = Some(enc);
-                        }
+    /// Finish the record of an ended exchange on the finishing thread (inline once that is
+    /// gone, at shutdown).
+    fn hand_over(&self, ended: Ended) {
+        let ended = match lock(&self.finishing).as_ref() {
+            Some(tx) => match tx.send(ended) {
+                Ok(()) => return,
+                Err(back) => back.0,
+            },
+            None => ended,
+        };
+        complete(&self.finish, ended);
+    }
+}
+
+/// A lock whose data a panic elsewhere cannot leave inconsistent (an `Option` taken out).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How long the finishing thread looks for more work before it sleeps until woken.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The finishing thread: finish what arrives, in order, until the recorder lets go. Once
+/// the channel is empty it looks again after [`GATHER`] before blocking: under load the
+/// next exchanges are there by then, so the proxy's threads seldom have to wake it (a
+/// wake-up is a system call on the client's path).
+fn finish_loop(rx: &Receiver<Ended>, finish: &Finish) {
+    while let Ok(ended) = rx.recv() {
+        complete(finish, ended);
+        let mut looked_again = false;
+        loop {
+            match rx.try_recv() {
+                Ok(ended) => {
+                    complete(finish, ended);
+                    looked_again = false;
+                }
+                Err(TryRecvError::Empty) if !looked_again => {
+                    std::thread::sleep(GATHER);
+                    looked_again = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// Everything that turns a raw exchange into a stored row (CPU work, off the client's path).
+fn complete(finish: &Finish, ended: Ended) {
+    let Finish {
+        ingest,
+        counts,
+        max_body,
+        observer,
+    } = finish;
+    let max_body = *max_body;
+    let Ended {
+        exchange: mut ex,
+        response_decoded,
+        learned,
+        admission,
+        held,
+    } = ended;
+    if !response_decoded {
+        let encoding = ex
+            .response_headers
+            .get("content-encoding")
+            .map(str::to_string);
+        if let Some(enc) = encoding.filter(|e| is_encoded(Some(e))) {
+            if ex.response_truncated {
+                // A cut compressed stream cannot be decoded; keep it as it came.
+                ex.content_encoding = Some(enc);
+            } else {
+                match decode(&enc, &ex.response_body, max_body) {
+                    Ok(d) => {
+                        ex.response_body = d.bytes;
+                        ex.response_truncated = d.truncated;
+                        ex.content_encoding = Some(enc);
+                    }
+                    Err(err) => {
+                        tracing::warn!(seq = ex.seq, %err, "response body stored still encoded");
+                        ex.content_encoding = Some(enc);
                     }
                 }
             }
         }
-        self.ingest.ingest_classified(&mut ex, learned);
-        tracing::debug!(
-            seq = ex.seq,
-            method = %ex.method,
-            path = %ex.path,
-            status = ?ex.status,
-            kind = %ex.kind,
-            ms = ex.duration_us / 1000,
-            events = ex.events.len(),
-            error = ex.error.as_deref().unwrap_or(""),
-            "exchange"
-        );
-        if let Some(observer) = &self.observer {
-            observer.tell(&ex);
+    }
+    ingest.ingest_classified(&mut ex, learned);
+    tracing::debug!(
+        seq = ex.seq,
+        method = %ex.method,
+        path = %ex.path,
+        status = ?ex.status,
+        kind = %ex.kind,
+        ms = ex.duration_us / 1000,
+        events = ex.events.len(),
+        error = ex.error.as_deref().unwrap_or(""),
+        "exchange"
+    );
+    if let Some(observer) = observer {
+        observer.tell(&ex);
+    }
+    let stored = match admission {
+        Some(admission) => {
+            admission.submit(ex);
+            true
         }
-        let stored = match admission {
-            Some(admission) => {
-                admission.submit(ex);
-                true
-            }
-            None => false,
-        };
-        if stored {
-            self.submitted.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("an exchange finished after shutdown and was not stored");
-        }
+        None => false,
+    };
+    // Handed to the writer, whose own bound counts it from here.
+    drop(held);
+    if stored {
+        counts.submitted.fetch_add(1, Ordering::Relaxed);
+    } else {
+        counts.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("an exchange finished after shutdown and was not stored");
     }
 }
 
@@ -228,21 +343,24 @@ impl Pending {
         let Some(ex) = self.exchange.as_ref() else {
             return;
         };
-        let mut snapshot = Exchange {
-            method: ex.method.clone(),
-            path: ex.path.clone(),
-            query: ex.query.clone(),
-            request_headers: ex.request_headers.clone(),
-            status: ex.status,
-            response_headers: ex.response_headers.clone(),
-            response_body: ex.response_body.clone(),
-            ..Exchange::default()
+        // The request body copy is still the tee's; read it where it is.
+        let captured = self.request_body.as_ref().map(|handle| {
+            handle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
+        let request_body = match &captured {
+            Some(copy) => &copy.bytes[..],
+            None => &ex.request_body[..],
         };
-        snapshot.request_body = match &self.request_body {
-            Some(handle) => handle.lock().map(|c| c.bytes.clone()).unwrap_or_default(),
-            None => ex.request_body.clone(),
-        };
-        self.recorder.ingest.number_secrets(snapshot);
+        self.recorder.ingest.number_secrets(ExchangeView {
+            path: &ex.path,
+            query: ex.query.as_deref(),
+            request_headers: &ex.request_headers.0,
+            request_body,
+            response_headers: &ex.response_headers.0,
+            response_body: &ex.response_body,
+        });
     }
 
     /// Teach the classifier the links of the response, before the client can follow them.
@@ -265,7 +383,7 @@ impl Pending {
 
     /// Store an already decoded (or never encoded) response body, cut at the cap.
     pub fn set_response_body(&mut self, body: &[u8], content_encoding: Option<String>) {
-        let max = self.recorder.max_body;
+        let max = self.recorder.finish.max_body;
         if let Some(ex) = self.exchange.as_mut() {
             ex.response_truncated = self
                 .response_held
@@ -277,7 +395,7 @@ impl Pending {
 
     /// Copy streamed response bytes, up to the cap.
     pub fn keep_response(&mut self, data: &[u8]) {
-        let max = self.recorder.max_body;
+        let max = self.recorder.finish.max_body;
         if let Some(ex) = self.exchange.as_mut()
             && self
                 .response_held
@@ -313,20 +431,14 @@ impl Pending {
             ex.request_truncated = truncated;
             held.absorb(request_held);
         }
-        let recorder = self.recorder.clone();
-        let (decoded, learned) = (self.response_decoded, self.learned);
         let admission = self.recorder.admit(&ex);
-        let work = move || {
-            recorder.complete(ex, decoded, learned, admission);
-            // Handed to the writer, whose own bound counts it from here.
-            drop(held);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                self.recorder.tracker.spawn_blocking_on(work, &handle);
-            }
-            Err(_) => work(),
-        }
+        self.recorder.hand_over(Ended {
+            exchange: ex,
+            response_decoded: self.response_decoded,
+            learned: self.learned,
+            admission,
+            held,
+        });
     }
 }
 

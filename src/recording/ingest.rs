@@ -24,7 +24,7 @@ use super::kind::ResourceKind;
 use super::model::Exchange;
 use super::origin::strip_published;
 use crate::error::{Chain, Error};
-use crate::redact::{ExchangeFields, RedactConfig, Redactor};
+use crate::redact::{ExchangeFields, ExchangeView, RedactConfig, Redactor};
 use crate::ucwa::{Representation, feed};
 
 /// A rewrite of the copy that is stored, applied by [`Ingest`] after redaction (and after
@@ -108,11 +108,12 @@ impl Ingest {
         });
     }
 
-    /// Number the secrets an exchange shows so far without keeping the redacted copy: the
-    /// proxy calls it before the client sees a response, so that placeholders follow the
-    /// order the conversation revealed the secrets whatever order exchanges finish in.
-    pub fn number_secrets(&self, mut snapshot: Exchange) {
-        self.redact(&mut snapshot);
+    /// Number the secrets an exchange shows so far without redacting it: the proxy calls it
+    /// before the client sees a response, so that placeholders follow the order the
+    /// conversation revealed the secrets whatever order exchanges finish in. Cheap unless
+    /// the parts may hold a secret not numbered yet ([`Redactor::number`]).
+    pub fn number_secrets(&self, parts: ExchangeView<'_>) {
+        self.redactor.number(parts);
     }
 
     /// The kind of a request, from its path (the `/_upstream/HOST` prefix ignored) and the

@@ -13,6 +13,9 @@ use crate::ucwa::media::strip_bom;
 impl Redactor {
     pub(super) fn redact_headers(&self, headers: &mut [(String, Vec<u8>)]) {
         for (name, value) in headers.iter_mut() {
+            if !self.is_secret_header(name) {
+                continue;
+            }
             let lname = name.to_ascii_lowercase();
             let Ok(text) = std::str::from_utf8(value) else {
                 if self.headers.contains(&lname) || lname == "cookie" || lname == "set-cookie" {
@@ -66,16 +69,16 @@ impl Redactor {
         if body.is_empty() {
             return;
         }
-        let ct = content_type.unwrap_or("").to_ascii_lowercase();
-        let first = crate::ucwa::media::first_significant_byte(body);
-        if ct.contains("json") || matches!(first, Some(b'{') | Some(b'[')) {
-            self.redact_json(body);
-        } else if ct.contains("xml") || first == Some(b'<') {
-            self.redact_xml(body);
-        } else if (ct.contains("x-www-form-urlencoded") || looks_like_form(body))
-            && let Some(out) = self.redact_form(body)
-        {
-            *body = out;
+        match body_route(content_type, body) {
+            // Parsed only when a secret field could be there (`numbering::json_may_hold`).
+            BodyRoute::Json if self.json_may_hold(body) => self.redact_json(body),
+            BodyRoute::Xml => self.redact_xml(body),
+            BodyRoute::Form if self.form_may_hold(body) => {
+                if let Some(out) = self.redact_form(body) {
+                    *body = out;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -226,6 +229,35 @@ impl Redactor {
             v
         });
         *body = out.into_owned();
+    }
+}
+
+/// Which structure pass a body goes through: by its content type, else by its first byte
+/// (JSON, XML), else by its look (a form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyRoute {
+    Json,
+    Xml,
+    Form,
+    None,
+}
+
+pub(super) fn body_route(content_type: Option<&str>, body: &[u8]) -> BodyRoute {
+    let ct = content_type.unwrap_or("");
+    let has = |needle: &str| {
+        ct.as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    let first = crate::ucwa::media::first_significant_byte(body);
+    if has("json") || matches!(first, Some(b'{') | Some(b'[')) {
+        BodyRoute::Json
+    } else if has("xml") || first == Some(b'<') {
+        BodyRoute::Xml
+    } else if has("x-www-form-urlencoded") || looks_like_form(body) {
+        BodyRoute::Form
+    } else {
+        BodyRoute::None
     }
 }
 

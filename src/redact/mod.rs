@@ -51,6 +51,7 @@
 
 mod fields;
 mod known;
+mod numbering;
 mod tokens;
 
 use std::collections::HashMap;
@@ -60,6 +61,8 @@ use regex::bytes::Regex;
 
 pub(crate) use self::fields::looks_like_form;
 use self::known::KnownSecrets;
+pub use self::numbering::ExchangeView;
+use self::numbering::Numbered;
 pub(crate) use self::tokens::{placeholder_re, token_re};
 
 /// Header names whose whole value is a secret (compared case-insensitively).
@@ -116,8 +119,14 @@ pub struct Redactor {
     form_fields: Vec<String>,
     json_fields: Vec<String>,
     xml_property: Regex,
+    /// Any secret field name, in any case: a body without one has no secret field to find.
+    field_names: Regex,
+    /// Some field name holds a character JSON may write as a backslash escape.
+    escapable_fields: bool,
     user_regexes: Vec<Regex>,
     state: Mutex<State>,
+    /// Header fields already numbered on the client's path (`numbering`).
+    numbered: Numbered,
 }
 
 #[derive(Debug, Default)]
@@ -188,6 +197,22 @@ impl Redactor {
             r#"(?i)(<property\s+name\s*=\s*["']({names})["']\s*>)([^<]*)(</property>)"#
         ))
         .map_err(|e| crate::Error::invalid_because("--redact-field", names.clone(), e))?;
+        let mut all_fields: Vec<&String> = form_fields.iter().chain(&json_fields).collect();
+        all_fields.sort();
+        all_fields.dedup();
+        let field_names = Regex::new(&format!(
+            "(?i){}",
+            all_fields
+                .iter()
+                .map(|f| regex::escape(f))
+                .collect::<Vec<_>>()
+                .join("|")
+        ))
+        .map_err(|e| crate::Error::invalid_because("--redact-field", names.clone(), e))?;
+        let escapable_fields = all_fields.iter().any(|f| {
+            f.bytes()
+                .any(|b| matches!(b, b'/' | b'\\' | b'"') || b < 0x20)
+        });
         let user_regexes = config
             .regexes
             .iter()
@@ -202,8 +227,11 @@ impl Redactor {
             form_fields,
             json_fields,
             xml_property,
+            field_names,
+            escapable_fields,
             user_regexes,
             state: Mutex::new(State::default()),
+            numbered: Numbered::default(),
         })
     }
 
@@ -216,6 +244,13 @@ impl Redactor {
     /// How many distinct secret values of any kind this session has seen so far.
     pub fn secrets_seen(&self) -> usize {
         self.lock().numbers.len()
+    }
+
+    /// A header whose whole value is a secret (or holds cookie values).
+    fn is_secret_header(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("cookie")
+            || name.eq_ignore_ascii_case("set-cookie")
+            || self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -349,25 +384,28 @@ impl Redactor {
         self.redact_body(req_ct.as_deref(), request_body);
         self.redact_body(resp_ct.as_deref(), response_body);
         if let Some(q) = query.as_ref()
+            && self.form_may_hold(q.as_bytes())
             && let Some(out) = self.redact_form(q.as_bytes())
         {
             *query = Some(String::from_utf8_lossy(&out).into_owned());
         }
-        // 2. Text: tokens anywhere, secrets seen before, user regexes.
-        self.redact_string(path);
+        // 2. Text: tokens anywhere, secrets seen before, user regexes. The text passes
+        // remember nothing, so the secrets known after the structure passes are all of them.
+        let known = self.lock().known.clone();
+        self.redact_string(path, &known);
         if let Some(q) = query.as_mut() {
-            self.redact_string(q);
+            self.redact_string(q, &known);
         }
         for (_, v) in request_headers
             .iter_mut()
             .chain(response_headers.iter_mut())
         {
-            self.redact_text(v);
+            self.redact_text(v, &known);
         }
-        self.redact_text(request_body);
-        self.redact_text(response_body);
+        self.redact_text(request_body, &known);
+        self.redact_text(response_body, &known);
         if let Some(err) = error.as_mut() {
-            self.redact_string(err);
+            self.redact_string(err, &known);
         }
         let credential = header(request_headers, "authorization")
             .and_then(|v| placeholder_re().find(v.as_bytes()))

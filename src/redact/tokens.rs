@@ -3,6 +3,7 @@
 
 use regex::bytes::{Captures, Regex};
 
+use super::known::KnownSecrets;
 use super::{PLACEHOLDER_PREFIX, Redactor, normalise};
 
 /// The token regexes (`cwt=`, `psat=`, JWTs).
@@ -57,12 +58,11 @@ impl Redactor {
         (out.as_ref() != text).then(|| out.into_owned())
     }
 
-    /// Every text pass over a piece of bytes: tokens, known secrets, user regexes.
-    pub(super) fn redact_text(&self, text: &mut Vec<u8>) {
+    /// Every text pass over a piece of bytes: tokens, `known` secrets, user regexes.
+    pub(super) fn redact_text(&self, text: &mut Vec<u8>, known: &KnownSecrets) {
         if let Some(out) = self.redact_tokens(text) {
             *text = out;
         }
-        let known = self.lock().known.clone();
         if let Some(out) = known.replace(text) {
             *text = out;
         }
@@ -85,9 +85,12 @@ impl Redactor {
         }
     }
 
-    pub(super) fn redact_string(&self, s: &mut String) {
+    pub(super) fn redact_string(&self, s: &mut String, known: &KnownSecrets) {
         let mut bytes = std::mem::take(s).into_bytes();
-        self.redact_text(&mut bytes);
-        *s = String::from_utf8_lossy(&bytes).into_owned();
+        self.redact_text(&mut bytes, known);
+        *s = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
     }
 }

@@ -23,7 +23,7 @@ use super::replayer::Replayer;
 use super::report::{Allow, ReplayReport, Unplayed};
 use super::server::run;
 use crate::error::{Chain, Error};
-use crate::har::{ImportOptions, plan_from_slice, sessions_from_ndjson};
+use crate::har::{ImportOptions, convert_slice, sessions_from_ndjson};
 use crate::recording::{Exchange, Ingest, KeyOptions, SessionInfo};
 use crate::redact::RedactConfig;
 use crate::serve::BackgroundServer;
@@ -258,14 +258,14 @@ fn har_session(
         key,
         ..ImportOptions::default()
     };
-    let plan = plan_from_slice(Path::new(name), text.as_bytes(), &opts)?;
+    let converted = convert_slice(Path::new(name), text.as_bytes(), &opts)?;
     let info = memory_session(
         &name_of_session,
-        &plan.upstream,
-        plan.also_upstreams,
-        &plan.exchanges,
+        &converted.plan.upstream,
+        converted.plan.also_upstreams,
+        &converted.exchanges,
     );
-    Ok((info, plan.exchanges))
+    Ok((info, converted.exchanges))
 }
 
 /// A replay server running in the background; stops when dropped, and then checks the

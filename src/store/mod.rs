@@ -5,12 +5,14 @@
 //! - `read`: sessions, exchanges and events for replay, diff and the inspect commands;
 //! - `watch`: noticing that the file being recorded into was deleted or replaced;
 //! - `parts`: a session's small columns at once and one row's headers and bodies on demand,
-//!   for a replay that keeps only its index in memory.
+//!   for a replay that keeps only its index in memory;
+//! - `cursor`: a session's exchanges as a stream, a page at a time (export, diff).
 //!
 //! SQL users can query the file directly: `exchanges` holds one row per request/response pair
 //! (bodies decoded and redacted), `events` one row per event of the events feed, e.g.
 //! `SELECT * FROM events WHERE link_rel = 'participantMessaging' AND type = 'deleted'`.
 
+mod cursor;
 mod parts;
 mod read;
 mod schema;
@@ -18,6 +20,7 @@ mod watch;
 mod writer;
 
 pub use crate::error::StoreError;
+pub use cursor::ExchangeStream;
 pub(crate) use parts::{ExchangeHead, RequestParts, ResponseParts, RowReader};
 pub use read::Recording;
 pub(crate) use writer::weight;
@@ -47,6 +50,16 @@ pub fn check_session_name(name: &str) -> Result<(), StoreError> {
 pub fn remove_session(path: &std::path::Path, name: &str) -> Result<(), StoreError> {
     let conn = schema::open_for_write(path)?;
     conn.execute("DELETE FROM sessions WHERE name = ?1", [name])
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    schema::put_to_rest(&conn);
+    Ok(())
+}
+
+/// Delete session `id` of the recording at `path` with its exchanges and events: taking back
+/// what an import wrote before it failed.
+pub(crate) fn remove_session_by_id(path: &std::path::Path, id: i64) -> Result<(), StoreError> {
+    let conn = schema::open_for_write(path)?;
+    conn.execute("DELETE FROM sessions WHERE id = ?1", [id])
         .map_err(|e| StoreError::sqlite(path, e))?;
     schema::put_to_rest(&conn);
     Ok(())

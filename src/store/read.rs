@@ -42,12 +42,13 @@ impl Recording {
         &self.path
     }
 
-    pub(super) fn conn(&self) -> &Connection {
-        &self.conn
+    pub(super) fn sql(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::sqlite(&self.path, e)
     }
 
-    fn sql(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::sqlite(&self.path, e)
+    /// The connection, for the other readers of this module (the streaming cursor).
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// Every session, oldest first.
@@ -112,13 +113,9 @@ impl Recording {
     pub fn exchanges(&self, session: &SessionInfo) -> Result<Vec<Exchange>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, seq, started_us, duration_us, method, path, query, http_version,
-                        request_headers, request_body, request_truncated, status,
-                        response_headers, response_body, response_truncated, content_encoding,
-                        error, kind, representation, match_key, ordinal, credential, upstream
-                 FROM exchanges WHERE session_id = ?1 ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT {EXCHANGE_COLUMNS} FROM exchanges WHERE session_id = ?1 ORDER BY seq"
+            ))
             .map_err(|e| self.sql(e))?;
         let mut exchanges: Vec<Exchange> = stmt
             .query_map([session.id], exchange_from_row)
@@ -173,7 +170,7 @@ impl Recording {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    fn corrupt_or_sql(&self, e: rusqlite::Error) -> StoreError {
+    pub(super) fn corrupt_or_sql(&self, e: rusqlite::Error) -> StoreError {
         match e {
             rusqlite::Error::FromSqlConversionFailure(_, _, inner) => StoreError::Corrupt {
                 path: self.path.clone(),
@@ -184,10 +181,16 @@ impl Recording {
     }
 }
 
-const EVENT_COLUMNS: &str = "v.ack, v.position, v.sender_rel, v.sender_href, v.link_rel, \
+/// The columns [`exchange_from_row`] reads, in its order.
+pub(super) const EXCHANGE_COLUMNS: &str = "id, seq, started_us, duration_us, method, path, \
+     query, http_version, request_headers, request_body, request_truncated, status, \
+     response_headers, response_body, response_truncated, content_encoding, error, kind, \
+     representation, match_key, ordinal, credential, upstream";
+
+pub(super) const EVENT_COLUMNS: &str = "v.ack, v.position, v.sender_rel, v.sender_href, v.link_rel, \
      v.link_href, v.link_title, v.in_rel, v.in_href, v.type, v.status, v.reason, v.embedded";
 
-fn event_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<EventRow> {
+pub(super) fn event_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
         ack: r.get(at)?,
         position: r.get(at + 1)?,
@@ -213,7 +216,7 @@ fn bad(col: usize, what: &str) -> rusqlite::Error {
     )
 }
 
-fn exchange_from_row(r: &Row<'_>) -> rusqlite::Result<Exchange> {
+pub(super) fn exchange_from_row(r: &Row<'_>) -> rusqlite::Result<Exchange> {
     let req_headers: String = r.get(8)?;
     let resp_headers: String = r.get(12)?;
     let repr: String = r.get(18)?;
