@@ -7,7 +7,7 @@ use super::format;
 use super::timeline::{Scale, event_class};
 use crate::recording::{EventRow, Exchange};
 
-/// The rel whose life the tracks follow (PROTOCOL.md §3).
+/// The rel whose life the tracks follow (docs/UCWA.md, "participantMessaging").
 pub const TRACKED_REL: &str = "participantMessaging";
 
 const LIFE_W: f64 = 400.0;
