@@ -29,6 +29,22 @@ mod secrets;
 pub use pii::PiiAuditor;
 pub use secrets::{Auditor, SECRET_COOKIES, mask};
 
+use crate::recording::SessionInfo;
+use crate::store::{Recording, StoreError};
+
+/// The sessions an audit reads: `session` alone, or every one. Exchanges are then streamed
+/// a page at a time (`Recording::stream_exchanges`), so an audit's memory does not grow with
+/// the recording.
+fn sessions_to_audit(
+    rec: &Recording,
+    session: Option<&str>,
+) -> Result<Vec<SessionInfo>, StoreError> {
+    match session {
+        Some(name) => Ok(vec![rec.session(Some(name))?]),
+        None => rec.sessions(),
+    }
+}
+
 /// One finding: a piece of secret-looking material, or (`--pii`) of personal data.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {

@@ -100,26 +100,23 @@ impl PiiAuditor {
         rec: &Recording,
         session: Option<&str>,
     ) -> Result<AuditReport, StoreError> {
-        let sessions = match session {
-            Some(name) => vec![rec.session(Some(name))?],
-            None => rec.sessions()?,
-        };
+        let sessions = super::sessions_to_audit(rec, session)?;
         let mut report = AuditReport {
             sessions: sessions.len(),
             ..AuditReport::default()
         };
-        let mut all = Vec::new();
+        // Two readings: what the whole file teaches (the organisation's domains, the names
+        // of its people) before any exchange is judged, then the judging; neither holds more
+        // than a page of exchanges.
         for s in &sessions {
-            let exchanges = rec.exchanges(s)?;
-            for ex in &exchanges {
-                self.learn(ex);
+            for ex in rec.stream_exchanges(s) {
+                self.learn(&ex?);
             }
-            all.push((s, exchanges));
         }
-        for (s, exchanges) in &all {
-            for ex in exchanges {
+        for s in &sessions {
+            for ex in rec.stream_exchanges(s) {
                 report.exchanges += 1;
-                report.findings.extend(self.scan_exchange(&s.name, ex));
+                report.findings.extend(self.scan_exchange(&s.name, &ex?));
             }
         }
         Ok(report)

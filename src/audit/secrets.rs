@@ -291,18 +291,15 @@ impl Auditor {
         rec: &Recording,
         session: Option<&str>,
     ) -> Result<AuditReport, StoreError> {
-        let sessions = match session {
-            Some(name) => vec![rec.session(Some(name))?],
-            None => rec.sessions()?,
-        };
+        let sessions = super::sessions_to_audit(rec, session)?;
         let mut report = AuditReport {
             sessions: sessions.len(),
             ..AuditReport::default()
         };
         for s in &sessions {
-            for ex in rec.exchanges(s)? {
+            for ex in rec.stream_exchanges(s) {
                 report.exchanges += 1;
-                report.findings.extend(self.scan_exchange(&s.name, &ex));
+                report.findings.extend(self.scan_exchange(&s.name, &ex?));
             }
         }
         Ok(report)
