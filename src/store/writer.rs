@@ -835,6 +835,31 @@ mod tests {
         }
     }
 
+    /// A test that fails while its proxy still holds a sink: the writer dropped by the
+    /// panic must not wait for that sink, or the test hangs instead of failing.
+    #[test]
+    fn a_writer_dropped_by_a_panic_does_not_wait_for_sinks_held_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let failing = std::thread::spawn(move || {
+            let writer = StoreWriter::create(&path, &session("s")).unwrap();
+            tx.send(writer.sink()).unwrap();
+            panic!("a test failing while its proxy still runs");
+        });
+        let held = rx.recv().unwrap();
+        let started = std::time::Instant::now();
+        while !failing.is_finished() && started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            failing.is_finished(),
+            "the dropped writer waited for a sink held elsewhere"
+        );
+        assert!(failing.join().is_err(), "the panic reaches the test");
+        drop(held);
+    }
+
     fn session(name: &str) -> NewSession {
         NewSession {
             name: name.into(),
