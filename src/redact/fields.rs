@@ -168,7 +168,9 @@ impl Redactor {
                 for (k, v) in map.iter_mut() {
                     let secret = self.json_fields.contains(&k.to_ascii_lowercase());
                     match v {
-                        Value::String(s) if secret && !s.is_empty() && !is_placeholder(s) => {
+                        Value::String(s)
+                            if secret && !s.trim().is_empty() && !is_placeholder(s) =>
+                        {
                             let hidden = self.redact_value_as(s, !is_personal(k));
                             secrets.push((s.clone(), hidden.clone()));
                             *s = hidden;

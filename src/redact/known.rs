@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 use super::MIN_GLOBAL_LEN;
 
 /// The secrets remembered for the rest of a session, indexed by their first
@@ -73,5 +75,50 @@ impl KnownSecrets {
         let mut out = out?;
         out.extend_from_slice(&text[copied..]);
         Some(out)
+    }
+
+    /// [`replace`](Self::replace) for a text that may be JSON. A secret holding JSON syntax
+    /// (a remembered password with a `"` in it) can match across the end of a string and
+    /// break the document; when the plain pass turns valid JSON into invalid JSON, the
+    /// secrets are replaced inside its decoded strings instead, and the document written
+    /// again (the only case where a body's layout changes).
+    pub(super) fn replace_keeping_json(&self, text: &[u8]) -> Option<Vec<u8>> {
+        let out = self.replace(text)?;
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&out).is_ok() {
+            return Some(out);
+        }
+        let Ok(mut value) = serde_json::from_slice::<Value>(text) else {
+            return Some(out);
+        };
+        self.replace_in_value(&mut value);
+        let written = if text.contains(&b'\n') {
+            serde_json::to_vec_pretty(&value)
+        } else {
+            serde_json::to_vec(&value)
+        };
+        Some(written.unwrap_or(out))
+    }
+
+    fn replace_in_value(&self, value: &mut Value) {
+        let swap = |s: &str| {
+            self.replace(s.as_bytes())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        match value {
+            Value::String(s) => {
+                if let Some(new) = swap(s) {
+                    *s = new;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.replace_in_value(v)),
+            Value::Object(map) => {
+                let fields = std::mem::take(map);
+                for (k, mut v) in fields {
+                    self.replace_in_value(&mut v);
+                    map.insert(swap(&k).unwrap_or(k), v);
+                }
+            }
+            _ => {}
+        }
     }
 }

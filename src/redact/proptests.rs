@@ -226,6 +226,27 @@ fn a_numeric_secret_becomes_a_string_and_is_not_replaced_elsewhere() {
     assert_eq!(later.response_body, br#"{"count":-100}"#);
 }
 
+/// Found by `a_json_body_stays_valid_and_keeps_what_is_not_secret`: a secret holding a quote
+/// (`😀"`) was remembered as it reads, and matched again across the end of a later string,
+/// leaving `[{"access_token":"REDACTED-1"},"REDACTED-1]`.
+#[test]
+fn a_secret_with_a_quote_does_not_match_across_json_strings() {
+    let r = Redactor::new(&RedactConfig::default()).unwrap();
+    let doc = serde_json::json!([{"access_token": "\u{1F600}\""}, "\u{1F600}", "x\u{1F600}\"y"]);
+    let body = serde_json::to_vec(&doc).unwrap();
+    let mut p = Parts {
+        response_headers: vec![("content-type".into(), b"application/json".to_vec())],
+        response_body: body,
+        ..Parts::default()
+    };
+    p.redact(&r);
+    let out: Value = serde_json::from_slice(&p.response_body).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!([{"access_token": "REDACTED-1"}, "\u{1F600}", "xREDACTED-1y"])
+    );
+}
+
 /// Found by `no_secret_survives_where_it_was_put_nor_where_it_comes_back`: a token was
 /// hidden where it had its `cwt=`, and kept where it came back without it.
 #[test]

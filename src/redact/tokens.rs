@@ -63,7 +63,7 @@ impl Redactor {
         if let Some(out) = self.redact_tokens(text) {
             *text = out;
         }
-        if let Some(out) = known.replace(text) {
+        if let Some(out) = known.replace_keeping_json(text) {
             *text = out;
         }
         for re in &self.user_regexes {
