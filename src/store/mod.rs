@@ -15,14 +15,16 @@
 mod cursor;
 mod parts;
 mod read;
+mod rows;
 mod schema;
 mod watch;
 mod writer;
 
 pub use crate::error::StoreError;
 pub use cursor::ExchangeStream;
-pub(crate) use parts::{ExchangeHead, RequestParts, ResponseParts, RowReader};
+pub(crate) use parts::{ExchangeHead, RequestParts, ResponseParts};
 pub use read::Recording;
+pub(crate) use rows::RowReader;
 pub(crate) use writer::weight;
 pub use writer::{Admission, ExchangeSink, NewSession, StoreWriter, WriterLimit, WriterStats};
 

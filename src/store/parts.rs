@@ -1,19 +1,19 @@
 //! Reading a session in two parts, for a replay that keeps only an index in memory: the small
 //! columns of every exchange at once ([`Recording::for_each_exchange_head`]), and the large
-//! ones — headers and bodies — of one row when a request needs them ([`RowReader`]).
+//! ones — headers and bodies — of one row when a request needs them ([`super::RowReader`],
+//! in `rows.rs`).
 //!
 //! A 100 000-exchange recording is about 150 MB, mostly bodies and header text; loading it
 //! whole took 2.6× the file in memory and most of a second before the first answer. The
 //! heads are a few dozen bytes each, and one row is read by its `rowid` in microseconds.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
+use rusqlite::Row;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Row};
 
+use super::StoreError;
 use super::read::Recording;
-use super::{StoreError, schema};
 use crate::recording::{Exchange, HeaderList, KeyOptions, KeyRequest, MatchKey, SessionInfo};
 
 /// The request side of a stored exchange: headers and body.
@@ -61,7 +61,7 @@ impl ResponseParts {
 /// bodies, no events, and no copy of what the row holds.
 #[derive(Debug)]
 pub struct ExchangeHead<'a> {
-    /// The row id ([`RowReader`] reads the rest by it).
+    /// The row id ([`super::RowReader`] reads the rest by it).
     pub id: i64,
     pub seq: u64,
     pub duration_us: i64,
@@ -211,7 +211,7 @@ fn request_key(row: &Row<'_>, opts: &KeyOptions) -> rusqlite::Result<MatchKey> {
     .key(opts))
 }
 
-fn bad(col: usize, what: &str) -> rusqlite::Error {
+pub(super) fn bad(col: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         col,
         rusqlite::types::Type::Text,
@@ -219,106 +219,11 @@ fn bad(col: usize, what: &str) -> rusqlite::Error {
     )
 }
 
-/// Reads the headers and bodies of single exchanges by row id, from any thread: a small pool
-/// of read-only connections, each with its prepared statements cached. A connection is
-/// opened when every idle one is in use (so there are about as many as requests answered at
-/// once) and kept for the next request.
-#[derive(Debug)]
-pub struct RowReader {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
-impl RowReader {
-    /// A reader of the recording at `path`; refuses what [`Recording::open`] refuses.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let first = schema::open_for_read(path)?;
-        Ok(RowReader {
-            path: path.to_path_buf(),
-            idle: Mutex::new(vec![first]),
-        })
-    }
-
-    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Run `f` on an idle connection (opened if none is), then put it back.
-    fn with<T>(
-        &self,
-        id: i64,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<Option<T>>,
-    ) -> Result<T, StoreError> {
-        let taken = self.idle().pop();
-        let conn = match taken {
-            Some(conn) => conn,
-            None => schema::open_for_read(&self.path)?,
-        };
-        let result = f(&conn);
-        self.idle().push(conn);
-        match result {
-            Ok(Some(value)) => Ok(value),
-            Ok(None) => Err(StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!(
-                    "exchange row {id} is gone (was the session replaced while it was replayed?)"
-                ),
-            }),
-            Err(rusqlite::Error::FromSqlConversionFailure(_, _, inner)) => {
-                Err(StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: inner.to_string(),
-                })
-            }
-            Err(e) => Err(StoreError::sqlite(&self.path, e)),
-        }
-    }
-
-    /// The request headers and body of the exchange at row `id`.
-    pub fn request(&self, id: i64) -> Result<RequestParts, StoreError> {
-        self.with(id, |conn| {
-            conn.prepare_cached(
-                "SELECT request_headers, request_body FROM exchanges WHERE id = ?1",
-            )?
-            .query_row([id], |r| {
-                let headers: String = r.get(0)?;
-                Ok(RequestParts {
-                    headers: HeaderList::from_json(&headers)
-                        .ok_or_else(|| bad(0, "request headers"))?,
-                    body: r.get(1)?,
-                })
-            })
-            .optional()
-        })
-    }
-
-    /// The response headers, body, original encoding and error of the exchange at row `id`.
-    pub fn response(&self, id: i64) -> Result<ResponseParts, StoreError> {
-        self.with(id, |conn| {
-            conn.prepare_cached(
-                "SELECT response_headers, response_body, content_encoding, error
-                 FROM exchanges WHERE id = ?1",
-            )?
-            .query_row([id], |r| {
-                let headers: String = r.get(0)?;
-                Ok(ResponseParts {
-                    headers: HeaderList::from_json(&headers)
-                        .ok_or_else(|| bad(0, "response headers"))?,
-                    body: r.get(1)?,
-                    content_encoding: r.get(2)?,
-                    error: r.get(3)?,
-                })
-            })
-            .optional()
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::recording::ResourceKind;
-    use crate::store::{NewSession, StoreWriter};
+    use crate::store::{NewSession, RowReader, StoreWriter};
     use crate::ucwa::Representation;
 
     fn exchange(seq: u64) -> Exchange {
