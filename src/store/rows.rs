@@ -3,11 +3,11 @@
 //! Each read in its own transaction costs SQLite a lock, an unlock, a look for a hot journal
 //! and a read of the file's change counter: five system calls for a row that is usually in
 //! the page cache already, a tenth of a replayed request's time. So a connection keeps its
-//! read transaction (its snapshot and its shared lock) across reads, but never for longer
-//! than [`HOLD`]: a writer appending to the same file (spy mode, or a `record` run next to
-//! the replay) waits at most that long for the lock, and a `-wal` is checkpointed past the
-//! snapshot soon after. A connection left idle is released by a small thread, so a replay
-//! that stops receiving requests holds nothing.
+//! read transaction (its snapshot and its shared lock) across reads: one in use renews it
+//! once it is [`HOLD`] old, and one left idle for [`HOLD`] is released by a small thread. A
+//! writer appending to the same file (spy mode, or a `record` run next to the replay) waits
+//! at most about twice [`HOLD`] for the lock, a `-wal` is checkpointed past the snapshot
+//! soon after, and a replay that stops receiving requests holds nothing.
 //!
 //! The rows a replay reads were all committed before it loaded its index, so any snapshot
 //! taken since holds them.
@@ -45,17 +45,19 @@ struct Pool {
 #[derive(Debug, Default)]
 struct State {
     idle: Vec<Held>,
-    /// When the newest transaction began: every open one ends by this + [`HOLD`], released
-    /// here if idle by then, or by its user when it comes back later.
+    /// When a connection was last put back: the releasing thread looks again [`HOLD`] after
+    /// it (a connection out when it last looked may have come back holding a transaction).
     newest: Option<Instant>,
     closed: bool,
 }
 
-/// A connection, and when its current read transaction began (None: none is open).
+/// A connection, when its current read transaction began (None: none is open), and when it
+/// was last put back.
 #[derive(Debug)]
 struct Held {
     conn: Connection,
     since: Option<Instant>,
+    used: Instant,
 }
 
 impl Held {
@@ -87,8 +89,8 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The releasing thread's loop: end the transactions of idle connections once they are
-    /// [`HOLD`] old; sleep while none is open.
+    /// The releasing thread's loop: end the transactions of connections left idle for
+    /// [`HOLD`] (those in use renew theirs themselves); sleep while none is open.
     fn release_idle(&self) {
         let mut state = self.state();
         loop {
@@ -96,16 +98,28 @@ impl Pool {
                 return;
             }
             let now = Instant::now();
-            for held in &mut state.idle {
-                if held.since.is_some_and(|t| now.duration_since(t) >= HOLD) {
-                    held.release();
-                }
+            let is_due = |h: &Held| h.since.is_some() && now.duration_since(h.used) >= HOLD;
+            if state.idle.iter().any(is_due) {
+                // Taken out and committed with the lock let go: a read never waits behind a
+                // COMMIT (nor behind this thread, should it lose its CPU meanwhile).
+                let (mut due, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut state.idle)
+                    .into_iter()
+                    .partition(is_due);
+                state.idle = keep;
+                drop(state);
+                due.iter_mut().for_each(Held::release);
+                state = self.state();
+                // Back at the end `with` takes from last: these are the least used.
+                due.append(&mut state.idle);
+                state.idle = due;
+                continue;
             }
             let due = |t: Instant| HOLD.saturating_sub(now.duration_since(t));
             let wait = state
                 .idle
                 .iter()
-                .filter_map(|h| h.since)
+                .filter(|h| h.since.is_some())
+                .map(|h| h.used)
                 .chain(state.newest)
                 .map(due)
                 .filter(|d| !d.is_zero())
@@ -131,6 +145,7 @@ impl RowReader {
                 idle: vec![Held {
                     conn: first,
                     since: None,
+                    used: Instant::now(),
                 }],
                 newest: None,
                 closed: false,
@@ -161,6 +176,7 @@ impl RowReader {
             None => Held {
                 conn: schema::open_for_read(&self.pool.path)?,
                 since: None,
+                used: Instant::now(),
             },
         };
         let begun = held.renew();
@@ -170,10 +186,11 @@ impl RowReader {
             // the next read starts afresh.
             held.release();
         }
+        held.used = Instant::now();
         {
             let mut state = self.pool.state();
-            if begun {
-                state.newest = held.since;
+            if held.since.is_some() {
+                state.newest = Some(held.used);
             }
             state.idle.push(held);
         }
