@@ -277,16 +277,8 @@ mod tests {
     /// blocks a writer's commit), and their row ids.
     async fn recording(dir: &Path) -> (PathBuf, Vec<i64>) {
         let path = dir.join("rec.sqlite");
-        let writer = StoreWriter::create(
-            &path,
-            &NewSession {
-                name: "s".into(),
-                upstream: "https://fe1.contoso.com".into(),
-                also_upstreams: vec![],
-                replace: false,
-            },
-        )
-        .unwrap();
+        let writer =
+            StoreWriter::create(&path, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
         let sink = writer.sink();
         for seq in 1..=3 {
             sink.submit(Exchange {
