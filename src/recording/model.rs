@@ -88,21 +88,20 @@ impl HeaderList {
     }
 
     /// Parse the stored form.
+    ///
+    /// Read straight into strings (no `Value` tree): a replay reads a row's headers for each
+    /// answer, and export and diff read every row's.
     pub fn from_json(text: &str) -> Option<Self> {
-        let Value::Array(items) = serde_json::from_str(text).ok()? else {
-            return None;
-        };
+        let items: Vec<Vec<String>> = serde_json::from_str(text).ok()?;
         let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let Value::Array(parts) = item else {
-                return None;
-            };
-            let name = parts.first()?.as_str()?.to_string();
-            let raw = parts.get(1)?.as_str()?;
-            let value = if parts.get(2).and_then(Value::as_str) == Some("b64") {
+        for parts in items {
+            let mut parts = parts.into_iter();
+            let name = parts.next()?;
+            let raw = parts.next()?;
+            let value = if parts.next().as_deref() == Some("b64") {
                 base64::engine::general_purpose::STANDARD.decode(raw).ok()?
             } else {
-                raw.as_bytes().to_vec()
+                raw.into_bytes()
             };
             out.push((name, value));
         }
@@ -221,5 +220,29 @@ mod tests {
             ["a=1", "b=2"]
         );
         assert_eq!(back.to_http().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn stored_headers_that_are_not_name_value_lists_are_refused() {
+        for bad in [
+            "",
+            "{}",
+            "[1]",
+            "[[]]",
+            r#"[["only-a-name"]]"#,
+            r#"[["n", 5]]"#,
+            r#"[["n", "!!", "b64"]]"#,
+        ] {
+            assert_eq!(HeaderList::from_json(bad), None, "{bad}");
+        }
+        let read = HeaderList::from_json(r#"[["a", "1"], ["b", "AAE=", "b64"], ["c", "x", "y"]]"#);
+        assert_eq!(
+            read.map(|h| h.0),
+            Some(vec![
+                ("a".to_string(), b"1".to_vec()),
+                ("b".to_string(), vec![0, 1]),
+                ("c".to_string(), b"x".to_vec()),
+            ])
+        );
     }
 }
