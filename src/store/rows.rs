@@ -316,9 +316,15 @@ mod tests {
         let reader = RowReader::open(&path).unwrap();
         assert_eq!(reader.response(ids[1]).unwrap().body, b"body 2");
         // Released by the thread, with no other read to trigger it: a writer that will not
-        // wait gets in.
-        std::thread::sleep(HOLD * 5);
-        write(&path, Duration::ZERO).expect("the idle reader released its lock");
+        // wait gets in, HOLD after the read (polled, so that a loaded machine that runs the
+        // thread late does not fail the test; without the thread it never gets in).
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut written = write(&path, Duration::ZERO);
+        while written.is_err() && Instant::now() < end {
+            std::thread::sleep(HOLD);
+            written = write(&path, Duration::ZERO);
+        }
+        written.expect("the idle reader released its lock");
         // And reads go on as before.
         assert_eq!(reader.response(ids[2]).unwrap().body, b"body 3");
         assert_eq!(reader.request(ids[0]).unwrap().body, b"");
