@@ -114,16 +114,8 @@ fn exchange(seq: u64) -> Exchange {
 }
 
 async fn write_input(db: &Path) {
-    let writer = StoreWriter::create(
-        db,
-        &NewSession {
-            name: "big".into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .unwrap();
+    let writer =
+        StoreWriter::create(db, &NewSession::new("big", "https://fe1.contoso.com")).unwrap();
     let ingest = Ingest::new(&RedactConfig::default(), KeyOptions::default()).unwrap();
     let sink = writer.sink();
     for seq in 1..=EXCHANGES {

@@ -472,12 +472,7 @@ mod tests {
     fn writer(dir: &tempfile::TempDir) -> StoreWriter {
         StoreWriter::create(
             &dir.path().join("r.sqlite"),
-            &NewSession {
-                name: "s".into(),
-                upstream: "https://fe1.contoso.com".into(),
-                also_upstreams: vec![],
-                replace: false,
-            },
+            &NewSession::new("s", "https://fe1.contoso.com"),
         )
         .unwrap()
     }

@@ -565,16 +565,8 @@ mod tests {
         use crate::store::{NewSession, StoreWriter};
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("rec.sqlite");
-        let writer = StoreWriter::create(
-            &db,
-            &NewSession {
-                name: "s".into(),
-                upstream: "https://fe1.contoso.com".into(),
-                also_upstreams: vec![],
-                replace: false,
-            },
-        )
-        .unwrap();
+        let writer =
+            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
         let sink = writer.sink();
         sink.submit(exchange(1, "GET", "/ucwa/a", None, r#"{"n":1}"#));
         sink.submit(exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#));

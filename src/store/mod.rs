@@ -112,12 +112,7 @@ mod tests {
     }
 
     fn new_session(name: &str) -> NewSession {
-        NewSession {
-            name: name.into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        }
+        NewSession::new(name, "https://fe1.contoso.com")
     }
 
     #[tokio::test]
@@ -278,16 +273,8 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
-        let writer = StoreWriter::create(
-            &path,
-            &NewSession {
-                name: "s".into(),
-                upstream: "https://fe1.contoso.com".into(),
-                also_upstreams: vec![],
-                replace: false,
-            },
-        )
-        .unwrap();
+        let writer =
+            StoreWriter::create(&path, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
         let sink = writer.sink();
 
         let mut token = plain_exchange();

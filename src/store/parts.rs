@@ -258,16 +258,8 @@ mod tests {
     async fn heads_then_parts_by_row_give_back_the_whole_exchange() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
-        let writer = StoreWriter::create(
-            &path,
-            &NewSession {
-                name: "s".into(),
-                upstream: "https://fe1.contoso.com".into(),
-                also_upstreams: vec![],
-                replace: false,
-            },
-        )
-        .unwrap();
+        let writer =
+            StoreWriter::create(&path, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
         let sink = writer.sink();
         for seq in 1..=3 {
             sink.submit(exchange(seq));
@@ -355,16 +347,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
         for (name, n) in [("small", 2), ("large", 20)] {
-            let writer = StoreWriter::create(
-                &path,
-                &NewSession {
-                    name: name.into(),
-                    upstream: "https://fe1.contoso.com".into(),
-                    also_upstreams: vec![],
-                    replace: false,
-                },
-            )
-            .unwrap();
+            let writer =
+                StoreWriter::create(&path, &NewSession::new(name, "https://fe1.contoso.com"))
+                    .unwrap();
             let sink = writer.sink();
             for seq in 1..=n {
                 sink.submit(exchange(seq));

@@ -861,12 +861,7 @@ mod tests {
     }
 
     fn session(name: &str) -> NewSession {
-        NewSession {
-            name: name.into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        }
+        NewSession::new(name, "https://fe1.contoso.com")
     }
 
     /// (seq, key, ordinal) of every stored exchange, in seq order.

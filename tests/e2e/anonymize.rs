@@ -74,16 +74,7 @@ async fn record(db: &Path, session: &str, repr: Representation, filter: Option<P
     })
     .expect("simulator");
     let upstream = Origin::parse(&simulator.url()).unwrap();
-    let writer = StoreWriter::create(
-        db,
-        &NewSession {
-            name: session.into(),
-            upstream: upstream.base(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .unwrap();
+    let writer = StoreWriter::create(db, &NewSession::new(session, upstream.base())).unwrap();
     let config = filter.unwrap_or_else(|| ProxyConfig::new(upstream));
     let proxy = RecordingProxy::new(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -571,16 +562,8 @@ fn microsoft_samples_keep_their_structure() {
     collect(&root, &mut files);
     files.sort();
     let (_dir, db) = crate::util::temp_db();
-    let writer = StoreWriter::create(
-        &db,
-        &NewSession {
-            name: "samples".into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .unwrap();
+    let writer =
+        StoreWriter::create(&db, &NewSession::new("samples", "https://fe1.contoso.com")).unwrap();
     let ingest = Ingest::new(&RedactConfig::default(), KeyOptions::default()).unwrap();
     let sink = writer.sink();
     let mut bodies = Vec::new();

@@ -36,16 +36,8 @@ fn exchange(seq: u64) -> Exchange {
 /// A session with secrets in a header, a form body, a JSON body and an event, written
 /// without the redactor.
 async fn leaky_db(path: &Path) {
-    let writer = StoreWriter::create(
-        path,
-        &NewSession {
-            name: "leaky".into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .unwrap();
+    let writer =
+        StoreWriter::create(path, &NewSession::new("leaky", "https://fe1.contoso.com")).unwrap();
     let sink = writer.sink();
     // 1: already redacted, as the proxy writes it.
     let mut clean = exchange(1);

@@ -333,16 +333,8 @@ fn script(s: &Script) -> Vec<Exchange> {
 }
 
 async fn write_session(path: &Path, name: &str, exchanges: Vec<Exchange>) {
-    let writer = StoreWriter::create(
-        path,
-        &NewSession {
-            name: name.into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .unwrap();
+    let writer =
+        StoreWriter::create(path, &NewSession::new(name, "https://fe1.contoso.com")).unwrap();
     let sink = writer.sink();
     for e in exchanges {
         sink.submit(e);
@@ -793,10 +785,8 @@ fn simulator(seed: u64) -> Server {
     ])
 }
 
-/// A UCWA client script: sign in, application, outgoing IM, then the conversation's
-/// resources and participantMessaging in JSON and XML. Client-generated ids (EndpointId,
-/// operationId) are fresh on every run, as real clients make them.
-async fn drive(base: &str, run: u32) {
+/// A JSON client of `base` holding alice's token.
+async fn signed_in(base: &str) -> UcwaClient {
     let mut c = UcwaClient::new(base, Representation::Json);
     let token = c
         .request(Method::POST, "/WebTicket/oauthtoken")
@@ -809,6 +799,14 @@ async fn drive(base: &str, run: u32) {
         .unwrap()
         .expect_json();
     c.set_token(Some(token["access_token"].as_str().unwrap().to_string()));
+    c
+}
+
+/// A UCWA client script: sign in, application, outgoing IM, then the conversation's
+/// resources and participantMessaging in JSON and XML. Client-generated ids (EndpointId,
+/// operationId) are fresh on every run, as real clients make them.
+async fn drive(base: &str, run: u32) {
+    let mut c = signed_in(base).await;
     let app = c
         .post_json(
             "/ucwa/oauth/v1/applications",
@@ -1373,18 +1371,7 @@ async fn etag_is_off_by_default_and_normalised_when_compared() {
 /// Sign in to `base` as alice and create an application with `endpoint_id`: the live
 /// server then knows that client.
 async fn create_application(base: &str, endpoint_id: &str) {
-    let mut c = UcwaClient::new(base, Representation::Json);
-    let token = c
-        .request(Method::POST, "/WebTicket/oauthtoken")
-        .body(
-            "application/x-www-form-urlencoded",
-            "grant_type=password&username=alice@contoso.com&password=Pa55w0rd%21",
-        )
-        .send()
-        .await
-        .unwrap()
-        .expect_json();
-    c.set_token(Some(token["access_token"].as_str().unwrap().to_string()));
+    let mut c = signed_in(base).await;
     c.post_json(
         "/ucwa/oauth/v1/applications",
         &json!({"UserAgent":"other","EndpointId":endpoint_id,"Culture":"en-US"}),

@@ -53,12 +53,7 @@ async fn build(dir: &Path) -> PathBuf {
     let path = dir.join("rec.sqlite");
     let writer = StoreWriter::create(
         &path,
-        &NewSession {
-            name: "im-json".into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
+        &NewSession::new("im-json", "https://fe1.contoso.com"),
     )
     .unwrap();
     let sink = writer.sink();

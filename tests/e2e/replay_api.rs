@@ -81,12 +81,7 @@ async fn from_a_tokio_test() {
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("recording.sqlite");
-    let session = NewSession {
-        name: "me".into(),
-        upstream: FE1.into(),
-        also_upstreams: vec![],
-        replace: false,
-    };
+    let session = NewSession::new("me", FE1);
     let writer = StoreWriter::create(&db, &session).unwrap();
     let sink = writer.sink();
     let rec = Rec::new("GET", format!("{APP}/me")).auth(1).answer(

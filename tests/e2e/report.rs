@@ -201,12 +201,10 @@ async fn hostile_recording(path: &Path) -> &'static str {
         "<script>document.documentElement.setAttribute('data-pwned','name')</script>";
     let w = StoreWriter::create(
         path,
-        &NewSession {
-            name: NAME.into(),
-            upstream: "https://fe1.contoso.com\"><img src=x onerror=alert(1)>".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
+        &NewSession::new(
+            NAME,
+            "https://fe1.contoso.com\"><img src=x onerror=alert(1)>",
+        ),
     )
     .unwrap();
     let sink = w.sink();

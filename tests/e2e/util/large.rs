@@ -200,16 +200,8 @@ pub fn exchange(seq: u64, total: u64) -> Exchange {
 
 /// Write a session of `total` exchanges (plus the sign-in) to `path`.
 pub async fn write(path: &Path, name: &str, total: u64) {
-    let w = StoreWriter::create(
-        path,
-        &NewSession {
-            name: name.into(),
-            upstream: "https://fe1.contoso.com".into(),
-            also_upstreams: vec![],
-            replace: false,
-        },
-    )
-    .expect("create recording");
+    let w = StoreWriter::create(path, &NewSession::new(name, "https://fe1.contoso.com"))
+        .expect("create recording");
     let sink = w.sink();
     for seq in 1..=total {
         sink.submit(exchange(seq, total));
