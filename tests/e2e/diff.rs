@@ -772,6 +772,8 @@ fn set_user_version(path: &Path, v: u32) {
 // End to end: the simulator, the recording proxy, diff and verify through the real binary.
 
 const PASSWORD: &str = "Pa55w0rd!";
+/// `verify`'s sign-in arguments for the simulator's alice.
+const ALICE: [&str; 4] = ["--username", "alice@contoso.com", "--password", PASSWORD];
 
 fn simulator(seed: u64) -> Server {
     Server::start(&[
@@ -950,15 +952,10 @@ async fn simulator_recordings_diff_and_verify() {
         &db,
         &live.url,
         &[
-            "--username",
-            "alice@contoso.com",
-            "--password",
-            PASSWORD,
-            "--new-session",
-            "live",
-            "--events-timeout",
-            "2s",
-        ],
+            &ALICE[..],
+            &["--new-session", "live", "--events-timeout", "2s"],
+        ]
+        .concat(),
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
@@ -990,16 +987,7 @@ async fn simulator_recordings_diff_and_verify() {
     let r = verify_one(
         &db,
         &broken.url,
-        &[
-            "--username",
-            "alice@contoso.com",
-            "--password",
-            PASSWORD,
-            "--new-session",
-            "broken",
-            "--format",
-            "json",
-        ],
+        &[&ALICE[..], &["--new-session", "broken", "--format", "json"]].concat(),
     );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let v = r.json();
@@ -1393,14 +1381,7 @@ async fn verify_sends_fresh_client_ids() {
     let r = verify_one(
         &db,
         &live.url,
-        &[
-            "--username",
-            "alice@contoso.com",
-            "--password",
-            PASSWORD,
-            "--new-session",
-            "live",
-        ],
+        &[&ALICE[..], &["--new-session", "live"]].concat(),
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let rec = Recording::open(&db).unwrap();
@@ -1527,11 +1508,10 @@ async fn verify_reports_requests_without_an_answer() {
     record_run(&db, "one", 7, 1).await;
     let live = simulator(9);
     let breaking = breaking_upstream(&live.url);
-    let creds = ["--username", "alice@contoso.com", "--password", PASSWORD];
     let r = verify_one(
         &db,
         &breaking.url(),
-        &[&creds[..], &["--new-session", "live"]].concat(),
+        &[&ALICE[..], &["--new-session", "live"]].concat(),
     );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let line = r
@@ -1550,7 +1530,7 @@ async fn verify_reports_requests_without_an_answer() {
     let r = verify_one(
         &db,
         &breaking.url(),
-        &[&creds[..], &["--new-session", "json", "--format", "json"]].concat(),
+        &[&ALICE[..], &["--new-session", "json", "--format", "json"]].concat(),
     );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let v = r.json();
