@@ -9,12 +9,17 @@
 #   - record's peak resident memory (VmHWM) under that load;
 #   - added median latency at 1 connection, record vs nginx proxy;
 #   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file;
-#   - SIGTERM in the middle of a load: nothing answered is lost.
+#   - SIGTERM in the middle of a load: nothing answered is lost;
+#   - and, as a floor under the record and replay rows, hyper and tokio alone
+#     (benches/floor.rs: a proxy and a static server that do nothing else), so a gap can be
+#     told apart into the framework's share and ours.
 #
 # Usage: benches/load.sh            (ROUNDS=5 DURATION=4 by default; both can be set)
 #        ONLY=replay benches/load.sh   (the replay rows alone: one recording, then nginx and
 #                                       replay taken in turn each round; BIN2=PATH adds
 #                                       another build's replay to each round, e.g. an older one)
+#        ONLY=latency benches/load.sh  (the 1-connection latency rows alone, a fresh record per
+#                                       round; BIN2=PATH adds another build's record)
 #        BIN=PATH benches/load.sh      (measure that binary instead of building this tree)
 # Installs wrk and nginx with apt-get when they are missing and it runs as root. Without
 # nginx the upstream is the built-in simulator (its unauthenticated autodiscover GET) and
@@ -47,6 +52,9 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --locked -q
   BIN=$PWD/target/release/ucwa-replay
 fi
+# The floor (benches/floor.rs): hyper and tokio alone, as a static server and as a proxy.
+FLOOR=$(cargo bench --locked --bench floor --no-run 2>&1 | sed -n 's/.*Executable benches\/floor.rs (\(.*\))/\1/p')
+[ -x "$FLOOR" ] || { echo "could not build benches/floor.rs" >&2; exit 1; }
 T=$(mktemp -d)
 chmod 755 "$T"
 PIDS=()
@@ -162,6 +170,29 @@ else
   UPSTREAM=$SRV_URL
   PATH_PM=/autodiscover/autodiscoverservice.svc/root
 fi
+if [ ! -f "$T/www/pm.json" ]; then # the simulator is the upstream: the floor serves its bytes
+  mkdir -p "$T/www"
+  hostport=${UPSTREAM#http://}
+  exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+  printf 'GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n' "$PATH_PM" "$hostport" >&3
+  sed '1,/^\r$/d' <&3 >"$T/www/pm.json"
+  exec 3>&-
+fi
+start_floor() { # static FILE | proxy URL ; sets the URL in $FLOOR_URL
+  "$FLOOR" "$@" >"$T/floor-$1.out" 2>"$T/floor-$1.err" &
+  PIDS+=("$!")
+  for _ in $(seq 1 500); do
+    FLOOR_URL=$(head -1 "$T/floor-$1.out" 2>/dev/null || true)
+    [ -n "$FLOOR_URL" ] && return 0
+    sleep 0.02
+  done
+  echo "the floor did not start: $(cat "$T/floor-$1.err")" >&2
+  exit 1
+}
+start_floor static "$T/www/pm.json"
+FLOOR_STATIC=$FLOOR_URL
+start_floor proxy "$UPSTREAM"
+FLOOR_PROXY=$FLOOR_URL
 sleep 0.3
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo) RAM"
@@ -170,6 +201,47 @@ echo "wrk -t1 keep-alive, ${DURATION} s per run, $ROUNDS rounds, GET $PATH_PM; m
 echo
 
 DB=$T/rec.sqlite
+if [ "${ONLY:-}" = latency ]; then
+  # The 1-connection rows alone: per round the upstream direct, nginx proxy_pass and a fresh
+  # record (and BIN2's) in turn, so each difference compares the same moment.
+  for r in $(seq 1 "$ROUNDS"); do
+    read -r rps p50 p99 n bad < <(wrk_run 1 "$UPSTREAM$PATH_PM")
+    echo "$p50" >>"$T/lat-direct"
+    if [ "$HAVE_NGINX" = 1 ]; then
+      read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
+      echo "$p50" >>"$T/lat-nginx"
+    fi
+    read -r rps p50 p99 n bad < <(wrk_run 1 "$FLOOR_PROXY$PATH_PM")
+    echo "$p50" >>"$T/lat-floor"
+    for b in 1 2; do
+      if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
+      [ -n "$bin" ] || continue
+      BIN=$bin start_server "lat$r-$b" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "lat$r-$b"
+      read -r rps p50 p99 n bad < <(wrk_run 1 "$SRV_URL$PATH_PM")
+      echo "$p50" >>"$T/lat-record-$b"
+      kill -TERM "$SRV_PID"; wait "$SRV_PID" || true
+    done
+    echo "round $r done" >&2
+  done
+  d1=$(median <"$T/lat-direct")
+  echo "median latency at 1 connection (µs), medians of $ROUNDS rounds:"
+  echo "  upstream direct (baseline)     $d1   per round: $(tr '\n' ' ' <"$T/lat-direct")"
+  base=$d1
+  if [ "$HAVE_NGINX" = 1 ]; then
+    n1=$(median <"$T/lat-nginx")
+    base=$n1
+    echo "  nginx proxy_pass               $n1  (+$(awk -v a="$n1" -v b="$d1" 'BEGIN { print a - b }'))   per round: $(tr '\n' ' ' <"$T/lat-nginx")"
+  fi
+  f1=$(median <"$T/lat-floor")
+  echo "  hyper proxy floor              $f1  (+$(awk -v a="$f1" -v b="$d1" 'BEGIN { print a - b }'))   per round: $(tr '\n' ' ' <"$T/lat-floor")"
+  for b in 1 2; do
+    [ -f "$T/lat-record-$b" ] || continue
+    if [ "$b" = 1 ]; then name=$BIN; else name=$BIN2; fi
+    r1=$(median <"$T/lat-record-$b")
+    echo "  record ($name) $r1  (+$(awk -v a="$r1" -v b="$d1" 'BEGIN { print a - b }')); over nginx's: $(awk -v a="$r1" -v n="$base" 'BEGIN { print a - n }') µs (target ≤ 15); over the floor's: $(awk -v a="$r1" -v f="$f1" 'BEGIN { print a - f }') µs   per round: $(tr '\n' ' ' <"$T/lat-record-$b")"
+  done
+  exit 0
+fi
 if [ "${ONLY:-}" = replay ]; then
   # One recording (as in the full run: 32 connections, then one complete request), then per
   # round nginx and the replay (and BIN2's) in turn, so each ratio compares the same moment.
@@ -183,6 +255,8 @@ if [ "${ONLY:-}" = replay ]; then
   for r in $(seq 1 "$ROUNDS"); do
     read -r rps p50 p99 n bad < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
     echo "$rps" >>"$T/direct32"; echo "$p99" >>"$T/direct32p99"
+    read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_STATIC$PATH_PM")
+    echo "$rps" >>"$T/floorstatic32"; echo "$p99" >>"$T/floorstatic32p99"
     for b in 1 2; do
       if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
       [ -n "$bin" ] || continue
@@ -207,13 +281,16 @@ if [ "${ONLY:-}" = replay ]; then
   dp=$(median <"$T/direct32p99")
   echo "replay at $CONNS connections ($( [ "$HAVE_NGINX" = 1 ] && echo 'vs nginx serving the same bytes from a file' || echo 'vs the simulator' )):"
   echo "  upstream: $d32 req/s, p99 $dp µs"
+  fs=$(median <"$T/floorstatic32")
+  fsp=$(median <"$T/floorstatic32p99")
+  echo "  hyper static floor: $fs req/s ($(ratio "$fs" "$d32")× the upstream), p99 $fsp µs"
   for b in 1 2; do
     [ -f "$T/replay32-$b" ] || continue
     if [ "$b" = 1 ]; then name=$BIN; else name=$BIN2; fi
     rp=$(median <"$T/replay32-$b")
     rpp=$(median <"$T/replay32p99-$b")
     echo "  $name:"
-    echo "    req/s $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0); p99 $rpp µs  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
+    echo "    req/s $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0), $(ratio "$rp" "$fs")× the floor; p99 $rpp µs  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
     echo "    peak resident $(median <"$T/replay_peak-$b") MB; share of answers not 2xx: $(median <"$T/replay_bad-$b")"
     echo "    per round req/s: $(tr '\n' ' ' <"$T/replay32-$b"); nginx: $(tr '\n' ' ' <"$T/direct32")"
   done
@@ -226,6 +303,10 @@ for r in $(seq 1 "$ROUNDS"); do
     read -r rps p50 p99 n bad < <(wrk_run $CONNS "$NGINX_PROXY$PATH_PM")
     echo "$rps" >>"$T/nginx32"
   fi
+  read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_PROXY$PATH_PM")
+  echo "$rps" >>"$T/floor32"
+  read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_STATIC$PATH_PM")
+  echo "$rps" >>"$T/floorstatic32"
 
   start_server "record$r" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "load$r"
   REC=$SRV_PID
@@ -263,6 +344,8 @@ for r in $(seq 1 "$ROUNDS"); do
     read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
     echo "$p50" >>"$T/nginx1"
   fi
+  read -r rps p50 p99 n bad < <(wrk_run 1 "$FLOOR_PROXY$PATH_PM")
+  echo "$p50" >>"$T/floor1"
 
   # Replay of this round's recording at 32 connections vs the upstream (nginx: the same
   # bytes from a file) measured just before.
@@ -298,6 +381,8 @@ if [ "$HAVE_NGINX" = 1 ]; then
 else
   echo "  ucwa-replay record             $r32  ratio $(ratio "$r32" "$d32")"
 fi
+f32=$(median <"$T/floor32")
+echo "  hyper proxy floor              $f32  ratio $(ratio "$f32" "$d32"); record is $(ratio "$r32" "$f32")× the floor"
 echo "stored vs answered (record at $CONNS connections, $DURATION s):"
 echo "  stored when the load stops     $(median <"$T/at_end") of answered"
 echo "  writer still busy after it     $(median <"$T/drain") s"
@@ -316,11 +401,15 @@ if [ "$HAVE_NGINX" = 1 ]; then
 else
   echo "  ucwa-replay record             $r1  (+$(awk -v a="$r1" -v b="$d1" 'BEGIN { print a - b }'))"
 fi
+f1=$(median <"$T/floor1")
+echo "  hyper proxy floor              $f1  (+$(awk -v a="$f1" -v b="$d1" 'BEGIN { print a - b }')); record over the floor: $(awk -v a="$r1" -v f="$f1" 'BEGIN { print a - f }') µs"
 rp=$(median <"$T/replay32")
 echo "replay at $CONNS connections:"
 echo "  req/s: upstream $( [ "$HAVE_NGINX" = 1 ] && echo '(nginx, the same bytes from a file) ' )$d32, replay $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0)"
 dp=$(median <"$T/direct32p99")
 rpp=$(median <"$T/replay32p99")
 echo "  p99 µs: upstream $dp, replay $rpp  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
+fs=$(median <"$T/floorstatic32")
+echo "  hyper static floor $fs req/s ($(ratio "$fs" "$d32")× the upstream); replay is $(ratio "$rp" "$fs")× the floor"
 echo "  share of replay answers that were not 2xx: $(median <"$T/replay_bad") (must be 0: else the figures are of error answers)"
 echo "SIGTERM half-way through a $DURATION s load: answered $term_answered, stored $term_stored ($( [ "${term_stored:-0}" -ge "${term_answered:-0}" ] && echo 'nothing lost' || echo 'LOST SOME'))"
