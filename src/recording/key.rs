@@ -108,17 +108,6 @@ impl MatchKey {
             body,
         })
     }
-
-    /// The key without its body part: what "same method, path and representation" means
-    /// for lenient body matching.
-    pub fn without_body(&self) -> (String, String, String, Representation) {
-        (
-            self.method.clone(),
-            self.path.clone(),
-            self.query.clone(),
-            self.representation,
-        )
-    }
 }
 
 /// What a match key is computed from: a request as the client sent it, after redaction.
