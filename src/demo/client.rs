@@ -117,16 +117,21 @@ impl UcwaClient {
     /// A client for `base` (`http://127.0.0.1:PORT`), asking for `representation`. An
     /// `https` base is trusted on the Mozilla roots.
     pub fn new(base: &str, representation: Representation) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Self::with_tls(base, representation, tls)
+        // Built once per process: a test makes many clients, and the root store is the
+        // costly part (cloning the config shares it).
+        static DEFAULT_TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+        let tls = DEFAULT_TLS.get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+        });
+        Self::with_tls(base, representation, tls.clone())
     }
 
     /// Like [`new`](Self::new), with `tls` deciding which `https` servers are trusted (a
