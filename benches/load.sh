@@ -200,19 +200,26 @@ echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || ech
 echo "wrk -t1 keep-alive, ${DURATION} s per run, $ROUNDS rounds, GET $PATH_PM; medians"
 echo
 
+# The median latency at 1 connection of the upstream direct, nginx proxy_pass and the floor
+# proxy, each appended to its file (arguments: the three file names under $T).
+baselines_at_1() {
+  local rps p50 p99 n bad
+  read -r rps p50 p99 n bad < <(wrk_run 1 "$UPSTREAM$PATH_PM")
+  echo "$p50" >>"$T/$1"
+  if [ "$HAVE_NGINX" = 1 ]; then
+    read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
+    echo "$p50" >>"$T/$2"
+  fi
+  read -r rps p50 p99 n bad < <(wrk_run 1 "$FLOOR_PROXY$PATH_PM")
+  echo "$p50" >>"$T/$3"
+}
+
 DB=$T/rec.sqlite
 if [ "${ONLY:-}" = latency ]; then
   # The 1-connection rows alone: per round the upstream direct, nginx proxy_pass and a fresh
   # record (and BIN2's) in turn, so each difference compares the same moment.
   for r in $(seq 1 "$ROUNDS"); do
-    read -r rps p50 p99 n bad < <(wrk_run 1 "$UPSTREAM$PATH_PM")
-    echo "$p50" >>"$T/lat-direct"
-    if [ "$HAVE_NGINX" = 1 ]; then
-      read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
-      echo "$p50" >>"$T/lat-nginx"
-    fi
-    read -r rps p50 p99 n bad < <(wrk_run 1 "$FLOOR_PROXY$PATH_PM")
-    echo "$p50" >>"$T/lat-floor"
+    baselines_at_1 lat-direct lat-nginx lat-floor
     for b in 1 2; do
       if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
       [ -n "$bin" ] || continue
@@ -338,14 +345,7 @@ for r in $(seq 1 "$ROUNDS"); do
   wait "$REC" || true
   final=$(stored "$DB" "load$r")
   echo "$answered $final" >>"$T/counts"
-  read -r rps p50 p99 n bad < <(wrk_run 1 "$UPSTREAM$PATH_PM")
-  echo "$p50" >>"$T/direct1"
-  if [ "$HAVE_NGINX" = 1 ]; then
-    read -r rps p50 p99 n bad < <(wrk_run 1 "$NGINX_PROXY$PATH_PM")
-    echo "$p50" >>"$T/nginx1"
-  fi
-  read -r rps p50 p99 n bad < <(wrk_run 1 "$FLOOR_PROXY$PATH_PM")
-  echo "$p50" >>"$T/floor1"
+  baselines_at_1 direct1 nginx1 floor1
 
   # Replay of this round's recording at 32 connections vs the upstream (nginx: the same
   # bytes from a file) measured just before.
