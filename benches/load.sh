@@ -178,21 +178,10 @@ if [ ! -f "$T/www/pm.json" ]; then # the simulator is the upstream: the floor se
   sed '1,/^\r$/d' <&3 >"$T/www/pm.json"
   exec 3>&-
 fi
-start_floor() { # static FILE | proxy URL ; sets the URL in $FLOOR_URL
-  "$FLOOR" "$@" >"$T/floor-$1.out" 2>"$T/floor-$1.err" &
-  PIDS+=("$!")
-  for _ in $(seq 1 500); do
-    FLOOR_URL=$(head -1 "$T/floor-$1.out" 2>/dev/null || true)
-    [ -n "$FLOOR_URL" ] && return 0
-    sleep 0.02
-  done
-  echo "the floor did not start: $(cat "$T/floor-$1.err")" >&2
-  exit 1
-}
-start_floor static "$T/www/pm.json"
-FLOOR_STATIC=$FLOOR_URL
-start_floor proxy "$UPSTREAM"
-FLOOR_PROXY=$FLOOR_URL
+BIN=$FLOOR start_server floor-static static "$T/www/pm.json"
+FLOOR_STATIC=$SRV_URL
+BIN=$FLOOR start_server floor-proxy proxy "$UPSTREAM"
+FLOOR_PROXY=$SRV_URL
 sleep 0.3
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo) RAM"
