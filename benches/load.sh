@@ -256,16 +256,9 @@ if [ "${ONLY:-}" = replay ]; then
     for b in 1 2; do
       if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
       [ -n "$bin" ] || continue
-      "$bin" replay --db "$DB" --session load --listen 127.0.0.1:0 >"$T/replay.out" 2>"$T/replay.err" &
-      REP=$!
-      PIDS+=("$REP")
-      url=
-      for _ in $(seq 1 500); do
-        url=$(head -1 "$T/replay.out" 2>/dev/null || true)
-        [ -n "$url" ] && break
-        sleep 0.02
-      done
-      read -r rps p50 p99 n bad < <(wrk_run $CONNS "$url$PATH_PM")
+      BIN=$bin start_server "replay$r-$b" replay --db "$DB" --session load --listen 127.0.0.1:0
+      REP=$SRV_PID
+      read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
       echo "$rps" >>"$T/replay32-$b"; echo "$p99" >>"$T/replay32p99-$b"
       ratio "$bad" "$n" >>"$T/replay_bad-$b"; echo >>"$T/replay_bad-$b"
       hwm_mb "$REP" >>"$T/replay_peak-$b"
