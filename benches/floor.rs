@@ -78,6 +78,8 @@ async fn serve(mode: std::sync::Arc<Mode>) {
     println!("http://{local}");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait instead of spinning on the error.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
