@@ -2,13 +2,17 @@
 //!
 //! A recorded response goes out as it was recorded except for the origins, and the rules that
 //! rewrite it (`recording::headers`, the origin rewriter) depend only on the recorded bytes
-//! and the replay's own base URL. So an answer is prepared once — read from the recording,
-//! head rules applied, body rewritten — and served again from memory: a test polling one
-//! resource, or a load that has used up its recorded answers (`--exhausted repeat-last`),
-//! costs neither a read nor a rewrite. The budget keeps a replay of a large recording
-//! within bounded memory; the oldest answers prepared leave first (a replay moves through
-//! its recording front to back, so the oldest are the least likely to be asked again).
+//! and the replay's own base URL. So an answer that can be asked for again is prepared once
+//! — read from the recording, head rules applied, body rewritten — and served again from
+//! memory: a client that has used up the recorded answers to a request
+//! (`--exhausted repeat-last`), one that asks the events feed for the same `ack` again, or
+//! a suite that resets the replay between tests costs neither a read nor a rewrite. The
+//! answers served once per pass are not kept (`Loaded::prepared` decides). The budget keeps
+//! a replay of a large recording within bounded memory; the oldest answers prepared leave
+//! first (a replay moves through its recording front to back, so the oldest are the least
+//! likely to be asked again).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -37,8 +41,13 @@ pub struct Prepared {
 
 impl Prepared {
     /// Prepare the recorded `status` and `parts` for a replay whose rules are `rules`.
-    pub fn new(status: u16, parts: &ResponseParts, rules: &ResponseRules) -> Self {
-        let body = Bytes::from(rules.to_public.rewrite(&parts.body).into_owned());
+    pub fn new(status: u16, parts: ResponseParts, rules: &ResponseRules) -> Self {
+        // A body naming no recorded origin (most of them) is sent as read, not copied.
+        let rewritten = match rules.to_public.rewrite(&parts.body) {
+            Cow::Owned(body) => Some(body),
+            Cow::Borrowed(_) => None,
+        };
+        let body = Bytes::from(rewritten.unwrap_or(parts.body));
         let mut headers = parts.headers.to_http();
         if parts.content_encoding.is_some() {
             // The body is stored decoded and sent whole.
@@ -61,15 +70,17 @@ impl Prepared {
 
     /// The response to send (a cheap copy: the body is shared).
     pub fn response(&self) -> Response<Body> {
-        let body = if self.unknown_size {
-            empty_of_unknown_size()
-        } else {
-            full(self.body.clone())
-        };
-        let mut resp = Response::new(body);
-        *resp.status_mut() = self.status;
-        *resp.headers_mut() = self.headers.clone();
-        resp
+        respond(
+            self.status,
+            self.headers.clone(),
+            self.body.clone(),
+            self.unknown_size,
+        )
+    }
+
+    /// The response to send, made of the answer itself (one not kept for later).
+    pub fn into_response(self) -> Response<Body> {
+        respond(self.status, self.headers, self.body, self.unknown_size)
     }
 
     /// What it weighs against the budget.
@@ -82,6 +93,23 @@ impl Prepared {
                 .map(|(n, v)| n.as_str().len() + v.len() + 96)
                 .sum::<usize>()
     }
+}
+
+fn respond(
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    unknown_size: bool,
+) -> Response<Body> {
+    let body = if unknown_size {
+        empty_of_unknown_size()
+    } else {
+        full(body)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
 }
 
 /// An empty body that does not announce its size.
@@ -210,11 +238,7 @@ mod tests {
     #[tokio::test]
     async fn prepared_once_sent_alike_every_time() {
         use http_body_util::BodyExt;
-        let p = Prepared::new(
-            201,
-            &parts(r#"{"a":"https://fe1.contoso.com/x"}"#),
-            &rules(),
-        );
+        let p = Prepared::new(201, parts(r#"{"a":"https://fe1.contoso.com/x"}"#), &rules());
         for _ in 0..2 {
             let resp = p.response();
             assert_eq!(resp.status(), 201);
@@ -229,7 +253,7 @@ mod tests {
     #[test]
     fn the_budget_holds_and_the_oldest_leave_first() {
         let rules = rules();
-        let one = Arc::new(Prepared::new(200, &parts(&"x".repeat(1000)), &rules));
+        let one = Arc::new(Prepared::new(200, parts(&"x".repeat(1000)), &rules));
         let budget = one.weight() * 3;
         let answers = Answers::new(budget);
         let base = "http://127.0.0.1:9";

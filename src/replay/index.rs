@@ -44,6 +44,8 @@ pub struct Entry {
     key: Arc<MatchKey>,
     /// The credential placeholder, when it takes part in lookups.
     pub credential: Option<Arc<str>>,
+    /// Whether it can answer more than once before a reset (see [`Entry::repeats`]).
+    repeats: bool,
 }
 
 impl Entry {
@@ -55,6 +57,14 @@ impl Entry {
     /// The path as recorded.
     pub fn path(&self) -> &str {
         self.path.as_deref().unwrap_or(&self.key.path)
+    }
+
+    /// Whether it can answer more than once before the replay is reset: the last answer of
+    /// its group (repeated once the others are used up, `--exhausted repeat-last`) and the
+    /// events feed's (a client asks for the same `ack` again after a lost connection). Every
+    /// other answer is served once per pass, as the group's cursor moves past it.
+    pub fn repeats(&self) -> bool {
+        self.repeats
     }
 }
 
@@ -204,6 +214,7 @@ impl IndexBuilder {
             kind: ResourceKind::from_rel(head.kind),
             key,
             credential,
+            repeats: false,
         });
     }
 
@@ -254,14 +265,19 @@ impl IndexBuilder {
                 }
             };
             index.groups[group].push(at);
-            if is_events_request(&key.method, &key.path)
-                && let Some(ack) = ack_of(entry.query.as_deref())
-            {
+            let events = is_events_request(&key.method, &key.path);
+            entry.repeats = events;
+            if events && let Some(ack) = ack_of(entry.query.as_deref()) {
                 let max = index
                     .feed_max_ack
                     .entry((credential.as_deref().map(str::to_string), key.path.clone()))
                     .or_insert(ack);
                 *max = (*max).max(ack);
+            }
+        }
+        for group in &index.groups {
+            if let Some(&last) = group.last() {
+                index.entries[last].repeats = true;
             }
         }
         index
@@ -372,6 +388,25 @@ mod tests {
             credential: cred.map(str::to_string),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn last_answers_of_groups_and_feed_answers_repeat() {
+        let feed = "/ucwa/oauth/v1/applications/1/events";
+        let index = Index::build(
+            &[
+                recorded(1, "GET", "/a", None),
+                recorded(2, "GET", "/a", None),
+                recorded(3, "GET", "/b", None),
+                recorded(4, "GET", &format!("{feed}?ack=1"), None),
+                recorded(5, "GET", &format!("{feed}?ack=1"), None),
+                recorded(6, "GET", "/a", None),
+            ],
+            &KeyOptions::default(),
+            false,
+        );
+        let repeats: Vec<bool> = index.entries().iter().map(Entry::repeats).collect();
+        assert_eq!(repeats, [false, false, true, true, true, true]);
     }
 
     #[test]

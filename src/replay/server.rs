@@ -28,7 +28,6 @@ use super::report::{Forwarded, Rejected, ReplayReport};
 use super::session::Loaded;
 use crate::body::{Body, BoxError, full};
 use crate::error::Error;
-use crate::recording::MatchKey;
 use crate::serve::{
     CloseConnection, ConnInfo, DEFAULT_DRAIN, Limits, OnRefused, Refused, serve_observed,
 };
@@ -120,7 +119,7 @@ impl Replayer {
                     self.note_replaced(&decided);
                     return pget_replaced(repr);
                 }
-                recorded_response(&decided.loaded, *entry, &decided.key, public_base)
+                recorded_response(&decided, *entry, public_base)
             }
             Answer::FeedEnd { ack } => {
                 if self.config.feed_end == FeedEnd::Hold
@@ -189,9 +188,7 @@ impl Replayer {
     ) -> Response<Body> {
         let repr = decided.key.representation;
         match &decided.answer {
-            Answer::Serve(entry) => {
-                recorded_response(&decided.loaded, *entry, &decided.key, public_base)
-            }
+            Answer::Serve(entry) => recorded_response(decided, *entry, public_base),
             Answer::FeedEnd { ack } => feed_end(&decided.loaded, path, query, *ack, repr),
             Answer::Miss(miss) => miss_response(miss),
             Answer::Forward => miss_response(&super::miss::Miss {
@@ -248,15 +245,18 @@ impl Replayer {
 
 /// The recorded response of the entry at `at`, byte for byte, with the recorded origins
 /// rewritten to ours.
-fn recorded_response(
-    loaded: &Loaded,
-    at: usize,
-    key: &MatchKey,
-    public_base: &str,
-) -> Response<Body> {
+fn recorded_response(decided: &Decided, at: usize, public_base: &str) -> Response<Body> {
+    let (loaded, key) = (&decided.loaded, &decided.key);
+    // Epoch 0 is the first pass: no reset or switch yet.
+    let rewound = decided.epoch > 0;
     let entry = &loaded.index.entries()[at];
     let answer = match entry.status {
-        Some(_) => loaded.prepared(at, public_base).map(|p| p.response()),
+        Some(_) => loaded
+            .prepared(at, public_base, rewound)
+            .map(|p| match Arc::try_unwrap(p) {
+                Ok(own) => own.into_response(),
+                Err(kept) => kept.response(),
+            }),
         None => loaded.response(entry).map(|parts| {
             // The client got no response from upstream while recording: the recording
             // proxy answered with its own 502, which is what we answer with too.
@@ -365,13 +365,43 @@ async fn truncated(whole: Response<Body>) -> Response<Body> {
 
 /// This replay's own URL as the client reached it: the listener's address, or the `Host`
 /// the client used when listening on all interfaces.
-fn public_base(local: SocketAddr, headers: &HeaderMap) -> String {
-    if local.ip().is_unspecified()
-        && let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok())
-    {
-        return format!("http://{host}");
+fn public_base(local: SocketAddr, headers: &HeaderMap) -> Arc<str> {
+    /// What a base URL was made from.
+    #[derive(PartialEq)]
+    enum From {
+        Host(HeaderValue),
+        Local(SocketAddr),
     }
-    format!("http://{local}")
+    thread_local! {
+        /// The last base URL this thread made: every request of a connection, and nearly
+        /// every request of a replay, has the same one, and formatting an address costs
+        /// about as much as finding the recorded answer.
+        static LAST: std::cell::RefCell<Option<(From, Arc<str>)>> = const { std::cell::RefCell::new(None) };
+    }
+    let host = local
+        .ip()
+        .is_unspecified()
+        .then(|| headers.get(header::HOST))
+        .flatten()
+        .filter(|v| v.to_str().is_ok());
+    let from = match host {
+        Some(host) => From::Host(host.clone()),
+        None => From::Local(local),
+    };
+    LAST.with_borrow_mut(|last| {
+        if let Some((made_from, base)) = last.as_ref()
+            && *made_from == from
+        {
+            return base.clone();
+        }
+        let base: Arc<str> = match &from {
+            From::Host(host) => format!("http://{}", host.to_str().unwrap_or_default()),
+            From::Local(local) => format!("http://{local}"),
+        }
+        .into();
+        *last = Some((from, base.clone()));
+        base
+    })
 }
 
 /// What the report says of a request the HTTP layer refused.
@@ -589,5 +619,84 @@ mod tests {
         assert_eq!(status, 500);
         assert!(body.contains(r#""subcode":"ReplayUnreadable""#), "{body}");
         assert!(body.contains("exchange row 3 is gone"), "{body}");
+    }
+
+    #[test]
+    fn the_public_base_follows_the_host_and_the_address() {
+        let host = |h: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, HeaderValue::from_static(h));
+            m
+        };
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let one: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let two: SocketAddr = "127.0.0.2:9".parse().unwrap();
+        let cases = [
+            (any, host("a.test:8080"), "http://a.test:8080"),
+            (any, host("a.test:8080"), "http://a.test:8080"),
+            (any, host("b.test"), "http://b.test"),
+            (any, HeaderMap::new(), "http://0.0.0.0:8080"),
+            (one, host("b.test"), "http://127.0.0.1:8080"),
+            (one, HeaderMap::new(), "http://127.0.0.1:8080"),
+            (two, host("b.test"), "http://127.0.0.2:9"),
+            (any, host("a.test:8080"), "http://a.test:8080"),
+        ];
+        for (local, headers, want) in cases {
+            assert_eq!(&*public_base(local, &headers), want);
+        }
+    }
+
+    #[tokio::test]
+    async fn only_answers_that_can_be_asked_again_are_kept() {
+        use crate::store::{NewSession, StoreWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("rec.sqlite");
+        let writer =
+            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
+        let sink = writer.sink();
+        for n in 1..=3 {
+            sink.submit(exchange(
+                n,
+                "GET",
+                "/ucwa/a",
+                None,
+                &format!(r#"{{"n":{n}}}"#),
+            ));
+        }
+        drop(sink);
+        writer.finish().await.unwrap();
+        let forget_rows = || {
+            rusqlite::Connection::open(&db)
+                .unwrap()
+                .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
+                .unwrap();
+        };
+
+        // First pass: the last answer repeats, so it is kept; the others are not.
+        let r = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
+        for n in 1..=3 {
+            assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, format!(r#"{{"n":{n}}}"#));
+        }
+        // Once rewound, every answer may be asked again: all are kept.
+        let again = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
+        again.reset();
+        for n in 1..=3 {
+            assert_eq!(
+                ask(&again, "GET", "/ucwa/a").await.2,
+                format!(r#"{{"n":{n}}}"#)
+            );
+        }
+        forget_rows();
+        assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":3}"#);
+        r.reset();
+        let (status, _, body) = ask(&r, "GET", "/ucwa/a").await;
+        assert_eq!(status, 500, "{body}");
+        again.reset();
+        for n in 1..=3 {
+            assert_eq!(
+                ask(&again, "GET", "/ucwa/a").await.2,
+                format!(r#"{{"n":{n}}}"#)
+            );
+        }
     }
 }

@@ -167,7 +167,17 @@ impl Loaded {
 
     /// The recorded answer of the entry at `at` (which has a status), ready to send from
     /// `public_base`: prepared once, then served from memory while the budget keeps it.
-    pub fn prepared(&self, at: usize, public_base: &str) -> Result<Arc<Prepared>, Error> {
+    /// Only an answer that can be asked for again is kept: one that [repeats], or any once
+    /// the replay has been `rewound` (reset, or switched to another session). Keeping the
+    /// others would cost a copy of the head and push out answers that will be asked again.
+    ///
+    /// [repeats]: Entry::repeats
+    pub fn prepared(
+        &self,
+        at: usize,
+        public_base: &str,
+        rewound: bool,
+    ) -> Result<Arc<Prepared>, Error> {
         if let Some(ready) = self.answers.get(public_base, at) {
             return Ok(ready);
         }
@@ -175,8 +185,10 @@ impl Loaded {
         let parts = self.response(entry)?;
         let rules = self.head_rules(public_base);
         let status = entry.status.unwrap_or(502);
-        let prepared = Arc::new(Prepared::new(status, &parts, &rules));
-        self.answers.keep(public_base, at, prepared.clone());
+        let prepared = Arc::new(Prepared::new(status, parts, &rules));
+        if entry.repeats() || rewound {
+            self.answers.keep(public_base, at, prepared.clone());
+        }
         Ok(prepared)
     }
 
