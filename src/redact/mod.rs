@@ -63,7 +63,7 @@ pub(crate) use self::fields::looks_like_form;
 use self::known::KnownSecrets;
 pub use self::numbering::ExchangeView;
 use self::numbering::Numbered;
-pub(crate) use self::tokens::{placeholder_re, token_re};
+pub(crate) use self::tokens::{may_hold_token, placeholder_re, token_re};
 
 /// Header names whose whole value is a secret (compared case-insensitively).
 pub const DEFAULT_HEADERS: &[&str] = &["authorization", "proxy-authorization", "x-ms-webticket"];

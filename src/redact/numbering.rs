@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
 use super::fields::{BodyRoute, body_route};
-use super::{ExchangeFields, Redactor, header, token_re};
+use super::{ExchangeFields, Redactor, header, may_hold_token, token_re};
 
 /// Most header fields remembered as numbered (a bound on memory; past it they are numbered
 /// again, which costs time, never a different number).
@@ -102,23 +102,23 @@ impl Redactor {
         {
             return true;
         }
-        let fields = || view.request_headers.iter().chain(view.response_headers);
-        let new_fields: Vec<&(String, Vec<u8>)> = fields()
-            .filter(|(name, value)| self.field_may_hold(name, value))
-            .collect();
-        if !new_fields.is_empty() {
-            let numbered = self
-                .numbered
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if new_fields
-                .iter()
-                .any(|(name, value)| !numbered.contains(&field_key(name, value)))
-            {
+        // The lock is taken at the first such field (most exchanges have none).
+        let mut numbered = None;
+        for (name, value) in view.request_headers.iter().chain(view.response_headers) {
+            if !self.field_may_hold(name, value) {
+                continue;
+            }
+            let numbered = numbered.get_or_insert_with(|| {
+                self.numbered
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            });
+            if !numbered.contains(&field_key(name, value)) {
                 return true;
             }
         }
+        drop(numbered);
         let bodies = [
             (view.request_headers, view.request_body),
             (view.response_headers, view.response_body),
@@ -138,7 +138,8 @@ impl Redactor {
 
     /// Whether a text pass could find something to number in `text`.
     pub(super) fn text_may_hold(&self, text: &[u8]) -> bool {
-        token_re().is_match(text) || self.user_regexes.iter().any(|r| r.is_match(text))
+        (may_hold_token(text) && token_re().is_match(text))
+            || self.user_regexes.iter().any(|r| r.is_match(text))
     }
 
     /// Whether the structure pass over a body could find a secret field, by the route the
