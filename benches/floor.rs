@@ -4,6 +4,10 @@
 //! pooled client with `TCP_NODELAY`, mimalloc) and doing nothing else:
 //!
 //! - `static FILE`: answers every request with FILE's bytes (replay's floor);
+//! - `served FILE`: the same answer through ucwa-replay's own HTTP serving layer
+//!   (`ucwa_replay::serve`: HTTP/1.1 and h2 told apart, the TLS sniff, the header-read
+//!   timer, graceful shutdown), so the replay row splits into hyper's share, that layer's
+//!   and the replayer's;
 //! - `proxy URL`: forwards every request to URL over kept-alive connections and answers
 //!   with the whole response (record's floor, without recording).
 //!
@@ -26,6 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 enum Mode {
     Static(Bytes),
+    Served(Bytes),
     Proxy {
         client: Box<Client<HttpConnector, Full<Bytes>>>,
         authority: String,
@@ -36,6 +41,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["static", file] => Mode::Static(Bytes::from(
+            std::fs::read(file).unwrap_or_else(|e| fail(&format!("{file}: {e}"))),
+        )),
+        ["served", file] => Mode::Served(Bytes::from(
             std::fs::read(file).unwrap_or_else(|e| fail(&format!("{file}: {e}"))),
         )),
         ["proxy", url] => {
@@ -52,7 +60,9 @@ fn main() {
         }
         // `cargo bench` runs every bench with `--bench`; this one only serves when asked.
         _ => {
-            eprintln!("usage: floor static FILE | floor proxy URL (benches/load.sh runs it)");
+            eprintln!(
+                "usage: floor static FILE | floor served FILE | floor proxy URL (benches/load.sh runs it)"
+            );
             return;
         }
     };
@@ -76,6 +86,21 @@ async fn serve(mode: std::sync::Arc<Mode>) {
         .local_addr()
         .unwrap_or_else(|e| fail(&e.to_string()));
     println!("http://{local}");
+    if let Mode::Served(bytes) = &*mode {
+        let bytes = bytes.clone();
+        let handler = move |_req: Request<hyper::body::Incoming>, _info| {
+            let mut resp = Response::new(ucwa_replay::body::full(bytes.clone()));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            std::future::ready(resp)
+        };
+        let forever = ucwa_replay::serve::CancellationToken::new();
+        ucwa_replay::serve::serve(listener, None, handler, forever, std::time::Duration::ZERO)
+            .await;
+        return;
+    }
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors, say: wait instead of spinning on the error.
@@ -104,7 +129,7 @@ async fn answer(
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     match &*mode {
-        Mode::Static(bytes) => {
+        Mode::Static(bytes) | Mode::Served(bytes) => {
             let mut resp = Response::new(Full::new(bytes.clone()));
             resp.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,

@@ -169,13 +169,27 @@ impl Answers {
         rules
     }
 
-    /// The answer prepared for `entry` at `base`, if it is kept.
-    pub fn get(&self, base: &str, entry: usize) -> Option<Arc<Prepared>> {
-        let inner = self.inner();
+    /// The answer prepared for `entry` at `base`, if it is kept; `once` takes it out (an
+    /// answer read ahead that will not be asked for again).
+    pub fn get(&self, base: &str, entry: usize, once: bool) -> Option<Arc<Prepared>> {
+        let mut inner = self.inner();
         if inner.base != base {
             return None;
         }
-        inner.by_entry.get(&entry).cloned()
+        if !once {
+            return inner.by_entry.get(&entry).cloned();
+        }
+        let taken = inner.by_entry.remove(&entry)?;
+        inner.weight -= taken.weight();
+        // Its place in `order` goes when the oldest leave, or here once most places are
+        // of answers taken, so `order` stays within twice the answers kept.
+        if inner.order.len() > 2 * inner.by_entry.len() + 64 {
+            let Inner {
+                order, by_entry, ..
+            } = &mut *inner;
+            order.retain(|e| by_entry.contains_key(e));
+        }
+        Some(taken)
     }
 
     /// Keep `prepared` as the answer for `entry` at `base`, within the budget.
@@ -205,6 +219,12 @@ impl Answers {
     #[cfg(test)]
     fn weight(&self) -> usize {
         self.inner().weight
+    }
+
+    /// How many places `order` holds now.
+    #[cfg(test)]
+    fn places(&self) -> usize {
+        self.inner().order.len()
     }
 }
 
@@ -262,17 +282,37 @@ mod tests {
             answers.keep(base, entry, one.clone());
             assert!(answers.weight() <= budget);
         }
-        assert!(answers.get(base, 0).is_none() && answers.get(base, 1).is_none());
-        assert!((2..5).all(|e| answers.get(base, e).is_some()));
+        assert!(answers.get(base, 0, false).is_none() && answers.get(base, 1, false).is_none());
+        assert!((2..5).all(|e| answers.get(base, e, false).is_some()));
         // Another base starts afresh.
-        assert!(answers.get("http://127.0.0.1:10", 4).is_none());
+        assert!(answers.get("http://127.0.0.1:10", 4, false).is_none());
         answers.rules("http://127.0.0.1:10", || rules.clone());
-        assert!(answers.get(base, 4).is_none());
+        assert!(answers.get(base, 4, false).is_none());
         assert_eq!(answers.weight(), 0);
         // An answer larger than the whole budget is not kept.
         let small = Answers::new(10);
         small.rules(base, || rules.clone());
         small.keep(base, 0, one);
-        assert!(small.get(base, 0).is_none());
+        assert!(small.get(base, 0, false).is_none());
+    }
+
+    #[test]
+    fn an_answer_taken_once_leaves_and_its_places_are_bounded() {
+        let rules = rules();
+        let one = Arc::new(Prepared::new(200, parts("x"), &rules));
+        let answers = Answers::new(usize::MAX);
+        let base = "http://127.0.0.1:9";
+        answers.rules(base, || rules.clone());
+        for entry in 0..10_000 {
+            answers.keep(base, entry, one.clone());
+            assert!(answers.get(base, entry, true).is_some());
+            assert!(answers.get(base, entry, true).is_none());
+            assert_eq!(answers.weight(), 0);
+            assert!(answers.places() <= 65, "{}", answers.places());
+        }
+        // Taken or not, `get` without `once` leaves it.
+        answers.keep(base, 1, one.clone());
+        assert!(answers.get(base, 1, false).is_some());
+        assert!(answers.get(base, 1, false).is_some());
     }
 }

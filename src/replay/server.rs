@@ -600,7 +600,10 @@ mod tests {
         let sink = writer.sink();
         sink.submit(exchange(1, "GET", "/ucwa/a", None, r#"{"n":1}"#));
         sink.submit(exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#));
-        sink.submit(exchange(3, "GET", "/ucwa/b", None, r#"{"n":3}"#));
+        // Far enough on not to be read ahead with the second answer.
+        for n in 3..=40 {
+            sink.submit(exchange(n, "GET", &format!("/ucwa/b{n}"), None, "{}"));
+        }
         drop(sink);
         writer.finish().await.unwrap();
 
@@ -615,10 +618,10 @@ mod tests {
             .unwrap();
         // Recorded answers used up: the last one again, as prepared before.
         assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
-        let (status, _, body) = ask(&r, "GET", "/ucwa/b").await;
+        let (status, _, body) = ask(&r, "GET", "/ucwa/b40").await;
         assert_eq!(status, 500);
         assert!(body.contains(r#""subcode":"ReplayUnreadable""#), "{body}");
-        assert!(body.contains("exchange row 3 is gone"), "{body}");
+        assert!(body.contains("exchange row 40 is gone"), "{body}");
     }
 
     #[test]
@@ -643,6 +646,63 @@ mod tests {
         ];
         for (local, headers, want) in cases {
             assert_eq!(&*public_base(local, &headers), want);
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_asked_in_recorded_order_are_read_ahead() {
+        use crate::store::{NewSession, StoreWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("rec.sqlite");
+        let writer =
+            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
+        let sink = writer.sink();
+        for n in 0..100 {
+            let path = format!("/ucwa/r/{n}");
+            sink.submit(exchange(
+                n + 1,
+                "GET",
+                &path,
+                None,
+                &format!(r#"{{"n":{n}}}"#),
+            ));
+        }
+        drop(sink);
+        writer.finish().await.unwrap();
+        let forget_rows = || {
+            rusqlite::Connection::open(&db)
+                .unwrap()
+                .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
+                .unwrap();
+        };
+        let body = |n: usize| format!(r#"{{"n":{n}}}"#);
+
+        // In order: the second answer asked for reads the next READ_AHEAD with it.
+        let in_order = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
+        // Out of order: each answer is read alone.
+        let jumping = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
+        for n in [0, 1] {
+            assert_eq!(
+                ask(&in_order, "GET", &format!("/ucwa/r/{n}")).await.2,
+                body(n)
+            );
+        }
+        for n in [50, 10, 70, 30] {
+            assert_eq!(
+                ask(&jumping, "GET", &format!("/ucwa/r/{n}")).await.2,
+                body(n)
+            );
+        }
+        forget_rows();
+        for n in 2..33 {
+            let (status, _, got) = ask(&in_order, "GET", &format!("/ucwa/r/{n}")).await;
+            assert_eq!((status, got), (200, body(n)));
+        }
+        let (status, _, got) = ask(&in_order, "GET", "/ucwa/r/33").await;
+        assert_eq!(status, 500, "{got}");
+        for n in [31, 71] {
+            let (status, _, got) = ask(&jumping, "GET", &format!("/ucwa/r/{n}")).await;
+            assert_eq!(status, 500, "{got}");
         }
     }
 

@@ -4,11 +4,13 @@
 //!
 //! A loaded session keeps its index in memory and reads headers and bodies when a request
 //! needs them: from the file through a pool of read-only connections (`store::RowReader`),
-//! or from the exchanges held in memory. Answers once prepared are kept up to a budget
+//! or from the exchanges held in memory; answers asked for in the recorded order are read
+//! several at a time. Answers that can be asked for again are kept prepared up to a budget
 //! (`answers`), so a hot answer is neither read nor rewritten again.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::answers::{Answers, DEFAULT_BUDGET, Prepared};
 use super::index::{Entry, Index, IndexBuilder};
@@ -111,7 +113,27 @@ pub(crate) struct Loaded {
     parts: Parts,
     /// Recorded answers prepared for the base URL last answered at.
     answers: Answers,
+    /// Where the next answer would be asked for if the replay follows the recorded order.
+    next_in_order: AtomicUsize,
+    /// Held while answers are read ahead.
+    reading: Mutex<()>,
 }
+
+/// What [`Loaded::claim_read_ahead`] decided.
+enum Claim<'a> {
+    /// Read the window from here; the guard is held while it is read.
+    Read(MutexGuard<'a, ()>),
+    /// A read of the window holding this answer has ended (look for it again).
+    WaitedForRead,
+    /// Read this answer alone.
+    Alone,
+}
+
+/// How many answers are read at once when the replay follows the recorded order.
+const READ_AHEAD: usize = 32;
+/// How far from [`Loaded::next_in_order`] an answer may be asked for and still count as
+/// following the recorded order (clients running side by side ask a little out of order).
+const IN_ORDER_SLACK: usize = 4;
 
 impl Loaded {
     fn new(session: SessionInfo, index: Index, parts: Parts) -> Result<Self, Error> {
@@ -132,6 +154,8 @@ impl Loaded {
             upstreams,
             parts,
             answers: Answers::new(DEFAULT_BUDGET),
+            next_in_order: AtomicUsize::new(usize::MAX),
+            reading: Mutex::new(()),
         })
     }
 
@@ -172,24 +196,118 @@ impl Loaded {
     /// others would cost a copy of the head and push out answers that will be asked again.
     ///
     /// [repeats]: Entry::repeats
+    ///
+    /// A replay usually asks for its answers in the recorded order. When an answer not
+    /// prepared yet follows on from the last one read (as a file system detects a file read
+    /// front to back), the next [`READ_AHEAD`] are read with it in one walk along the table
+    /// and kept until asked for: SQLite's search for a row from the table's root was a third
+    /// of the time to answer a request asked for the first time. Asked out of order, an
+    /// answer is read alone, so a replay that jumps around reads nothing it does not use.
     pub fn prepared(
         &self,
         at: usize,
         public_base: &str,
         rewound: bool,
     ) -> Result<Arc<Prepared>, Error> {
-        if let Some(ready) = self.answers.get(public_base, at) {
+        let entries = self.index.entries();
+        let entry = &entries[at];
+        let kept = |e: &Entry| e.repeats() || rewound;
+        if let Some(ready) = self.answers.get(public_base, at, !kept(entry)) {
             return Ok(ready);
         }
-        let entry = &self.index.entries()[at];
-        let parts = self.response(entry)?;
         let rules = self.head_rules(public_base);
-        let status = entry.status.unwrap_or(502);
-        let prepared = Arc::new(Prepared::new(status, parts, &rules));
-        if entry.repeats() || rewound {
-            self.answers.keep(public_base, at, prepared.clone());
+        let prepare =
+            |e: &Entry, parts| Arc::new(Prepared::new(e.status.unwrap_or(502), parts, &rules));
+        let keep_if_asked_again = |prepared: Arc<Prepared>| {
+            if kept(entry) {
+                self.answers.keep(public_base, at, prepared.clone());
+            }
+            prepared
+        };
+        if let Parts::File(reader) = &self.parts {
+            match self.claim_read_ahead(at) {
+                Claim::Read(_reading) => {
+                    let mut read = self.read_ahead(reader, at).unwrap_or_default();
+                    let mine = read
+                        .iter()
+                        .position(|(i, _)| *i == at)
+                        .map(|p| read.swap_remove(p));
+                    for (i, parts) in read {
+                        self.answers
+                            .keep(public_base, i, prepare(&entries[i], parts));
+                    }
+                    if let Some((_, parts)) = mine {
+                        return Ok(keep_if_asked_again(prepare(entry, parts)));
+                    }
+                }
+                Claim::WaitedForRead => {
+                    if let Some(ready) = self.answers.get(public_base, at, !kept(entry)) {
+                        return Ok(ready);
+                    }
+                }
+                Claim::Alone => {}
+            }
         }
-        Ok(prepared)
+        Ok(keep_if_asked_again(prepare(entry, self.response(entry)?)))
+    }
+
+    /// Whether the answer at `at`, not prepared yet, is read with the next ones. It is when
+    /// it follows on from the last read: the window from `at` is claimed, and held
+    /// ([`Claim::Read`]) while it is read. One inside the window being read waits for that
+    /// read ([`Claim::WaitedForRead`]: its answer is then most likely ready). One elsewhere
+    /// (out of order) is read alone, and the next one is expected after it.
+    fn claim_read_ahead(&self, at: usize) -> Claim<'_> {
+        let next = self.next_in_order.load(Ordering::Relaxed);
+        if next == usize::MAX {
+            self.next_in_order.store(at + 1, Ordering::Relaxed);
+            return Claim::Alone;
+        }
+        if at + IN_ORDER_SLACK >= next && at <= next.saturating_add(IN_ORDER_SLACK) {
+            // Locked before claiming: whoever finds the window claimed finds it locked.
+            let reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+            let claimed = self
+                .next_in_order
+                .compare_exchange(next, at + READ_AHEAD, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+            return if claimed {
+                Claim::Read(reading)
+            } else {
+                Claim::WaitedForRead
+            };
+        }
+        if at < next && at + READ_AHEAD >= next {
+            drop(self.reading.lock().unwrap_or_else(|p| p.into_inner()));
+            return Claim::WaitedForRead;
+        }
+        self.next_in_order.store(at + 1, Ordering::Relaxed);
+        Claim::Alone
+    }
+
+    /// The responses of the entries from `at` on (up to [`READ_AHEAD`] of them, those with
+    /// a status), read in one walk, by entry; None when their rows are too far apart to be
+    /// worth one walk (sessions recorded into one file at once), or on a read error (the
+    /// answer is then read alone, which reports it).
+    fn read_ahead(&self, reader: &RowReader, at: usize) -> Option<Vec<(usize, ResponseParts)>> {
+        let entries = self.index.entries();
+        let ahead: Vec<usize> = (at..entries.len())
+            .take(READ_AHEAD)
+            .filter(|&i| entries[i].status.is_some())
+            .collect();
+        let first = ahead.iter().map(|&i| entries[i].at).min()?;
+        let last = ahead.iter().map(|&i| entries[i].at).max()?;
+        if last - first >= 2 * READ_AHEAD as i64 {
+            return None;
+        }
+        let rows: hashbrown::HashMap<i64, usize> =
+            ahead.iter().map(|&i| (entries[i].at, i)).collect();
+        let read = reader
+            .responses(first, last, |id| rows.contains_key(&id))
+            .ok()?;
+        Some(
+            read.into_iter()
+                .filter_map(|(id, parts)| Some((*rows.get(&id)?, parts)))
+                .collect(),
+        )
     }
 
     /// The content type the recording answered an events path with in `repr`, for the
