@@ -8,11 +8,13 @@
 #     exchange must be in the recording;
 #   - record's peak resident memory (VmHWM) under that load;
 #   - added median latency at 1 connection, record vs nginx proxy;
-#   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file;
+#   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file
+#     (ONLY=replay also measures first-time answers alone: the first second of a replay);
 #   - SIGTERM in the middle of a load: nothing answered is lost;
 #   - and, as a floor under the record and replay rows, hyper and tokio alone
-#     (benches/floor.rs: a proxy and a static server that do nothing else), so a gap can be
-#     told apart into the framework's share and ours.
+#     (benches/floor.rs: a proxy and a static server that do nothing else, and the static
+#     answer through ucwa-replay's own serve layer), so a gap can be told apart into the
+#     framework's share and ours.
 #
 # Usage: benches/load.sh            (ROUNDS=5 DURATION=4 by default; both can be set)
 #        ONLY=replay benches/load.sh   (the replay rows alone: one recording, then nginx and
@@ -180,6 +182,8 @@ if [ ! -f "$T/www/pm.json" ]; then # the simulator is the upstream: the floor se
 fi
 BIN=$FLOOR start_server floor-static static "$T/www/pm.json"
 FLOOR_STATIC=$SRV_URL
+BIN=$FLOOR start_server floor-served served "$T/www/pm.json"
+FLOOR_SERVED=$SRV_URL
 BIN=$FLOOR start_server floor-proxy proxy "$UPSTREAM"
 FLOOR_PROXY=$SRV_URL
 sleep 0.3
@@ -241,9 +245,10 @@ fi
 if [ "${ONLY:-}" = replay ]; then
   # One recording (as in the full run: 32 connections, then one complete request), then per
   # round nginx and the replay (and BIN2's) in turn, so each ratio compares the same moment.
+  # Twice as long as a round's runs, so that the first-time row below stays within it.
   start_server record record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session load
   REC=$SRV_PID
-  read -r rps p50 p99 answered bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
+  read -r rps p50 p99 answered bad < <(DURATION=$((2 * DURATION)) wrk_run $CONNS "$SRV_URL$PATH_PM")
   one_get "$SRV_URL" && answered=$((answered + 1))
   kill -TERM "$REC"
   wait "$REC" || true
@@ -253,9 +258,17 @@ if [ "${ONLY:-}" = replay ]; then
     echo "$rps" >>"$T/direct32"; echo "$p99" >>"$T/direct32p99"
     read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_STATIC$PATH_PM")
     echo "$rps" >>"$T/floorstatic32"; echo "$p99" >>"$T/floorstatic32p99"
+    read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_SERVED$PATH_PM")
+    echo "$rps" >>"$T/floorserved32"
     for b in 1 2; do
       if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
       [ -n "$bin" ] || continue
+      # First-time answers: the first second of a fresh replay, where every request asks
+      # for a recorded answer not served before (a test suite's case).
+      BIN=$bin start_server "replayfirst$r-$b" replay --db "$DB" --session load --listen 127.0.0.1:0
+      read -r rps p50 p99 n bad < <(DURATION=1 wrk_run $CONNS "$SRV_URL$PATH_PM")
+      echo "$rps" >>"$T/replayfirst-$b"; echo "$n" >>"$T/replayfirst_n-$b"
+      kill -TERM "$SRV_PID"; wait "$SRV_PID" || true
       BIN=$bin start_server "replay$r-$b" replay --db "$DB" --session load --listen 127.0.0.1:0
       REP=$SRV_PID
       read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
@@ -273,13 +286,18 @@ if [ "${ONLY:-}" = replay ]; then
   fs=$(median <"$T/floorstatic32")
   fsp=$(median <"$T/floorstatic32p99")
   echo "  hyper static floor: $fs req/s ($(ratio "$fs" "$d32")× the upstream), p99 $fsp µs"
+  fv=$(median <"$T/floorserved32")
+  echo "  the same answer through ucwa-replay's serve layer: $fv req/s ($(ratio "$fv" "$fs")× the floor)"
+  recorded=$(stored "$DB" load)
   for b in 1 2; do
     [ -f "$T/replay32-$b" ] || continue
     if [ "$b" = 1 ]; then name=$BIN; else name=$BIN2; fi
     rp=$(median <"$T/replay32-$b")
     rpp=$(median <"$T/replay32p99-$b")
+    rf=$(median <"$T/replayfirst-$b")
     echo "  $name:"
-    echo "    req/s $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0), $(ratio "$rp" "$fs")× the floor; p99 $rpp µs  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
+    echo "    first-time answers (first second of a fresh replay; $(median <"$T/replayfirst_n-$b") asked of $recorded recorded): req/s $rf  ratio $(ratio "$rf" "$d32"), $(ratio "$rf" "$fs")× the floor"
+    echo "    a whole run (first-time answers, then the last one repeated): req/s $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0), $(ratio "$rp" "$fs")× the floor; p99 $rpp µs  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
     echo "    peak resident $(median <"$T/replay_peak-$b") MB; share of answers not 2xx: $(median <"$T/replay_bad-$b")"
     echo "    per round req/s: $(tr '\n' ' ' <"$T/replay32-$b"); nginx: $(tr '\n' ' ' <"$T/direct32")"
   done
@@ -296,6 +314,8 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "$rps" >>"$T/floor32"
   read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_STATIC$PATH_PM")
   echo "$rps" >>"$T/floorstatic32"
+  read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_SERVED$PATH_PM")
+  echo "$rps" >>"$T/floorserved32"
 
   start_server "record$r" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "load$r"
   REC=$SRV_PID
@@ -393,5 +413,7 @@ rpp=$(median <"$T/replay32p99")
 echo "  p99 µs: upstream $dp, replay $rpp  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
 fs=$(median <"$T/floorstatic32")
 echo "  hyper static floor $fs req/s ($(ratio "$fs" "$d32")× the upstream); replay is $(ratio "$rp" "$fs")× the floor"
+fv=$(median <"$T/floorserved32")
+echo "  the same static answer through ucwa-replay's serve layer: $fv req/s ($(ratio "$fv" "$fs")× the floor)"
 echo "  share of replay answers that were not 2xx: $(median <"$T/replay_bad") (must be 0: else the figures are of error answers)"
 echo "SIGTERM half-way through a $DURATION s load: answered $term_answered, stored $term_stored ($( [ "${term_stored:-0}" -ge "${term_answered:-0}" ] && echo 'nothing lost' || echo 'LOST SOME'))"
