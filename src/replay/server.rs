@@ -547,6 +547,32 @@ mod tests {
         )
     }
 
+    /// A recording file of `exchanges` (kept while the directory lives).
+    async fn recording(
+        exchanges: impl IntoIterator<Item = Exchange>,
+    ) -> (tempfile::TempDir, std::path::PathBuf) {
+        use crate::store::{NewSession, StoreWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("rec.sqlite");
+        let writer =
+            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
+        let sink = writer.sink();
+        for exchange in exchanges {
+            sink.submit(exchange);
+        }
+        drop(sink);
+        writer.finish().await.unwrap();
+        (dir, db)
+    }
+
+    /// Take every exchange out of the recording under a running replay.
+    fn forget_rows(db: &std::path::Path) {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn answers_rewritten_feed_end_and_misses_without_a_network() {
         let config = ReplayConfig {
@@ -592,30 +618,23 @@ mod tests {
     /// answer already prepared survives its row, one not yet read is a clear 500.
     #[tokio::test]
     async fn answers_come_from_the_file_when_asked() {
-        use crate::store::{NewSession, StoreWriter};
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("rec.sqlite");
-        let writer =
-            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
-        let sink = writer.sink();
-        sink.submit(exchange(1, "GET", "/ucwa/a", None, r#"{"n":1}"#));
-        sink.submit(exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#));
-        // Far enough on not to be read ahead with the second answer.
-        for n in 3..=40 {
-            sink.submit(exchange(n, "GET", &format!("/ucwa/b{n}"), None, "{}"));
-        }
-        drop(sink);
-        writer.finish().await.unwrap();
+        let (_dir, db) = recording(
+            [
+                exchange(1, "GET", "/ucwa/a", None, r#"{"n":1}"#),
+                exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#),
+            ]
+            .into_iter()
+            // Far enough on not to be read ahead with the second answer.
+            .chain((3..=40).map(|n| exchange(n, "GET", &format!("/ucwa/b{n}"), None, "{}"))),
+        )
+        .await;
 
         let r = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
         let (status, headers, body) = ask(&r, "GET", "/ucwa/a").await;
         assert_eq!((status, body.as_str()), (200, r#"{"n":1}"#));
         assert_eq!(headers["location"], "http://127.0.0.1:9/ucwa/x");
         assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
-        rusqlite::Connection::open(&db)
-            .unwrap()
-            .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
-            .unwrap();
+        forget_rows(&db);
         // Recorded answers used up: the last one again, as prepared before.
         assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
         let (status, _, body) = ask(&r, "GET", "/ucwa/b40").await;
@@ -651,30 +670,16 @@ mod tests {
 
     #[tokio::test]
     async fn answers_asked_in_recorded_order_are_read_ahead() {
-        use crate::store::{NewSession, StoreWriter};
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("rec.sqlite");
-        let writer =
-            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
-        let sink = writer.sink();
-        for n in 0..100 {
-            let path = format!("/ucwa/r/{n}");
-            sink.submit(exchange(
+        let (_dir, db) = recording((0..100).map(|n| {
+            exchange(
                 n + 1,
                 "GET",
-                &path,
+                &format!("/ucwa/r/{n}"),
                 None,
                 &format!(r#"{{"n":{n}}}"#),
-            ));
-        }
-        drop(sink);
-        writer.finish().await.unwrap();
-        let forget_rows = || {
-            rusqlite::Connection::open(&db)
-                .unwrap()
-                .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
-                .unwrap();
-        };
+            )
+        }))
+        .await;
         let body = |n: usize| format!(r#"{{"n":{n}}}"#);
 
         // In order: the second answer asked for reads the next READ_AHEAD with it.
@@ -693,7 +698,7 @@ mod tests {
                 body(n)
             );
         }
-        forget_rows();
+        forget_rows(&db);
         for n in 2..33 {
             let (status, _, got) = ask(&in_order, "GET", &format!("/ucwa/r/{n}")).await;
             assert_eq!((status, got), (200, body(n)));
@@ -708,29 +713,10 @@ mod tests {
 
     #[tokio::test]
     async fn only_answers_that_can_be_asked_again_are_kept() {
-        use crate::store::{NewSession, StoreWriter};
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("rec.sqlite");
-        let writer =
-            StoreWriter::create(&db, &NewSession::new("s", "https://fe1.contoso.com")).unwrap();
-        let sink = writer.sink();
-        for n in 1..=3 {
-            sink.submit(exchange(
-                n,
-                "GET",
-                "/ucwa/a",
-                None,
-                &format!(r#"{{"n":{n}}}"#),
-            ));
-        }
-        drop(sink);
-        writer.finish().await.unwrap();
-        let forget_rows = || {
-            rusqlite::Connection::open(&db)
-                .unwrap()
-                .execute_batch("DELETE FROM events; DELETE FROM exchanges;")
-                .unwrap();
-        };
+        let (_dir, db) = recording(
+            (1..=3).map(|n| exchange(n, "GET", "/ucwa/a", None, &format!(r#"{{"n":{n}}}"#))),
+        )
+        .await;
 
         // First pass: the last answer repeats, so it is kept; the others are not.
         let r = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
@@ -746,7 +732,7 @@ mod tests {
                 format!(r#"{{"n":{n}}}"#)
             );
         }
-        forget_rows();
+        forget_rows(&db);
         assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":3}"#);
         r.reset();
         let (status, _, body) = ask(&r, "GET", "/ucwa/a").await;
