@@ -270,7 +270,8 @@ impl RowReader {
                     continue;
                 }
                 let parts = (|| {
-                    let headers = row.get_ref(1)?.as_str()?;
+                    let headers =
+                        (row.get_ref(1)?.as_str()).map_err(|_| bad(1, "response headers"))?;
                     Ok::<_, rusqlite::Error>(ResponseParts {
                         headers: HeaderList::from_json(headers)
                             .ok_or_else(|| bad(1, "response headers"))?,
@@ -291,7 +292,7 @@ impl RowReader {
 /// A response's parts from a row of `SELECT response_headers, response_body,
 /// content_encoding, error`.
 fn response_parts(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResponseParts> {
-    let headers = r.get_ref(0)?.as_str()?;
+    let headers = (r.get_ref(0)?.as_str()).map_err(|_| bad(0, "response headers"))?;
     Ok(ResponseParts {
         headers: HeaderList::from_json(headers).ok_or_else(|| bad(0, "response headers"))?,
         body: r.get(1)?,
@@ -350,6 +351,28 @@ mod tests {
         let conn = Connection::open(path)?;
         conn.busy_timeout(busy)?;
         conn.execute_batch("CREATE TABLE scratch (x); DROP TABLE scratch;")
+    }
+
+    #[tokio::test]
+    async fn a_range_read_leaves_out_what_it_cannot_read_and_a_row_read_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, ids) = recording(dir.path()).await;
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE exchanges SET response_headers = 'not json' WHERE id = ?1",
+                [ids[1]],
+            )
+            .unwrap();
+        let reader = RowReader::open(&path).unwrap();
+        let read = reader.responses(ids[0], ids[2], |_| true).unwrap();
+        let got: Vec<_> = read.iter().map(|(id, p)| (*id, &p.body[..])).collect();
+        assert_eq!(got, [(ids[0], &b"body 1"[..]), (ids[2], &b"body 3"[..])]);
+        let wanted = reader.responses(ids[0], ids[2], |id| id == ids[2]).unwrap();
+        assert_eq!(wanted.len(), 1);
+        assert_eq!(wanted[0].0, ids[2]);
+        let err = reader.response(ids[1]).unwrap_err().to_string();
+        assert!(err.contains("unreadable response headers"), "{err}");
     }
 
     #[tokio::test]
