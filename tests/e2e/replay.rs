@@ -544,6 +544,65 @@ fn many_clients_at_once_see_consistent_cursors() {
 }
 
 #[test]
+fn clients_at_once_through_read_ahead_get_every_recorded_answer_once() {
+    // Enough answers to one request for many read-ahead windows, asked for by clients on
+    // several connections at once (so a little out of order), and a second request's
+    // answers interleaved with them in the recording.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("many.sqlite");
+    let poll = format!("{APP}/communication/conversations/7/messaging");
+    let other = format!("{APP}/me");
+    let recs: Vec<Rec> = (0..400)
+        .map(|n| {
+            if n % 5 == 4 {
+                Rec::new("GET", other.clone()).answer(200, JSON, &format!(r#"{{"me":{n}}}"#))
+            } else {
+                Rec::new("GET", poll.clone()).answer(200, JSON, &format!(r#"{{"n":{n}}}"#))
+            }
+        })
+        .collect();
+    write_session(&db, "many", FE1, &[], &recs);
+    let server = ReplayServer::builder(&db, "many")
+        .exhausted(Exhausted::Error)
+        .verify_on_drop(false)
+        .start()
+        .unwrap();
+    let base = server.url();
+    let ask_until_exhausted = |rec: Rec| {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            loop {
+                let got = send(&base, &rec);
+                if got.status != 200 {
+                    assert_eq!(got.status, 404, "{}", got.text());
+                    return bodies;
+                }
+                bodies.push(got.text());
+            }
+        })
+    };
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let target = if i < 6 { &poll } else { &other };
+            ask_until_exhausted(Rec::new("GET", target.clone()))
+        })
+        .collect();
+    let mut got: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = recs
+        .iter()
+        .map(|r| String::from_utf8(r.resp_body.clone()).unwrap())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(server.unplayed().is_empty(), "{}", server.report());
+}
+
+#[test]
 fn replay_opens_no_outbound_connection() {
     // The recorded upstream and token service are local ports we keep listening on.
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
