@@ -31,7 +31,16 @@ const NAVIGATION_RELS: &[&str] = &["self", "next", "resync", "resume"];
 pub struct Classifier {
     /// Normalised path → (rel, learned only from the resource's own `rel`).
     learned: Mutex<HashMap<String, (String, bool)>>,
+    /// Fingerprints of the bodies learned from lately. Learning from a body again teaches
+    /// nothing (the first rel for a path wins, and a link only ever replaces a resource's
+    /// own rel), and a client polling a resource gets the same body many times: each would
+    /// be parsed again, on the client's path.
+    seen: Mutex<hashbrown::HashSet<u64>>,
+    fingerprint: hashbrown::DefaultHashBuilder,
 }
+
+/// Most body fingerprints remembered (then they are forgotten all at once).
+const MAX_SEEN: usize = 4096;
 
 impl Classifier {
     pub fn new() -> Self {
@@ -42,6 +51,23 @@ impl Classifier {
     /// events `{rel, href}` objects, XML elements with `rel` and `href`). Bodies that do not
     /// parse teach nothing.
     pub fn learn(&self, repr: Representation, body: &[u8]) {
+        use std::hash::BuildHasher;
+        let fingerprint = self.fingerprint.hash_one((repr as u8, body));
+        let seen = || self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen().contains(&fingerprint) {
+            return;
+        }
+        self.learn_links(repr, body);
+        // Only once learned: the same body arriving meanwhile on another exchange is
+        // learned again rather than sent on before its links are known.
+        let mut seen = seen();
+        if seen.len() >= MAX_SEEN {
+            seen.clear();
+        }
+        seen.insert(fingerprint);
+    }
+
+    fn learn_links(&self, repr: Representation, body: &[u8]) {
         let mut found = Vec::new();
         match repr {
             Representation::Xml => learn_xml(body, &mut found),
@@ -425,6 +451,47 @@ mod tests {
         for (method, path, want) in cases {
             assert_eq!(c.kind(method, &path).as_str(), want, "{method} {path}");
         }
+    }
+
+    #[test]
+    fn a_body_learned_again_is_skipped_and_changes_nothing() {
+        // A resource's own rel (weak), a link naming it (strong), a second link, in every
+        // order with repeats: the remembered bodies change nothing a full learn would do.
+        let own = format!(r#"{{"_links":{{"self":{{"href":"{APP}/r"}}}},"rel":"weakRel"}}"#);
+        let link = format!(r#"{{"_links":{{"strongRel":{{"href":"{APP}/r"}}}}}}"#);
+        let other = format!(
+            r#"{{"_links":{{"otherRel":{{"href":"{APP}/r"}},"more":{{"href":"{APP}/m"}}}}}}"#
+        );
+        let bodies = [own.as_str(), link.as_str(), other.as_str()];
+        let orders: [&[usize]; 6] = [
+            &[0, 1, 0, 1],
+            &[1, 0, 1, 0],
+            &[0, 0, 2, 1, 0],
+            &[2, 0, 2, 1],
+            &[0, 2, 0, 1, 1],
+            &[1, 1, 2, 2, 0],
+        ];
+        for order in orders {
+            let cached = Classifier::new();
+            let full = Classifier::new();
+            for &b in order {
+                cached.learn(Representation::Json, bodies[b].as_bytes());
+                full.learn_links(Representation::Json, bodies[b].as_bytes());
+            }
+            for path in ["r", "m"] {
+                let path = format!("{APP}/{path}");
+                assert_eq!(
+                    cached.kind("GET", &path),
+                    full.kind("GET", &path),
+                    "{order:?}"
+                );
+            }
+        }
+        // The same bytes in the other representation are not the same body.
+        let c = Classifier::new();
+        c.learn(Representation::Xml, link.as_bytes());
+        c.learn(Representation::Json, link.as_bytes());
+        assert_eq!(c.kind("GET", &format!("{APP}/r")).as_str(), "strongRel");
     }
 
     #[test]
