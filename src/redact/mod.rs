@@ -119,8 +119,11 @@ pub struct Redactor {
     form_fields: Vec<String>,
     json_fields: Vec<String>,
     xml_property: Regex,
-    /// Any secret field name, in any case: a body without one has no secret field to find.
-    field_names: Regex,
+    /// Any secret field name, in any ASCII case (the structure passes compare names that
+    /// way): a body without one has no secret field to find. Literal search, not a regex:
+    /// a case-insensitive alternation ran a DFA over every byte, three times slower, on
+    /// every body on the recorder's path.
+    field_names: aho_corasick::AhoCorasick,
     /// Some field name holds a character JSON may write as a backslash escape.
     escapable_fields: bool,
     user_regexes: Vec<Regex>,
@@ -200,15 +203,10 @@ impl Redactor {
         let mut all_fields: Vec<&String> = form_fields.iter().chain(&json_fields).collect();
         all_fields.sort();
         all_fields.dedup();
-        let field_names = Regex::new(&format!(
-            "(?i){}",
-            all_fields
-                .iter()
-                .map(|f| regex::escape(f))
-                .collect::<Vec<_>>()
-                .join("|")
-        ))
-        .map_err(|e| crate::Error::invalid_because("--redact-field", names.clone(), e))?;
+        let field_names = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&all_fields)
+            .map_err(|e| crate::Error::invalid_because("--redact-field", names.clone(), e))?;
         let escapable_fields = all_fields.iter().any(|f| {
             f.bytes()
                 .any(|b| matches!(b, b'/' | b'\\' | b'"') || b < 0x20)

@@ -203,6 +203,7 @@ mod tests {
         // A secret field, an escaped member name, a token, a form field.
         for body in [
             &br#"{"access_token":"abc"}"#[..],
+            br#"{"Access_TOKEN":"abc"}"#,
             br#"{"p\u0061ssword":"abc"}"#,
             br#"{"note":"cwt=AAAAbbbb"}"#,
         ] {
@@ -211,6 +212,7 @@ mod tests {
         let form = [h("content-type", "application/x-www-form-urlencoded")];
         assert!(r.may_number(&view(&form, b"grant_type=password&password=x", &[], b"")));
         assert!(r.may_number(&view(&form, b"p%61ssword=x", &[], b"")));
+        assert!(r.may_number(&view(&form, b"grant_type=x&PassWord=x", &[], b"")));
         assert!(!r.may_number(&view(&form, b"grant_type=refresh", &[], b"")));
         let xml = [h("content-type", "application/xml")];
         assert!(r.may_number(&view(
