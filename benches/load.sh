@@ -117,6 +117,15 @@ start_server() { # name args... ; sets SRV_PID and SRV_URL
   exit 1
 }
 
+stop_server() { # PID: SIGTERM, then wait for it to exit (its exit status does not matter)
+  kill -TERM "$1"
+  wait "$1" || true
+}
+
+build() { # 1 or 2: the binary measured as that build (BIN, or BIN2: empty when not given)
+  if [ "$1" = 1 ]; then echo "$BIN"; else echo "${BIN2:-}"; fi
+}
+
 one_get() { # URL: one complete GET of $PATH_PM
   local hostport=${1#http://}
   exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || return 1
@@ -214,12 +223,12 @@ if [ "${ONLY:-}" = latency ]; then
   for r in $(seq 1 "$ROUNDS"); do
     baselines_at_1 lat-direct lat-nginx lat-floor
     for b in 1 2; do
-      if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
+      bin=$(build "$b")
       [ -n "$bin" ] || continue
       BIN=$bin start_server "lat$r-$b" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "lat$r-$b"
       read -r rps p50 p99 n bad < <(wrk_run 1 "$SRV_URL$PATH_PM")
       echo "$p50" >>"$T/lat-record-$b"
-      kill -TERM "$SRV_PID"; wait "$SRV_PID" || true
+      stop_server "$SRV_PID"
     done
     echo "round $r done" >&2
   done
@@ -236,7 +245,7 @@ if [ "${ONLY:-}" = latency ]; then
   echo "  hyper proxy floor              $f1  (+$(awk -v a="$f1" -v b="$d1" 'BEGIN { print a - b }'))   per round: $(tr '\n' ' ' <"$T/lat-floor")"
   for b in 1 2; do
     [ -f "$T/lat-record-$b" ] || continue
-    if [ "$b" = 1 ]; then name=$BIN; else name=$BIN2; fi
+    name=$(build "$b")
     r1=$(median <"$T/lat-record-$b")
     echo "  record ($name) $r1  (+$(awk -v a="$r1" -v b="$d1" 'BEGIN { print a - b }')); over nginx's: $(awk -v a="$r1" -v n="$base" 'BEGIN { print a - n }') µs (target ≤ 15); over the floor's: $(awk -v a="$r1" -v f="$f1" 'BEGIN { print a - f }') µs   per round: $(tr '\n' ' ' <"$T/lat-record-$b")"
   done
@@ -250,8 +259,7 @@ if [ "${ONLY:-}" = replay ]; then
   REC=$SRV_PID
   read -r rps p50 p99 answered bad < <(DURATION=$((2 * DURATION)) wrk_run $CONNS "$SRV_URL$PATH_PM")
   one_get "$SRV_URL" && answered=$((answered + 1))
-  kill -TERM "$REC"
-  wait "$REC" || true
+  stop_server "$REC"
   echo "recorded $(stored "$DB" load) exchanges (answered $answered)"
   for r in $(seq 1 "$ROUNDS"); do
     read -r rps p50 p99 n bad < <(wrk_run $CONNS "$UPSTREAM$PATH_PM")
@@ -261,21 +269,21 @@ if [ "${ONLY:-}" = replay ]; then
     read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_SERVED$PATH_PM")
     echo "$rps" >>"$T/floorserved32"
     for b in 1 2; do
-      if [ "$b" = 1 ]; then bin=$BIN; else bin=${BIN2:-}; fi
+      bin=$(build "$b")
       [ -n "$bin" ] || continue
       # First-time answers: the first second of a fresh replay, where every request asks
       # for a recorded answer not served before (a test suite's case).
       BIN=$bin start_server "replayfirst$r-$b" replay --db "$DB" --session load --listen 127.0.0.1:0
       read -r rps p50 p99 n bad < <(DURATION=1 wrk_run $CONNS "$SRV_URL$PATH_PM")
       echo "$rps" >>"$T/replayfirst-$b"; echo "$n" >>"$T/replayfirst_n-$b"
-      kill -TERM "$SRV_PID"; wait "$SRV_PID" || true
+      stop_server "$SRV_PID"
       BIN=$bin start_server "replay$r-$b" replay --db "$DB" --session load --listen 127.0.0.1:0
       REP=$SRV_PID
       read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
       echo "$rps" >>"$T/replay32-$b"; echo "$p99" >>"$T/replay32p99-$b"
       ratio "$bad" "$n" >>"$T/replay_bad-$b"; echo >>"$T/replay_bad-$b"
       hwm_mb "$REP" >>"$T/replay_peak-$b"
-      kill -TERM "$REP"; wait "$REP" || true
+      stop_server "$REP"
     done
     echo "round $r done" >&2
   done
@@ -291,7 +299,7 @@ if [ "${ONLY:-}" = replay ]; then
   recorded=$(stored "$DB" load)
   for b in 1 2; do
     [ -f "$T/replay32-$b" ] || continue
-    if [ "$b" = 1 ]; then name=$BIN; else name=$BIN2; fi
+    name=$(build "$b")
     rp=$(median <"$T/replay32-$b")
     rpp=$(median <"$T/replay32p99-$b")
     rf=$(median <"$T/replayfirst-$b")
@@ -343,8 +351,7 @@ for r in $(seq 1 "$ROUNDS"); do
   # request last, so that the replay below repeats a real answer once the recorded ones
   # are used up (--exhausted repeat-last).
   one_get "$SRV_URL" && answered=$((answered + 1))
-  kill -TERM "$REC"
-  wait "$REC" || true
+  stop_server "$REC"
   final=$(stored "$DB" "load$r")
   echo "$answered $final" >>"$T/counts"
   baselines_at_1 direct1 nginx1 floor1
@@ -356,7 +363,7 @@ for r in $(seq 1 "$ROUNDS"); do
   read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
   echo "$rps" >>"$T/replay32"; echo "$p99" >>"$T/replay32p99"
   ratio "$bad" "$n" >>"$T/replay_bad"; echo >>"$T/replay_bad"
-  kill -TERM "$REP"; wait "$REP" || true
+  stop_server "$REP"
   echo "round $r done" >&2
 done
 
@@ -366,8 +373,7 @@ REC=$SRV_PID
 wrk -t1 -c$CONNS -d"${DURATION}s" -H "Accept: application/json" "$SRV_URL$PATH_PM" >"$T/wrk-term.log" 2>&1 &
 WRK=$!
 sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"
-kill -TERM "$REC"
-wait "$REC" || true
+stop_server "$REC"
 wait "$WRK" || true
 term_answered=$(awk '/requests in/ { print $1 }' "$T/wrk-term.log")
 term_stored=$(stored "$DB" term)
