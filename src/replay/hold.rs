@@ -4,22 +4,26 @@
 //! would tell it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
 /// The P-GETs being held, by feed (credential and events path).
 #[derive(Debug, Default)]
 pub(crate) struct Holds {
-    held: Mutex<HashMap<String, (u64, CancellationToken)>>,
+    held: Held,
     next: AtomicU64,
 }
 
+/// The held P-GETs' places, shared with each [`Hold`]: a hold outlives the borrow of the
+/// replayer that made it (a request is decided when hyper hands it over, and waits later).
+type Held = Arc<Mutex<HashMap<String, (u64, CancellationToken)>>>;
+
 /// A P-GET's place on its feed; leaving it (drop) frees the feed.
 #[derive(Debug)]
-pub(crate) struct Hold<'a> {
-    holds: &'a Holds,
+pub(crate) struct Hold {
+    held: Held,
     feed: String,
     id: u64,
     /// Fires when a newer P-GET arrives on the same feed.
@@ -29,15 +33,16 @@ pub(crate) struct Hold<'a> {
 impl Holds {
     /// A P-GET arrives on `feed`: the one held there (if any) is released, and this one
     /// takes its place.
-    pub fn arrive(&self, feed: String) -> Hold<'_> {
+    pub fn arrive(&self, feed: String) -> Hold {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let replaced = CancellationToken::new();
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, older)) = held.insert(feed.clone(), (id, replaced.clone())) {
             older.cancel();
         }
+        drop(held);
         Hold {
-            holds: self,
+            held: self.held.clone(),
             feed,
             id,
             replaced,
@@ -45,9 +50,9 @@ impl Holds {
     }
 }
 
-impl Drop for Hold<'_> {
+impl Drop for Hold {
     fn drop(&mut self) {
-        let mut held = self.holds.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.get(&self.feed).is_some_and(|(id, _)| *id == self.id) {
             held.remove(&self.feed);
         }

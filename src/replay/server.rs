@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::control;
 use super::fault::FaultAction;
 use super::feed;
+use super::hold::Hold;
 use super::miss::{MISS_HEADER, miss_response};
 use super::options::FeedEnd;
 use super::pacing::{Waited, wait};
@@ -64,73 +66,72 @@ impl Replayer {
         public_base: &str,
         shutdown: &CancellationToken,
     ) -> Response<Body> {
-        self.answer(req, public_base, None, shutdown, None).await
+        let (parts, body) = req.into_parts();
+        let begun = self.begin(parts, body, public_base, None, false);
+        self.finish(begun, public_base, shutdown, None).await
     }
 
-    async fn answer(
+    /// Decide a request (its body read) and everything about its answer that needs no
+    /// waiting. The request's parts are dropped here unless it is forwarded: hyper's read
+    /// buffer is shared with them, and once they are gone the connection reads its next
+    /// request into the same buffer instead of a new one.
+    fn begin(
         &self,
-        req: Request<Bytes>,
+        parts: http::request::Parts,
+        body: Bytes,
         public_base: &str,
         conn: Option<ConnInfo>,
-        shutdown: &CancellationToken,
-        fallback: Option<&dyn Fallback>,
-    ) -> Response<Body> {
-        if req.uri().path().starts_with(control::PREFIX) {
-            let (parts, body) = req.into_parts();
-            return control::handle(self, &parts, &body, conn.map(|c| c.peer));
+        forwarding: bool,
+    ) -> Begun {
+        if parts.uri.path().starts_with(control::PREFIX) {
+            return Begun::Now(control::handle(self, &parts, &body, conn.map(|c| c.peer)));
         }
-        let (parts, body) = req.into_parts();
-        let decided = self.decide(&parts, &body, fallback.is_some());
+        let decided = self.decide(&parts, &body, forwarding);
         let repr = decided.key.representation;
         let path = parts.uri.path();
         let query = parts.uri.query();
         // A newer P-GET on a feed releases the one held there (docs/UCWA.md).
         let hold = is_events_request(parts.method.as_str(), path)
             .then(|| self.holds.arrive(path.to_string()));
-        let replaced = hold.as_ref().map(|h| &h.replaced);
+        let mut fault_delay = Duration::ZERO;
         if let Some(rule) = &decided.fault {
             match rule.action() {
                 FaultAction::Error { status, subcode } => {
-                    return fault_error(*status, subcode.as_deref(), &parts.headers, repr);
+                    return Begun::Now(fault_error(
+                        *status,
+                        subcode.as_deref(),
+                        &parts.headers,
+                        repr,
+                    ));
                 }
                 FaultAction::Reset => {
                     tracing::info!(rule = %rule, "replay: injected reset");
                     let mut resp = Response::new(crate::body::empty());
                     resp.extensions_mut().insert(CloseConnection);
-                    return resp;
+                    return Begun::Now(resp);
                 }
                 FaultAction::Truncate => {
                     let whole = self.unpaced(&decided, path, query, public_base);
-                    return truncated(whole).await;
+                    return Begun::Truncated(whole);
                 }
-                FaultAction::Delay(d) => {
-                    if wait(*d, shutdown, replaced).await == Waited::Replaced {
-                        self.note_replaced(&decided);
-                        return pget_replaced(repr);
-                    }
-                }
+                FaultAction::Delay(d) => fault_delay = *d,
             }
         }
-        match &decided.answer {
+        let then = match &decided.answer {
             Answer::Serve(entry) => {
                 let recorded = &decided.loaded.index.entries()[*entry];
-                let delay = self.config.pace.delay(recorded.duration_us);
-                if wait(delay, shutdown, replaced).await == Waited::Replaced {
-                    self.note_replaced(&decided);
-                    return pget_replaced(repr);
+                Then::Recorded {
+                    entry: *entry,
+                    delay: self.config.pace.delay(recorded.duration_us),
                 }
-                recorded_response(&decided, *entry, public_base)
             }
-            Answer::FeedEnd { ack } => {
-                if self.config.feed_end == FeedEnd::Hold
-                    && wait(feed::request_timeout(query), shutdown, replaced).await
-                        == Waited::Replaced
-                {
-                    self.note_replaced(&decided);
-                    return pget_replaced(repr);
-                }
-                feed_end(&decided.loaded, path, query, *ack, repr)
-            }
+            Answer::FeedEnd { ack } => Then::Ready {
+                delay: match self.config.feed_end {
+                    FeedEnd::Hold => feed::request_timeout(query),
+                    FeedEnd::Empty => Duration::ZERO,
+                },
+                resp: feed_end(&decided.loaded, path, query, *ack, repr),
+            },
             Answer::Miss(miss) => {
                 tracing::warn!(
                     method = %miss.method,
@@ -140,9 +141,57 @@ impl Replayer {
                     "replay miss: {}",
                     miss.message
                 );
-                miss_response(miss)
+                Then::Ready {
+                    delay: Duration::ZERO,
+                    resp: miss_response(miss),
+                }
             }
-            Answer::Forward => {
+            Answer::Forward => Then::Forward(Box::new((parts, body, conn))),
+        };
+        Begun::Later(Box::new(Later {
+            decided,
+            hold,
+            fault_delay,
+            then,
+        }))
+    }
+
+    /// Wait as [`Self::begin`] decided (an injected delay, pacing, a held P-GET), then answer.
+    async fn finish(
+        &self,
+        begun: Begun,
+        public_base: &str,
+        shutdown: &CancellationToken,
+        fallback: Option<&dyn Fallback>,
+    ) -> Response<Body> {
+        let later = match begun {
+            Begun::Now(resp) => return resp,
+            Begun::Truncated(whole) => return truncated(whole).await,
+            Begun::Later(later) => later,
+        };
+        let Later {
+            decided,
+            hold,
+            fault_delay,
+            then,
+        } = *later;
+        let repr = decided.key.representation;
+        let replaced = hold.as_ref().map(|h| &h.replaced);
+        let delay = match &then {
+            Then::Recorded { delay, .. } | Then::Ready { delay, .. } => *delay,
+            Then::Forward(_) => Duration::ZERO,
+        };
+        for delay in [fault_delay, delay] {
+            if wait(delay, shutdown, replaced).await == Waited::Replaced {
+                self.note_replaced(&decided);
+                return pget_replaced(repr);
+            }
+        }
+        match then {
+            Then::Recorded { entry, .. } => recorded_response(&decided, entry, public_base),
+            Then::Ready { resp, .. } => resp,
+            Then::Forward(forwarded) => {
+                let (parts, body, conn) = *forwarded;
                 let Some(fallback) = fallback else {
                     unreachable!("forwarding is only decided with a fallback");
                 };
@@ -151,8 +200,9 @@ impl Replayer {
                     local: SocketAddr::from(([127, 0, 0, 1], 0)),
                     tls: false,
                 });
-                let req = Request::from_parts(parts.clone(), body);
-                let resp = fallback.forward(req, conn).await;
+                let resp = fallback
+                    .forward(Request::from_parts(parts, body), conn)
+                    .await;
                 let status = resp.status().as_u16();
                 tracing::info!(
                     method = %decided.key.method,
@@ -205,15 +255,50 @@ impl Replayer {
         }
     }
 
-    /// Read the body of a hyper request and answer it.
-    async fn handle(
-        &self,
+    /// Answer a request from hyper. One without a body (nearly every UCWA request is a
+    /// GET) is decided at once, before hyper first polls the answer, so its parts are gone
+    /// by the time hyper reads on ([`Self::begin`]); one with a body once the body is read.
+    fn handle(
+        self: Arc<Self>,
         req: Request<hyper::body::Incoming>,
         info: ConnInfo,
-        shutdown: &CancellationToken,
-        fallback: Option<&dyn Fallback>,
-    ) -> Response<Body> {
+        shutdown: CancellationToken,
+        fallback: Option<Arc<dyn Fallback>>,
+    ) -> impl Future<Output = Response<Body>> + Send + 'static {
         let public_base = public_base(info.local, req.headers());
+        let begun = if hyper::body::Body::is_end_stream(req.body()) {
+            let (parts, _) = req.into_parts();
+            Ok(self.begin(
+                parts,
+                Bytes::new(),
+                &public_base,
+                Some(info),
+                fallback.is_some(),
+            ))
+        } else {
+            Err(req)
+        };
+        async move {
+            let begun = match begun {
+                Ok(begun) => begun,
+                Err(req) => {
+                    self.read_then_begin(req, &public_base, info, fallback.is_some())
+                        .await
+                }
+            };
+            self.finish(begun, &public_base, &shutdown, fallback.as_deref())
+                .await
+        }
+    }
+
+    /// Read the body of a hyper request, then [`Self::begin`].
+    async fn read_then_begin(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        public_base: &str,
+        info: ConnInfo,
+        forwarding: bool,
+    ) -> Begun {
         let repr = Representation::from_accept(
             req.headers()
                 .get(header::ACCEPT)
@@ -221,26 +306,59 @@ impl Replayer {
         );
         let (parts, body) = req.into_parts();
         let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY);
-        let bytes = match limited.collect().await {
-            Ok(collected) => collected.to_bytes(),
+        match limited.collect().await {
+            Ok(collected) => self.begin(
+                parts,
+                collected.to_bytes(),
+                public_base,
+                Some(info),
+                forwarding,
+            ),
             Err(err) => {
                 let err = ErrorBody::new(
                     StatusCode::BAD_REQUEST,
                     None,
                     format!("request body could not be read: {err}"),
                 );
-                return error_response(&err, repr);
+                Begun::Now(error_response(&err, repr))
             }
-        };
-        self.answer(
-            Request::from_parts(parts, bytes),
-            &public_base,
-            Some(info),
-            shutdown,
-            fallback,
-        )
-        .await
+        }
     }
+}
+
+/// A request's answer as far as [`Replayer::begin`] could take it without waiting.
+enum Begun {
+    /// Answered at once: the control API, an injected error or reset, a body unread.
+    Now(Response<Body>),
+    /// An injected `truncate` of this answer.
+    Truncated(Response<Body>),
+    /// Answered after waiting (possibly for nothing): see [`Later`].
+    Later(Box<Later>),
+}
+
+/// What is left of a request once decided: waits, then the answer.
+struct Later {
+    decided: Decided,
+    /// Its place on its events feed, when it is a P-GET: a newer one cuts the waits short.
+    hold: Option<Hold>,
+    /// An injected delay, first.
+    fault_delay: Duration,
+    then: Then,
+}
+
+/// How a decided request is answered.
+enum Then {
+    /// The recorded answer, prepared after its paced `delay` (an answer read for a P-GET
+    /// that is replaced meanwhile is never read).
+    Recorded { entry: usize, delay: Duration },
+    /// An answer known now, sent after `delay`: the end of the feed (held until the
+    /// request's timeout), a miss.
+    Ready {
+        resp: Response<Body>,
+        delay: Duration,
+    },
+    /// Spy mode: to the live server, as the client sent it.
+    Forward(Box<(http::request::Parts, Bytes, Option<ConnInfo>)>),
 }
 
 /// The recorded response of the entry at `at`, byte for byte, with the recorded origins
@@ -456,11 +574,7 @@ pub async fn run_with(
         let replayer = served.clone();
         let token = token.clone();
         let fallback = fallback.clone();
-        async move {
-            replayer
-                .handle(req, info, &token, fallback.as_deref())
-                .await
-        }
+        replayer.handle(req, info, token, fallback)
     };
     let noted = replayer.clone();
     let on_refused: OnRefused = Arc::new(move |refused: Refused| {
