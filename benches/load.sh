@@ -9,7 +9,8 @@
 #   - record's peak resident memory (VmHWM) under that load;
 #   - added median latency at 1 connection, record vs nginx proxy;
 #   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file
-#     (ONLY=replay also measures first-time answers alone: the first second of a replay);
+#     (ONLY=replay also measures first-time answers alone, the first second of a replay, and
+#     answers served before, a run once the recording is used up);
 #   - SIGTERM in the middle of a load: nothing answered is lost;
 #   - and, as a floor under the record and replay rows, hyper and tokio alone
 #     (benches/floor.rs: a proxy and a static server that do nothing else, and the static
@@ -282,6 +283,13 @@ if [ "${ONLY:-}" = replay ]; then
       read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
       echo "$rps" >>"$T/replay32-$b"; echo "$p99" >>"$T/replay32p99-$b"
       ratio "$bad" "$n" >>"$T/replay_bad-$b"; echo >>"$T/replay_bad-$b"
+      # Answers served before: the same replay again, once the whole run has used the
+      # recording up (every answer is then its last one, repeated: a polling client's case).
+      used_up=$n
+      read -r rps p50 p99 n bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
+      if [ "$used_up" -ge "$(stored "$DB" load)" ]; then
+        echo "$rps" >>"$T/replayrepeat-$b"; echo "$p99" >>"$T/replayrepeatp99-$b"
+      fi
       hwm_mb "$REP" >>"$T/replay_peak-$b"
       stop_server "$REP"
     done
@@ -306,6 +314,13 @@ if [ "${ONLY:-}" = replay ]; then
     echo "  $name:"
     echo "    first-time answers (first second of a fresh replay; $(median <"$T/replayfirst_n-$b") asked of $recorded recorded): req/s $rf  ratio $(ratio "$rf" "$d32"), $(ratio "$rf" "$fs")× the floor"
     echo "    a whole run (first-time answers, then the last one repeated): req/s $rp  ratio $(ratio "$rp" "$d32") (target ≥ 1.0), $(ratio "$rp" "$fs")× the floor; p99 $rpp µs  ratio $(ratio "$rpp" "$dp") (target ≤ 1.5)"
+    if [ -f "$T/replayrepeat-$b" ]; then
+      rr=$(median <"$T/replayrepeat-$b")
+      rrp=$(median <"$T/replayrepeatp99-$b")
+      echo "    answers served before (the recording used up, the last answer repeated; $(wc -l <"$T/replayrepeat-$b") of $ROUNDS rounds): req/s $rr  ratio $(ratio "$rr" "$d32"), $(ratio "$rr" "$fs")× the floor; p99 $rrp µs  ratio $(ratio "$rrp" "$dp")"
+    else
+      echo "    answers served before: not measured (no whole run used the recording up)"
+    fi
     echo "    peak resident $(median <"$T/replay_peak-$b") MB; share of answers not 2xx: $(median <"$T/replay_bad-$b")"
     echo "    per round req/s: $(tr '\n' ' ' <"$T/replay32-$b"); nginx: $(tr '\n' ' ' <"$T/direct32")"
   done
