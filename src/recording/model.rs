@@ -1,6 +1,8 @@
 //! The rows of a recording, as every way in (the proxy, HAR import, verify) produces them and
 //! replay, diff, export and the inspect commands read them back.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 
 use super::key::MatchKey;
@@ -101,21 +103,116 @@ impl HeaderList {
     /// Read straight into strings (no `Value` tree): a replay reads a row's headers for each
     /// answer, and export and diff read every row's.
     pub fn from_json(text: &str) -> Option<Self> {
-        let items: Vec<Vec<String>> = serde_json::from_str(text).ok()?;
-        let mut out = Vec::with_capacity(items.len());
-        for parts in items {
-            let mut parts = parts.into_iter();
-            let name = parts.next()?;
-            let raw = parts.next()?;
-            let value = if parts.next().as_deref() == Some("b64") {
-                base64::engine::general_purpose::STANDARD.decode(raw).ok()?
-            } else {
-                raw.into_bytes()
-            };
-            out.push((name, value));
-        }
+        let mut out = Vec::new();
+        each_stored_field(text, |name, value| {
+            out.push((name.into_owned(), value.into_owned()));
+        })?;
         Some(HeaderList(out))
     }
+
+    /// Parse the stored form straight into a `HeaderMap`, skipping fields that are no
+    /// longer valid (as [`Self::to_http`] does). A replay builds every answer's head this
+    /// way: no list of copied strings in between.
+    pub fn http_from_json(text: &str) -> Option<http::HeaderMap> {
+        let mut map = http::HeaderMap::new();
+        each_stored_field(text, |name, value| {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_bytes(&value),
+            ) {
+                map.append(n, v);
+            }
+        })?;
+        Some(map)
+    }
+}
+
+/// Walk the stored form of a head ([`HeaderList::to_json`]), field by field, borrowing what
+/// needs no unescaping. `None` unless it is a list of fields, each a list of at least two
+/// strings (name and value; a third `"b64"` says the value is base64, a valid one).
+fn each_stored_field(text: &str, field: impl FnMut(Cow<'_, str>, Cow<'_, [u8]>)) -> Option<()> {
+    use serde::Deserializer as _;
+    use serde::de::{Error as _, SeqAccess, Visitor};
+
+    /// A string, borrowed from the input when it holds no escapes.
+    struct Text<'a>(Cow<'a, str>);
+    impl<'de> serde::Deserialize<'de> for Text<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Text<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    /// One field: its name and (decoded) value.
+    struct Field<'a>(Cow<'a, str>, Cow<'a, [u8]>);
+    impl<'de> serde::Deserialize<'de> for Field<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Field<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a [name, value] list")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+                    let Some(Text(name)) = seq.next_element()? else {
+                        return Err(A::Error::invalid_length(0, &self));
+                    };
+                    let Some(Text(raw)) = seq.next_element()? else {
+                        return Err(A::Error::invalid_length(1, &self));
+                    };
+                    let b64 = matches!(seq.next_element::<Text>()?, Some(Text(t)) if t == "b64");
+                    while seq.next_element::<Text>()?.is_some() {}
+                    let value = if b64 {
+                        Cow::Owned(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(raw.as_bytes())
+                                .map_err(A::Error::custom)?,
+                        )
+                    } else {
+                        match raw {
+                            Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+                            Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+                        }
+                    };
+                    Ok(Field(name, value))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+
+    struct Fields<F>(F);
+    impl<'de, F: FnMut(Cow<'_, str>, Cow<'_, [u8]>)> Visitor<'de> for Fields<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of header fields")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(Field(name, value)) = seq.next_element()? {
+                (self.0)(name, value);
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_seq(Fields(field)).ok()?;
+    de.end().ok()
 }
 
 /// One request/response pair of a session. `Default` is an empty exchange (no response,
@@ -261,6 +358,31 @@ mod tests {
             ["a=1", "b=2"]
         );
         assert_eq!(back.to_http().get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn a_head_parsed_straight_into_a_header_map_is_the_list_made_into_one() {
+        for text in [
+            r#"[]"#,
+            r#"[["server","nginx"],["set-cookie","a=1"],["Set-Cookie","b=2"],["date","x"]]"#,
+            r#"[["x-esc","a\"b\\c\u00e9"],["x-odd","6WH/","b64"],["bad name","v"],["ok","\u0001"]]"#,
+            r#"[["a","1","y","z"],["b","AAE=","b64"]]"#,
+        ] {
+            let list = HeaderList::from_json(text).expect(text);
+            let map = HeaderList::http_from_json(text).expect(text);
+            assert_eq!(map, list.to_http(), "{text}");
+            let order = |m: &http::HeaderMap| {
+                m.iter()
+                    .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(order(&map), order(&list.to_http()), "{text}");
+        }
+        let list = HeaderList::from_json(r#"[["x-esc","a\"b"],["x-odd","6WH/","b64"]]"#).unwrap();
+        assert_eq!(list.0[0].1, b"a\"b".to_vec());
+        assert_eq!(list.0[1].1, vec![0xe9, 0x61, 0xff]);
+        assert_eq!(HeaderList::http_from_json(r#"[["n","!!","b64"]]"#), None);
+        assert_eq!(HeaderList::http_from_json(r#"[["n","v"]] x"#), None);
     }
 
     #[test]

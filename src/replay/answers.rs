@@ -48,7 +48,7 @@ impl Prepared {
             Cow::Borrowed(_) => None,
         };
         let body = Bytes::from(rewritten.unwrap_or(parts.body));
-        let mut headers = parts.headers.to_http();
+        let mut headers = parts.headers;
         if parts.content_encoding.is_some() {
             // The body is stored decoded and sent whole.
             retain_in_order(&mut headers, |n| n != header::CONTENT_ENCODING);
@@ -248,7 +248,7 @@ mod tests {
         headers.push("content-encoding", "gzip");
         headers.push("location", "https://fe1.contoso.com/ucwa/x");
         ResponseParts {
-            headers,
+            headers: headers.to_http(),
             body: body.as_bytes().to_vec(),
             content_encoding: Some("gzip".into()),
             error: None,

@@ -318,7 +318,11 @@ impl Loaded {
                 .response(entry)
                 .inspect_err(|e| tracing::warn!("replay: {}", crate::error::Chain(e)))
                 .ok()?;
-            parts.headers.get("content-type").map(str::to_string)
+            parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
         })
     }
 }

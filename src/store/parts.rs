@@ -26,7 +26,8 @@ pub struct RequestParts {
 /// The response side of a stored exchange, as a replay sends it back.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResponseParts {
-    pub headers: HeaderList,
+    /// As a client is sent them (fields no longer valid left out), in recorded order.
+    pub headers: http::HeaderMap,
     /// Decoded (no `Content-Encoding`), redacted.
     pub body: Vec<u8>,
     /// The original `Content-Encoding`, when the stored body was decoded.
@@ -49,7 +50,7 @@ impl ResponseParts {
     /// The response parts of an exchange held in memory.
     pub fn of(exchange: &Exchange) -> Self {
         ResponseParts {
-            headers: exchange.response_headers.clone(),
+            headers: exchange.response_headers.to_http(),
             body: exchange.response_body.clone(),
             content_encoding: exchange.content_encoding.clone(),
             error: exchange.error.clone(),
