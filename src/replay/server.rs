@@ -258,6 +258,8 @@ impl Replayer {
     /// Answer a request from hyper. One without a body (nearly every UCWA request is a
     /// GET) is decided at once, before hyper first polls the answer, so its parts are gone
     /// by the time hyper reads on ([`Self::begin`]); one with a body once the body is read.
+    /// The control API is left to the answer's own task: switching sessions loads an index,
+    /// which must not hold up an h2 connection's other streams.
     fn handle(
         self: Arc<Self>,
         req: Request<hyper::body::Incoming>,
@@ -266,7 +268,9 @@ impl Replayer {
         fallback: Option<Arc<dyn Fallback>>,
     ) -> impl Future<Output = Response<Body>> + Send + 'static {
         let public_base = public_base(info.local, req.headers());
-        let begun = if hyper::body::Body::is_end_stream(req.body()) {
+        let begun = if hyper::body::Body::is_end_stream(req.body())
+            && !req.uri().path().starts_with(control::PREFIX)
+        {
             let (parts, _) = req.into_parts();
             Ok(self.begin(
                 parts,
