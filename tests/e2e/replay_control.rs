@@ -368,6 +368,51 @@ fn a_second_pget_releases_the_held_one_with_pget_replaced() {
 }
 
 #[test]
+fn a_client_that_hangs_up_during_a_held_pget_leaves_the_feed_to_the_next_one() {
+    let app = "/ucwa/oauth/v1/applications/1";
+    let server = ReplayServer::from_exchanges("https://fe1.contoso.com", built())
+        .feed_end(FeedEnd::Hold)
+        .verify_on_drop(false)
+        .start()
+        .unwrap();
+    let base = server.url();
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut held = connect(addr.parse().unwrap());
+    write!(
+        held,
+        "GET {app}/events?ack=2&timeout=60 HTTP/1.1\r\nhost: {addr}\r\naccept: application/json\r\n\r\n"
+    )
+    .unwrap();
+    let start = Instant::now();
+    while server.received().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(held); // hangs up while held
+    std::thread::sleep(Duration::from_millis(100));
+    // The next P-GET on that feed is held for its own timeout and answered, not refused.
+    let started = Instant::now();
+    let next = http(
+        &base,
+        "GET",
+        &format!("{app}/events?ack=2&timeout=0.3"),
+        &[("accept", "application/json")],
+        b"",
+    );
+    assert_eq!(next.status, 200, "{}", next.text());
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let log = server.received();
+    assert_eq!(log.len(), 2);
+    assert_ne!(log[0].outcome, Outcome::PgetReplaced, "{log:?}");
+    assert_eq!(log[1].outcome, Outcome::FeedEnd);
+    // Nothing is left waiting on the hung-up request: the server stops at once.
+    let stopping = Instant::now();
+    drop(server);
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
 fn secrets_in_urls_match_placeholders_and_never_reach_the_report() {
     let server = ReplayServer::from_exchanges(
         "https://fe1.contoso.com",
