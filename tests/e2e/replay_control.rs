@@ -319,14 +319,28 @@ fn reset_truncate_and_delay_are_seen_as_such_and_consume_nothing() {
     );
 }
 
-#[test]
-fn a_second_pget_releases_the_held_one_with_pget_replaced() {
-    let app = "/ucwa/oauth/v1/applications/1";
-    let server = ReplayServer::from_exchanges("https://fe1.contoso.com", built())
+/// A replay of [`built`] that holds an events P-GET beyond the recording until its timeout.
+fn holding_replay() -> ReplayServer {
+    ReplayServer::from_exchanges("https://fe1.contoso.com", built())
         .feed_end(FeedEnd::Hold)
         .verify_on_drop(false)
         .start()
-        .unwrap();
+        .unwrap()
+}
+
+/// Wait until the first request is held: it is logged when it arrives.
+fn wait_held(server: &ReplayServer) {
+    let start = Instant::now();
+    while server.received().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_pget_releases_the_held_one_with_pget_replaced() {
+    let app = "/ucwa/oauth/v1/applications/1";
+    let server = holding_replay();
     let base = server.url();
     let first = std::thread::spawn({
         let base = base.clone();
@@ -340,12 +354,7 @@ fn a_second_pget_releases_the_held_one_with_pget_replaced() {
             )
         }
     });
-    // Wait until the first is held (it is in the log).
-    let start = Instant::now();
-    while server.received().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&server);
     let second = http(
         &base,
         "GET",
@@ -370,11 +379,7 @@ fn a_second_pget_releases_the_held_one_with_pget_replaced() {
 #[test]
 fn a_client_that_hangs_up_during_a_held_pget_leaves_the_feed_to_the_next_one() {
     let app = "/ucwa/oauth/v1/applications/1";
-    let server = ReplayServer::from_exchanges("https://fe1.contoso.com", built())
-        .feed_end(FeedEnd::Hold)
-        .verify_on_drop(false)
-        .start()
-        .unwrap();
+    let server = holding_replay();
     let base = server.url();
     let addr = base.trim_start_matches("http://").trim_end_matches('/');
     let mut held = connect(addr.parse().unwrap());
@@ -383,11 +388,7 @@ fn a_client_that_hangs_up_during_a_held_pget_leaves_the_feed_to_the_next_one() {
         "GET {app}/events?ack=2&timeout=60 HTTP/1.1\r\nhost: {addr}\r\naccept: application/json\r\n\r\n"
     )
     .unwrap();
-    let start = Instant::now();
-    while server.received().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_held(&server);
     drop(held); // hangs up while held
     // The server sees the hang-up as soon as its connection task runs; a busy machine
     // may take a moment to run it.
