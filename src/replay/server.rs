@@ -148,12 +148,12 @@ impl Replayer {
             }
             Answer::Forward => Then::Forward(Box::new((parts, body, conn))),
         };
-        Begun::Later(Box::new(Later {
+        Begun::Later(Later {
             decided,
             hold,
             fault_delay,
             then,
-        }))
+        })
     }
 
     /// Wait as [`Self::begin`] decided (an injected delay, pacing, a held P-GET), then answer.
@@ -174,7 +174,7 @@ impl Replayer {
             hold,
             fault_delay,
             then,
-        } = *later;
+        } = later;
         let repr = decided.key.representation;
         let replaced = hold.as_ref().map(|h| &h.replaced);
         let delay = match &then {
@@ -330,14 +330,17 @@ impl Replayer {
     }
 }
 
-/// A request's answer as far as [`Replayer::begin`] could take it without waiting.
+/// A request's answer as far as [`Replayer::begin`] could take it without waiting. It is
+/// made once and moved into the answer's future, not passed around: the large variant is
+/// not boxed, which would cost an allocation per replayed request.
+#[allow(clippy::large_enum_variant)]
 enum Begun {
     /// Answered at once: the control API, an injected error or reset, a body unread.
     Now(Response<Body>),
     /// An injected `truncate` of this answer.
     Truncated(Response<Body>),
     /// Answered after waiting (possibly for nothing): see [`Later`].
-    Later(Box<Later>),
+    Later(Later),
 }
 
 /// What is left of a request once decided: waits, then the answer.
