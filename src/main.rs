@@ -29,6 +29,8 @@ fn main() -> ExitCode {
     let json_errors = cli.command.prints_json();
     let quiet = cli.quiet;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.unwrap_or_else(default_threads))
+        .thread_name("ucwa-worker")
         .enable_all()
         .build()
     {
@@ -58,6 +60,19 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Worker threads when `--threads` is not given: one per CPU but one, at least one.
+///
+/// The client of a record or a replay nearly always runs on the same machine. With a
+/// worker on every CPU, tokio's workers wake one another to steal work that the client's
+/// CPU time then interrupts: on 2 CPUs with wrk as the client, a repeated replay answer
+/// took 10.7 µs of CPU with 2 workers and 8.4 µs with one, and served 10 % more req/s
+/// (benches/RESULTS.md, "Phase H"). Record kept its req/s with 13 % less CPU.
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1)
 }
 
 /// The one line of a failed command on stderr; with `--format json`, also as JSON on

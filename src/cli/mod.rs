@@ -121,6 +121,11 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Threads that serve connections (record, replay, simulate, demo). Default: one fewer
+    /// than the CPUs, at least one, leaving a CPU to the client, which usually runs on the
+    /// same machine (a test suite, or `-- CMD`).
+    #[arg(long, global = true, value_name = "N", value_parser = parse_positive)]
+    pub threads: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -258,8 +258,10 @@ impl Replayer {
     /// Answer a request from hyper. One without a body (nearly every UCWA request is a
     /// GET) is decided at once, before hyper first polls the answer, so its parts are gone
     /// by the time hyper reads on ([`Self::begin`]); one with a body once the body is read.
-    /// The control API is left to the answer's own task: switching sessions loads an index,
-    /// which must not hold up an h2 connection's other streams.
+    /// The control API is left to the answer's own task, and from there to the blocking
+    /// pool: switching sessions loads an index, which must hold up neither an h2
+    /// connection's other streams nor, on a replay with one worker thread (`--threads`),
+    /// every other connection.
     fn handle(
         self: Arc<Self>,
         req: Request<hyper::body::Incoming>,
@@ -295,9 +297,10 @@ impl Replayer {
         }
     }
 
-    /// Read the body of a hyper request, then [`Self::begin`].
+    /// Read the body of a hyper request, then [`Self::begin`], or answer the control API
+    /// on the blocking pool.
     async fn read_then_begin(
-        &self,
+        self: &Arc<Self>,
         req: Request<hyper::body::Incoming>,
         public_base: &str,
         info: ConnInfo,
@@ -311,6 +314,22 @@ impl Replayer {
         let (parts, body) = req.into_parts();
         let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY);
         match limited.collect().await {
+            Ok(collected) if parts.uri.path().starts_with(control::PREFIX) => {
+                let me = Arc::clone(self);
+                let body = collected.to_bytes();
+                let answered = tokio::task::spawn_blocking(move || {
+                    control::handle(&me, &parts, &body, Some(info.peer))
+                })
+                .await;
+                Begun::Now(answered.unwrap_or_else(|err| {
+                    let err = ErrorBody::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        None,
+                        format!("the control request failed: {err}"),
+                    );
+                    error_response(&err, repr)
+                }))
+            }
             Ok(collected) => self.begin(
                 parts,
                 collected.to_bytes(),

@@ -88,6 +88,7 @@ fn usage_errors_exit_2() {
         &["record", "--listen", "127.0.0.1:0"],
         &["replay", "--listen", "not-an-address"],
         &["no-such-command"],
+        &["simulate", "--listen", "127.0.0.1:0", "--threads", "0"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
             .args(args)
@@ -97,6 +98,36 @@ fn usage_errors_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?}");
     }
+}
+
+/// `--threads N` is how many threads serve connections; without it, one per CPU but one
+/// (at least one), so that a client on the same machine keeps a CPU.
+#[test]
+fn threads_sets_how_many_workers_serve() {
+    // Counted at start: the runtime's workers exist by then, and nothing has asked for a
+    // blocking-pool thread (which has the same name).
+    let workers = |server: &Server| {
+        server
+            .thread_names()
+            .iter()
+            .filter(|name| *name == "ucwa-worker")
+            .count()
+    };
+    let mut three = Server::start(&["simulate", "--listen", "127.0.0.1:0", "--threads", "3"]);
+    assert_eq!(workers(&three), 3, "{:?}", three.thread_names());
+    assert_eq!(get(&three, "/"), 200);
+    assert_eq!(three.interrupt(Duration::from_secs(20)).code(), Some(0));
+
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let mut default = Server::start(&["simulate", "--listen", "127.0.0.1:0"]);
+    assert_eq!(
+        workers(&default),
+        cpus.saturating_sub(1).max(1),
+        "{cpus} CPUs: {:?}",
+        default.thread_names()
+    );
+    assert_eq!(get(&default, "/"), 200);
+    assert_eq!(default.interrupt(Duration::from_secs(20)).code(), Some(0));
 }
 
 /// A TCP server that accepts connections, reads what they send, and never answers: an

@@ -145,6 +145,15 @@ impl Server {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// The names of the process's threads (Linux: `/proc/PID/task/*/comm`).
+    pub fn thread_names(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .expect("the process's threads")
+            .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+            .map(|name| name.trim_end().to_string())
+            .collect()
+    }
+
     /// Send SIGTERM and wait (at most `within`) for the exit.
     pub fn terminate(&mut self, within: Duration) -> ExitStatus {
         signal(self.child.id(), "-TERM");
