@@ -105,13 +105,18 @@ fn usage_errors_exit_2() {
 #[test]
 fn threads_sets_how_many_workers_serve() {
     // Counted at start: the runtime's workers exist by then, and nothing has asked for a
-    // blocking-pool thread (which has the same name).
+    // blocking-pool thread (which has the same name). A new thread names itself once it
+    // runs, though: until then it has the process's name, which only the main thread keeps.
     let workers = |server: &Server| {
-        server
-            .thread_names()
-            .iter()
-            .filter(|name| *name == "ucwa-worker")
-            .count()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let names = server.thread_names();
+            let unnamed = names.iter().filter(|name| *name == "ucwa-replay").count();
+            if unnamed == 1 || std::time::Instant::now() > deadline {
+                return names.iter().filter(|name| *name == "ucwa-worker").count();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     };
     let mut three = Server::start(&["simulate", "--listen", "127.0.0.1:0", "--threads", "3"]);
     assert_eq!(workers(&three), 3, "{:?}", three.thread_names());
