@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tokio::net::TcpListener;
@@ -257,7 +258,8 @@ impl Replayer {
 
     /// Answer a request from hyper. One without a body (nearly every UCWA request is a
     /// GET) is decided at once, before hyper first polls the answer, so its parts are gone
-    /// by the time hyper reads on ([`Self::begin`]); one with a body once the body is read.
+    /// by the time hyper reads on ([`Self::begin`]), and answered at once when there is
+    /// nothing to wait for ([`Later::at_once`]); one with a body once the body is read.
     /// The control API is left to the answer's own task, and from there to the blocking
     /// pool: switching sessions loads an index, which must hold up neither an h2
     /// connection's other streams nor, on a replay with one worker thread (`--threads`),
@@ -284,7 +286,18 @@ impl Replayer {
         } else {
             Err(req)
         };
-        async move {
+        // Nothing to wait for (most answers): answered here, so that the future hyper keeps
+        // and moves is a response, not the state machine below (3.4 KB, copied several
+        // times per request), which is boxed once for the answers that wait or read a body.
+        let begun = match begun {
+            Ok(Begun::Now(resp)) => return Either::Left(std::future::ready(resp)),
+            Ok(Begun::Later(later)) => match later.at_once(&public_base) {
+                Ok(resp) => return Either::Left(std::future::ready(resp)),
+                Err(later) => Ok(Begun::Later(later)),
+            },
+            other => other,
+        };
+        Either::Right(Box::pin(async move {
             let begun = match begun {
                 Ok(begun) => begun,
                 Err(req) => {
@@ -294,7 +307,7 @@ impl Replayer {
             };
             self.finish(begun, &public_base, &shutdown, fallback.as_deref())
                 .await
-        }
+        }))
     }
 
     /// Read the body of a hyper request, then [`Self::begin`], or answer the control API
@@ -370,6 +383,26 @@ struct Later {
     /// An injected delay, first.
     fault_delay: Duration,
     then: Then,
+}
+
+impl Later {
+    /// The answer now, when there is nothing to wait for (no injected delay, no pacing, no
+    /// end of the feed held) and it is not forwarded: what [`Replayer::finish`] would answer
+    /// after waits of zero. Otherwise `self`, for it. (`self` is large, but moved only on the way to
+    /// the state machine that is boxed anyway; boxing it here would be one more allocation.)
+    #[allow(clippy::result_large_err)]
+    fn at_once(self, public_base: &str) -> Result<Response<Body>, Later> {
+        if !self.fault_delay.is_zero() {
+            return Err(self);
+        }
+        match self.then {
+            Then::Recorded { entry, delay } if delay.is_zero() => {
+                Ok(recorded_response(&self.decided, entry, public_base))
+            }
+            Then::Ready { resp, delay } if delay.is_zero() => Ok(resp),
+            then => Err(Later { then, ..self }),
+        }
+    }
 }
 
 /// How a decided request is answered.
