@@ -50,7 +50,8 @@ impl Req {
 
     /// The media type of the body, lowercased, without parameters.
     pub fn content_mime(&self) -> Option<String> {
-        self.header(&header::CONTENT_TYPE).map(media::essence)
+        self.header(&header::CONTENT_TYPE)
+            .map(|ct| media::essence(ct).into_owned())
     }
 
     /// One query parameter (first occurrence), decoded.

@@ -1,5 +1,6 @@
 //! JSON or XML: which representation a request asks for and a response carries.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The representation of a UCWA body.
@@ -98,21 +99,22 @@ pub fn answer_content_type(accept: Option<&str>) -> String {
     let asked = accept.and_then(|a| {
         a.split(',')
             .map(essence)
-            .find(|m| known.contains(&m.as_str()))
+            .find(|m| known.contains(&&**m))
     });
-    let mime = asked.unwrap_or_else(|| known[0].to_string());
+    let mime = asked.unwrap_or(Cow::Borrowed(known[0]));
     format!("{mime}; charset=utf-8")
 }
 
 /// The media type of a `Content-Type` value or an `Accept` entry: without parameters,
-/// trimmed, lower-cased (`Application/JSON; charset=utf-8` → `application/json`).
-pub fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
+/// trimmed, lower-cased (`Application/JSON; charset=utf-8` → `application/json`). Borrowed
+/// when it is lower case already, as nearly every one is: it is asked for on every request.
+pub fn essence(media_type: &str) -> Cow<'_, str> {
+    let mime = media_type.split(';').next().unwrap_or("").trim();
+    if mime.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(mime.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(mime)
+    }
 }
 
 /// Whether a body of this `Content-Type` is text that may hold absolute URLs: JSON, XML,
@@ -127,7 +129,7 @@ pub fn is_text_like(content_type: Option<&str>) -> bool {
         || mime.ends_with("+json")
         || mime.ends_with("+xml")
         || matches!(
-            mime.as_str(),
+            &*mime,
             "application/json"
                 | "application/xml"
                 | "application/javascript"
@@ -160,6 +162,24 @@ fn is_xml(mime: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_essence_is_lower_cased_without_parameters_and_borrowed_when_it_can_be() {
+        let plain = essence(" application/vnd.microsoft.com.ucwa+json ; charset=utf-8");
+        assert!(matches!(plain, Cow::Borrowed("application/vnd.microsoft.com.ucwa+json")));
+        let upper = essence("Application/JSON;charset=UTF-8");
+        assert_eq!(upper, "application/json");
+        assert!(matches!(upper, Cow::Owned(_)));
+        assert_eq!(essence(""), "");
+        assert_eq!(
+            Representation::from_content_type(Some("TEXT/XML; charset=utf-8")),
+            Representation::Xml
+        );
+        assert_eq!(
+            Representation::from_accept(Some("text/html, Application/XML;q=0.9")),
+            Representation::Xml
+        );
+    }
 
     #[test]
     fn accept_picks_the_first_known_type() {
