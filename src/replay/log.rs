@@ -80,3 +80,102 @@ impl std::fmt::Display for Received {
         Ok(())
     }
 }
+
+/// The requests received, numbered in arrival order; the first [`MAX_LOGGED`] are kept.
+#[derive(Debug)]
+pub(super) struct RequestLog {
+    entries: Vec<Received>,
+    cap: usize,
+    /// Requests received beyond the cap.
+    dropped: u64,
+    next_n: u64,
+}
+
+impl RequestLog {
+    pub(super) fn new() -> Self {
+        Self::with_cap(MAX_LOGGED)
+    }
+
+    fn with_cap(cap: usize) -> Self {
+        RequestLog {
+            entries: Vec::new(),
+            cap,
+            dropped: 0,
+            next_n: 1,
+        }
+    }
+
+    /// Log a request and return its number. The entry is made only when the log has room
+    /// for it: past the cap, copying a request's path for nothing cost every request of a
+    /// long run.
+    pub(super) fn push(&mut self, entry: impl FnOnce() -> Received) -> u64 {
+        let n = self.next_n;
+        self.next_n += 1;
+        if self.entries.len() < self.cap {
+            self.entries.push(Received { n, ..entry() });
+        } else {
+            self.dropped += 1;
+        }
+        n
+    }
+
+    /// The entry of request `n`, if it was kept.
+    pub(super) fn get_mut(&mut self, n: u64) -> Option<&mut Received> {
+        let i = usize::try_from(n.checked_sub(1)?).ok()?;
+        self.entries.get_mut(i)
+    }
+
+    pub(super) fn entries(&self) -> &[Received] {
+        &self.entries
+    }
+
+    pub(super) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> Received {
+        Received {
+            n: 0,
+            method: "GET".into(),
+            path: path.into(),
+            query: None,
+            representation: Representation::Json,
+            outcome: Outcome::Recorded,
+            seq: Some(1),
+            status: Some(200),
+            rule: None,
+        }
+    }
+
+    #[test]
+    fn requests_are_numbered_in_order_and_past_the_cap_counted_not_made() {
+        let mut log = RequestLog::with_cap(2);
+        assert_eq!(log.push(|| get("/a")), 1);
+        assert_eq!(log.push(|| get("/b")), 2);
+        assert_eq!(
+            log.push(|| unreachable!("no room: the entry is not made")),
+            3
+        );
+        assert_eq!(
+            log.push(|| unreachable!("no room: the entry is not made")),
+            4
+        );
+        let kept: Vec<_> = log
+            .entries()
+            .iter()
+            .map(|r| (r.n, r.path.as_str()))
+            .collect();
+        assert_eq!(kept, [(1, "/a"), (2, "/b")]);
+        assert_eq!(log.dropped(), 2);
+        log.get_mut(2).unwrap().status = Some(409);
+        assert_eq!(log.entries()[1].status, Some(409));
+        assert!(log.get_mut(0).is_none());
+        assert!(log.get_mut(3).is_none(), "past the cap: not kept");
+        assert_eq!(RequestLog::new().cap, MAX_LOGGED);
+    }
+}

@@ -23,7 +23,7 @@ use super::fault::{self, FaultRule, RuleState, RuleStatus};
 use super::feed;
 use super::hold::Holds;
 use super::index::{Entry, GroupId};
-use super::log::{MAX_LOGGED, Outcome, Received};
+use super::log::{Outcome, Received, RequestLog};
 use super::miss::{Miss, MissReason, closest};
 use super::near_miss::{NearMiss, body_text, differences};
 use super::options::{BodyMatch, ReplayConfig};
@@ -67,10 +67,7 @@ struct State {
     faults: Vec<FaultFired>,
     forwarded: Vec<Forwarded>,
     rules: Vec<RuleState>,
-    requests: Vec<Received>,
-    /// Requests received beyond [`MAX_LOGGED`].
-    requests_dropped: u64,
-    next_n: u64,
+    requests: RequestLog,
 }
 
 impl State {
@@ -89,28 +86,8 @@ impl State {
             faults: Vec::new(),
             forwarded: Vec::new(),
             rules,
-            requests: Vec::new(),
-            requests_dropped: 0,
-            next_n: 1,
+            requests: RequestLog::new(),
         }
-    }
-
-    /// Log a request; its number is its arrival order.
-    fn log(&mut self, mut entry: Received) -> u64 {
-        let n = self.next_n;
-        self.next_n += 1;
-        entry.n = n;
-        if self.requests.len() < MAX_LOGGED {
-            self.requests.push(entry);
-        } else {
-            self.requests_dropped += 1;
-        }
-        n
-    }
-
-    fn logged(&mut self, n: u64) -> Option<&mut Received> {
-        let i = usize::try_from(n.checked_sub(1)?).ok()?;
-        self.requests.get_mut(i)
     }
 }
 
@@ -259,12 +236,12 @@ impl Replayer {
 
     /// Every request received so far, in arrival order, with what answered it.
     pub fn received(&self) -> Vec<Received> {
-        self.state().requests.clone()
+        self.state().requests.entries().to_vec()
     }
 
     /// Requests received but not kept in the log (beyond its limit).
     pub fn received_dropped(&self) -> u64 {
-        self.state().requests_dropped
+        self.state().requests.dropped()
     }
 
     /// Recorded exchanges not served so far, in recorded order.
@@ -376,7 +353,7 @@ impl Replayer {
             None => path.clone(),
         };
         let mut state = self.state();
-        state.log(Received {
+        state.requests.push(|| Received {
             n: 0,
             method: rejected.method.clone().unwrap_or_default(),
             path,
@@ -396,7 +373,7 @@ impl Replayer {
         if state.epoch != decided.epoch {
             return;
         }
-        if let Some(entry) = state.logged(decided.n) {
+        if let Some(entry) = state.requests.get_mut(decided.n) {
             entry.status = Some(forwarded.status);
         }
         state.forwarded.push(forwarded);
@@ -408,7 +385,7 @@ impl Replayer {
         if state.epoch != decided.epoch {
             return None;
         }
-        state.logged(decided.n).cloned()
+        state.requests.get_mut(decided.n).cloned()
     }
 
     /// A held P-GET was released by a newer one on the same feed.
@@ -417,7 +394,7 @@ impl Replayer {
         if state.epoch != decided.epoch {
             return;
         }
-        if let Some(entry) = state.logged(decided.n) {
+        if let Some(entry) = state.requests.get_mut(decided.n) {
             entry.outcome = Outcome::PgetReplaced;
             entry.status = Some(409);
         }
@@ -515,7 +492,7 @@ impl Replayer {
                     group,
                     credential: credential.as_deref(),
                     placeholder,
-                    scrubbed: &scrubbed,
+                    scrubbed,
                     content_type,
                     fallback,
                     forwarding,
@@ -640,11 +617,11 @@ impl Replayer {
                 state.misses.push(miss.clone());
             }
         }
-        let n = state.log(Received {
+        let n = state.requests.push(|| Received {
             n: 0,
             method: key.method.clone(),
-            path: scrubbed.path.clone(),
-            query: scrubbed.query.clone(),
+            path: scrubbed.path,
+            query: scrubbed.query,
             representation: key.representation,
             outcome,
             seq,
@@ -874,7 +851,8 @@ struct Asked<'a> {
     group: Option<GroupId>,
     credential: Option<&'a str>,
     placeholder: Option<&'a str>,
-    scrubbed: &'a Scrubbed,
+    /// Its path, query and body as matched (moved into the request log at last).
+    scrubbed: Scrubbed,
     content_type: Option<&'a str>,
     fallback: Option<(Vec<GroupId>, Fallback)>,
     forwarding: bool,

@@ -96,11 +96,7 @@ pub fn answer_content_type(accept: Option<&str>) -> String {
     } else {
         &JSON_TYPES
     };
-    let asked = accept.and_then(|a| {
-        a.split(',')
-            .map(essence)
-            .find(|m| known.contains(&&**m))
-    });
+    let asked = accept.and_then(|a| a.split(',').map(essence).find(|m| known.contains(&&**m)));
     let mime = asked.unwrap_or(Cow::Borrowed(known[0]));
     format!("{mime}; charset=utf-8")
 }
@@ -166,7 +162,10 @@ mod tests {
     #[test]
     fn an_essence_is_lower_cased_without_parameters_and_borrowed_when_it_can_be() {
         let plain = essence(" application/vnd.microsoft.com.ucwa+json ; charset=utf-8");
-        assert!(matches!(plain, Cow::Borrowed("application/vnd.microsoft.com.ucwa+json")));
+        assert!(matches!(
+            plain,
+            Cow::Borrowed("application/vnd.microsoft.com.ucwa+json")
+        ));
         let upper = essence("Application/JSON;charset=UTF-8");
         assert_eq!(upper, "application/json");
         assert!(matches!(upper, Cow::Owned(_)));
