@@ -135,28 +135,8 @@ fn each_stored_field(text: &str, field: impl FnMut(Cow<'_, str>, Cow<'_, [u8]>))
     use serde::de::{Error as _, SeqAccess, Visitor};
 
     /// A string, borrowed from the input when it holds no escapes.
-    struct Text<'a>(Cow<'a, str>);
-    impl<'de> serde::Deserialize<'de> for Text<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> Visitor<'de> for V {
-                type Value = Text<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("a string")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-                    Ok(Text(Cow::Borrowed(v)))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-                    Ok(Text(Cow::Owned(v.to_string())))
-                }
-                fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-                    Ok(Text(Cow::Owned(v)))
-                }
-            }
-            d.deserialize_str(V)
-        }
-    }
+    #[derive(serde::Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
     /// One field: its name and (decoded) value.
     struct Field<'a>(Cow<'a, str>, Cow<'a, [u8]>);
@@ -383,6 +363,14 @@ mod tests {
         assert_eq!(list.0[1].1, vec![0xe9, 0x61, 0xff]);
         assert_eq!(HeaderList::http_from_json(r#"[["n","!!","b64"]]"#), None);
         assert_eq!(HeaderList::http_from_json(r#"[["n","v"]] x"#), None);
+        // Borrowed from the stored text unless an escape or base64 had to be decoded.
+        let mut borrowed = Vec::new();
+        each_stored_field(
+            r#"[["server","nginx"],["x-esc","a\"b"],["x-odd","6WH/","b64"]]"#,
+            |n, v| borrowed.push((matches!(n, Cow::Borrowed(_)), matches!(v, Cow::Borrowed(_)))),
+        )
+        .unwrap();
+        assert_eq!(borrowed, [(true, true), (true, false), (true, false)]);
     }
 
     #[test]
