@@ -362,9 +362,9 @@ impl Replayer {
     }
 }
 
-/// A request's answer as far as [`Replayer::begin`] could take it without waiting. It is
-/// made once and moved into the answer's future, not passed around: the large variant is
-/// not boxed, which would cost an allocation per replayed request.
+/// A request's answer as far as [`Replayer::begin`] could take it without waiting. The
+/// large variant is not boxed: most answers are finished at once ([`Later::at_once`]) and
+/// never go into a future, and the rest go into one that is boxed whole.
 #[allow(clippy::large_enum_variant)]
 enum Begun {
     /// Answered at once: the control API, an injected error or reset, a body unread.
@@ -388,8 +388,8 @@ struct Later {
 impl Later {
     /// The answer now, when there is nothing to wait for (no injected delay, no pacing, no
     /// end of the feed held) and it is not forwarded: what [`Replayer::finish`] would answer
-    /// after waits of zero. Otherwise `self`, for it. (`self` is large, but moved only on the way to
-    /// the state machine that is boxed anyway; boxing it here would be one more allocation.)
+    /// after waits of zero. Otherwise `self`, for it: large, but moved only on its way into
+    /// the boxed future, and boxing it here would be one more allocation.
     #[allow(clippy::result_large_err)]
     fn at_once(self, public_base: &str) -> Result<Response<Body>, Later> {
         if !self.fault_delay.is_zero() {
