@@ -183,6 +183,70 @@ mod tests {
         );
     }
 
+    /// A recording of schema version 1 (with the index on the match key that version 2
+    /// dropped) is read as it is, without a byte written, and a writer takes it to version
+    /// 2 and goes on with its ordinals.
+    #[tokio::test]
+    async fn a_version_1_recording_is_read_untouched_and_migrated_by_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        let writer = StoreWriter::create(&path, &new_session("s")).unwrap();
+        let sink = writer.sink();
+        sink.submit(exchange(1, "K"));
+        sink.submit(exchange(2, "K"));
+        drop(sink);
+        writer.finish().await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE INDEX exchanges_key ON exchanges (session_id, match_key, seq);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let index_and_version = || {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let index: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'exchanges_key'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let version: i32 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            (index, version)
+        };
+
+        let before = std::fs::read(&path).unwrap();
+        let rec = Recording::open(&path).unwrap();
+        let s = rec.session(Some("s")).unwrap();
+        assert_eq!(rec.exchanges(&s).unwrap().len(), 2);
+        drop(rec);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "reading wrote to the file"
+        );
+        assert_eq!(index_and_version(), (1, 1));
+
+        let writer = StoreWriter::append(&path, "s").unwrap();
+        assert_eq!(index_and_version(), (0, schema::SCHEMA_VERSION));
+        let sink = writer.sink();
+        sink.submit(exchange(3, "K"));
+        drop(sink);
+        writer.finish().await.unwrap();
+        let rec = Recording::open(&path).unwrap();
+        let s = rec.session(Some("s")).unwrap();
+        let ordinals: Vec<u32> = rec
+            .exchanges(&s)
+            .unwrap()
+            .iter()
+            .map(|e| e.ordinal)
+            .collect();
+        assert_eq!(ordinals, [0, 1, 2]);
+    }
+
     #[test]
     fn foreign_garbage_and_newer_files_are_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();

@@ -12,14 +12,19 @@ use super::StoreError;
 /// `PRAGMA application_id` of a ucwa-replay recording: "UCWA".
 pub const APPLICATION_ID: i32 = 0x5543_5741;
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// The oldest schema version this build reads as it is, without migrating the file first.
+/// Version 2 only dropped an index that no reader uses, so a version-1 recording in a
+/// read-only checkout still replays and diffs.
+const OLDEST_READABLE: i32 = 1;
 
 /// Page size of a new recording file.
 pub const PAGE_SIZE: u32 = 16384;
 
 /// Schema migrations: `MIGRATIONS[n]` takes version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE sessions (
@@ -81,6 +86,12 @@ CREATE INDEX events_session ON events (session_id, exchange_id, position);
 CREATE INDEX events_rel ON events (link_rel, type);
 "#;
 
+/// Version 2: no index on the match key. Every row written went into it at a place of its
+/// own, and that cost the writer about a third of its rows/s; the writer now keeps what
+/// it needed the index for (the rows of each key so far) in memory (`store/writer.rs`).
+/// `IF EXISTS`: a version-1 file restored from a dump may or may not have brought it back.
+const V2: &str = "DROP INDEX IF EXISTS exchanges_key;";
+
 /// Open (creating it if missing) a recording for writing. An existing file must be ours
 /// and sound (`PRAGMA quick_check`): recording into a damaged file would answer every
 /// request and store nothing.
@@ -115,6 +126,10 @@ pub fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
         // A current file is not written here (a damaged one must stay as it was).
         Found::Ours(_) => {}
         Found::Restored => {
+            // Its tables are the current ones; a dump of a version-1 file also brings
+            // back the index that version 2 dropped.
+            tx.execute_batch(V2)
+                .map_err(|e| StoreError::sqlite(path, e))?;
             stamp(&tx, path)?;
             tracing::info!(path = %path.display(), "recording restored from an SQL dump: its application_id and user_version are set again");
         }
@@ -177,8 +192,8 @@ pub fn open_for_read(path: &Path) -> Result<Connection, StoreError> {
         Found::Empty => Err(StoreError::Empty {
             path: path.to_path_buf(),
         }),
-        Found::Ours(version) if version < SCHEMA_VERSION => {
-            // No older schema exists yet; when one does, it is migrated by a writer.
+        Found::Ours(version) if version < OLDEST_READABLE => {
+            // Too old to read as it is (none is yet): migrated by a writer first.
             drop(conn);
             drop(open_for_write(path)?);
             open_for_read(path)

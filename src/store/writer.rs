@@ -12,11 +12,10 @@
 //! and a held P-GET holds no capacity while it is held.
 //!
 //! Ordinals (how many earlier exchanges of the session share a match key) are counted in
-//! memory per key, seeded from the file when a session is appended to; SQL is only asked
-//! when an exchange arrives after a later one of the same key (a held request that finished
-//! late), and then only about the rows after it.
+//! memory: the seqs of each key's rows, seeded from the file when a session is appended
+//! to. SQL is only asked to shift the rows of a key that came after an exchange that
+//! arrived late (a held request that finished after later ones), by their seqs.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,12 +27,12 @@ use super::watch::Watch;
 use super::{StoreError, now_rfc3339, schema};
 use crate::recording::Exchange;
 
-/// Most exchanges written in one transaction. Each row also goes into the match-key index
-/// at a place of its own, so a commit rewrites about as many 16 KiB index pages as it has
-/// distinct requests: a larger batch shares those page writes among more rows. With a
-/// backlog (a burst, an import) 2 048 per commit did 1.10–1.18 × the rows/s of a straight
-/// INSERT against 0.88–0.96 × at 512 (`benches/writer.rs`). What waits for the writer is
-/// bounded by [`WriterLimit`] all the same.
+/// Most exchanges written in one transaction. While the file had an index on the match
+/// key, every row went into it at a place of its own and a larger batch shared those page
+/// writes among more rows: 2 048 per commit did 1.10–1.18 × the rows/s of a straight INSERT
+/// against 0.88–0.96 × at 512. Without that index (schema version 2) 512 and 2 048 do the
+/// same (`benches/writer.rs`). What waits for the writer is bounded by [`WriterLimit`] all
+/// the same.
 const MAX_BATCH: usize = 2048;
 /// A batch smaller than this waits [`GATHER_FOR`] for more before it is written.
 const GATHER_BELOW: usize = 16;
@@ -389,7 +388,7 @@ impl StoreWriter {
             });
         };
         let ordinals = Ordinals::load(&conn, session_id).map_err(sql)?;
-        let last_seq = ordinals.keys.values().map(|k| k.max_seq).max().unwrap_or(0);
+        let last_seq = ordinals.last_seq();
         Self::start(conn, path, session_id, ordinals, last_seq)
     }
 
@@ -509,38 +508,48 @@ fn start_session(conn: &Connection, path: &Path, s: &NewSession) -> Result<i64, 
     Ok(conn.last_insert_rowid())
 }
 
-/// Rows of one match key in the session so far.
-#[derive(Debug, Clone, Copy, Default)]
-struct KeyCount {
-    count: u32,
-    max_seq: u64,
-}
-
-/// Per-key counts of the session, so that an ordinal is a lookup, not a count in SQL.
+/// The seqs of each match key's rows in the session so far, in seq order: a new row's
+/// ordinal is how many of its key come before it, found here instead of counted in SQL. A
+/// row that arrives after later ones of its key (a held request that finished late) finds
+/// those here too, and they are shifted by seq, through the table's own (session, seq)
+/// index: the file needs no index on the key, which cost a third of the writer's rows/s.
+/// 8 bytes per exchange recorded.
 #[derive(Debug, Default)]
 struct Ordinals {
-    keys: HashMap<String, KeyCount>,
+    keys: hashbrown::HashMap<String, Vec<u64>>,
 }
 
 impl Ordinals {
-    /// The counts of a session already in the file.
+    /// The rows of a session already in the file.
     fn load(conn: &Connection, session_id: i64) -> rusqlite::Result<Self> {
-        let mut stmt = conn.prepare(
-            "SELECT match_key, count(*), max(seq) FROM exchanges WHERE session_id = ?1
-             GROUP BY match_key",
-        )?;
-        let keys = stmt
-            .query_map([session_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    KeyCount {
-                        count: r.get::<_, i64>(1)? as u32,
-                        max_seq: r.get::<_, i64>(2)? as u64,
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn
+            .prepare("SELECT match_key, seq FROM exchanges WHERE session_id = ?1 ORDER BY seq")?;
+        let mut keys: hashbrown::HashMap<String, Vec<u64>> = hashbrown::HashMap::new();
+        let mut rows = stmt.query([session_id])?;
+        while let Some(row) = rows.next()? {
+            let key = row.get_ref(0)?.as_str()?;
+            let seq = row.get::<_, i64>(1)? as u64;
+            keys.entry_ref(key).or_default().push(seq);
+        }
         Ok(Ordinals { keys })
+    }
+
+    /// The highest seq of the session so far (0: none).
+    fn last_seq(&self) -> u64 {
+        self.keys
+            .values()
+            .filter_map(|seqs| seqs.last().copied())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Take a row of `key` at `seq`: its ordinal, and the seqs of the rows of its key after
+    /// it, whose ordinals go up by one (none, unless it arrived late).
+    fn take(&mut self, key: &str, seq: u64) -> (u32, &[u64]) {
+        let seqs = self.keys.entry_ref(key).or_default();
+        let at = seqs.partition_point(|&s| s < seq);
+        seqs.insert(at, seq);
+        (at as u32, &seqs[at + 1..])
     }
 }
 
@@ -552,8 +561,8 @@ fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Queued>,
     budget: &Budget,
 ) -> Result<WriterStats, StoreError> {
-    // A larger page cache keeps the match-key index in memory instead of re-reading it
-    // from the file, and a larger WAL between checkpoints copies pages that every batch
+    // A larger page cache keeps the (session, seq) index in memory instead of re-reading
+    // it from the file, and a larger WAL between checkpoints copies pages that every batch
     // touches (index and table edges) to the file fewer times. Neither changes what is on
     // disk, and a failure here only costs speed.
     let _ = conn.execute_batch(&format!(
@@ -578,6 +587,10 @@ fn write_loop(
         if failure.vanished {
             failure.lose(count);
         } else {
+            // In seq order: exchanges of one key that finished out of order within a batch
+            // (32 clients polling one resource) then need no shifting, and rows follow
+            // the recorded order in the file, as the replay reads them.
+            batch.sort_by_key(|q| q.exchange.seq);
             match write_batch(&mut conn, session_id, &mut ordinals, &batch) {
                 Ok(events) => {
                     stats.exchanges += count as u64;
@@ -733,35 +746,16 @@ fn write_rows(
         {
             let seq = ex.seq as i64;
             let key = ex.match_key.to_string();
-            let entry = ordinals.keys.get_mut(key.as_str());
-            let known = entry.as_deref().copied().unwrap_or_default();
-            let ordinal = if known.count == 0 || ex.seq > known.max_seq {
-                known.count
-            } else {
+            let (ordinal, later) = ordinals.take(&key, ex.seq);
+            if !later.is_empty() {
                 // Exchanges finish out of order (a held P-GET finishes after later
                 // requests): this one goes before the rows of its key that came after it,
                 // and those shift.
-                let later: i64 = tx
-                    .prepare_cached(
-                        "SELECT count(*) FROM exchanges
-                         WHERE session_id = ?1 AND match_key = ?2 AND seq > ?3",
-                    )?
-                    .query_row(params![session_id, key, seq], |r| r.get(0))?;
-                tx.prepare_cached(
-                    "UPDATE exchanges SET ordinal = ordinal + 1
-                     WHERE session_id = ?1 AND match_key = ?2 AND seq > ?3",
-                )?
-                .execute(params![session_id, key, seq])?;
-                known.count - later as u32
-            };
-            let updated = KeyCount {
-                count: known.count + 1,
-                max_seq: known.max_seq.max(ex.seq),
-            };
-            match entry {
-                Some(k) => *k = updated,
-                None => {
-                    ordinals.keys.insert(key.clone(), updated);
+                let mut shift = tx.prepare_cached(
+                    "UPDATE exchanges SET ordinal = ordinal + 1 WHERE session_id = ?1 AND seq = ?2",
+                )?;
+                for &after in later {
+                    shift.execute(params![session_id, after as i64])?;
                 }
             }
             insert.execute(params![
@@ -938,6 +932,16 @@ mod tests {
         assert_eq!(got, want);
 
         let conn = rusqlite::Connection::open(&path).unwrap();
+        // Each batch is written in seq order: rows follow the recorded order in the file
+        // except where a batch came late (6, after 7's batch).
+        let by_id: Vec<i64> = conn
+            .prepare("SELECT seq FROM exchanges ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(by_id, [1, 2, 3, 4, 5, 7, 6, 8, 9, 10]);
         let page: u32 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .unwrap();

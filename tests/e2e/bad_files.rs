@@ -301,7 +301,7 @@ async fn record_refuses_a_recording_with_a_damaged_page() {
         let conn = rusqlite::Connection::open(&damaged).unwrap();
         let root = conn
             .query_row(
-                "SELECT rootpage FROM sqlite_master WHERE name = 'exchanges_key'",
+                "SELECT rootpage FROM sqlite_master WHERE name = 'events_rel'",
                 [],
                 |r| r.get(0),
             )
