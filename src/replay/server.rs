@@ -259,7 +259,8 @@ impl Replayer {
     /// Answer a request from hyper. One without a body (nearly every UCWA request is a
     /// GET) is decided at once, before hyper first polls the answer, so its parts are gone
     /// by the time hyper reads on ([`Self::begin`]), and answered at once when there is
-    /// nothing to wait for ([`Later::at_once`]); one with a body once the body is read.
+    /// nothing to wait for ([`Later::at_once`]) nor, on h2, to read from the file; one with
+    /// a body once the body is read.
     /// The control API is left to the answer's own task, and from there to the blocking
     /// pool: switching sessions loads an index, which must hold up neither an h2
     /// connection's other streams nor, on a replay with one worker thread (`--threads`),
@@ -272,6 +273,9 @@ impl Replayer {
         fallback: Option<Arc<dyn Fallback>>,
     ) -> impl Future<Output = Response<Body>> + Send + 'static {
         let public_base = public_base(info.local, req.headers());
+        // hyper calls the service of an h2 connection from the connection's own task and
+        // spawns each stream's answer: a row read here would hold up the other streams.
+        let may_read = req.version() != http::Version::HTTP_2;
         let begun = if hyper::body::Body::is_end_stream(req.body())
             && !req.uri().path().starts_with(control::PREFIX)
         {
@@ -291,7 +295,7 @@ impl Replayer {
         // times per request), which is boxed once for the answers that wait or read a body.
         let begun = match begun {
             Ok(Begun::Now(resp)) => return Either::Left(std::future::ready(resp)),
-            Ok(Begun::Later(later)) => match later.at_once(&public_base) {
+            Ok(Begun::Later(later)) => match later.at_once(&public_base, may_read) {
                 Ok(resp) => return Either::Left(std::future::ready(resp)),
                 Err(later) => Ok(Begun::Later(later)),
             },
@@ -388,15 +392,16 @@ struct Later {
 impl Later {
     /// The answer now, when there is nothing to wait for (no injected delay, no pacing, no
     /// end of the feed held) and it is not forwarded: what [`Replayer::finish`] would answer
-    /// after waits of zero. Otherwise `self`, for it: large, but moved only on its way into
-    /// the boxed future, and boxing it here would be one more allocation.
+    /// after waits of zero. A recorded answer that may have to be read from the file is
+    /// answered now only if `may_read`. Otherwise `self`, for it: large, but moved only on
+    /// its way into the boxed future, and boxing it here would be one more allocation.
     #[allow(clippy::result_large_err)]
-    fn at_once(self, public_base: &str) -> Result<Response<Body>, Later> {
+    fn at_once(self, public_base: &str, may_read: bool) -> Result<Response<Body>, Later> {
         if !self.fault_delay.is_zero() {
             return Err(self);
         }
         match self.then {
-            Then::Recorded { entry, delay } if delay.is_zero() => {
+            Then::Recorded { entry, delay } if delay.is_zero() && may_read => {
                 Ok(recorded_response(&self.decided, entry, public_base))
             }
             Then::Ready { resp, delay } if delay.is_zero() => Ok(resp),

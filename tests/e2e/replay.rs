@@ -1151,3 +1151,70 @@ fn startup_is_fast_enough_for_a_server_per_test() {
     assert_eq!(got.status, 200);
     assert!(server.misses().is_empty());
 }
+
+/// An h2 client (prior knowledge, as over plain TCP) sends its requests as streams of one
+/// connection, many at once. The replay answers the ones it must read from the file on the
+/// streams' own tasks, not on the connection's, and every stream gets its recorded answer
+/// once.
+#[test]
+fn an_h2_client_gets_every_recorded_answer_once_over_one_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h2.sqlite");
+    let poll = format!("{APP}/communication/conversations/7/messaging");
+    let recs: Vec<Rec> = (0..120)
+        .map(|n| Rec::new("GET", poll.clone()).answer(200, JSON, &format!(r#"{{"n":{n}}}"#)))
+        .collect();
+    write_session(&db, "h2", FE1, &[], &recs);
+    let server = ReplayServer::builder(&db, "h2")
+        .exhausted(Exhausted::Error)
+        .verify_on_drop(false)
+        .start()
+        .unwrap();
+    let addr = server.url().trim_start_matches("http://").to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (versions, mut got, after) = rt.block_on(async {
+        use http_body_util::{BodyExt, Empty};
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(tcp),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let ask = |sender: hyper::client::conn::http2::SendRequest<Empty<bytes::Bytes>>| {
+            let uri = format!("http://{addr}{poll}");
+            async move {
+                let req = http::Request::get(uri)
+                    .header("accept", "application/json")
+                    .body(Empty::new())
+                    .unwrap();
+                let resp = sender.clone().send_request(req).await.unwrap();
+                let (version, status) = (resp.version(), resp.status());
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                (version, status, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+        let all =
+            futures_util::future::join_all((0..recs.len()).map(|_| ask(sender.clone()))).await;
+        let after = ask(sender.clone()).await;
+        let versions: Vec<_> = all.iter().map(|(v, s, _)| (*v, *s)).collect();
+        let bodies: Vec<String> = all.into_iter().map(|(_, _, b)| b).collect();
+        (versions, bodies, after)
+    });
+    assert!(
+        versions
+            .iter()
+            .all(|v| *v == (http::Version::HTTP_2, http::StatusCode::OK)),
+        "{versions:?}"
+    );
+    got.sort();
+    let mut want: Vec<String> = recs
+        .iter()
+        .map(|r| String::from_utf8(r.resp_body.clone()).unwrap())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(after.1, http::StatusCode::NOT_FOUND, "{}", after.2);
+    assert!(server.unplayed().is_empty(), "{}", server.report());
+}
