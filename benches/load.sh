@@ -226,7 +226,8 @@ if [ "${ONLY:-}" = latency ]; then
     for b in 1 2; do
       bin=$(build "$b")
       [ -n "$bin" ] || continue
-      BIN=$bin start_server "lat$r-$b" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "lat$r-$b"
+      # A file per build: each may write a schema the other cannot open.
+      BIN=$bin start_server "lat$r-$b" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$T/lat-$b.sqlite" --session "lat$r-$b"
       read -r rps p50 p99 n bad < <(wrk_run 1 "$SRV_URL$PATH_PM")
       echo "$p50" >>"$T/lat-record-$b"
       stop_server "$SRV_PID"
@@ -256,7 +257,10 @@ if [ "${ONLY:-}" = replay ]; then
   # One recording (as in the full run: 32 connections, then one complete request), then per
   # round nginx and the replay (and BIN2's) in turn, so each ratio compares the same moment.
   # Twice as long as a round's runs, so that the first-time row below stays within it.
-  start_server record record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session load
+  # Recorded by BIN2 when given (usually an older build): a build reads the schemas before
+  # its own, not the ones after.
+  REC_BIN=$(build 2)
+  BIN=${REC_BIN:-$BIN} start_server record record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session load
   REC=$SRV_PID
   read -r rps p50 p99 answered bad < <(DURATION=$((2 * DURATION)) wrk_run $CONNS "$SRV_URL$PATH_PM")
   one_get "$SRV_URL" && answered=$((answered + 1))
