@@ -543,6 +543,26 @@ fn many_clients_at_once_see_consistent_cursors() {
     assert_eq!(server.misses().len(), 6);
 }
 
+/// A replay of `session` that answers a request whose recorded answers are used up with a
+/// 404, and whose tests check what was played themselves.
+fn used_up_is_an_error(db: &std::path::Path, session: &str) -> ReplayServer {
+    ReplayServer::builder(db, session)
+        .exhausted(Exhausted::Error)
+        .verify_on_drop(false)
+        .start()
+        .unwrap()
+}
+
+/// The recorded bodies, sorted: what clients asking at once get between them.
+fn sorted_bodies(recs: &[Rec]) -> Vec<String> {
+    let mut bodies: Vec<String> = recs
+        .iter()
+        .map(|r| String::from_utf8(r.resp_body.clone()).unwrap())
+        .collect();
+    bodies.sort();
+    bodies
+}
+
 #[test]
 fn clients_at_once_through_read_ahead_get_every_recorded_answer_once() {
     // Enough answers to one request for many read-ahead windows, asked for by clients on
@@ -562,11 +582,7 @@ fn clients_at_once_through_read_ahead_get_every_recorded_answer_once() {
         })
         .collect();
     write_session(&db, "many", FE1, &[], &recs);
-    let server = ReplayServer::builder(&db, "many")
-        .exhausted(Exhausted::Error)
-        .verify_on_drop(false)
-        .start()
-        .unwrap();
+    let server = used_up_is_an_error(&db, "many");
     let base = server.url();
     let ask_until_exhausted = |rec: Rec| {
         let base = base.clone();
@@ -593,12 +609,7 @@ fn clients_at_once_through_read_ahead_get_every_recorded_answer_once() {
         .flat_map(|t| t.join().unwrap())
         .collect();
     got.sort();
-    let mut want: Vec<String> = recs
-        .iter()
-        .map(|r| String::from_utf8(r.resp_body.clone()).unwrap())
-        .collect();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(got, sorted_bodies(&recs));
     assert!(server.unplayed().is_empty(), "{}", server.report());
 }
 
@@ -1165,11 +1176,7 @@ fn an_h2_client_gets_every_recorded_answer_once_over_one_connection() {
         .map(|n| Rec::new("GET", poll.clone()).answer(200, JSON, &format!(r#"{{"n":{n}}}"#)))
         .collect();
     write_session(&db, "h2", FE1, &[], &recs);
-    let server = ReplayServer::builder(&db, "h2")
-        .exhausted(Exhausted::Error)
-        .verify_on_drop(false)
-        .start()
-        .unwrap();
+    let server = used_up_is_an_error(&db, "h2");
     let addr = server.url().trim_start_matches("http://").to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (versions, mut got, after) = rt.block_on(async {
@@ -1209,12 +1216,7 @@ fn an_h2_client_gets_every_recorded_answer_once_over_one_connection() {
         "{versions:?}"
     );
     got.sort();
-    let mut want: Vec<String> = recs
-        .iter()
-        .map(|r| String::from_utf8(r.resp_body.clone()).unwrap())
-        .collect();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(got, sorted_bodies(&recs));
     assert_eq!(after.1, http::StatusCode::NOT_FOUND, "{}", after.2);
     assert!(server.unplayed().is_empty(), "{}", server.report());
 }
