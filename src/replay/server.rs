@@ -334,18 +334,12 @@ impl Replayer {
             Ok(collected) if parts.uri.path().starts_with(control::PREFIX) => {
                 let me = Arc::clone(self);
                 let body = collected.to_bytes();
-                let answered = tokio::task::spawn_blocking(move || {
-                    control::handle(&me, &parts, &body, Some(info.peer))
-                })
-                .await;
-                Begun::Now(answered.unwrap_or_else(|err| {
-                    let err = ErrorBody::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        None,
-                        format!("the control request failed: {err}"),
-                    );
-                    error_response(&err, repr)
-                }))
+                Begun::Now(
+                    on_blocking_pool(repr, move || {
+                        control::handle(&me, &parts, &body, Some(info.peer))
+                    })
+                    .await,
+                )
             }
             Ok(collected) => self.begin(
                 parts,
@@ -364,6 +358,24 @@ impl Replayer {
             }
         }
     }
+}
+
+/// `answer` run on the blocking pool. A panic there (a bug) is answered `500` with what it
+/// said, in the client's representation, instead of a connection closed without a word.
+async fn on_blocking_pool(
+    repr: Representation,
+    answer: impl FnOnce() -> Response<Body> + Send + 'static,
+) -> Response<Body> {
+    tokio::task::spawn_blocking(answer)
+        .await
+        .unwrap_or_else(|err| {
+            let err = ErrorBody::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                format!("the control request failed: {err}"),
+            );
+            error_response(&err, repr)
+        })
 }
 
 /// A request's answer as far as [`Replayer::begin`] could take it without waiting. The
@@ -723,6 +735,23 @@ mod tests {
             parts.headers,
             String::from_utf8(bytes.to_vec()).unwrap(),
         )
+    }
+
+    #[tokio::test]
+    async fn a_control_request_that_panics_is_answered_500() {
+        let ok = on_blocking_pool(Representation::Json, || {
+            Response::new(crate::body::full(Bytes::from_static(b"done")))
+        })
+        .await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        let failed = on_blocking_pool(Representation::Json, || panic!("switch went wrong")).await;
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = failed.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains("the control request failed") && text.contains("switch went wrong"),
+            "{text}"
+        );
     }
 
     /// A recording file of `exchanges` (kept while the directory lives).
