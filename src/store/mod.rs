@@ -115,18 +115,30 @@ mod tests {
         NewSession::new(name, "https://fe1.contoso.com")
     }
 
+    /// Hand `exchanges` to `writer` in this order, and finish it.
+    async fn write_all(
+        writer: StoreWriter,
+        exchanges: impl IntoIterator<Item = Exchange>,
+    ) -> WriterStats {
+        let sink = writer.sink();
+        for exchange in exchanges {
+            sink.submit(exchange);
+        }
+        drop(sink);
+        writer.finish().await.unwrap()
+    }
+
     #[tokio::test]
     async fn writes_and_reads_back_with_ordinals_in_seq_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/rec.sqlite");
         let writer = StoreWriter::create(&path, &new_session("s1")).unwrap();
-        let sink = writer.sink();
         // Finished out of order: seq 3 first, then 1, then 2; 1 and 3 share a key.
-        sink.submit(exchange(3, "K"));
-        sink.submit(exchange(1, "K"));
-        sink.submit(exchange(2, "J"));
-        drop(sink);
-        let stats = writer.finish().await.unwrap();
+        let stats = write_all(
+            writer,
+            [exchange(3, "K"), exchange(1, "K"), exchange(2, "J")],
+        )
+        .await;
         assert_eq!(stats.exchanges, 3);
         assert_eq!(stats.events, 3);
 
@@ -191,11 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.sqlite");
         let writer = StoreWriter::create(&path, &new_session("s")).unwrap();
-        let sink = writer.sink();
-        sink.submit(exchange(1, "K"));
-        sink.submit(exchange(2, "K"));
-        drop(sink);
-        writer.finish().await.unwrap();
+        write_all(writer, [exchange(1, "K"), exchange(2, "K")]).await;
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "CREATE INDEX exchanges_key ON exchanges (session_id, match_key, seq);
@@ -232,10 +240,7 @@ mod tests {
 
         let writer = StoreWriter::append(&path, "s").unwrap();
         assert_eq!(index_and_version(), (0, schema::SCHEMA_VERSION));
-        let sink = writer.sink();
-        sink.submit(exchange(3, "K"));
-        drop(sink);
-        writer.finish().await.unwrap();
+        write_all(writer, [exchange(3, "K")]).await;
         let rec = Recording::open(&path).unwrap();
         let s = rec.session(Some("s")).unwrap();
         let ordinals: Vec<u32> = rec
