@@ -252,6 +252,42 @@ mod tests {
         assert_eq!(ordinals, [0, 1, 2]);
     }
 
+    /// `sqlite3 OLD .dump | sqlite3 NEW` of a version-1 recording brings back its tables,
+    /// its match-key index and no marks: the first writer marks it version 2 and drops the
+    /// index, as a migration would.
+    #[tokio::test]
+    async fn a_restored_version_1_dump_loses_the_index_when_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("restored.sqlite");
+        write_all(
+            StoreWriter::create(&path, &new_session("s")).unwrap(),
+            [exchange(1, "K")],
+        )
+        .await;
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE INDEX exchanges_key ON exchanges (session_id, match_key, seq);
+                 PRAGMA application_id = 0; PRAGMA user_version = 0;",
+            )
+            .unwrap();
+        write_all(StoreWriter::append(&path, "s").unwrap(), [exchange(2, "K")]).await;
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let (app, version, index): (i32, i32, i64) = conn
+            .query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id),
+                        (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_master WHERE name = 'exchanges_key')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (app, version, index),
+            (schema::APPLICATION_ID, schema::SCHEMA_VERSION, 0)
+        );
+    }
+
     #[test]
     fn foreign_garbage_and_newer_files_are_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
