@@ -104,6 +104,33 @@ impl Error {
         }
     }
 
+    /// An [`Error::Invalid`] for a user's regex that does not compile, said on one line.
+    ///
+    /// regex's own message draws the pattern and a caret under the mistake over four lines,
+    /// which breaks the one-line error a user's mistake gets. This says the same thing as
+    /// "unclosed group at character 1".
+    pub(crate) fn invalid_regex(what: &'static str, pattern: &str, e: regex::Error) -> Self {
+        let why = match &e {
+            regex::Error::Syntax(_) => match regex_syntax::Parser::new().parse(pattern) {
+                Err(regex_syntax::Error::Parse(p)) => {
+                    format!("{} at character {}", p.kind(), p.span().start.offset + 1)
+                }
+                Err(regex_syntax::Error::Translate(t)) => {
+                    format!("{} at character {}", t.kind(), t.span().start.offset + 1)
+                }
+                // regex refused what regex-syntax accepts: keep regex's words, joined.
+                _ => e
+                    .to_string()
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            },
+            other => other.to_string(),
+        };
+        Error::invalid(what, format!("{pattern:?}: {why}"))
+    }
+
     /// An [`Error::Tls`] caused by `source`.
     pub(crate) fn tls(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Tls {
@@ -313,4 +340,32 @@ pub enum HarError {
     /// import it, so that it is never held whole): it changed meanwhile.
     #[error("{}: the file changed while it was being imported; nothing was imported", path.display())]
     Changed { path: PathBuf },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn said(pattern: &str) -> String {
+        let e = regex::Regex::new(pattern).unwrap_err();
+        Error::invalid_regex("--regex", pattern, e).to_string()
+    }
+
+    #[test]
+    fn a_bad_regex_is_said_on_one_line_with_where() {
+        // Parse errors, translation errors (valid syntax, not for UTF-8 text) and size.
+        assert_eq!(
+            said("ab)"),
+            r#"invalid --regex: "ab)": unopened group at character 3"#
+        );
+        assert_eq!(
+            said(r"(?-u)\xFF"),
+            r#"invalid --regex: "(?-u)\\xFF": pattern can match invalid UTF-8 at character 6"#
+        );
+        let big = said("a{1000}{1000}{100}");
+        assert!(big.contains("exceeds size limit"), "{big}");
+        for s in [said("ab)"), said(r"(?-u)\xFF"), big] {
+            assert!(!s.contains('\n'), "{s}");
+        }
+    }
 }

@@ -65,10 +65,7 @@ impl Auditor {
             .join("|");
         let extra = extra
             .iter()
-            .map(|r| {
-                Regex::new(r)
-                    .map_err(|e| crate::Error::invalid_because("--regex", format!("{r:?}"), e))
-            })
+            .map(|r| Regex::new(r).map_err(|e| crate::Error::invalid_regex("--regex", r, e)))
             .collect::<crate::Result<_>>()?;
         Ok(Auditor {
             password: Regex::new(r#"(?i)\bpassword(?:=|%3d)([^&\s"'<>;,]+)"#).expect("static"),

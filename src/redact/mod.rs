@@ -214,11 +214,7 @@ impl Redactor {
         let user_regexes = config
             .regexes
             .iter()
-            .map(|r| {
-                Regex::new(r).map_err(|e| {
-                    crate::Error::invalid_because("--redact-regex", format!("{r:?}"), e)
-                })
-            })
+            .map(|r| Regex::new(r).map_err(|e| crate::Error::invalid_regex("--redact-regex", r, e)))
             .collect::<crate::Result<Vec<_>>>()?;
         Ok(Redactor {
             headers,

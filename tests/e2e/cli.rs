@@ -100,6 +100,43 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// A regex that does not compile is a user's mistake: exit 2 and one line that names the
+/// flag, the pattern and what is wrong where, not regex's four-line drawing.
+#[test]
+fn a_bad_regex_is_told_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.sqlite");
+    let db = db.to_str().unwrap();
+    for (args, line) in [
+        (
+            &[
+                "record",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--session",
+                "s",
+                "--db",
+                db,
+                "--redact-regex",
+                "token=(\\w+",
+            ][..],
+            "ucwa-replay: error: invalid --redact-regex: \"token=(\\\\w+\": unclosed group at character 7\n",
+        ),
+        (
+            &["audit", "--db", db, "--regex", "a\\p{Nope}"],
+            "ucwa-replay: error: invalid --regex: \"a\\\\p{Nope}\": Unicode property not found at character 2\n",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), line, "{args:?}");
+    }
+    assert!(!dir.path().join("r.sqlite").exists(), "nothing was created");
+}
+
 /// `--threads N` is how many threads serve connections; without it, one per CPU but one
 /// (at least one), so that a client on the same machine keeps a CPU.
 #[test]
