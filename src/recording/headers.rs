@@ -27,6 +27,21 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+/// Whether [`strip_hop_by_hop`] removes this field whatever else the head holds: any
+/// hop-by-hop field but a `Connection` that names a field not hop-by-hop itself (that one
+/// is needed to find the field it names). A replay leaves these out while it parses a
+/// stored head, so that a recorded `Connection: keep-alive` does not make it build the
+/// head twice.
+pub fn always_stripped(name: &HeaderName, value: &HeaderValue) -> bool {
+    is_hop_by_hop(name)
+        && (name != header::CONNECTION
+            || value.to_str().map_or(true, |v| {
+                v.split(',').all(|t| {
+                    HeaderName::from_bytes(t.trim().as_bytes()).map_or(true, |n| is_hop_by_hop(&n))
+                })
+            }))
+}
+
 /// Remove hop-by-hop fields, including every field named in a `Connection` header.
 /// `TE: trailers` is the one hop-by-hop value that is kept on requests.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_te_trailers: bool) {
@@ -160,6 +175,67 @@ mod tests {
         let names: Vec<_> = h.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["content-type", "x-kept", "content-length", "te"]);
         assert_eq!(h["te"], "trailers");
+    }
+
+    /// Leaving out the `always_stripped` fields first changes nothing a stripped head holds,
+    /// and leaves nothing for the strip to rebuild unless a `Connection` names a field.
+    #[test]
+    fn fields_always_stripped_can_be_left_out_before_the_strip() {
+        let head = |fields: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (name, value) in fields {
+                h.append(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            h
+        };
+        let order = |h: &HeaderMap| {
+            h.iter()
+                .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        for (fields, left_for_the_strip) in [
+            (
+                &[("server", "x"), ("connection", "keep-alive"), ("etag", "1")][..],
+                &[][..],
+            ),
+            (
+                &[
+                    ("Connection", "Keep-Alive, TE, ,"),
+                    ("keep-alive", "timeout=5"),
+                ],
+                &[],
+            ),
+            (
+                &[
+                    ("transfer-encoding", "chunked"),
+                    ("upgrade", "h2c"),
+                    ("a", "1"),
+                ],
+                &[],
+            ),
+            // A named field, and `close` (a field could be called that): the strip's job.
+            (
+                &[("x-private", "1"), ("connection", "x-private"), ("b", "2")],
+                &["connection"],
+            ),
+            (&[("connection", "close"), ("close", "?")], &["connection"]),
+        ] {
+            let mut all = head(fields);
+            strip_hop_by_hop(&mut all, false);
+            let mut parsed = HeaderMap::new();
+            for (n, v) in head(fields).iter() {
+                if !always_stripped(n, v) {
+                    parsed.append(n.clone(), v.clone());
+                }
+            }
+            let hop: Vec<_> = parsed.keys().filter(|n| is_hop_by_hop(n)).collect();
+            assert_eq!(hop, left_for_the_strip, "{fields:?}");
+            strip_hop_by_hop(&mut parsed, false);
+            assert_eq!(order(&parsed), order(&all), "{fields:?}");
+        }
     }
 
     #[test]

@@ -111,15 +111,19 @@ impl HeaderList {
     }
 
     /// Parse the stored form straight into a `HeaderMap`, skipping fields that are no
-    /// longer valid (as [`Self::to_http`] does). A replay builds every answer's head this
-    /// way: no list of copied strings in between.
-    pub fn http_from_json(text: &str) -> Option<http::HeaderMap> {
+    /// longer valid (as [`Self::to_http`] does) and those `skip` names. A replay builds
+    /// every answer's head this way: no list of copied strings in between.
+    pub fn http_from_json(
+        text: &str,
+        skip: impl Fn(&http::HeaderName, &http::HeaderValue) -> bool,
+    ) -> Option<http::HeaderMap> {
         let mut map = http::HeaderMap::new();
         each_stored_field(text, |name, value| {
             if let (Ok(n), Ok(v)) = (
                 http::HeaderName::from_bytes(name.as_bytes()),
                 http::HeaderValue::from_bytes(&value),
-            ) {
+            ) && !skip(&n, &v)
+            {
                 map.append(n, v);
             }
         })?;
@@ -349,7 +353,7 @@ mod tests {
             r#"[["a","1","y","z"],["b","AAE=","b64"]]"#,
         ] {
             let list = HeaderList::from_json(text).expect(text);
-            let map = HeaderList::http_from_json(text).expect(text);
+            let map = HeaderList::http_from_json(text, |_, _| false).expect(text);
             assert_eq!(map, list.to_http(), "{text}");
             let order = |m: &http::HeaderMap| {
                 m.iter()
@@ -361,8 +365,14 @@ mod tests {
         let list = HeaderList::from_json(r#"[["x-esc","a\"b"],["x-odd","6WH/","b64"]]"#).unwrap();
         assert_eq!(list.0[0].1, b"a\"b".to_vec());
         assert_eq!(list.0[1].1, vec![0xe9, 0x61, 0xff]);
-        assert_eq!(HeaderList::http_from_json(r#"[["n","!!","b64"]]"#), None);
-        assert_eq!(HeaderList::http_from_json(r#"[["n","v"]] x"#), None);
+        assert_eq!(
+            HeaderList::http_from_json(r#"[["n","!!","b64"]]"#, |_, _| false),
+            None
+        );
+        assert_eq!(
+            HeaderList::http_from_json(r#"[["n","v"]] x"#, |_, _| false),
+            None
+        );
         // Borrowed from the stored text unless an escape or base64 had to be decoded.
         let mut borrowed = Vec::new();
         each_stored_field(

@@ -27,6 +27,8 @@ pub struct RequestParts {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResponseParts {
     /// As a client is sent them (fields no longer valid left out), in recorded order.
+    /// Read from a file, the fields no client is ever sent are left out too
+    /// ([`crate::recording::headers::always_stripped`]).
     pub headers: http::HeaderMap,
     /// Decoded (no `Content-Encoding`), redacted.
     pub body: Vec<u8>,

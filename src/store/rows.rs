@@ -21,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension};
 use super::parts::{RequestParts, ResponseParts, bad};
 use super::{StoreError, schema};
 use crate::recording::HeaderList;
+use crate::recording::headers::always_stripped;
 
 /// How long a connection keeps one read transaction.
 pub(crate) const HOLD: Duration = Duration::from_millis(10);
@@ -273,7 +274,7 @@ impl RowReader {
                     let headers =
                         (row.get_ref(1)?.as_str()).map_err(|_| bad(1, "response headers"))?;
                     Ok::<_, rusqlite::Error>(ResponseParts {
-                        headers: HeaderList::http_from_json(headers)
+                        headers: HeaderList::http_from_json(headers, always_stripped)
                             .ok_or_else(|| bad(1, "response headers"))?,
                         body: row.get(2)?,
                         content_encoding: row.get(3)?,
@@ -294,7 +295,8 @@ impl RowReader {
 fn response_parts(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResponseParts> {
     let headers = (r.get_ref(0)?.as_str()).map_err(|_| bad(0, "response headers"))?;
     Ok(ResponseParts {
-        headers: HeaderList::http_from_json(headers).ok_or_else(|| bad(0, "response headers"))?,
+        headers: HeaderList::http_from_json(headers, always_stripped)
+            .ok_or_else(|| bad(0, "response headers"))?,
         body: r.get(1)?,
         content_encoding: r.get(2)?,
         error: r.get(3)?,
