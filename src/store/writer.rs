@@ -44,12 +44,11 @@ const GATHER_BELOW: usize = 16;
 const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(10);
 /// The writer connection's page cache, KiB.
 const CACHE_KIB: u32 = 8192;
-/// WAL pages between automatic checkpoints: 4 MiB, SQLite's default in bytes (1 000 pages of
-/// 4 KiB). A checkpoint copies the WAL into the file while everything handed over waits in
-/// memory, so its length sets how much waits. With 2 000 pages (32 MiB) record's peak under
-/// a 32-connection load was 52–56 MB, with 256 47–48 MB, at the same CPU per exchange; that
-/// longer WAL had paid off only while each row also went into the match-key index.
-const CHECKPOINT_PAGES: u32 = 256;
+/// WAL pages between automatic checkpoints (SQLite's default is 1 000). 256 (4 MiB) kept
+/// less waiting in memory while a checkpoint ran (record's peak 47–48 MB instead of 52–56
+/// under `wrk -c32`, at the same req/s), but `cargo bench --bench pget` recorded 5–7 % fewer
+/// req/s with it in 6 alternating runs, so the longer WAL stays.
+const CHECKPOINT_PAGES: u32 = 2000;
 
 /// How much may wait for the writer: exchanges handed over and not yet committed. A
 /// producer that calls [`ExchangeSink::room`] waits while either figure is reached.
