@@ -139,32 +139,37 @@ fn serves_every_recorded_response_byte_identical_after_origin_rewrite() {
 fn recorded_hop_by_hop_fields_never_reach_a_replaying_client() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("rec.sqlite");
-    let head = |fields: &[(&'static str, &str)]| {
-        fields
-            .iter()
-            .map(|(n, v)| (*n, v.to_string()))
-            .collect::<Vec<_>>()
+    // A GET of `path` answered 200 with `body` and a recorded head of `fields`.
+    let answer = |path: &str, fields: &[(&'static str, &str)], body: &[u8]| {
+        let mut rec = Rec::new("GET", format!("{APP}{path}"));
+        rec.resp_headers = fields.iter().map(|(n, v)| (*n, v.to_string())).collect();
+        rec.resp_body = body.to_vec();
+        rec
     };
-    let mut keep_alive = Rec::new("GET", format!("{APP}/me"));
-    keep_alive.resp_headers = head(&[
-        ("server", "nginx"),
-        ("content-type", JSON),
-        ("connection", "keep-alive"),
-        ("keep-alive", "timeout=5"),
-        ("etag", "\"1\""),
-        ("content-length", "2"),
-    ]);
-    keep_alive.resp_body = b"{}".to_vec();
-    let mut named = Rec::new("GET", format!("{APP}/people"));
-    named.resp_headers = head(&[
-        ("x-private", "1"),
-        ("content-type", JSON),
-        ("Connection", "X-Private, close"),
-        ("proxy-authenticate", "Basic"),
-        ("x-kept", "2"),
-        ("content-length", "2"),
-    ]);
-    named.resp_body = b"[]".to_vec();
+    let keep_alive = answer(
+        "/me",
+        &[
+            ("server", "nginx"),
+            ("content-type", JSON),
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("etag", "\"1\""),
+            ("content-length", "2"),
+        ],
+        b"{}",
+    );
+    let named = answer(
+        "/people",
+        &[
+            ("x-private", "1"),
+            ("content-type", JSON),
+            ("Connection", "X-Private, close"),
+            ("proxy-authenticate", "Basic"),
+            ("x-kept", "2"),
+            ("content-length", "2"),
+        ],
+        b"[]",
+    );
     write_session(&db, "hop", FE1, &[], &[keep_alive.clone(), named.clone()]);
     let server = ReplayServer::builder(&db, "hop").start().unwrap();
     let base = server.url();
