@@ -831,8 +831,9 @@ mod tests {
                 exchange(2, "GET", "/ucwa/a", None, r#"{"n":2}"#),
             ]
             .into_iter()
-            // Far enough on not to be read ahead with the second answer.
-            .chain((3..=40).map(|n| exchange(n, "GET", &format!("/ucwa/b{n}"), None, "{}"))),
+            // Far enough on not to be read ahead with the second answer, nor in the window
+            // read after those.
+            .chain((3..=100).map(|n| exchange(n, "GET", &format!("/ucwa/b{n}"), None, "{}"))),
         )
         .await;
 
@@ -844,10 +845,10 @@ mod tests {
         forget_rows(&db);
         // Recorded answers used up: the last one again, as prepared before.
         assert_eq!(ask(&r, "GET", "/ucwa/a").await.2, r#"{"n":2}"#);
-        let (status, _, body) = ask(&r, "GET", "/ucwa/b40").await;
+        let (status, _, body) = ask(&r, "GET", "/ucwa/b100").await;
         assert_eq!(status, 500);
         assert!(body.contains(r#""subcode":"ReplayUnreadable""#), "{body}");
-        assert!(body.contains("exchange row 40 is gone"), "{body}");
+        assert!(body.contains("exchange row 100 is gone"), "{body}");
     }
 
     #[test]
@@ -889,7 +890,8 @@ mod tests {
         .await;
         let body = |n: usize| format!(r#"{{"n":{n}}}"#);
 
-        // In order: the second answer asked for reads the next READ_AHEAD with it.
+        // In order: the second answer asked for reads the next READ_AHEAD with it, and the
+        // window after those is read on the blocking pool.
         let in_order = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
         // Out of order: each answer is read alone.
         let jumping = Replayer::load(&db, None, ReplayConfig::default()).unwrap();
@@ -899,20 +901,25 @@ mod tests {
                 body(n)
             );
         }
-        for n in [50, 10, 70, 30] {
+        // 10 twice: an answer served again from memory reads nothing ahead either.
+        for n in [50, 10, 10, 70, 30] {
             assert_eq!(
                 ask(&jumping, "GET", &format!("/ucwa/r/{n}")).await.2,
                 body(n)
             );
         }
+        in_order.loaded().settle_reads();
+        jumping.loaded().settle_reads();
         forget_rows(&db);
-        for n in 2..33 {
+        for n in 2..65 {
             let (status, _, got) = ask(&in_order, "GET", &format!("/ucwa/r/{n}")).await;
             assert_eq!((status, got), (200, body(n)));
         }
-        let (status, _, got) = ask(&in_order, "GET", "/ucwa/r/33").await;
+        // Reached once the rows were gone: read in vain, so asked for it is read alone.
+        let (status, _, got) = ask(&in_order, "GET", "/ucwa/r/65").await;
         assert_eq!(status, 500, "{got}");
-        for n in [31, 71] {
+        // Nothing was read beyond what the jumping replay asked for.
+        for n in [51, 31, 71] {
             let (status, _, got) = ask(&jumping, "GET", &format!("/ucwa/r/{n}")).await;
             assert_eq!(status, 500, "{got}");
         }

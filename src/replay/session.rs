@@ -5,12 +5,14 @@
 //! A loaded session keeps its index in memory and reads headers and bodies when a request
 //! needs them: from the file through a pool of read-only connections (`store::RowReader`),
 //! or from the exchanges held in memory; answers asked for in the recorded order are read
-//! several at a time. Answers that can be asked for again are kept prepared up to a budget
+//! several at a time, the next several on tokio's blocking pool while the client is served
+//! from the last. Answers that can be asked for again are kept prepared up to a budget
 //! (`answers`), so a hot answer is neither read nor rewritten again.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::answers::{Answers, DEFAULT_BUDGET, Prepared};
 use super::index::{Entry, Index, IndexBuilder};
@@ -113,25 +115,52 @@ pub(crate) struct Loaded {
     parts: Parts,
     /// Recorded answers prepared for the base URL last answered at.
     answers: Answers,
-    /// Where the next answer would be asked for if the replay follows the recorded order.
-    next_in_order: AtomicUsize,
-    /// Held while answers are read ahead.
-    reading: Mutex<()>,
+    /// Where reading ahead stands.
+    ahead: Mutex<Ahead>,
+    /// [`Ahead::next`] while the replay follows the recorded order, else `usize::MAX`: lets
+    /// an answer served from memory see without the lock that nothing is to be read.
+    ahead_hint: AtomicUsize,
+    /// Signalled when a window's read ends.
+    read_done: Condvar,
+}
+
+/// Where reading ahead stands: what has been claimed, and what is being read.
+#[derive(Debug, Default)]
+struct Ahead {
+    /// The first answer after those claimed by the last read: where the next one would be
+    /// asked for if the replay follows the recorded order (None: none asked yet).
+    next: Option<usize>,
+    /// Whether the answers up to `next` were read ahead in order (not one read alone).
+    in_order: bool,
+    /// The window being read now, by a request or on the blocking pool.
+    reading: Option<Range<usize>>,
 }
 
 /// What [`Loaded::claim_read_ahead`] decided.
-enum Claim<'a> {
-    /// Read the window from here; the guard is held while it is read.
-    Read(MutexGuard<'a, ()>),
+enum Claim {
+    /// Read the window from here; it counts as being read until the guard is dropped.
+    Read(ReadingWindow),
     /// A read of the window holding this answer has ended (look for it again).
     WaitedForRead,
     /// Read this answer alone.
     Alone,
 }
 
+/// A window claimed for reading: when dropped (read, failed, or never run because the
+/// runtime is going away), the window is no longer being read and those waiting for it
+/// look again.
+struct ReadingWindow(Arc<Loaded>);
+
+impl Drop for ReadingWindow {
+    fn drop(&mut self) {
+        self.0.lock_ahead().reading = None;
+        self.0.read_done.notify_all();
+    }
+}
+
 /// How many answers are read at once when the replay follows the recorded order.
 const READ_AHEAD: usize = 32;
-/// How far from [`Loaded::next_in_order`] an answer may be asked for and still count as
+/// How far from [`Ahead::next`] an answer may be asked for and still count as
 /// following the recorded order (clients running side by side ask a little out of order).
 const IN_ORDER_SLACK: usize = 4;
 
@@ -154,8 +183,9 @@ impl Loaded {
             upstreams,
             parts,
             answers: Answers::new(DEFAULT_BUDGET),
-            next_in_order: AtomicUsize::new(usize::MAX),
-            reading: Mutex::new(()),
+            ahead: Mutex::new(Ahead::default()),
+            ahead_hint: AtomicUsize::new(usize::MAX),
+            read_done: Condvar::new(),
         })
     }
 
@@ -201,10 +231,14 @@ impl Loaded {
     /// prepared yet follows on from the last one read (as a file system detects a file read
     /// front to back), the next [`READ_AHEAD`] are read with it in one walk along the table
     /// and kept until asked for: SQLite's search for a row from the table's root was a third
-    /// of the time to answer a request asked for the first time. Asked out of order, an
-    /// answer is read alone, so a replay that jumps around reads nothing it does not use.
+    /// of the time to answer a request asked for the first time. While the replay goes on in
+    /// order, the window after those is read on tokio's blocking pool as soon as the client
+    /// reaches the last window read, so that reading and preparing are done off the thread
+    /// serving the client, on a CPU the client and the replay leave idle. Asked out of
+    /// order, an answer is read alone, so a replay that jumps around reads nothing it does
+    /// not use.
     pub fn prepared(
-        &self,
+        self: &Arc<Self>,
         at: usize,
         public_base: &str,
         rewound: bool,
@@ -213,11 +247,10 @@ impl Loaded {
         let entry = &entries[at];
         let kept = |e: &Entry| e.repeats() || rewound;
         if let Some(ready) = self.answers.get(public_base, at, !kept(entry)) {
+            self.read_further(at, public_base);
             return Ok(ready);
         }
         let rules = self.head_rules(public_base);
-        let prepare =
-            |e: &Entry, parts| Arc::new(Prepared::new(e.status.unwrap_or(502), parts, &rules));
         let keep_if_asked_again = |prepared: Arc<Prepared>| {
             if kept(entry) {
                 self.answers.keep(public_base, at, prepared.clone());
@@ -226,61 +259,139 @@ impl Loaded {
         };
         if let Parts::File(reader) = &self.parts {
             match self.claim_read_ahead(at) {
-                Claim::Read(_reading) => {
-                    let mut read = self.read_ahead(reader, at).unwrap_or_default();
-                    let mine = read
-                        .iter()
-                        .position(|(i, _)| *i == at)
-                        .map(|p| read.swap_remove(p));
-                    for (i, parts) in read {
-                        self.answers
-                            .keep(public_base, i, prepare(&entries[i], parts));
-                    }
-                    if let Some((_, parts)) = mine {
-                        return Ok(keep_if_asked_again(prepare(entry, parts)));
+                Claim::Read(window) => {
+                    let mine = self.read_window(reader, at, public_base, &rules, Some(at));
+                    drop(window);
+                    self.read_further(at, public_base);
+                    if let Some(parts) = mine {
+                        return Ok(keep_if_asked_again(Arc::new(prepare(entry, parts, &rules))));
                     }
                 }
                 Claim::WaitedForRead => {
                     if let Some(ready) = self.answers.get(public_base, at, !kept(entry)) {
+                        self.read_further(at, public_base);
                         return Ok(ready);
                     }
                 }
                 Claim::Alone => {}
             }
         }
-        Ok(keep_if_asked_again(prepare(entry, self.response(entry)?)))
+        let parts = self.response(entry)?;
+        Ok(keep_if_asked_again(Arc::new(prepare(entry, parts, &rules))))
+    }
+
+    fn lock_ahead(&self) -> MutexGuard<'_, Ahead> {
+        self.ahead.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the answer at `at`, not prepared yet, is read with the next ones. It is when
-    /// it follows on from the last read: the window from `at` is claimed, and held
-    /// ([`Claim::Read`]) while it is read. One inside the window being read waits for that
-    /// read ([`Claim::WaitedForRead`]: its answer is then most likely ready). One elsewhere
-    /// (out of order) is read alone, and the next one is expected after it.
-    fn claim_read_ahead(&self, at: usize) -> Claim<'_> {
-        let next = self.next_in_order.load(Ordering::Relaxed);
-        if next == usize::MAX {
-            self.next_in_order.store(at + 1, Ordering::Relaxed);
-            return Claim::Alone;
+    /// it follows on from the last read: the window from `at` is claimed, and counts as
+    /// being read until the [`ReadingWindow`] is dropped. A request that finds a window being
+    /// read waits for that read ([`Claim::WaitedForRead`] when its answer was in it: it is
+    /// then most likely ready). One elsewhere (out of order) is read alone, and the next one
+    /// is expected after it.
+    fn claim_read_ahead(self: &Arc<Self>, at: usize) -> Claim {
+        let mut ahead = self.lock_ahead();
+        let mut waited = false;
+        while let Some(window) = &ahead.reading {
+            waited |= window.contains(&at);
+            ahead = self
+                .read_done
+                .wait(ahead)
+                .unwrap_or_else(|p| p.into_inner());
         }
-        if at + IN_ORDER_SLACK >= next && at <= next.saturating_add(IN_ORDER_SLACK) {
-            // Locked before claiming: whoever finds the window claimed finds it locked.
-            let reading = self.reading.lock().unwrap_or_else(|p| p.into_inner());
-            let claimed = self
-                .next_in_order
-                .compare_exchange(next, at + READ_AHEAD, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
-            return if claimed {
-                Claim::Read(reading)
-            } else {
-                Claim::WaitedForRead
-            };
-        }
-        if at < next && at + READ_AHEAD >= next {
-            drop(self.reading.lock().unwrap_or_else(|p| p.into_inner()));
+        if waited {
             return Claim::WaitedForRead;
         }
-        self.next_in_order.store(at + 1, Ordering::Relaxed);
+        let Some(next) = ahead.next else {
+            ahead.next = Some(at + 1);
+            return Claim::Alone;
+        };
+        if at + IN_ORDER_SLACK >= next && at <= next.saturating_add(IN_ORDER_SLACK) {
+            ahead.next = Some(at + READ_AHEAD);
+            ahead.in_order = true;
+            ahead.reading = Some(at..at + READ_AHEAD);
+            self.ahead_hint.store(at + READ_AHEAD, Ordering::Relaxed);
+            return Claim::Read(ReadingWindow(self.clone()));
+        }
+        if at < next && at + READ_AHEAD >= next {
+            // Read lately, but not kept (a row that could not be read): alone, in order.
+            return Claim::Alone;
+        }
+        ahead.next = Some(at + 1);
+        ahead.in_order = false;
+        self.ahead_hint.store(usize::MAX, Ordering::Relaxed);
         Claim::Alone
+    }
+
+    /// After the answer at `at` was served in order: when it is in the last window read
+    /// ahead, read the window after it on the blocking pool (one window at a time, and only
+    /// in a tokio runtime).
+    fn read_further(self: &Arc<Self>, at: usize, public_base: &str) {
+        let hint = self.ahead_hint.load(Ordering::Relaxed);
+        let follows =
+            |next: usize| at < next && at + READ_AHEAD >= next && next < self.index.entries().len();
+        if !follows(hint) || !matches!(self.parts, Parts::File(_)) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut ahead = self.lock_ahead();
+        let next = match ahead.next {
+            Some(next) if ahead.in_order && ahead.reading.is_none() && follows(next) => next,
+            _ => return,
+        };
+        ahead.next = Some(next + READ_AHEAD);
+        ahead.reading = Some(next..next + READ_AHEAD);
+        self.ahead_hint.store(next + READ_AHEAD, Ordering::Relaxed);
+        drop(ahead);
+        let window = ReadingWindow(self.clone());
+        // The rules of this base, taken now: the answers are kept only while it is the one.
+        let rules = self.head_rules(public_base);
+        let public_base = public_base.to_string();
+        runtime.spawn_blocking(move || {
+            let loaded = &window.0;
+            if let Parts::File(reader) = &loaded.parts {
+                loaded.read_window(reader, next, &public_base, &rules, None);
+            }
+            drop(window);
+        });
+    }
+
+    /// Wait until no window is being read (tests: reads on the blocking pool have ended).
+    #[cfg(test)]
+    pub(crate) fn settle_reads(&self) {
+        let mut ahead = self.lock_ahead();
+        while ahead.reading.is_some() {
+            ahead = self
+                .read_done
+                .wait(ahead)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Read the window from `from` and keep its answers prepared, except the one at `mine`,
+    /// which is returned unprepared (the caller decides whether it is kept).
+    fn read_window(
+        &self,
+        reader: &RowReader,
+        from: usize,
+        public_base: &str,
+        rules: &ResponseRules,
+        mine: Option<usize>,
+    ) -> Option<ResponseParts> {
+        let entries = self.index.entries();
+        let mut read = self.read_ahead(reader, from).unwrap_or_default();
+        let mine = mine.and_then(|at| {
+            let p = read.iter().position(|(i, _)| *i == at)?;
+            Some(read.swap_remove(p).1)
+        });
+        for (i, parts) in read {
+            let prepared = Arc::new(prepare(&entries[i], parts, rules));
+            self.answers.keep(public_base, i, prepared);
+        }
+        mine
     }
 
     /// The responses of the entries from `at` on (up to [`READ_AHEAD`] of them, those with
@@ -325,6 +436,11 @@ impl Loaded {
                 .map(str::to_string)
         })
     }
+}
+
+/// The recorded answer of `entry` with the replay's head rules applied.
+fn prepare(entry: &Entry, parts: ResponseParts, rules: &ResponseRules) -> Prepared {
+    Prepared::new(entry.status.unwrap_or(502), parts, rules)
 }
 
 /// An exchange held in memory, by its entry.
