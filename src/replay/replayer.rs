@@ -236,7 +236,7 @@ impl Replayer {
 
     /// Every request received so far, in arrival order, with what answered it.
     pub fn received(&self) -> Vec<Received> {
-        self.state().requests.entries().to_vec()
+        self.state().requests.entries()
     }
 
     /// Requests received but not kept in the log (beyond its limit).
@@ -381,11 +381,11 @@ impl Replayer {
 
     /// The log entry of a request (none after a reset, or beyond the log's limit).
     pub(super) fn logged(&self, decided: &Decided) -> Option<Received> {
-        let mut state = self.state();
+        let state = self.state();
         if state.epoch != decided.epoch {
             return None;
         }
-        state.requests.get_mut(decided.n).cloned()
+        state.requests.get(decided.n)
     }
 
     /// A held P-GET was released by a newer one on the same feed.
