@@ -51,6 +51,7 @@
 
 mod fields;
 mod known;
+mod names;
 mod numbering;
 mod tokens;
 
@@ -123,7 +124,7 @@ pub struct Redactor {
     /// way): a body without one has no secret field to find. Literal search, not a regex:
     /// a case-insensitive alternation ran a DFA over every byte, three times slower, on
     /// every body on the recorder's path.
-    field_names: aho_corasick::AhoCorasick,
+    field_names: names::FieldNames,
     /// Some field name holds a character JSON may write as a backslash escape.
     escapable_fields: bool,
     user_regexes: Vec<Regex>,
@@ -203,9 +204,7 @@ impl Redactor {
         let mut all_fields: Vec<&String> = form_fields.iter().chain(&json_fields).collect();
         all_fields.sort();
         all_fields.dedup();
-        let field_names = aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&all_fields)
+        let field_names = names::FieldNames::new(&all_fields)
             .map_err(|e| crate::Error::invalid_because("--redact-field", names.clone(), e))?;
         let escapable_fields = all_fields.iter().any(|f| {
             f.bytes()

@@ -157,7 +157,7 @@ impl Redactor {
     /// case), or with escapes: `\u` for any letter, a backslash for the few characters a
     /// field name might hold that JSON escapes otherwise.
     pub(super) fn json_may_hold(&self, body: &[u8]) -> bool {
-        self.field_names.is_match(body)
+        self.field_names.in_text(body)
             || body.windows(2).any(|w| w == b"\\u")
             || (self.escapable_fields && body.contains(&b'\\'))
     }
@@ -165,7 +165,7 @@ impl Redactor {
     /// A form field name is percent-decoded (`+` is a space): named like a secret field
     /// only if written with the name's letters or with escapes.
     pub(super) fn form_may_hold(&self, form: &[u8]) -> bool {
-        self.field_names.is_match(form) || form.iter().any(|b| matches!(b, b'%' | b'+'))
+        self.field_names.in_text(form) || form.iter().any(|b| matches!(b, b'%' | b'+'))
     }
 }
 
