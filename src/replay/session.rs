@@ -11,7 +11,6 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::answers::{Answers, DEFAULT_BUDGET, Prepared};
@@ -117,9 +116,6 @@ pub(crate) struct Loaded {
     answers: Answers,
     /// Where reading ahead stands.
     ahead: Mutex<Ahead>,
-    /// [`Ahead::next`] while the replay follows the recorded order, else `usize::MAX`: lets
-    /// an answer served from memory see without the lock that nothing is to be read.
-    ahead_hint: AtomicUsize,
     /// Signalled when a window's read ends.
     read_done: Condvar,
 }
@@ -184,7 +180,6 @@ impl Loaded {
             parts,
             answers: Answers::new(DEFAULT_BUDGET),
             ahead: Mutex::new(Ahead::default()),
-            ahead_hint: AtomicUsize::new(usize::MAX),
             read_done: Condvar::new(),
         })
     }
@@ -311,7 +306,6 @@ impl Loaded {
             ahead.next = Some(at + READ_AHEAD);
             ahead.in_order = true;
             ahead.reading = Some(at..at + READ_AHEAD);
-            self.ahead_hint.store(at + READ_AHEAD, Ordering::Relaxed);
             return Claim::Read(ReadingWindow(self.clone()));
         }
         if at < next && at + READ_AHEAD >= next {
@@ -320,7 +314,6 @@ impl Loaded {
         }
         ahead.next = Some(at + 1);
         ahead.in_order = false;
-        self.ahead_hint.store(usize::MAX, Ordering::Relaxed);
         Claim::Alone
     }
 
@@ -328,23 +321,27 @@ impl Loaded {
     /// ahead, read the window after it on the blocking pool (one window at a time, and only
     /// in a tokio runtime).
     fn read_further(self: &Arc<Self>, at: usize, public_base: &str) {
-        let hint = self.ahead_hint.load(Ordering::Relaxed);
-        let follows =
-            |next: usize| at < next && at + READ_AHEAD >= next && next < self.index.entries().len();
-        if !follows(hint) || !matches!(self.parts, Parts::File(_)) {
+        if !matches!(self.parts, Parts::File(_)) {
             return;
         }
+        let mut ahead = self.lock_ahead();
+        let next = match ahead.next {
+            Some(next)
+                if ahead.in_order
+                    && ahead.reading.is_none()
+                    && at < next
+                    && at + READ_AHEAD >= next
+                    && next < self.index.entries().len() =>
+            {
+                next
+            }
+            _ => return,
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let mut ahead = self.lock_ahead();
-        let next = match ahead.next {
-            Some(next) if ahead.in_order && ahead.reading.is_none() && follows(next) => next,
-            _ => return,
-        };
         ahead.next = Some(next + READ_AHEAD);
         ahead.reading = Some(next..next + READ_AHEAD);
-        self.ahead_hint.store(next + READ_AHEAD, Ordering::Relaxed);
         drop(ahead);
         let window = ReadingWindow(self.clone());
         // The rules of this base, taken now: the answers are kept only while it is the one.
