@@ -197,14 +197,12 @@ impl RequestLog {
 
     /// The entry of request `n`, if it was kept.
     pub(super) fn get_mut(&mut self, n: u64) -> Option<&mut Logged> {
-        let i = usize::try_from(n.checked_sub(1)?).ok()?;
-        self.entries.get_mut(i)
+        self.entries.get_mut(place(n)?)
     }
 
     /// Request `n` as received, if it was kept.
     pub(super) fn get(&self, n: u64) -> Option<Received> {
-        let i = usize::try_from(n.checked_sub(1)?).ok()?;
-        Some(self.entries.get(i)?.received(n))
+        Some(self.entries.get(place(n)?)?.received(n))
     }
 
     /// Every request kept, as received.
@@ -218,6 +216,11 @@ impl RequestLog {
     pub(super) fn dropped(&self) -> u64 {
         self.dropped
     }
+}
+
+/// Where request `n` is in the log's list (requests are numbered from 1).
+fn place(n: u64) -> Option<usize> {
+    usize::try_from(n.checked_sub(1)?).ok()
 }
 
 #[cfg(test)]
