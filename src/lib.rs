@@ -20,7 +20,6 @@
 //!   (through the proxy's forwarding path) and records it;
 //! - [`demo`]: a scripted UCWA client and the demo pipeline;
 //! - [`serve`] + [`body`]: the HTTP server loop and body type every listener shares;
-//!   [`head`]: a head copied for the record in one buffer on the client's path;
 //! - [`output`]: writing a file the user named without breaking what is there.
 //!
 //! The library never installs a logger and never reads argv or the environment: the
@@ -33,7 +32,6 @@ pub mod demo;
 pub mod diff;
 mod error;
 pub mod har;
-pub mod head;
 pub mod html;
 pub mod output;
 mod progress;

@@ -40,7 +40,9 @@ use self::response::{failure_response, relay};
 use crate::body::{Body, boxed};
 use crate::error::Error;
 use crate::recording::headers::ResponseRules;
-use crate::recording::{Exchange, ExchangeFilter, Ingest, KeyOptions, Origin, OriginRewriter};
+use crate::recording::{
+    Exchange, ExchangeFilter, HeaderList, Ingest, KeyOptions, Origin, OriginRewriter,
+};
 use crate::redact::RedactConfig;
 use crate::serve::{ConnInfo, DEFAULT_DRAIN, Limits, serve_with};
 use crate::store::ExchangeSink;
@@ -364,8 +366,8 @@ where
         ex.http_version = format!("{:?}", parts.version);
         ex.representation = repr;
         ex.upstream = Some(upstream_base.clone());
+        ex.request_headers = HeaderList::from_http(&headers);
     }
-    pending.keep_request_head(&headers);
     let deadline = if events {
         pget_deadline(parts.uri.query())
     } else {

@@ -14,7 +14,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::ExchangeObserver;
 use super::capture::{CaptureBudget, CaptureHandle, Captured, Held};
-use crate::head::{HeadView, PackedHead};
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::{Exchange, Ingest};
 use crate::redact::ExchangeView;
@@ -70,37 +69,6 @@ struct Ended {
     admission: Option<Admission>,
     /// The body copies' share of the capture budget, given back once the writer has them.
     held: Held,
-    heads: Heads,
-}
-
-/// The request and response heads as copied on the client's path ([`PackedHead`]): the
-/// exchange's header lists are made from them on the finishing thread. None leaves the
-/// exchange's own list as it is.
-#[derive(Debug, Default)]
-struct Heads {
-    request: Option<PackedHead>,
-    response: Option<PackedHead>,
-}
-
-impl Heads {
-    /// Fill the exchange's header lists (off the client's path).
-    fn unpack_into(self, ex: &mut Exchange) {
-        if let Some(head) = self.request {
-            ex.request_headers.0 = head.to_list();
-        }
-        if let Some(head) = self.response {
-            ex.response_headers.0 = head.to_list();
-        }
-    }
-
-    /// What the lists will weigh in the writer's bound.
-    fn weight(&self) -> usize {
-        [&self.request, &self.response]
-            .into_iter()
-            .flatten()
-            .map(PackedHead::list_weight)
-            .sum()
-    }
 }
 
 impl Recorder {
@@ -178,7 +146,6 @@ impl Recorder {
             started: Instant::now(),
             request_body: None,
             response_held: Held::new(&self.budget),
-            heads: Heads::default(),
             response_decoded: false,
             learned: false,
         }
@@ -215,12 +182,9 @@ impl Recorder {
 
     /// Count a finished exchange into the writer's bound before its record is finished
     /// on the blocking pool (perf issue 10); None once the sink is let go at shutdown.
-    fn admit(&self, ex: &Exchange, heads: &Heads) -> Option<Admission> {
+    fn admit(&self, ex: &Exchange) -> Option<Admission> {
         let sink = lock(&self.sink);
-        Some(
-            sink.as_ref()?
-                .admit(crate::store::weight(ex) + heads.weight()),
-        )
+        Some(sink.as_ref()?.admit(crate::store::weight(ex)))
     }
 
     /// Exchanges handed to the writer, and exchanges that could not be.
@@ -293,9 +257,7 @@ fn complete(finish: &Finish, ended: Ended) {
         learned,
         admission,
         held,
-        heads,
     } = ended;
-    heads.unpack_into(&mut ex);
     if !response_decoded {
         let encoding = ex
             .response_headers
@@ -361,48 +323,15 @@ pub struct Pending {
     request_body: Option<CaptureHandle>,
     /// What the response copy holds of the capture budget.
     response_held: Held,
-    heads: Heads,
     response_decoded: bool,
     /// The classifier has learned this exchange's response links.
     learned: bool,
 }
 
 impl Pending {
-    /// The row being filled (None only after finishing). Its header lists are filled when
-    /// the record is finished from the heads kept with [`Self::keep_request_head`] and
-    /// [`Self::keep_response_head`].
+    /// The row being filled (None only after finishing).
     pub fn exchange(&mut self) -> Option<&mut Exchange> {
         self.exchange.as_mut()
-    }
-
-    /// Copy the request head as it is sent upstream, for the record.
-    pub fn keep_request_head(&mut self, headers: &http::HeaderMap) {
-        if self.exchange.is_some() {
-            self.heads.request = Some(PackedHead::from_http(headers));
-        }
-    }
-
-    /// Copy the response head as the upstream sent it, for the record.
-    pub fn keep_response_head(&mut self, headers: &http::HeaderMap) {
-        if self.exchange.is_some() {
-            self.heads.response = Some(PackedHead::from_http(headers));
-        }
-    }
-
-    /// The request head kept, else the exchange's list.
-    fn request_head<'a>(heads: &'a Heads, ex: &'a Exchange) -> HeadView<'a> {
-        match &heads.request {
-            Some(head) => HeadView::Packed(head),
-            None => HeadView::List(&ex.request_headers.0),
-        }
-    }
-
-    /// The response head kept, else the exchange's list.
-    fn response_head<'a>(heads: &'a Heads, ex: &'a Exchange) -> HeadView<'a> {
-        match &heads.response {
-            Some(head) => HeadView::Packed(head),
-            None => HeadView::List(&ex.response_headers.0),
-        }
     }
 
     /// Number the secrets this exchange has shown so far, before the client sees the
@@ -427,29 +356,22 @@ impl Pending {
         self.recorder.ingest.number_secrets(ExchangeView {
             path: &ex.path,
             query: ex.query.as_deref(),
-            request_headers: Self::request_head(&self.heads, ex),
+            request_headers: &ex.request_headers.0,
             request_body,
-            response_headers: Self::response_head(&self.heads, ex),
+            response_headers: &ex.response_headers.0,
             response_body: &ex.response_body,
         });
     }
 
     /// Teach the classifier the links of the response, before the client can follow them.
     pub fn learn(&mut self) {
-        let Some(ex) = self.exchange.as_ref() else {
-            return;
-        };
-        let head = Self::response_head(&self.heads, ex);
-        if !self.learned
+        if let Some(ex) = self.exchange.as_ref()
+            && !self.learned
             && ex.response_body.len() <= MAX_LEARN_INLINE
             // A body still compressed is learned from once decoded, off the client's path.
-            && (self.response_decoded || !is_encoded(head.get("content-encoding")))
+            && (self.response_decoded || !is_encoded(ex.response_headers.get("content-encoding")))
         {
-            self.recorder.ingest.learn_body(
-                head.get("content-type"),
-                ex.representation,
-                &ex.response_body,
-            );
+            self.recorder.ingest.learn(ex);
             self.learned = true;
         }
     }
@@ -509,15 +431,13 @@ impl Pending {
             ex.request_truncated = truncated;
             held.absorb(request_held);
         }
-        let heads = std::mem::take(&mut self.heads);
-        let admission = self.recorder.admit(&ex, &heads);
+        let admission = self.recorder.admit(&ex);
         self.recorder.hand_over(Ended {
             exchange: ex,
             response_decoded: self.response_decoded,
             learned: self.learned,
             admission,
             held,
-            heads,
         });
     }
 }
@@ -619,90 +539,6 @@ mod tests {
         );
         // username and password were revealed first.
         assert_eq!(placeholder, "cwt=REDACTED-3", "{body}");
-    }
-
-    /// The heads the proxy keeps packed are numbered from there before the response goes
-    /// out, learned from, and stored as the lists `HeaderList::from_http` would make, in
-    /// their order, repeated names kept.
-    #[test]
-    fn heads_kept_packed_are_numbered_learned_and_stored_as_sent() {
-        use http::{HeaderMap, HeaderValue};
-        let dir = tempfile::tempdir().unwrap();
-        let writer = writer(&dir);
-        let recorder = recorder(&writer);
-        let app = "/ucwa/oauth/v1/applications/1";
-        let mut sent = HeaderMap::new();
-        sent.append("accept", HeaderValue::from_static("application/json"));
-        sent.append(
-            "authorization",
-            HeaderValue::from_static("Bearer cwt=AAEBfirstSecret"),
-        );
-        let mut answered = HeaderMap::new();
-        answered.append("content-type", HeaderValue::from_static("application/json"));
-        answered.append(
-            "set-cookie",
-            HeaderValue::from_static("cwt_ucwa=secondSecret"),
-        );
-        answered.append("set-cookie", HeaderValue::from_static("lang=en"));
-        let mut parent = recorder.begin("GET", &format!("{app}/communication/conversations/9"));
-        {
-            let ex = parent.exchange().unwrap();
-            ex.method = "GET".into();
-            ex.path = format!("{app}/communication/conversations/9");
-            ex.status = Some(200);
-            // Asked for XML, answered JSON: the links are read as the response's
-            // Content-Type says.
-            ex.representation = crate::ucwa::Representation::Xml;
-        }
-        parent.keep_request_head(&sent);
-        parent.keep_response_head(&answered);
-        let link = format!(r#"{{"_links":{{"participantMessaging":{{"href":"{app}/pm/7"}}}}}}"#);
-        parent.set_response_body(link.as_bytes(), None);
-        parent.number_secrets();
-        parent.learn();
-        // The link was learned from the packed head's content type, before the record is
-        // finished: the followed request is classified by it.
-        let mut child = recorder.begin("GET", &format!("{app}/pm/7"));
-        {
-            let ex = child.exchange().unwrap();
-            ex.method = "GET".into();
-            ex.path = format!("{app}/pm/7");
-            ex.status = Some(200);
-        }
-        // A later request shows the cookie's secret again, and finishes first.
-        let mut again = HeaderMap::new();
-        again.append("cookie", HeaderValue::from_static("cwt_ucwa=secondSecret"));
-        child.keep_request_head(&again);
-        child.number_secrets();
-        child.finish(None);
-        parent.finish(None);
-        drop((child, parent, recorder));
-        let all = stored(&dir, writer);
-        assert_eq!(all[1].kind, ResourceKind::ParticipantMessaging);
-        let names = |h: &HeaderList| h.0.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&all[0].request_headers), ["accept", "authorization"]);
-        assert_eq!(
-            names(&all[0].response_headers),
-            ["content-type", "set-cookie", "set-cookie"]
-        );
-        // Numbered in the order the client saw them: the request's token, then the cookies
-        // (every cookie's value is redacted).
-        assert_eq!(
-            all[0].response_headers.get_all("set-cookie").nth(1),
-            Some("lang=REDACTED-3")
-        );
-        assert_eq!(
-            all[0].request_headers.get("authorization"),
-            Some("Bearer cwt=REDACTED-1")
-        );
-        assert_eq!(
-            all[0].response_headers.get("set-cookie"),
-            Some("cwt_ucwa=REDACTED-2")
-        );
-        assert_eq!(
-            all[1].request_headers.get("cookie"),
-            Some("cwt_ucwa=REDACTED-2")
-        );
     }
 
     /// A conversation's link is followed as soon as its response arrives, and that

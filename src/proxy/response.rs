@@ -16,6 +16,7 @@ use super::capture::ResponseTap;
 use super::record::Pending;
 use super::rewrite_stream::RewritingBody;
 use crate::body::{Body, boxed, full};
+use crate::recording::HeaderList;
 use crate::recording::decode::{decode, is_encoded};
 use crate::recording::headers::{ResponseRules, client_headers, retain_in_order};
 use crate::ucwa::media::is_text_like;
@@ -40,8 +41,8 @@ pub async fn relay(
     let (mut parts, body) = resp.into_parts();
     if let Some(ex) = pending.exchange() {
         ex.status = Some(parts.status.as_u16());
+        ex.response_headers = HeaderList::from_http(&parts.headers);
     }
-    pending.keep_response_head(&parts.headers);
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)

@@ -124,20 +124,9 @@ impl Ingest {
 
     /// Learn the rels of the links in an exchange's response body.
     pub fn learn(&self, ex: &Exchange) {
-        self.learn_body(
-            ex.response_headers.get("content-type"),
-            ex.representation,
-            &ex.response_body,
-        );
-    }
-
-    /// [`Self::learn`] from the parts it reads: the response's `Content-Type`, the
-    /// representation the request asked for, the body (the recorder holds its response
-    /// head apart from the exchange until the record is finished).
-    pub fn learn_body(&self, content_type: Option<&str>, asked: Representation, body: &[u8]) {
-        if !body.is_empty() {
+        if !ex.response_body.is_empty() {
             self.classifier
-                .learn(representation_of(content_type, asked), body);
+                .learn(body_representation(ex), &ex.response_body);
         }
     }
 
@@ -172,12 +161,8 @@ impl Ingest {
 /// The representation of a response body: its `Content-Type`, else what the request asked
 /// for.
 fn body_representation(ex: &Exchange) -> Representation {
-    representation_of(ex.response_headers.get("content-type"), ex.representation)
-}
-
-fn representation_of(content_type: Option<&str>, asked: Representation) -> Representation {
-    match Representation::from_content_type(content_type) {
-        Representation::Other => asked,
+    match Representation::from_content_type(ex.response_headers.get("content-type")) {
+        Representation::Other => ex.representation,
         known => known,
     }
 }

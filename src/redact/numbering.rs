@@ -24,8 +24,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
 use super::fields::{BodyRoute, body_route};
-use super::{ExchangeFields, Redactor, may_hold_token, token_re};
-use crate::head::HeadView;
+use super::{ExchangeFields, Redactor, header, may_hold_token, token_re};
 
 /// Most header fields remembered as numbered (a bound on memory; past it they are numbered
 /// again, which costs time, never a different number).
@@ -37,9 +36,9 @@ const MAX_NUMBERED: usize = 4096;
 pub struct ExchangeView<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
-    pub request_headers: HeadView<'a>,
+    pub request_headers: &'a [(String, Vec<u8>)],
     pub request_body: &'a [u8],
-    pub response_headers: HeadView<'a>,
+    pub response_headers: &'a [(String, Vec<u8>)],
     pub response_body: &'a [u8],
 }
 
@@ -64,9 +63,9 @@ impl Redactor {
         }
         let mut path = view.path.to_string();
         let mut query = view.query.map(str::to_string);
-        let mut request_headers = view.request_headers.to_list();
+        let mut request_headers = view.request_headers.to_vec();
         let mut request_body = view.request_body.to_vec();
-        let mut response_headers = view.response_headers.to_list();
+        let mut response_headers = view.response_headers.to_vec();
         let mut response_body = view.response_body.to_vec();
         let mut error = None;
         self.redact(ExchangeFields {
@@ -85,8 +84,7 @@ impl Redactor {
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let fields = view.request_headers.iter();
-        for (name, value) in fields.chain(view.response_headers.iter()) {
+        for (name, value) in view.request_headers.iter().chain(view.response_headers) {
             if numbered.len() < MAX_NUMBERED && self.field_may_hold(name, value) {
                 numbered.insert(field_key(name, value));
             }
@@ -106,8 +104,7 @@ impl Redactor {
         }
         // The lock is taken at the first such field (most exchanges have none).
         let mut numbered = None;
-        let fields = view.request_headers.iter();
-        for (name, value) in fields.chain(view.response_headers.iter()) {
+        for (name, value) in view.request_headers.iter().chain(view.response_headers) {
             if !self.field_may_hold(name, value) {
                 continue;
             }
@@ -129,7 +126,7 @@ impl Redactor {
         bodies.into_iter().any(|(headers, body)| {
             !body.is_empty()
                 && (self.text_may_hold(body)
-                    || self.body_may_hold(headers.get("content-type"), body))
+                    || self.body_may_hold(header(headers, "content-type"), body))
         })
     }
 
@@ -186,9 +183,9 @@ mod tests {
         ExchangeView {
             path: "/ucwa/oauth/v1/applications/1/me",
             query: None,
-            request_headers: HeadView::List(request_headers),
+            request_headers,
             request_body,
-            response_headers: HeadView::List(response_headers),
+            response_headers,
             response_body,
         }
     }
