@@ -6,7 +6,8 @@
 #   - stored vs answered: what is on disk when the load stops, how long the writer needs
 #     after it, and the stored rate (answered / (load + drain)); after SIGTERM every answered
 #     exchange must be in the recording;
-#   - record's peak resident memory (VmHWM) under that load;
+#   - record's peak resident memory (VmHWM) under that load, and its CPU per exchange by
+#     thread (workers, finishing thread, writer) beside the floor proxy's;
 #   - added median latency at 1 connection, record vs nginx proxy;
 #   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file
 #     (ONLY=replay also measures first-time answers alone, the first second of a replay, and
@@ -135,6 +136,19 @@ one_get() { # URL: one complete GET of $PATH_PM
   exec 3>&-
 }
 
+# CPU ticks (utime + stime, 1/100 s) of PID's threads whose name starts with PREFIX (all
+# threads when PREFIX is empty).
+cpu_ticks() {
+  local t sum=0 name
+  for t in /proc/"$1"/task/*; do
+    name=$(cat "$t/comm" 2>/dev/null) || continue
+    case "$name" in "$2"*) sum=$((sum + $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0))) ;; esac
+  done
+  echo "$sum"
+}
+# Microseconds of CPU per request from two tick counts and a request count.
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 10000 / n; else print "nan" }'; }
+
 hwm_mb() { awk '/VmHWM/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
 
 PATH_PM=/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob/messaging
@@ -196,6 +210,7 @@ BIN=$FLOOR start_server floor-served served "$T/www/pm.json"
 FLOOR_SERVED=$SRV_URL
 BIN=$FLOOR start_server floor-proxy proxy "$UPSTREAM"
 FLOOR_PROXY=$SRV_URL
+FLOOR_PROXY_PID=$SRV_PID
 sleep 0.3
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo) RAM"
@@ -337,8 +352,10 @@ for r in $(seq 1 "$ROUNDS"); do
     read -r rps p50 p99 n bad < <(wrk_run $CONNS "$NGINX_PROXY$PATH_PM")
     echo "$rps" >>"$T/nginx32"
   fi
+  c0=$(cpu_ticks "$FLOOR_PROXY_PID" "")
   read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_PROXY$PATH_PM")
   echo "$rps" >>"$T/floor32"
+  us_per "$c0" "$(cpu_ticks "$FLOOR_PROXY_PID" "")" "$n" >>"$T/floor32cpu"
   read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_STATIC$PATH_PM")
   echo "$rps" >>"$T/floorstatic32"
   read -r rps p50 p99 n bad < <(wrk_run $CONNS "$FLOOR_SERVED$PATH_PM")
@@ -346,8 +363,14 @@ for r in $(seq 1 "$ROUNDS"); do
 
   start_server "record$r" record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session "load$r"
   REC=$SRV_PID
+  w0=$(cpu_ticks "$REC" ucwa-worker)
+  f0=$(cpu_ticks "$REC" ucwa-record-fin)
+  s0=$(cpu_ticks "$REC" ucwa-store-writ)
   read -r rps p50 p99 answered bad < <(wrk_run $CONNS "$SRV_URL$PATH_PM")
   t_end=$(date +%s.%N)
+  # The writer is still finishing the load's last batch: its ticks are read after the drain.
+  us_per "$w0" "$(cpu_ticks "$REC" ucwa-worker)" "$answered" >>"$T/rec_worker"
+  us_per "$f0" "$(cpu_ticks "$REC" ucwa-record-fin)" "$answered" >>"$T/rec_finish"
   at_end=$(stored "$DB" "load$r")
   echo "$rps" >>"$T/record32"
   # Wait for the writer to catch up with what was answered (at most 300 s).
@@ -358,6 +381,7 @@ for r in $(seq 1 "$ROUNDS"); do
     awk -v s="$t_end" -v n="$(date +%s.%N)" 'BEGIN { exit !(n - s > 300) }' && break
   done
   drain=$(awk -v s="$t_end" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - s }')
+  us_per "$s0" "$(cpu_ticks "$REC" ucwa-store-writ)" "$answered" >>"$T/rec_writer"
   echo "$(ratio "$at_end" "$answered")" >>"$T/at_end"
   echo "$drain" >>"$T/drain"
   echo "$(awk -v a="$answered" -v d="$DURATION" -v x="$drain" 'BEGIN { printf "%.0f", a / (d + x) }')" >>"$T/stored_rate"
@@ -410,6 +434,7 @@ else
 fi
 f32=$(median <"$T/floor32")
 echo "  hyper proxy floor              $f32  ratio $(ratio "$f32" "$d32"); record is $(ratio "$r32" "$f32")× the floor"
+echo "  CPU per exchange (µs, utime + stime of the threads): record's workers $(median <"$T/rec_worker"), finishing thread $(median <"$T/rec_finish"), writer $(median <"$T/rec_writer"); the floor proxy's workers $(median <"$T/floor32cpu")"
 echo "stored vs answered (record at $CONNS connections, $DURATION s):"
 echo "  stored when the load stops     $(median <"$T/at_end") of answered"
 echo "  writer still busy after it     $(median <"$T/drain") s"
