@@ -147,7 +147,7 @@ cpu_ticks() {
   echo "$sum"
 }
 # Microseconds of CPU per request from two tick counts and a request count.
-us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 10000 / n; else print "nan" }'; }
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f\n", (b - a) * 10000 / n; else print "nan" }'; }
 
 hwm_mb() { awk '/VmHWM/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
 
