@@ -137,17 +137,24 @@ one_get() { # URL: one complete GET of $PATH_PM
 }
 
 # CPU ticks (utime + stime, 1/100 s) of PID's threads whose name starts with PREFIX (all
-# threads when PREFIX is empty).
+# threads when PREFIX is empty); nan when no thread has that name (the names are the ones
+# src/ gives its threads, cut to 15 bytes: a renamed thread must not read as 0 µs).
 cpu_ticks() {
-  local t sum=0 name
+  local t sum=0 found=0 name
   for t in /proc/"$1"/task/*; do
     name=$(cat "$t/comm" 2>/dev/null) || continue
-    case "$name" in "$2"*) sum=$((sum + $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0))) ;; esac
+    case "$name" in "$2"*)
+      found=1
+      sum=$((sum + $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0))) ;;
+    esac
   done
-  echo "$sum"
+  if [ "$found" = 1 ]; then echo "$sum"; else echo nan; fi
 }
 # Microseconds of CPU per request from two tick counts and a request count.
-us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f\n", (b - a) * 10000 / n; else print "nan" }'; }
+us_per() {
+  if [ "$1" = nan ] || [ "$2" = nan ]; then echo nan; return; fi
+  awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f\n", (b - a) * 10000 / n; else print "nan" }'
+}
 
 hwm_mb() { awk '/VmHWM/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
 
