@@ -273,7 +273,11 @@ impl<R: Read> Scanner<R> {
                     true,
                 ),
                 Some(Err(e)) => {
-                    let cut = e.is_eof();
+                    // Skipping a value, serde_json reads the end of the input inside a
+                    // number (`-`, `1.`, `1e`) as an invalid number, not as the end: an
+                    // error found at the last byte may be a cut too.
+                    let at = self.offset_of(self.pos, self.buf.len(), e.line(), e.column());
+                    let cut = e.is_eof() || at + 1 >= self.buf.len();
                     (Err(e), cut)
                 }
                 Some(Ok(v)) => (Ok(v), self.pos + values.byte_offset() == self.buf.len()),
@@ -422,6 +426,35 @@ mod tests {
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].1["a"].as_str().unwrap().len(), READ_SIZE);
         assert_eq!(seen[2].1, serde_json::json!(-12500.0));
+    }
+
+    #[test]
+    fn numbers_cut_by_the_end_of_a_read_are_read_whole() {
+        // serde_json skipping a number says "invalid number", not "EOF", when the input
+        // ends after `-`, `.` or `e`: put each byte of a number at the end of the first read,
+        // in a member that is skipped and in an entry.
+        let number = "-12.5e-3";
+        for cut in 0..number.len() {
+            for skipped in [true, false] {
+                let head = if skipped {
+                    r#"{"log":{"pages":[""#
+                } else {
+                    r#"{"log":{"entries":[""#
+                };
+                let pad = READ_SIZE - 1 - head.len() - 3 - cut;
+                let doc = format!(
+                    r#"{head}{}", {number}],"version":"1.2","_ucwa":{{"upstream":"https://a"}}}}}}"#,
+                    "p".repeat(pad)
+                );
+                assert_eq!(doc.as_bytes()[READ_SIZE - 1], number.as_bytes()[cut]);
+                let (o, seen) = outline(&doc);
+                let o = o.unwrap_or_else(|e| panic!("cut after {cut} bytes: {e:?}"));
+                assert_eq!(o.version.as_deref(), Some("1.2"));
+                if !skipped {
+                    assert_eq!(seen[1], (1, serde_json::json!(-0.0125)));
+                }
+            }
+        }
     }
 
     /// A reader that hands over a few bytes at a time: every value is cut somewhere.
