@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use har::v1_2;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::recording::decode::is_encoded;
@@ -27,9 +28,172 @@ pub(super) struct Raw {
     pub(super) browser_error: Option<String>,
 }
 
+/// An entry's JSON text read as HAR 1.2, with what our exports and browsers add to it.
+#[derive(Debug, PartialEq)]
+pub(super) struct Parsed {
+    pub(super) entry: v1_2::Entries,
+    /// `_ucwa`, when it is an object.
+    pub(super) custom: Option<Map<String, Value>>,
+    /// `response._error` (Chrome's reason for a request that got no response), when it is
+    /// a string that is not empty.
+    pub(super) browser_error: Option<String>,
+}
+
+/// A complete HAR 1.2 entry read in one pass: the `har` crate's fields, and beside them the
+/// `_ucwa` of our exports and the `response._error` of browsers, which its types leave
+/// out. Converted into [`v1_2::Entries`] field by field, so that a change to that type does
+/// not build until this one follows it.
+#[derive(Deserialize)]
+pub(super) struct Complete {
+    pageref: Option<String>,
+    #[serde(rename = "startedDateTime")]
+    started_date_time: String,
+    time: f64,
+    request: v1_2::Request,
+    response: ObjectOnly<CompleteResponse>,
+    cache: v1_2::Cache,
+    timings: v1_2::Timings,
+    #[serde(rename = "serverIPAddress")]
+    server_ip_address: Option<String>,
+    connection: Option<String>,
+    comment: Option<String>,
+    #[serde(rename = "_ucwa")]
+    custom: Option<Value>,
+}
+
+/// [`v1_2::Response`]'s fields (its defaults too), and `_error`.
+#[derive(Deserialize)]
+struct CompleteResponse {
+    status: i64,
+    #[serde(rename = "statusText")]
+    status_text: String,
+    #[serde(rename = "httpVersion")]
+    http_version: String,
+    cookies: Vec<v1_2::Cookies>,
+    headers: Vec<v1_2::Headers>,
+    content: v1_2::Content,
+    #[serde(rename = "redirectURL")]
+    redirect_url: Option<String>,
+    #[serde(rename = "headersSize", default = "unknown_size")]
+    headers_size: i64,
+    #[serde(rename = "bodySize", default = "unknown_size")]
+    body_size: i64,
+    comment: Option<String>,
+    #[serde(rename = "_error")]
+    error: Option<Value>,
+}
+
+/// HAR's "not known" size, the `har` crate's default for a size left out.
+fn unknown_size() -> i64 {
+    -1
+}
+
+/// `T` read from a JSON object only: serde also reads a struct from an array, which the
+/// lenient reading (a tree) refuses for an entry.
+pub(super) struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Object(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
+impl From<ObjectOnly<Complete>> for Parsed {
+    fn from(ObjectOnly(c): ObjectOnly<Complete>) -> Self {
+        let ObjectOnly(r) = c.response;
+        Parsed {
+            entry: v1_2::Entries {
+                pageref: c.pageref,
+                started_date_time: c.started_date_time,
+                time: c.time,
+                request: c.request,
+                response: v1_2::Response {
+                    status: r.status,
+                    status_text: r.status_text,
+                    http_version: r.http_version,
+                    cookies: r.cookies,
+                    headers: r.headers,
+                    content: r.content,
+                    redirect_url: r.redirect_url,
+                    headers_size: r.headers_size,
+                    body_size: r.body_size,
+                    comment: r.comment,
+                },
+                cache: c.cache,
+                timings: c.timings,
+                server_ip_address: c.server_ip_address,
+                connection: c.connection,
+                comment: c.comment,
+            },
+            custom: match c.custom {
+                Some(Value::Object(custom)) => Some(custom),
+                _ => None,
+            },
+            browser_error: match r.error {
+                Some(Value::String(e)) if !e.is_empty() => Some(e),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// An entry as the walk hands it over: read whole as a [`Complete`] entry, or its JSON text
+/// when it does not read so.
+pub(super) type Walked<'a> = Result<ObjectOnly<Complete>, &'a [u8]>;
+
+/// Read an entry; the reason when it is not a HAR entry.
+///
+/// A complete entry (every export, most tools) is read in one pass, with no JSON tree: the
+/// tree, and a conversion from it, were most of an import's time (two readings of every
+/// entry of a file of hundreds of MB). Anything else (fields browsers leave out, a member
+/// given twice, something that is not an entry at all) is read again as a tree, the
+/// defaults filled in, and converted: the lenient reading, whose answer is the one that
+/// counts. Both give the same result for an entry the first one reads (unit tests).
+pub(super) fn parse_entry(entry: Walked<'_>) -> Result<Parsed, String> {
+    match entry {
+        Ok(complete) => Ok(complete.into()),
+        Err(text) => parse_lenient(text),
+    }
+}
+
+/// [`parse_entry`] through a JSON tree, with the defaults of [`fill_defaults`].
+pub(super) fn parse_lenient(text: &[u8]) -> Result<Parsed, String> {
+    let mut value: Value =
+        serde_json::from_slice(text).map_err(|e| format!("not a HAR entry: {e}"))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| "not an object".to_string())?;
+    fill_defaults(obj);
+    let custom = obj.get(super::CUSTOM).and_then(Value::as_object).cloned();
+    let browser_error = obj
+        .get("response")
+        .and_then(|r| r.get("_error"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let entry: v1_2::Entries =
+        serde_json::from_value(value).map_err(|e| format!("not a HAR entry: {e}"))?;
+    Ok(Parsed {
+        entry,
+        custom,
+        browser_error,
+    })
+}
+
 /// Browsers and other tools leave out fields HAR 1.2 calls required but that carry nothing
 /// for us (`cache`, `timings`, empty lists): supply them, so that such files still import.
-pub(super) fn fill_defaults(entry: &mut Map<String, Value>) {
+fn fill_defaults(entry: &mut Map<String, Value>) {
     let set = |o: &mut Map<String, Value>, k: &str, v: Value| {
         o.entry(k.to_string()).or_insert(v);
     };
@@ -254,5 +418,190 @@ pub(super) fn status_of(status: i64) -> Result<Option<u16>, String> {
         other => Err(format!(
             "response.status {other} is not an HTTP status (100 to 999, or 0 for no response)"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// How the walk reads an entry's text: in one pass when it can.
+    fn one_pass(text: &str) -> Option<Parsed> {
+        serde_json::from_str::<ObjectOnly<Complete>>(text)
+            .ok()
+            .map(Parsed::from)
+    }
+
+    /// A browser's entry, complete, with the fields of its own that HAR allows.
+    fn browser_entry() -> Value {
+        json!({
+            "_initiator": {"type": "script"}, "_priority": "High", "_resourceType": "xhr",
+            "cache": {}, "connection": "443", "pageref": "page_1",
+            "request": {
+                "method": "POST", "url": "https://fe1.contoso.com/ucwa/oauth/v1/applications?x=1",
+                "httpVersion": "http/2.0",
+                "headers": [{"name": ":authority", "value": "fe1.contoso.com"},
+                            {"name": "authorization", "value": "Bearer cwt=AAEB"}],
+                "queryString": [{"name": "x", "value": "1"}],
+                "cookies": [{"name": "a", "value": "b", "httpOnly": true}],
+                "headersSize": -1, "bodySize": 12,
+                "postData": {"mimeType": "application/json", "text": "{\"a\":1}"}
+            },
+            "response": {
+                "status": 0, "statusText": "", "httpVersion": "", "headers": [], "cookies": [],
+                "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
+                "headersSize": -1, "bodySize": -1, "_transferSize": 0,
+                "_error": "net::ERR_CONNECTION_REFUSED"
+            },
+            "serverIPAddress": "10.0.0.1", "startedDateTime": "2026-11-26T21:33:23.529Z",
+            "time": 3.25,
+            "timings": {"blocked": 1.5, "dns": -1, "ssl": -1, "connect": -1, "send": 0,
+                        "wait": 0, "receive": 0, "_blocked_queueing": 1.0}
+        })
+    }
+
+    /// The entries of one of our exports, as text.
+    fn exported_entries() -> &'static [String] {
+        static ENTRIES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        ENTRIES.get_or_init(|| {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/pre-architecture/export-demo.har"
+            );
+            let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            doc["log"]["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Value::to_string)
+                .collect()
+        })
+    }
+
+    #[test]
+    fn complete_entries_read_in_one_pass_as_the_lenient_reading_reads_them() {
+        let mut texts = exported_entries().to_vec();
+        assert_eq!(texts.len(), 30);
+        texts.push(browser_entry().to_string());
+        // What the types leave out, in the shapes that do not count.
+        for (key, value) in [
+            ("_error", json!("")),
+            ("_error", json!(7)),
+            ("_error", Value::Null),
+            ("_ucwa", json!("x")),
+            ("_ucwa", Value::Null),
+            ("_ucwa", json!({})),
+        ] {
+            let mut entry = browser_entry();
+            match key {
+                "_error" => entry["response"][key] = value,
+                _ => entry[key] = value,
+            }
+            texts.push(entry.to_string());
+        }
+        for text in &texts {
+            let fast = one_pass(text).unwrap_or_else(|| panic!("not read in one pass: {text}"));
+            assert_eq!(fast, parse_lenient(text.as_bytes()).unwrap(), "{text}");
+        }
+        // What the types leave out is read too.
+        let browser = one_pass(&texts[30]).unwrap();
+        assert_eq!(
+            browser.browser_error.as_deref(),
+            Some("net::ERR_CONNECTION_REFUSED")
+        );
+        let exported = one_pass(&texts[0]).unwrap();
+        assert!(exported.custom.is_some_and(|c| c.contains_key("kind")));
+    }
+
+    #[test]
+    fn what_one_pass_does_not_read_is_read_leniently() {
+        let mut no_cache = browser_entry();
+        no_cache.as_object_mut().unwrap().remove("cache");
+        no_cache.as_object_mut().unwrap().remove("timings");
+        let twice = browser_entry()
+            .to_string()
+            .replacen('{', r#"{"time":7,"#, 1);
+        let array = format!("[{}]", browser_entry()["time"]);
+        for text in [no_cache.to_string(), twice.clone(), array] {
+            assert!(one_pass(&text).is_none(), "{text}");
+        }
+        // Filled in, and the last of two members wins, as in a tree.
+        let lenient = parse_entry(Err(no_cache.to_string().as_bytes())).unwrap();
+        assert_eq!(lenient.entry.timings.send, 0.0);
+        assert_eq!(parse_entry(Err(twice.as_bytes())).unwrap().entry.time, 3.25);
+        assert_eq!(
+            parse_entry(Err(b"[1]")).unwrap_err(),
+            "not an object".to_string()
+        );
+    }
+
+    /// Every place of an entry that holds a member: (path of objects, key).
+    fn members(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        if let Value::Object(map) = value {
+            for (key, inner) in map {
+                out.push((path.clone(), key.clone()));
+                path.push(key.clone());
+                members(inner, path, out);
+                path.pop();
+            }
+        }
+    }
+
+    fn at<'a>(value: &'a mut Value, path: &[String]) -> &'a mut Map<String, Value> {
+        let mut v = value;
+        for key in path {
+            v = &mut v[key.as_str()];
+        }
+        v.as_object_mut().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever is changed in an entry, one pass either declines it or reads what the
+        /// lenient reading reads.
+        #[test]
+        fn one_pass_reads_what_the_lenient_reading_reads(
+            exported in any::<bool>(),
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), 0..9u8), 1..4),
+        ) {
+            let mut entry = if exported {
+                serde_json::from_str(&exported_entries()[3]).unwrap()
+            } else {
+                browser_entry()
+            };
+            let mut twice = None;
+            for (place, how) in changes {
+                let mut all = Vec::new();
+                members(&entry, &mut Vec::new(), &mut all);
+                let (path, key) = place.get(&all).clone();
+                let map = at(&mut entry, &path);
+                let new = match how {
+                    0 => { map.remove(&key); continue; }
+                    1 => Value::Null,
+                    2 => json!(-1),
+                    3 => json!(2.5),
+                    4 => json!("x"),
+                    5 => json!([]),
+                    6 => json!({}),
+                    7 => json!(""),
+                    _ => {
+                        twice = Some(key);
+                        continue;
+                    }
+                };
+                map.insert(key, new);
+            }
+            let mut text = entry.to_string();
+            if let Some(key) = twice {
+                // A member of the entry given twice, the first time as a string.
+                let first = format!("{{{}:\"dup\",", Value::String(key));
+                text = text.replacen('{', &first, 1);
+            }
+            if let Some(fast) = one_pass(&text) {
+                prop_assert_eq!(Ok(fast), parse_lenient(text.as_bytes()));
+            }
+        }
     }
 }

@@ -31,11 +31,10 @@ use std::io::Read;
 use std::path::Path;
 
 use base64::Engine;
-use har::v1_2;
 use serde_json::{Map, Value};
 
-use super::entry::{Raw, fill_defaults, split_url, status_of, to_exchange};
-use super::{CUSTOM, HarError, stream, time};
+use super::entry::{Parsed, Raw, Walked, parse_entry, split_url, status_of, to_exchange};
+use super::{HarError, stream, time};
 use crate::error::Error;
 use crate::recording::{Exchange, Ingest, KeyOptions, Origin, ResourceKind, Upstreams};
 use crate::redact::RedactConfig;
@@ -457,20 +456,12 @@ fn read_in_order<R: Read>(
 
 /// One entry of `log.entries` read as HAR: None for one that is not `http(s)`; the reason
 /// when it is not a HAR entry.
-fn read_entry(index: usize, mut value: Value) -> Result<Option<Raw>, String> {
-    let obj = value
-        .as_object_mut()
-        .ok_or_else(|| "not an object".to_string())?;
-    fill_defaults(obj);
-    let custom = obj.get(CUSTOM).and_then(Value::as_object).cloned();
-    let browser_error = obj
-        .get("response")
-        .and_then(|r| r.get("_error"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
-    let entry: v1_2::Entries =
-        serde_json::from_value(value).map_err(|e| format!("not a HAR entry: {e}"))?;
+fn read_entry(index: usize, walked: Walked<'_>) -> Result<Option<Raw>, String> {
+    let Parsed {
+        entry,
+        custom,
+        browser_error,
+    } = parse_entry(walked)?;
     let Some((origin, path, query)) = split_url(&entry.request.url) else {
         return Ok(None);
     };

@@ -8,10 +8,11 @@
 //! `log`, the `entries` array) is walked here by a small scanner over a buffer that is
 //! refilled from the file; every value inside it is parsed by serde_json straight from the
 //! buffer, which says where the value ended (one that the buffer's end cuts is parsed again
-//! once more is read): an entry as a [`Value`] handed to the callback, `version` and
-//! `_ucwa` kept, anything else parsed
-//! and dropped. Every byte is thus checked as JSON, so a syntax error anywhere is found, as
-//! when the whole document was parsed at once; errors name the line and column.
+//! once more is read): an entry checked as JSON and handed to the callback as its text (the
+//! callback parses it into what it needs, with no tree in between), `version` and `_ucwa`
+//! kept, anything else checked and dropped. Every byte is thus checked as JSON, so a syntax
+//! error anywhere is found, as when the whole document was parsed at once; errors name the
+//! line and column.
 //!
 //! What is not the expected shape (an array at the top, `entries` that is not an array) is
 //! noted in the [`Outline`], never an error of the walk, so the caller can tell "not JSON"
@@ -19,7 +20,7 @@
 
 use std::io::Read;
 
-use serde::de::{Error as _, IgnoredAny};
+use serde::de::{DeserializeOwned, Error as _, IgnoredAny};
 use serde_json::{Map, Value};
 
 /// Bytes read from the file at a time.
@@ -52,12 +53,30 @@ pub(super) enum WalkError {
     Stopped,
 }
 
-/// Reads each entry; returning false stops the walk.
-pub(super) type OnEntry<'a> = dyn FnMut(usize, Value) -> bool + 'a;
+/// Why a value was not read.
+enum Failed {
+    /// The walk cannot go on.
+    Walk(WalkError),
+    /// The value is JSON (as far as it was read) but not of the type asked for.
+    NotThat,
+}
+
+impl From<WalkError> for Failed {
+    fn from(e: WalkError) -> Self {
+        Failed::Walk(e)
+    }
+}
+
+/// Reads each entry (its index, and the entry read as `T`, or its JSON text, checked as
+/// JSON, when it does not read as `T`); returning false stops the walk.
+pub(super) type OnEntry<'a, T> = dyn FnMut(usize, Result<T, &[u8]>) -> bool + 'a;
 
 /// Walk the HAR document of `reader` (a UTF-8 BOM skipped), calling `on_entry` for every
 /// element of `log.entries` in order.
-pub(super) fn walk<R: Read>(reader: R, on_entry: &mut OnEntry<'_>) -> Result<Outline, WalkError> {
+pub(super) fn walk<R: Read, T: DeserializeOwned>(
+    reader: R,
+    on_entry: &mut OnEntry<'_, T>,
+) -> Result<Outline, WalkError> {
     let mut s = Scanner::new(reader);
     s.fill(3)?;
     if s.buf[s.pos..].starts_with(b"\xEF\xBB\xBF") {
@@ -93,11 +112,11 @@ pub(super) fn walk<R: Read>(reader: R, on_entry: &mut OnEntry<'_>) -> Result<Out
 }
 
 /// One member of `log`: `entries` streamed, `version` and `_ucwa` kept.
-fn log_member<R: Read>(
+fn log_member<R: Read, T: DeserializeOwned>(
     s: &mut Scanner<R>,
     key: &str,
     outline: &mut Outline,
-    on_entry: &mut OnEntry<'_>,
+    on_entry: &mut OnEntry<'_, T>,
 ) -> Result<(), WalkError> {
     match key {
         "entries" if outline.entries.is_some() => {
@@ -112,7 +131,15 @@ fn log_member<R: Read>(
             outline.entries = Some(true);
             let mut index = 0;
             s.array(&mut |s| {
-                let entry: Value = s.parse_value()?;
+                // The text handed over starts at the value, not at the whitespace before.
+                s.peek()?;
+                let read = match s.parse_span::<T>() {
+                    Ok((entry, _)) => Ok(entry),
+                    // JSON, but not a `T`: checked as JSON and handed over as text.
+                    Err(Failed::NotThat) => Err(s.skip_span()?),
+                    Err(Failed::Walk(e)) => return Err(e),
+                };
+                let entry = read.map_err(|span| &s.buf[span]);
                 if !on_entry(index, entry) {
                     return Err(WalkError::Stopped);
                 }
@@ -262,7 +289,17 @@ impl<R: Read> Scanner<R> {
     /// where the value ended; a value cut by the end of the buffer (an EOF error, or a
     /// number or literal that reaches the very end) is parsed again after reading on, the
     /// window at least doubled each time so that a huge value costs at most twice its parse.
-    fn parse_value<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, WalkError> {
+    fn parse_value<T: DeserializeOwned>(&mut self) -> Result<T, WalkError> {
+        match self.parse_span() {
+            Ok((value, _)) => Ok(value),
+            Err(Failed::Walk(e)) => Err(e),
+            Err(Failed::NotThat) => Err(self.error("unexpected value")),
+        }
+    }
+
+    /// [`Self::parse_value`], also saying where in `buf` the value's text is; JSON that is
+    /// not a `T` is left unread (`pos` at its start).
+    fn parse_span<T: DeserializeOwned>(&mut self) -> Result<(T, std::ops::Range<usize>), Failed> {
         loop {
             let mut values =
                 serde_json::Deserializer::from_slice(&self.buf[self.pos..]).into_iter();
@@ -290,9 +327,12 @@ impl<R: Read> Scanner<R> {
             }
             return match parsed {
                 Ok(v) => {
+                    let start = self.pos;
                     self.pos += used;
-                    Ok(v)
+                    Ok((v, start..self.pos))
                 }
+                // Well-formed so far, but not a `T` (a missing field, a wrong type).
+                Err(e) if e.classify() == serde_json::error::Category::Data => Err(Failed::NotThat),
                 Err(e) => {
                     // Report the position in the file, not in the value.
                     let end = self.buf.len();
@@ -302,7 +342,7 @@ impl<R: Read> Scanner<R> {
                         .rsplit_once(" at line ")
                         .map_or(message.as_str(), |(m, _)| m)
                         .to_string();
-                    Err(self.error_at(at, &message))
+                    Err(Failed::Walk(self.error_at(at, &message)))
                 }
             };
         }
@@ -323,6 +363,16 @@ impl<R: Read> Scanner<R> {
     /// Check and skip the value at `pos`.
     fn skip_value(&mut self) -> Result<(), WalkError> {
         self.parse_value::<IgnoredAny>().map(drop)
+    }
+
+    /// [`Self::skip_value`], saying where in `buf` its text is.
+    fn skip_span(&mut self) -> Result<std::ops::Range<usize>, WalkError> {
+        match self.parse_span::<IgnoredAny>() {
+            Ok((IgnoredAny, span)) => Ok(span),
+            Err(Failed::Walk(e)) => Err(e),
+            // Any JSON is an `IgnoredAny`.
+            Err(Failed::NotThat) => Err(self.error("unexpected value")),
+        }
     }
 
     /// Walk the object at `pos`, handing each member's key to `member`, which must consume
@@ -384,8 +434,8 @@ mod tests {
 
     fn outline(text: &str) -> (Result<Outline, WalkError>, Vec<(usize, Value)>) {
         let mut seen = Vec::new();
-        let result = walk(text.as_bytes(), &mut |i, v| {
-            seen.push((i, v));
+        let result = walk(text.as_bytes(), &mut |i, v: Result<Value, &[u8]>| {
+            seen.push((i, v.expect("any JSON is a Value")));
             true
         });
         (result, seen)
@@ -457,6 +507,53 @@ mod tests {
         }
     }
 
+    #[test]
+    fn entries_that_are_not_the_type_asked_for_are_handed_over_as_their_text() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        struct Named {
+            n: i64,
+        }
+        // The second entry is found not to be a `Named` at its first member, long before
+        // the end of the first read, and its text reaches beyond it.
+        let long = "x".repeat(READ_SIZE);
+        let doc = format!(
+            r#"{{"log":{{"entries":[{{"n":1}}, {{"n":"no","s":"{long}"}} ,{{"m":2}},"s",{{"n":2,"n":3}}]}}}}"#
+        );
+        let mut seen: Vec<Result<Named, String>> = Vec::new();
+        let o = walk(doc.as_bytes(), &mut |_, v: Result<Named, &[u8]>| {
+            seen.push(v.map_err(|text| String::from_utf8(text.to_vec()).unwrap()));
+            true
+        })
+        .unwrap();
+        assert_eq!(o.entries, Some(true));
+        // The long text compared apart, so that a failure prints a readable line.
+        let whole = format!(r#"{{"n":"no","s":"{long}"}}"#);
+        assert!(
+            seen[1].as_ref().err() == Some(&whole),
+            "entry 1 not handed whole"
+        );
+        seen[1] = Err("long".into());
+        assert_eq!(
+            seen,
+            [
+                Ok(Named { n: 1 }),
+                Err("long".into()),
+                Err(r#"{"m":2}"#.into()),
+                Err(r#""s""#.into()),
+                Err(r#"{"n":2,"n":3}"#.into()),
+            ]
+        );
+        // Not the type, and further on not JSON either: a syntax error, with its place.
+        let bad = walk(
+            &b"{\"log\":{\"entries\":[\n{\"n\":\"no\", \"x\" 1}]}}"[..],
+            &mut |_, _: Result<Named, _>| true,
+        );
+        match bad {
+            Err(WalkError::Json(e)) => assert!(e.to_string().contains("line 2 column"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// A reader that hands over a few bytes at a time: every value is cut somewhere.
     struct Trickle<'a>(&'a [u8], usize);
 
@@ -472,12 +569,11 @@ mod tests {
 
     #[test]
     fn values_cut_by_short_reads_are_read_whole() {
-        let doc =
-            br#"{"log":{"version":"1.2","entries":[ {"a":[1,2.5,"x\"y"]} ,-12, true,{"b":null},
-        "s", 1234567 ],"_ucwa":{"upstream":"https://a"}}}"#;
+        let doc = br#"{"log":{"version":"1.2","pages":[-1,-2.5e-3,3.25E+2],"entries":[ {"a":[1,2.5,"x\"y"]} ,-12, true,{"b":null},
+        "s", 1234567, {"n":-1.5e-7} ],"_ucwa":{"upstream":"https://a"}}}"#;
         let mut seen = Vec::new();
-        let o = walk(Trickle(doc, 0), &mut |_, v| {
-            seen.push(v);
+        let o = walk(Trickle(doc, 0), &mut |_, v: Result<Value, &[u8]>| {
+            seen.push(v.expect("any JSON is a Value"));
             true
         })
         .unwrap();
@@ -490,12 +586,14 @@ mod tests {
                 true.into(),
                 serde_json::json!({"b": null}),
                 "s".into(),
-                1234567.into()
+                1234567.into(),
+                serde_json::json!({"n": -1.5e-7})
             ]
         );
-        let cut = walk(Trickle(br#"{"log":{"entries":[{"a":1"#, 0), &mut |_, _| {
-            true
-        });
+        let cut = walk(
+            Trickle(br#"{"log":{"entries":[{"a":1"#, 0),
+            &mut |_, _: Result<Value, _>| true,
+        );
         assert!(matches!(cut, Err(WalkError::Json(_))), "{cut:?}");
     }
 
@@ -526,7 +624,13 @@ mod tests {
         let e = json_error("{\n  \"log\": {\n    \"entries\": [1, {\"a\" 2}]\n  }\n}");
         assert!(e.contains("line 3 column"), "{e}");
         // A walk stopped by the callback says so.
-        let stopped = walk(&br#"{"log":{"entries":[1,2]}}"#[..], &mut |_, _| false);
+        let stopped = walk(&br#"{"log":{"entries":[1,2]}}"#[..], &mut |_,
+                                                                       _: Result<
+            Value,
+            _,
+        >| {
+            false
+        });
         assert!(matches!(stopped, Err(WalkError::Stopped)));
     }
 }
