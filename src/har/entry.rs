@@ -39,8 +39,9 @@ pub(super) struct Parsed {
     pub(super) browser_error: Option<String>,
 }
 
-/// A complete HAR 1.2 entry read in one pass: the `har` crate's fields, and beside them the
-/// `_ucwa` of our exports and the `response._error` of browsers, which its types leave
+/// A HAR 1.2 entry read in one pass: the `har` crate's fields, with the defaults
+/// [`fill_defaults`] supplies for what browsers and other tools leave out, and beside them
+/// the `_ucwa` of our exports and the `response._error` of browsers, which its types leave
 /// out. Converted into [`v1_2::Entries`] field by field, so that a change to that type does
 /// not build until this one follows it.
 #[derive(Deserialize)]
@@ -48,10 +49,13 @@ pub(super) struct Complete {
     pageref: Option<String>,
     #[serde(rename = "startedDateTime")]
     started_date_time: String,
+    #[serde(default)]
     time: f64,
-    request: v1_2::Request,
+    request: ObjectOnly<CompleteRequest>,
     response: ObjectOnly<CompleteResponse>,
+    #[serde(default = "left_out")]
     cache: v1_2::Cache,
+    #[serde(default = "left_out")]
     timings: v1_2::Timings,
     #[serde(rename = "serverIPAddress")]
     server_ip_address: Option<String>,
@@ -61,16 +65,45 @@ pub(super) struct Complete {
     custom: Option<Value>,
 }
 
-/// [`v1_2::Response`]'s fields (its defaults too), and `_error`.
+/// [`v1_2::Request`]'s fields, with its defaults and [`fill_defaults`]'.
+#[derive(Deserialize)]
+struct CompleteRequest {
+    method: String,
+    url: String,
+    #[serde(rename = "httpVersion", default)]
+    http_version: String,
+    #[serde(default)]
+    cookies: Vec<v1_2::Cookies>,
+    #[serde(default)]
+    headers: Vec<v1_2::Headers>,
+    #[serde(rename = "queryString", default)]
+    query_string: Vec<v1_2::QueryString>,
+    #[serde(rename = "postData")]
+    post_data: Option<v1_2::PostData>,
+    #[serde(
+        rename = "headersSize",
+        default = "unknown_size",
+        deserialize_with = "size_or_unknown"
+    )]
+    headers_size: i64,
+    #[serde(rename = "bodySize", default = "unknown_size")]
+    body_size: i64,
+    comment: Option<String>,
+}
+
+/// [`v1_2::Response`]'s fields, with its defaults and [`fill_defaults`]', and `_error`.
 #[derive(Deserialize)]
 struct CompleteResponse {
     status: i64,
-    #[serde(rename = "statusText")]
+    #[serde(rename = "statusText", default)]
     status_text: String,
-    #[serde(rename = "httpVersion")]
+    #[serde(rename = "httpVersion", default)]
     http_version: String,
+    #[serde(default)]
     cookies: Vec<v1_2::Cookies>,
+    #[serde(default)]
     headers: Vec<v1_2::Headers>,
+    #[serde(default = "left_out")]
     content: v1_2::Content,
     #[serde(rename = "redirectURL")]
     redirect_url: Option<String>,
@@ -83,9 +116,43 @@ struct CompleteResponse {
     error: Option<Value>,
 }
 
-/// HAR's "not known" size, the `har` crate's default for a size left out.
+/// HAR's "not known" size: what the `har` crate and [`fill_defaults`] give a size left out.
 fn unknown_size() -> i64 {
     -1
+}
+
+/// A size that may be `null` (the `har` crate reads a request's `headersSize` so).
+fn size_or_unknown<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or_else(unknown_size))
+}
+
+/// What a member [`fill_defaults`] supplies reads as, for the types whose own `Default`
+/// is not that (`Timings`' unknown phases are -1, not 0), read from the same JSON.
+fn left_out<T: LeftOut>() -> T {
+    serde_json::from_value(T::json()).expect("the defaults read as their type")
+}
+
+/// A member's value when it is left out of an entry.
+trait LeftOut: serde::de::DeserializeOwned {
+    fn json() -> Value;
+}
+
+impl LeftOut for v1_2::Cache {
+    fn json() -> Value {
+        json!({})
+    }
+}
+
+impl LeftOut for v1_2::Timings {
+    fn json() -> Value {
+        json!({"send": 0, "wait": 0, "receive": 0})
+    }
+}
+
+impl LeftOut for v1_2::Content {
+    fn json() -> Value {
+        json!({"size": 0})
+    }
 }
 
 /// `T` read from a JSON object only: serde also reads a struct from an array, which the
@@ -111,13 +178,24 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
 
 impl From<ObjectOnly<Complete>> for Parsed {
     fn from(ObjectOnly(c): ObjectOnly<Complete>) -> Self {
-        let ObjectOnly(r) = c.response;
+        let (ObjectOnly(q), ObjectOnly(r)) = (c.request, c.response);
         Parsed {
             entry: v1_2::Entries {
                 pageref: c.pageref,
                 started_date_time: c.started_date_time,
                 time: c.time,
-                request: c.request,
+                request: v1_2::Request {
+                    method: q.method,
+                    url: q.url,
+                    http_version: q.http_version,
+                    cookies: q.cookies,
+                    headers: q.headers,
+                    query_string: q.query_string,
+                    post_data: q.post_data,
+                    headers_size: q.headers_size,
+                    body_size: q.body_size,
+                    comment: q.comment,
+                },
                 response: v1_2::Response {
                     status: r.status,
                     status_text: r.status_text,
@@ -197,12 +275,8 @@ fn fill_defaults(entry: &mut Map<String, Value>) {
     let set = |o: &mut Map<String, Value>, k: &str, v: Value| {
         o.entry(k.to_string()).or_insert(v);
     };
-    set(entry, "cache", json!({}));
-    set(
-        entry,
-        "timings",
-        json!({"send": 0, "wait": 0, "receive": 0}),
-    );
+    set(entry, "cache", v1_2::Cache::json());
+    set(entry, "timings", v1_2::Timings::json());
     set(entry, "time", json!(0));
     for side in ["request", "response"] {
         if let Some(o) = entry.get_mut(side).and_then(Value::as_object_mut) {
@@ -218,7 +292,7 @@ fn fill_defaults(entry: &mut Map<String, Value>) {
     }
     if let Some(o) = entry.get_mut("response").and_then(Value::as_object_mut) {
         set(o, "statusText", json!(""));
-        set(o, "content", json!({"size": 0}));
+        set(o, "content", v1_2::Content::json());
     }
 }
 
@@ -516,24 +590,64 @@ mod tests {
 
     #[test]
     fn what_one_pass_does_not_read_is_read_leniently() {
-        let mut no_cache = browser_entry();
-        no_cache.as_object_mut().unwrap().remove("cache");
-        no_cache.as_object_mut().unwrap().remove("timings");
         let twice = browser_entry()
             .to_string()
             .replacen('{', r#"{"time":7,"#, 1);
         let array = format!("[{}]", browser_entry()["time"]);
-        for text in [no_cache.to_string(), twice.clone(), array] {
+        let mut null_cache = browser_entry();
+        null_cache["cache"] = Value::Null;
+        for text in [twice.clone(), array, null_cache.to_string()] {
             assert!(one_pass(&text).is_none(), "{text}");
         }
-        // Filled in, and the last of two members wins, as in a tree.
-        let lenient = parse_entry(Err(no_cache.to_string().as_bytes())).unwrap();
-        assert_eq!(lenient.entry.timings.send, 0.0);
+        // The last of two members wins, as in a tree; what is not an entry says why.
         assert_eq!(parse_entry(Err(twice.as_bytes())).unwrap().entry.time, 3.25);
         assert_eq!(
             parse_entry(Err(b"[1]")).unwrap_err(),
             "not an object".to_string()
         );
+        let null_cache = parse_entry(Err(null_cache.to_string().as_bytes())).unwrap_err();
+        assert!(null_cache.contains("invalid type: null"), "{null_cache}");
+    }
+
+    #[test]
+    fn what_tools_leave_out_is_read_in_one_pass_with_the_lenient_defaults() {
+        // Every member `fill_defaults` supplies, left out.
+        let mut bare = browser_entry();
+        for key in ["cache", "timings", "time"] {
+            bare.as_object_mut().unwrap().remove(key);
+        }
+        for side in ["request", "response"] {
+            let o = bare[side].as_object_mut().unwrap();
+            for key in [
+                "httpVersion",
+                "cookies",
+                "headers",
+                "headersSize",
+                "bodySize",
+            ] {
+                o.remove(key);
+            }
+        }
+        bare["request"]
+            .as_object_mut()
+            .unwrap()
+            .remove("queryString");
+        let response = bare["response"].as_object_mut().unwrap();
+        response.remove("statusText");
+        response.remove("content");
+        let text = bare.to_string();
+        let fast = one_pass(&text).expect("read in one pass");
+        assert_eq!(fast, parse_lenient(text.as_bytes()).unwrap());
+        assert_eq!(fast.entry.timings.blocked, Some(-1.0));
+        assert_eq!(fast.entry.response.content.size, 0);
+        assert_eq!(fast.entry.request.headers_size, -1);
+        // A request's `headersSize` may be null, as the `har` crate reads it.
+        let mut null_size = browser_entry();
+        null_size["request"]["headersSize"] = Value::Null;
+        let text = null_size.to_string();
+        let fast = one_pass(&text).expect("read in one pass");
+        assert_eq!(fast, parse_lenient(text.as_bytes()).unwrap());
+        assert_eq!(fast.entry.request.headers_size, -1);
     }
 
     /// Every place of an entry that holds a member: (path of objects, key).
