@@ -8,9 +8,10 @@
 //! `log`, the `entries` array) is walked here by a small scanner over a buffer that is
 //! refilled from the file; every value inside it is parsed by serde_json straight from the
 //! buffer, which says where the value ended (one that the buffer's end cuts is parsed again
-//! once more is read): an entry checked as JSON and handed to the callback as its text (the
-//! callback parses it into what it needs, with no tree in between), `version` and `_ucwa`
-//! kept, anything else checked and dropped. Every byte is thus checked as JSON, so a syntax
+//! once more is read): an entry read straight into the caller's type, with no tree in
+//! between (or, when it is JSON but not of that type, checked and handed over as its text
+//! for a more lenient reading), `version` and `_ucwa` kept, anything else checked and
+//! dropped. Every byte is thus checked as JSON, so a syntax
 //! error anywhere is found, as when the whole document was parsed at once; errors name the
 //! line and column.
 //!
