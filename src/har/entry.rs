@@ -61,6 +61,7 @@ pub(super) struct Complete {
     server_ip_address: Option<String>,
     connection: Option<String>,
     comment: Option<String>,
+    /// [`super::CUSTOM`] (a serde name must be a literal).
     #[serde(rename = "_ucwa")]
     custom: Option<Value>,
 }
@@ -232,12 +233,13 @@ pub(super) type Walked<'a> = Result<ObjectOnly<Complete>, &'a [u8]>;
 
 /// Read an entry; the reason when it is not a HAR entry.
 ///
-/// A complete entry (every export, most tools) is read in one pass, with no JSON tree: the
-/// tree, and a conversion from it, were most of an import's time (two readings of every
-/// entry of a file of hundreds of MB). Anything else (fields browsers leave out, a member
-/// given twice, something that is not an entry at all) is read again as a tree, the
-/// defaults filled in, and converted: the lenient reading, whose answer is the one that
-/// counts. Both give the same result for an entry the first one reads (unit tests).
+/// An entry (every export, and what browsers and other tools write, fields left out
+/// included) is read in one pass, with no JSON tree: the tree, and a conversion from it,
+/// were most of an import's time (two readings of every entry of a file of hundreds of
+/// MB). Anything else (a member given twice, a member of the wrong type, something that is
+/// not an entry at all) is read again as a tree, the defaults filled in, and converted: the
+/// lenient reading, whose answer (or reason) is the one that counts. Both give the same
+/// result for an entry the first one reads (unit tests).
 pub(super) fn parse_entry(entry: Walked<'_>) -> Result<Parsed, String> {
     match entry {
         Ok(complete) => Ok(complete.into()),
@@ -246,7 +248,7 @@ pub(super) fn parse_entry(entry: Walked<'_>) -> Result<Parsed, String> {
 }
 
 /// [`parse_entry`] through a JSON tree, with the defaults of [`fill_defaults`].
-pub(super) fn parse_lenient(text: &[u8]) -> Result<Parsed, String> {
+fn parse_lenient(text: &[u8]) -> Result<Parsed, String> {
     let mut value: Value =
         serde_json::from_slice(text).map_err(|e| format!("not a HAR entry: {e}"))?;
     let obj = value
