@@ -119,6 +119,7 @@ fn replace_ids(s: &str, mut with: impl FnMut(&str, &str) -> String) -> Option<St
     out.push_str(&s[copied..]);
     Some(out)
 }
+
 /// Redaction placeholders: numbered in the order the recorder met the secrets, which can
 /// differ between two runs of one script, so they are ids like any other.
 static REDACTED_RE: LazyLock<Regex> =
