@@ -398,3 +398,75 @@ fn impossible_statuses_are_refused_and_endless_times_clamped() {
     assert_eq!(durations, [3_600_000_000, 0]);
     assert_eq!(exchanges[1].status, None);
 }
+
+/// Tools other than browsers leave out what HAR 1.2 calls required (`cache`, `timings`,
+/// sizes, empty lists), and a hand-edited file may give a member twice. Such a file imports
+/// as if the defaults were written out, and the last of two members wins, whichever way the
+/// importer reads each entry; its secrets are redacted all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sparse_and_hand_edited_hars_import_as_if_complete() {
+    let mut sparse = browser_har();
+    let mut filled = browser_har();
+    for (s, f) in sparse["log"]["entries"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(filled["log"]["entries"].as_array_mut().unwrap())
+    {
+        for (key, default) in [
+            ("cache", json!({})),
+            ("timings", json!({"send": 0, "wait": 0, "receive": 0})),
+            ("time", json!(0)),
+        ] {
+            s.as_object_mut().unwrap().remove(key);
+            f[key] = default;
+        }
+        for side in ["request", "response"] {
+            for (key, default) in [
+                ("httpVersion", json!("")),
+                ("cookies", json!([])),
+                ("headersSize", json!(-1)),
+                ("bodySize", json!(-1)),
+            ] {
+                s[side].as_object_mut().unwrap().remove(key);
+                f[side][key] = default;
+            }
+        }
+        s["request"].as_object_mut().unwrap().remove("queryString");
+        f["request"]["queryString"] = json!([]);
+        s["response"].as_object_mut().unwrap().remove("statusText");
+        f["response"]["statusText"] = json!("");
+    }
+    // The second entry gives its start twice, a wrong one first: the last one counts, as
+    // in any JSON reader that keeps one.
+    let mut sparse = sparse.to_string();
+    let second = sparse.match_indices(r#"{"_initiator""#).nth(1).unwrap().0;
+    sparse.insert_str(second + 1, r#""startedDateTime":"2000-01-01T00:00:00Z","#);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut imported = Vec::new();
+    for (name, text) in [("sparse", sparse), ("filled", filled.to_string())] {
+        let har = dir.path().join(format!("{name}.har"));
+        let db = dir.path().join(format!("{name}.sqlite"));
+        std::fs::write(&har, text).unwrap();
+        let out = bin(&["import", "--db", s(&db), "--session", "web", s(&har)]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let rec = Recording::open(&db).unwrap();
+        let session = rec.session(Some("web")).unwrap();
+        imported.push(rec.exchanges(&session).unwrap());
+        let mut raw = std::fs::read(&db).unwrap();
+        if let Ok(bytes) = std::fs::read(format!("{}-wal", db.display())) {
+            raw.extend(bytes);
+        }
+        for secret in [TOKEN, PASSWORD, COOKIE, JWT] {
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{name}: {secret} reached the recording"
+            );
+        }
+    }
+    assert_eq!(imported[0].len(), 2);
+    assert_eq!(imported[0], imported[1]);
+    assert_eq!(imported[0][1].http_version, "HTTP/1.1");
+    assert_eq!(imported[0][1].duration_us, 0);
+}
