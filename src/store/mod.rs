@@ -2,6 +2,7 @@
 //!
 //! - `schema`: recognising, creating and migrating the file;
 //! - `writer`: the one writer thread the recording proxy feeds with a bound on what waits;
+//! - `ordinals`: the writer's count of each match key's rows, in bounded memory;
 //! - `read`: sessions, exchanges and events for replay, diff and the inspect commands;
 //! - `watch`: noticing that the file being recorded into was deleted or replaced;
 //! - `parts`: a session's small columns at once and one row's headers and bodies on demand,
@@ -13,6 +14,7 @@
 //! `SELECT * FROM events WHERE link_rel = 'participantMessaging' AND type = 'deleted'`.
 
 mod cursor;
+mod ordinals;
 mod parts;
 mod read;
 mod rows;

@@ -11,10 +11,10 @@
 //! client's path), so neither a slow disk nor slow finishing grows memory without bound,
 //! and a held P-GET holds no capacity while it is held.
 //!
-//! Ordinals (how many earlier exchanges of the session share a match key) are counted in
-//! memory: the seqs of each key's rows, seeded from the file when a session is appended
-//! to. SQL is only asked to shift the rows of a key that came after an exchange that
-//! arrived late (a held request that finished after later ones), by their seqs.
+//! Ordinals (how many earlier exchanges of the session share a match key) are counted by
+//! [`Ordinals`], in bounded memory, seeded from the file when a session is appended to. SQL
+//! is only asked to shift the rows of a key that came after an exchange that arrived late
+//! (a held request that finished after later ones), by their seqs.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc};
 
+use super::ordinals::Ordinals;
 use super::watch::Watch;
 use super::{StoreError, now_rfc3339, schema};
 use crate::recording::Exchange;
@@ -362,7 +363,8 @@ impl StoreWriter {
         super::check_session_name(&session.name)?;
         let conn = schema::open_for_write(path)?;
         let session_id = start_session(&conn, path, session)?;
-        Self::start(conn, path, session_id, Ordinals::default(), 0)
+        let ordinals = Ordinals::new(&conn).map_err(|e| StoreError::sqlite(path, e))?;
+        Self::start(conn, path, session_id, ordinals, 0)
     }
 
     /// Open `path` and go on writing the existing session `name`: ordinals continue from
@@ -391,7 +393,14 @@ impl StoreWriter {
             });
         };
         let ordinals = Ordinals::load(&conn, session_id).map_err(sql)?;
-        let last_seq = ordinals.last_seq();
+        let last_seq: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?1",
+                [session_id],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        let last_seq = last_seq as u64;
         Self::start(conn, path, session_id, ordinals, last_seq)
     }
 
@@ -509,51 +518,6 @@ fn start_session(conn: &Connection, path: &Path, s: &NewSession) -> Result<i64, 
     )
     .map_err(sql)?;
     Ok(conn.last_insert_rowid())
-}
-
-/// The seqs of each match key's rows in the session so far, in seq order: a new row's
-/// ordinal is how many of its key come before it, found here instead of counted in SQL. A
-/// row that arrives after later ones of its key (a held request that finished late) finds
-/// those here too, and they are shifted by seq, through the table's own (session, seq)
-/// index: the file needs no index on the key, which cost a third of the writer's rows/s.
-/// 8 bytes per exchange recorded.
-#[derive(Debug, Default)]
-struct Ordinals {
-    keys: hashbrown::HashMap<String, Vec<u64>>,
-}
-
-impl Ordinals {
-    /// The rows of a session already in the file.
-    fn load(conn: &Connection, session_id: i64) -> rusqlite::Result<Self> {
-        let mut stmt = conn
-            .prepare("SELECT match_key, seq FROM exchanges WHERE session_id = ?1 ORDER BY seq")?;
-        let mut keys: hashbrown::HashMap<String, Vec<u64>> = hashbrown::HashMap::new();
-        let mut rows = stmt.query([session_id])?;
-        while let Some(row) = rows.next()? {
-            let key = row.get_ref(0)?.as_str()?;
-            let seq = row.get::<_, i64>(1)? as u64;
-            keys.entry_ref(key).or_default().push(seq);
-        }
-        Ok(Ordinals { keys })
-    }
-
-    /// The highest seq of the session so far (0: none).
-    fn last_seq(&self) -> u64 {
-        self.keys
-            .values()
-            .filter_map(|seqs| seqs.last().copied())
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Take a row of `key` at `seq`: its ordinal, and the seqs of the rows of its key after
-    /// it, whose ordinals go up by one (none, unless it arrived late).
-    fn take(&mut self, key: &str, seq: u64) -> (u32, &[u64]) {
-        let seqs = self.keys.entry_ref(key).or_default();
-        let at = seqs.partition_point(|&s| s < seq);
-        seqs.insert(at, seq);
-        (at as u32, &seqs[at + 1..])
-    }
 }
 
 fn write_loop(
@@ -711,8 +675,8 @@ fn write_batch(
     let result = write_rows(conn, session_id, ordinals, batch);
     if result.is_err() {
         // Rolled back: the counts in memory ran ahead of the file; take them from it again.
-        if let Ok(fresh) = Ordinals::load(conn, session_id) {
-            *ordinals = fresh;
+        if let Err(e) = ordinals.reload(conn, session_id) {
+            tracing::warn!(error = %e, "cannot count the session's rows again after a failed batch");
         }
     }
     result
@@ -751,7 +715,7 @@ fn write_rows(
         {
             let seq = ex.seq as i64;
             let key = ex.match_key.to_string();
-            let (ordinal, later) = ordinals.take(&key, ex.seq);
+            let (ordinal, later) = ordinals.take(&tx, session_id, &key, ex.seq)?;
             if !later.is_empty() {
                 // Exchanges finish out of order (a held P-GET finishes after later
                 // requests): this one goes before the rows of its key that came after it,
@@ -759,7 +723,7 @@ fn write_rows(
                 let mut shift = tx.prepare_cached(
                     "UPDATE exchanges SET ordinal = ordinal + 1 WHERE session_id = ?1 AND seq = ?2",
                 )?;
-                for &after in later {
+                for after in later {
                     shift.execute(params![session_id, after as i64])?;
                 }
             }
@@ -954,6 +918,47 @@ mod tests {
 
         let err = StoreWriter::append(&path, "nope").unwrap_err();
         assert!(matches!(err, StoreError::NoSession { .. }), "{err}");
+    }
+
+    /// Past the keys held in memory and the window of seqs, through the writer's batches:
+    /// counts come back from the temporary table, late rows are placed by the file, and a
+    /// failed batch counts again from the file.
+    #[tokio::test]
+    async fn ordinals_stay_ranks_when_keys_spill_and_rows_come_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let conn = schema::open_for_write(&path).unwrap();
+        let session_id = start_session(&conn, &path, &session("s")).unwrap();
+        let ordinals = Ordinals::with_limits(&conn, 2, 2).unwrap();
+        let writer = StoreWriter::start(conn, &path, session_id, ordinals, 0).unwrap();
+        let sink = writer.sink();
+        let batches: [&[(u64, &str)]; 5] = [
+            &[(2, "K"), (3, "J"), (4, "K"), (5, "A"), (6, "K")],
+            &[(7, "B"), (8, "K"), (9, "C")],
+            // 1 started before everything of K and finishes after it.
+            &[(1, "K"), (10, "J")],
+            // A duplicate seq fails this batch: counted again from the file (4 keys).
+            &[(11, "K"), (3, "K")],
+            &[(12, "K"), (13, "J"), (11, "A")],
+        ];
+        for batch in batches {
+            for &(seq, key) in batch {
+                sink.submit(exchange(seq, key));
+            }
+            written(&sink).await;
+        }
+        drop(sink);
+        assert!(writer.finish().await.is_err(), "the duplicate is reported");
+        let got = stored(&path, "s");
+        let seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
+        assert_eq!(seqs, (1..=13).collect::<Vec<_>>());
+        let mut seen = std::collections::HashMap::<&str, u32>::new();
+        for (seq, key, ordinal) in &got {
+            let want = seen.entry(key).or_default();
+            assert_eq!(ordinal, want, "seq {seq} of {key}");
+            *want += 1;
+        }
+        assert_eq!(seen["K"], 6);
     }
 
     #[tokio::test]
