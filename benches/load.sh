@@ -8,6 +8,8 @@
 #     exchange must be in the recording;
 #   - record's peak resident memory (VmHWM) under that load, and its CPU per exchange by
 #     thread (workers, finishing thread, writer) beside the floor proxy's;
+#   - record's memory over DISTINCT_DURATION s (30 by default) of requests that are all
+#     distinct (?ack=N counting up, as the events feed's P-GETs are): it must stay flat;
 #   - added median latency at 1 connection, record vs nginx proxy;
 #   - replay req/s and p99 at 32 connections vs nginx serving the same bytes from a file
 #     (ONLY=replay also measures first-time answers alone, the first second of a replay, and
@@ -34,6 +36,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-4}
+DISTINCT_DURATION=${DISTINCT_DURATION:-30}
 CONNS=32
 
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
@@ -157,6 +160,7 @@ us_per() {
 }
 
 hwm_mb() { awk '/VmHWM/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
+rss_mb() { awk '/VmRSS/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
 
 PATH_PM=/ucwa/oauth/v1/applications/1/communication/conversations/7/participants/bob/messaging
 if [ "$HAVE_NGINX" = 1 ]; then
@@ -428,6 +432,29 @@ wait "$WRK" || true
 term_answered=$(awk '/requests in/ { print $1 }' "$T/wrk-term.log")
 term_stored=$(stored "$DB" term)
 
+# Every request distinct, as every events-feed P-GET is (its ack): record meets a new match
+# key with each exchange, and its memory must stay flat however many it meets.
+cat >"$T/distinct.lua" <<LUA
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "$PATH_PM?ack=" .. counter, { ["Accept"] = "application/json" })
+end
+LUA
+start_server recorddistinct record --upstream "$UPSTREAM" --listen 127.0.0.1:0 --db "$DB" --session distinct
+REC=$SRV_PID
+wrk -t1 -c$CONNS -d"${DISTINCT_DURATION}s" -s "$T/distinct.lua" "$SRV_URL" >"$T/wrk-distinct.log" 2>&1 &
+WRK=$!
+for _ in 1 2 3; do
+  sleep "$(awk -v d="$DISTINCT_DURATION" 'BEGIN { print d / 3 }')"
+  rss_mb "$REC" >>"$T/distinct_rss"
+done
+wait "$WRK" || true
+distinct_peak=$(hwm_mb "$REC")
+distinct_answered=$(awk '/requests in/ { print $1 }' "$T/wrk-distinct.log")
+stop_server "$REC"
+distinct_stored=$(stored "$DB" distinct)
+
 d32=$(median <"$T/direct32")
 r32=$(median <"$T/record32")
 echo "record at $CONNS connections (req/s):"
@@ -449,6 +476,8 @@ echo "  stored rate                    $(median <"$T/stored_rate") exchanges/s (
 echo "  after SIGTERM, answered/stored per round: $(tr '\n' ' ' <"$T/counts")"
 awk '$2 < $1 { lost = 1 } END { print "  every answered exchange stored: " (lost ? "NO" : "yes") }' "$T/counts"
 echo "record peak resident memory (VmHWM) under that load: $(median <"$T/peak") MB (target ≤ 64)"
+echo "record with every request distinct ($DISTINCT_DURATION s, ?ack=N): $distinct_answered answered, $distinct_stored stored;" \
+  "VmRSS at a third, two thirds and the end: $(tr '\n' ' ' <"$T/distinct_rss")MB; peak $distinct_peak MB (it should not grow with DISTINCT_DURATION: the match keys held are bounded)"
 d1=$(median <"$T/direct1")
 r1=$(median <"$T/record1")
 echo "median latency at 1 connection (µs):"
