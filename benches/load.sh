@@ -20,7 +20,7 @@
 #     answer through ucwa-replay's own serve layer), so a gap can be told apart into the
 #     framework's share and ours.
 #
-# Usage: benches/load.sh            (ROUNDS=5 DURATION=4 by default; both can be set)
+# Usage: benches/load.sh            (ROUNDS=5 DURATION=4 DISTINCT_DURATION=30 by default; each can be set)
 #        ONLY=replay benches/load.sh   (the replay rows alone: one recording, then nginx and
 #                                       replay taken in turn each round; BIN2=PATH adds
 #                                       another build's replay to each round, e.g. an older one)
