@@ -470,3 +470,53 @@ async fn sparse_and_hand_edited_hars_import_as_if_complete() {
     assert_eq!(imported[0][1].http_version, "HTTP/1.1");
     assert_eq!(imported[0][1].duration_us, 0);
 }
+
+/// More distinct requests than the recording writer holds keys for (every events-feed
+/// P-GET has its own `ack`), with one request repeated across them: the repeated one's
+/// ordinals still count 0, 1, 2 … once its count has been moved out of memory and back,
+/// and every distinct one is the first of its key.
+#[test]
+fn ordinals_hold_past_the_keys_the_writer_keeps_in_memory() {
+    const N: usize = 32_000;
+    const EVERY: usize = 1_000;
+    let base = "https://fe1.contoso.com/ucwa/oauth/v1/applications/103";
+    let entries: Vec<Value> = (0..N)
+        .map(|i| {
+            let url = if i % EVERY == 0 {
+                format!("{base}/me")
+            } else {
+                format!("{base}/events?ack={i}")
+            };
+            json!({
+                "startedDateTime": "2016-09-27T00:00:00.000Z",
+                "request": {"method": "GET", "url": url, "headers": [
+                    {"name": "Accept", "value": "application/json"}]},
+                "response": {"status": 200, "headers": [
+                    {"name": "Content-Type", "value": "application/json"}],
+                    "content": {"mimeType": "application/json", "text": "{}"}}
+            })
+        })
+        .collect();
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+        "entries": entries}});
+    let dir = tempfile::tempdir().unwrap();
+    let (path, db) = (dir.path().join("long.har"), dir.path().join("long.sqlite"));
+    std::fs::write(&path, har.to_string()).unwrap();
+    let out = bin(&["import", "--db", s(&db), "--session", "long", s(&path)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let ordinals = |like: &str| -> Vec<u32> {
+        conn.prepare("SELECT ordinal FROM exchanges WHERE path LIKE ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([like], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let me = ordinals("%/me");
+    assert_eq!(me, (0..(N / EVERY) as u32).collect::<Vec<_>>());
+    let events = ordinals("%/events");
+    assert_eq!(events.len(), N - N / EVERY);
+    assert!(events.iter().all(|&o| o == 0));
+}
