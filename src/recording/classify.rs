@@ -9,18 +9,15 @@
 //! `stopMessaging`, `setIsTyping`, `typingParticipants`, else `other` (see [`ResourceKind`]).
 //! The proxy's `/_upstream/HOST` prefix is ignored.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::Value;
 
 use super::kind::ResourceKind;
+use super::learned::Learned;
 use super::origin::strip_published;
 use crate::ucwa::Representation;
 use crate::ucwa::media::strip_bom;
-
-/// Most hrefs remembered per session (a bound on memory for very long sessions).
-const MAX_LEARNED: usize = 200_000;
 
 /// Rels that say where to go next rather than what a resource is.
 const NAVIGATION_RELS: &[&str] = &["self", "next", "resync", "resume"];
@@ -29,8 +26,8 @@ const NAVIGATION_RELS: &[&str] = &["self", "next", "resync", "resume"];
 /// resource is classified by the rel that led to it, else by its path.
 #[derive(Debug, Default)]
 pub struct Classifier {
-    /// Normalised path → (rel, learned only from the resource's own `rel`).
-    learned: Mutex<HashMap<String, (String, bool)>>,
+    /// Normalised path → rel, in bounded memory.
+    learned: Mutex<Learned>,
     /// Fingerprints of the bodies learned from lately. Learning from a body again teaches
     /// nothing (the first rel for a path wins, and a link only ever replaces a resource's
     /// own rel), and a client polling a resource gets the same body many times: each would
@@ -82,24 +79,10 @@ impl Classifier {
         if found.is_empty() {
             return;
         }
-        let mut map = self.learned.lock().unwrap_or_else(|p| p.into_inner());
+        let mut learned = self.learned.lock().unwrap_or_else(|p| p.into_inner());
         for (href, rel, weak) in found {
-            let Some(path) = href_path(&href) else {
-                continue;
-            };
-            if map.len() >= MAX_LEARNED && !map.contains_key(&path) {
-                break;
-            }
-            // The first rel that pointed at a path wins; a resource's own `rel` (weak) only
-            // fills gaps until a link names the path.
-            match map.get(&path) {
-                Some((_, was_weak)) if *was_weak && !weak => {
-                    map.insert(path, (rel, false));
-                }
-                Some(_) => {}
-                None => {
-                    map.insert(path, (rel, weak));
-                }
+            if let Some(path) = href_path(&href) {
+                learned.learn(path, rel, weak);
             }
         }
     }
@@ -112,7 +95,7 @@ impl Classifier {
             return k;
         }
         let key = normalise(path);
-        if let Some((rel, _)) = self
+        if let Some(rel) = self
             .learned
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -21,6 +21,7 @@ pub(crate) mod headers;
 mod ingest;
 pub(crate) mod key;
 mod kind;
+mod learned;
 mod model;
 mod origin;
 
