@@ -30,8 +30,9 @@ pub struct Classifier {
     learned: Mutex<Learned>,
     /// Fingerprints of the bodies learned from lately. Learning from a body again teaches
     /// nothing (the first rel for a path wins, and a link only ever replaces a resource's
-    /// own rel), and a client polling a resource gets the same body many times: each would
-    /// be parsed again, on the client's path.
+    /// own rel; at most it would bring back a path forgotten since, which is then classified
+    /// by its shape), and a client polling a resource gets the same body many times: each
+    /// would be parsed again, on the client's path.
     seen: Mutex<hashbrown::HashSet<u64>>,
     fingerprint: hashbrown::DefaultHashBuilder,
 }

@@ -10,7 +10,7 @@
 //! resources a session keeps using stay known; one forgotten is classified by its path
 //! shape, as one never linked is.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// Entries per generation: at most twice this many are held (about 7 MB).
 const GENERATION: usize = 16_384;
