@@ -538,6 +538,7 @@ fn write_loop(
     let mut stats = WriterStats::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut failure = Failure::new(path);
+    let mut recount = Recount::default();
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
         if batch.len() < GATHER_BELOW {
             // A trickle (a sequential client): gather a little more before committing,
@@ -560,7 +561,7 @@ fn write_loop(
             // unique, and a stable sort's scratch copy of the batch (a megabyte or two each
             // time) raised record's peak memory under load from 45–51 to 53–71 MB.
             batch.sort_unstable_by_key(|q| q.exchange.seq);
-            match write_batch(&mut conn, session_id, &mut ordinals, &batch) {
+            match write_batch(&mut conn, session_id, &mut ordinals, &mut recount, &batch) {
                 Ok(events) => {
                     stats.exchanges += count as u64;
                     stats.events += events;
@@ -581,6 +582,7 @@ fn write_loop(
     }
     failure.check_still_there(stats.exchanges);
     if !failure.vanished {
+        recount.finish(&conn, session_id);
         let _ = conn.execute(
             "UPDATE sessions SET ended_at = ?1 WHERE id = ?2",
             params![now_rfc3339(), session_id],
@@ -670,16 +672,83 @@ fn write_batch(
     conn: &mut Connection,
     session_id: i64,
     ordinals: &mut Ordinals,
+    recount: &mut Recount,
     batch: &[Queued],
 ) -> rusqlite::Result<u64> {
+    recount.before_batch(conn, session_id, ordinals);
     let result = write_rows(conn, session_id, ordinals, batch);
     if result.is_err() {
         // Rolled back: the counts in memory ran ahead of the file; take them from it again.
-        if let Err(e) = ordinals.reload(conn, session_id) {
-            tracing::warn!(error = %e, "cannot count the session's rows again after a failed batch");
-        }
+        recount.pending = true;
+        recount.before_batch(conn, session_id, ordinals);
     }
     result
+}
+
+/// Whether the writer's counts may be off the file's. A rolled-back batch leaves the
+/// counts in memory ahead of the file, and they are counted again from it; if even that
+/// read fails, the next batches try again first, and are written meanwhile with the counts
+/// as they are (an exchange is never given up for a count). Rows written so then may hold
+/// wrong ordinals, and are numbered again from the file when the session ends.
+#[derive(Debug, Default)]
+struct Recount {
+    /// The counts in memory are not the file's.
+    pending: bool,
+    /// Rows were written while they were not: the session's ordinals need numbering again.
+    renumber: bool,
+    /// A failure to count again was said already (said once, not per batch).
+    said: bool,
+}
+
+impl Recount {
+    /// Count the session's rows from the file again if a rollback left that to do; a batch
+    /// written while it still cannot be done marks the session for numbering again.
+    fn before_batch(&mut self, conn: &Connection, session_id: i64, ordinals: &mut Ordinals) {
+        if !self.pending {
+            return;
+        }
+        match ordinals.reload(conn, session_id) {
+            Ok(()) => self.pending = false,
+            Err(e) => {
+                if !self.said {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot count the session's rows again after a failed batch; their \
+                         ordinals are numbered again when the session ends"
+                    );
+                    self.said = true;
+                }
+                self.renumber = true;
+            }
+        }
+    }
+
+    /// At the session's end, if needed: every row's ordinal becomes its rank among the
+    /// session's rows of its key, in seq order, which is what the counts keep.
+    fn finish(&self, conn: &Connection, session_id: i64) {
+        if !self.renumber {
+            return;
+        }
+        if let Err(e) = renumber(conn, session_id) {
+            tracing::error!(
+                error = %e,
+                "cannot number the session's exchanges again: the replay may match some \
+                 repeated requests out of order"
+            );
+        }
+    }
+}
+
+/// Set every row's ordinal in `session_id` to its rank among the rows of its match key, in
+/// seq order.
+fn renumber(conn: &Connection, session_id: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE exchanges SET ordinal = ranked.n
+         FROM (SELECT id, row_number() OVER (PARTITION BY match_key ORDER BY seq) - 1 AS n
+               FROM exchanges WHERE session_id = ?1) AS ranked
+         WHERE exchanges.id = ranked.id AND exchanges.ordinal IS NOT ranked.n",
+        [session_id],
+    )
 }
 
 fn write_rows(
@@ -981,6 +1050,122 @@ mod tests {
             .map(|(s, _, o)| (s, o))
             .collect();
         assert_eq!(got, [(1, 0), (3, 1)]);
+    }
+
+    /// A temporary view named like the spill table makes counting again from the file fail
+    /// (`DROP TABLE` refuses a view) without keeping rows from being written.
+    const BLOCK_RECOUNT: &str = "CREATE TEMP VIEW ucwa_ordinals AS SELECT 1;";
+
+    #[tokio::test]
+    async fn rows_written_while_counting_again_fails_are_numbered_again_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let conn = schema::open_for_write(&path).unwrap();
+        let session_id = start_session(&conn, &path, &session("s")).unwrap();
+        let ordinals = Ordinals::new(&conn).unwrap();
+        conn.execute_batch(BLOCK_RECOUNT).unwrap();
+        let writer = StoreWriter::start(conn, &path, session_id, ordinals, 0).unwrap();
+        let sink = writer.sink();
+        let batches: [&[(u64, &str)]; 4] = [
+            &[(1, "K"), (2, "J")],
+            // A duplicate seq fails this batch, and the counts cannot be taken again.
+            &[(3, "K"), (4, "K"), (2, "J")],
+            &[(5, "K"), (6, "J")],
+            &[(7, "K")],
+        ];
+        for batch in batches {
+            for &(seq, key) in batch {
+                sink.submit(exchange(seq, key));
+            }
+            written(&sink).await;
+        }
+        drop(sink);
+        assert!(writer.finish().await.is_err(), "the duplicate is reported");
+        let got: Vec<(u64, u32)> = stored(&path, "s")
+            .into_iter()
+            .map(|(s, _, o)| (s, o))
+            .collect();
+        assert_eq!(got, [(1, 0), (2, 0), (5, 1), (6, 1), (7, 2)]);
+    }
+
+    /// A bare row of `key`, written past the writer.
+    fn insert_row(conn: &Connection, session_id: i64, seq: i64, key: &str, ordinal: u32) {
+        conn.execute(
+            "INSERT INTO exchanges (session_id, seq, started_us, duration_us, method, path,
+                http_version, request_headers, request_body, response_headers, response_body,
+                kind, representation, match_key, ordinal)
+             VALUES (?1, ?2, 0, 0, 'GET', '/', 'HTTP/1.1', '[]', x'', '[]', x'', 'me', 'json',
+                ?3, ?4)",
+            params![session_id, seq, key, ordinal],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn counting_again_is_tried_before_each_batch_until_it_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let conn = schema::open_for_write(&path).unwrap();
+        let session_id = start_session(&conn, &path, &session("s")).unwrap();
+        let mut ordinals = Ordinals::new(&conn).unwrap();
+        for seq in 1..=2 {
+            let (ordinal, _) = ordinals.take(&conn, session_id, "K", seq).unwrap();
+            insert_row(&conn, session_id, seq as i64, "K", ordinal);
+        }
+        // A rolled-back row of K ran the count ahead.
+        ordinals.take(&conn, session_id, "K", 3).unwrap();
+        let mut recount = Recount {
+            pending: true,
+            ..Recount::default()
+        };
+        conn.execute_batch(BLOCK_RECOUNT).unwrap();
+        recount.before_batch(&conn, session_id, &mut ordinals);
+        assert!(recount.pending && recount.renumber && recount.said);
+        conn.execute_batch("DROP VIEW temp.ucwa_ordinals;").unwrap();
+        recount.before_batch(&conn, session_id, &mut ordinals);
+        assert!(!recount.pending, "counted again once it could be");
+        assert_eq!(ordinals.take(&conn, session_id, "K", 3).unwrap().0, 2);
+    }
+
+    #[test]
+    fn renumbering_gives_each_row_its_rank_among_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.sqlite");
+        let conn = schema::open_for_write(&path).unwrap();
+        let session_id = start_session(&conn, &path, &session("s")).unwrap();
+        let other = start_session(&conn, &path, &session("t")).unwrap();
+        let rows = [
+            (session_id, 1, "K", 0),
+            (session_id, 2, "J", 5),
+            (session_id, 3, "K", 3),
+            (other, 1, "K", 7),
+            (session_id, 4, "K", 1),
+        ];
+        for (sid, seq, key, ordinal) in rows {
+            insert_row(&conn, sid, seq, key, ordinal);
+        }
+        assert_eq!(
+            renumber(&conn, session_id).unwrap(),
+            3,
+            "rows already right stay"
+        );
+        let got: Vec<(i64, i64, u32)> = conn
+            .prepare("SELECT session_id, seq, ordinal FROM exchanges ORDER BY session_id, seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (session_id, 1, 0),
+                (session_id, 2, 0),
+                (session_id, 3, 1),
+                (session_id, 4, 2),
+                (other, 1, 7)
+            ]
+        );
     }
 
     #[tokio::test]
