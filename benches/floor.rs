@@ -1,7 +1,8 @@
 //! What hyper and tokio alone do on this machine: the floor under the record and replay rows
 //! of `benches/load.sh`, which runs it. Two servers built from the crates and settings
 //! ucwa-replay uses (hyper 1 HTTP/1.1, the multi-threaded tokio runtime, hyper-util's
-//! pooled client with `TCP_NODELAY`, mimalloc) and doing nothing else:
+//! pooled client with `TCP_NODELAY`, mimalloc without transparent huge pages) and doing
+//! nothing else:
 //!
 //! - `static FILE`: answers every request with FILE's bytes (replay's floor);
 //! - `served FILE`: the same answer through ucwa-replay's own HTTP serving layer
@@ -38,6 +39,12 @@ enum Mode {
 }
 
 fn main() {
+    // As the binary's `no_huge_pages` does.
+    #[cfg(target_os = "linux")]
+    // SAFETY: a prctl that takes no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["static", file] => Mode::Static(Bytes::from(

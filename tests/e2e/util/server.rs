@@ -154,6 +154,17 @@ impl Server {
             .collect()
     }
 
+    /// A field of the process's `/proc/PID/status` (Linux), without its name; None if the
+    /// kernel does not give it.
+    pub fn status_field(&self, name: &str) -> Option<String> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the process's status");
+        status.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(':')?;
+            Some(value.trim().to_string())
+        })
+    }
+
     /// Send SIGTERM and wait (at most `within`) for the exit.
     pub fn terminate(&mut self, within: Duration) -> ExitStatus {
         signal(self.child.id(), "-TERM");
