@@ -992,15 +992,34 @@ mod tests {
     /// Past the keys held in memory and the window of seqs, through the writer's batches:
     /// counts come back from the temporary table, late rows are placed by the file, and a
     /// failed batch counts again from the file.
+    /// A writer of session "s" in a new file at `path`, whose counts `ordinals` makes from
+    /// the writer's connection (and may set that connection up first).
+    fn writer_with(path: &Path, ordinals: impl FnOnce(&Connection) -> Ordinals) -> StoreWriter {
+        let conn = schema::open_for_write(path).unwrap();
+        let session_id = start_session(&conn, path, &session("s")).unwrap();
+        let ordinals = ordinals(&conn);
+        StoreWriter::start(conn, path, session_id, ordinals, 0).unwrap()
+    }
+
+    /// Hand over each batch of (seq, key) and wait until it is written, then finish: one
+    /// batch holds a duplicate seq, which must be reported.
+    async fn write_in_batches(writer: StoreWriter, batches: &[&[(u64, &str)]]) {
+        let sink = writer.sink();
+        for batch in batches {
+            for &(seq, key) in *batch {
+                sink.submit(exchange(seq, key));
+            }
+            written(&sink).await;
+        }
+        drop(sink);
+        assert!(writer.finish().await.is_err(), "the duplicate is reported");
+    }
+
     #[tokio::test]
     async fn ordinals_stay_ranks_when_keys_spill_and_rows_come_late() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
-        let conn = schema::open_for_write(&path).unwrap();
-        let session_id = start_session(&conn, &path, &session("s")).unwrap();
-        let ordinals = Ordinals::with_limits(&conn, 2, 2).unwrap();
-        let writer = StoreWriter::start(conn, &path, session_id, ordinals, 0).unwrap();
-        let sink = writer.sink();
+        let writer = writer_with(&path, |conn| Ordinals::with_limits(conn, 2, 2).unwrap());
         let batches: [&[(u64, &str)]; 5] = [
             &[(2, "K"), (3, "J"), (4, "K"), (5, "A"), (6, "K")],
             &[(7, "B"), (8, "K"), (9, "C")],
@@ -1010,14 +1029,7 @@ mod tests {
             &[(11, "K"), (3, "K")],
             &[(12, "K"), (13, "J"), (11, "A")],
         ];
-        for batch in batches {
-            for &(seq, key) in batch {
-                sink.submit(exchange(seq, key));
-            }
-            written(&sink).await;
-        }
-        drop(sink);
-        assert!(writer.finish().await.is_err(), "the duplicate is reported");
+        write_in_batches(writer, &batches).await;
         let got = stored(&path, "s");
         let seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
         assert_eq!(seqs, (1..=13).collect::<Vec<_>>());
@@ -1060,12 +1072,10 @@ mod tests {
     async fn rows_written_while_counting_again_fails_are_numbered_again_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
-        let conn = schema::open_for_write(&path).unwrap();
-        let session_id = start_session(&conn, &path, &session("s")).unwrap();
-        let ordinals = Ordinals::new(&conn).unwrap();
-        conn.execute_batch(BLOCK_RECOUNT).unwrap();
-        let writer = StoreWriter::start(conn, &path, session_id, ordinals, 0).unwrap();
-        let sink = writer.sink();
+        let writer = writer_with(&path, |conn| {
+            conn.execute_batch(BLOCK_RECOUNT).unwrap();
+            Ordinals::new(conn).unwrap()
+        });
         let batches: [&[(u64, &str)]; 4] = [
             &[(1, "K"), (2, "J")],
             // A duplicate seq fails this batch, and the counts cannot be taken again.
@@ -1073,14 +1083,7 @@ mod tests {
             &[(5, "K"), (6, "J")],
             &[(7, "K")],
         ];
-        for batch in batches {
-            for &(seq, key) in batch {
-                sink.submit(exchange(seq, key));
-            }
-            written(&sink).await;
-        }
-        drop(sink);
-        assert!(writer.finish().await.is_err(), "the duplicate is reported");
+        write_in_batches(writer, &batches).await;
         let got: Vec<(u64, u32)> = stored(&path, "s")
             .into_iter()
             .map(|(s, _, o)| (s, o))
