@@ -701,8 +701,9 @@ struct Recount {
 }
 
 impl Recount {
-    /// Count the session's rows from the file again if a rollback left that to do; a batch
-    /// written while it still cannot be done marks the session for numbering again.
+    /// Count the session's rows from the file again if a rollback left that to do. If that
+    /// fails, the session is marked for numbering again at its end (which leaves alone the
+    /// rows whose ordinals are right, so marking it early costs nothing).
     fn before_batch(&mut self, conn: &Connection, session_id: i64, ordinals: &mut Ordinals) {
         if !self.pending {
             return;
@@ -989,9 +990,6 @@ mod tests {
         assert!(matches!(err, StoreError::NoSession { .. }), "{err}");
     }
 
-    /// Past the keys held in memory and the window of seqs, through the writer's batches:
-    /// counts come back from the temporary table, late rows are placed by the file, and a
-    /// failed batch counts again from the file.
     /// A writer of session "s" in a new file at `path`, whose counts `ordinals` makes from
     /// the writer's connection (and may set that connection up first).
     fn writer_with(path: &Path, ordinals: impl FnOnce(&Connection) -> Ordinals) -> StoreWriter {
@@ -1015,6 +1013,9 @@ mod tests {
         assert!(writer.finish().await.is_err(), "the duplicate is reported");
     }
 
+    /// Past the keys held in memory and the window of seqs, through the writer's batches:
+    /// counts come back from the temporary table, late rows are placed by the file, and a
+    /// failed batch counts again from the file.
     #[tokio::test]
     async fn ordinals_stay_ranks_when_keys_spill_and_rows_come_late() {
         let dir = tempfile::tempdir().unwrap();
