@@ -39,7 +39,7 @@ enum Mode {
 }
 
 fn main() {
-    // As the binary's `no_huge_pages` does.
+    // As the binary does (src/cli/huge_pages.rs).
     #[cfg(target_os = "linux")]
     // SAFETY: a prctl that takes no memory.
     unsafe {

@@ -21,7 +21,7 @@ use cli::{Cli, Ctx};
 use ucwa_replay::serve::CancellationToken;
 
 fn main() -> ExitCode {
-    no_huge_pages();
+    cli::huge_pages::refuse();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -60,20 +60,6 @@ fn main() -> ExitCode {
             report_error(&line, json_errors);
             ExitCode::from(2)
         }
-    }
-}
-
-/// No transparent huge pages for this process. mimalloc gives each thread's heap its own
-/// region, and with huge pages the kernel backs the first touch of each with 2 MiB: record
-/// held 10 MB more at start (24 against 15 MB) and peaked 20 MB higher under a load of
-/// distinct requests (66–68 against 45–47 MB), for no req/s that the benchmarks could
-/// tell apart (benches/RESULTS.md, "Phase O"). The `no_thp` feature of mimalloc stops it
-/// asking for them; this also refuses the ones a system set to `always` would give.
-fn no_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a prctl that takes no memory; if the kernel refuses it, nothing changes.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

@@ -9,6 +9,7 @@ pub mod anonymize;
 pub mod audit;
 pub mod demo;
 pub mod diff;
+pub mod huge_pages;
 pub mod inspect;
 pub mod interchange;
 pub mod record;

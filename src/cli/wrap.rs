@@ -30,9 +30,10 @@ impl Wrapped {
     ) -> anyhow::Result<Self> {
         let (program, args) = command.split_first().context("no command after --")?;
         let name = program.to_string_lossy().into_owned();
-        let mut child = tokio::process::Command::new(program)
-            .args(args)
-            .env(var, url)
+        let mut command = tokio::process::Command::new(program);
+        command.args(args).env(var, url);
+        super::huge_pages::give_back(&mut command);
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot run {name:?}"))?;
         tracing::info!(command = %name, "running the command with {var}={url}");

@@ -11,7 +11,7 @@ use ucwa_replay::demo::{RemoteSide, ScriptOptions, run_im_session};
 use ucwa_replay::sim::{SimConfig, SimServer};
 use ucwa_replay::ucwa::Representation;
 
-use crate::util::{block_on, s};
+use crate::util::{block_on, s, status_field};
 
 /// Not a test of its own: the command the wrapper tests run. It signs in at the URL the
 /// wrapper gives (`UCWA_REPLAY_URL` or `UCWA_RECORD_URL`), runs the IM script sending
@@ -256,4 +256,32 @@ fn the_commands_status_and_a_command_that_cannot_start() {
         stderr.contains("cannot run \"/nonexistent/ucwa-test-client\""),
         "{stderr}"
     );
+}
+
+/// The binary runs without transparent huge pages, but the command it runs gets back what
+/// the binary was started with (the kernel's setting would otherwise pass to it).
+#[test]
+fn the_command_keeps_the_huge_pages_setting_the_wrapper_was_started_with() {
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap();
+    let Some(mine) = status_field(&mine, "THP_enabled") else {
+        eprintln!("this kernel does not report THP_enabled; nothing to check");
+        return;
+    };
+    let (_dir, db) = crate::util::temp_db();
+    crate::util::fixture::write_session(
+        &db,
+        "flow",
+        crate::util::fixture::FE1,
+        &[],
+        &[crate::util::fixture::Rec::new("GET", "/x").answer(200, "text/plain", "x")],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
+        .args(["replay", "--db", s(&db), "--listen", "127.0.0.1:0"])
+        .args(["--allow-unplayed", "--", "cat", "/proc/self/status"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let child = status_field(&String::from_utf8_lossy(&out.stdout), "THP_enabled");
+    assert_eq!(child.as_deref(), Some(mine.as_str()));
 }

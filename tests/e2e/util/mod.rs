@@ -21,6 +21,15 @@ pub fn s(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// A field of a `/proc/PID/status` text, without its name; None if it is not there (the
+/// kernel does not give it).
+pub fn status_field(status: &str, name: &str) -> Option<String> {
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(':')?;
+        Some(value.trim().to_string())
+    })
+}
+
 /// A fresh temporary directory with a recording path inside.
 pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");

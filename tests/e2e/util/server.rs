@@ -159,10 +159,7 @@ impl Server {
     pub fn status_field(&self, name: &str) -> Option<String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("the process's status");
-        status.lines().find_map(|line| {
-            let value = line.strip_prefix(name)?.strip_prefix(':')?;
-            Some(value.trim().to_string())
-        })
+        super::status_field(&status, name)
     }
 
     /// Send SIGTERM and wait (at most `within`) for the exit.
