@@ -212,9 +212,9 @@ fn a_changed_message_fails_the_run_and_is_named_an_unchanged_one_passes() {
     assert!(stderr.contains("the command failed"), "{stderr}");
 }
 
-#[test]
-fn the_commands_status_and_a_command_that_cannot_start() {
-    let (_dir, db) = crate::util::temp_db();
+/// A recording of one exchange, `GET /x`, in session "flow".
+fn one_exchange() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, db) = crate::util::temp_db();
     crate::util::fixture::write_session(
         &db,
         "flow",
@@ -222,6 +222,12 @@ fn the_commands_status_and_a_command_that_cannot_start() {
         &[],
         &[crate::util::fixture::Rec::new("GET", "/x").answer(200, "text/plain", "x")],
     );
+    (dir, db)
+}
+
+#[test]
+fn the_commands_status_and_a_command_that_cannot_start() {
+    let (_dir, db) = one_exchange();
     let run = |cmd: &[&str], extra: &[&str]| {
         let mut args = vec!["replay", "--db", s(&db), "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
@@ -267,14 +273,7 @@ fn the_command_keeps_the_huge_pages_setting_the_wrapper_was_started_with() {
         eprintln!("this kernel does not report THP_enabled; nothing to check");
         return;
     };
-    let (_dir, db) = crate::util::temp_db();
-    crate::util::fixture::write_session(
-        &db,
-        "flow",
-        crate::util::fixture::FE1,
-        &[],
-        &[crate::util::fixture::Rec::new("GET", "/x").answer(200, "text/plain", "x")],
-    );
+    let (_dir, db) = one_exchange();
     let out = Command::new(env!("CARGO_BIN_EXE_ucwa-replay"))
         .args(["replay", "--db", s(&db), "--listen", "127.0.0.1:0"])
         .args(["--allow-unplayed", "--", "cat", "/proc/self/status"])
