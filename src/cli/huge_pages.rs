@@ -11,9 +11,11 @@
 //! (a test suite, maybe a JVM) would run without huge pages too: [`give_back`] restores, in
 //! the child, what this process had.
 
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Huge pages were allowed for this process before [`refuse`] turned them off.
+#[cfg(target_os = "linux")]
 static ALLOWED_BEFORE: AtomicBool = AtomicBool::new(false);
 
 /// Turn huge pages off for this process; call it first thing, before threads start.

@@ -286,6 +286,23 @@ fn later_in_file(
     seqs.map(|s| s.map(|s| s as u64)).collect()
 }
 
+/// Check every row's ordinal against its rank among the rows of its key, the rows given
+/// as (seq, key, ordinal) in seq order; returns how many rows each key has. Shared with the
+/// writer's tests.
+#[cfg(test)]
+pub(super) fn assert_ranks<K: AsRef<str>>(
+    rows: &[(u64, K, u32)],
+) -> std::collections::HashMap<&str, u32> {
+    let mut seen = std::collections::HashMap::<&str, u32>::new();
+    for (seq, key, ordinal) in rows {
+        let key = key.as_ref();
+        let want = seen.entry(key).or_default();
+        assert_eq!(ordinal, want, "seq {seq} of key {key}");
+        *want += 1;
+    }
+    seen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,12 +349,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let mut seen = std::collections::HashMap::<&str, u32>::new();
-        for (seq, key, ordinal) in &rows {
-            let want = seen.entry(key).or_default();
-            assert_eq!(*ordinal, *want, "seq {seq} of key {key}");
-            *want += 1;
-        }
+        assert_ranks(&rows);
         rows.len()
     }
 

@@ -688,16 +688,15 @@ fn write_batch(
 /// Whether the writer's counts may be off the file's. A rolled-back batch leaves the
 /// counts in memory ahead of the file, and they are counted again from it; if even that
 /// read fails, the next batches try again first, and are written meanwhile with the counts
-/// as they are (an exchange is never given up for a count). Rows written so then may hold
-/// wrong ordinals, and are numbered again from the file when the session ends.
+/// as they are (an exchange is never given up for a count). Rows written meanwhile may
+/// hold wrong ordinals, and are numbered again from the file when the session ends.
 #[derive(Debug, Default)]
 struct Recount {
     /// The counts in memory are not the file's.
     pending: bool,
-    /// Rows were written while they were not: the session's ordinals need numbering again.
+    /// Counting again failed (said once, not per batch): the session's ordinals need
+    /// numbering again at its end.
     renumber: bool,
-    /// A failure to count again was said already (said once, not per batch).
-    said: bool,
 }
 
 impl Recount {
@@ -711,13 +710,12 @@ impl Recount {
         match ordinals.reload(conn, session_id) {
             Ok(()) => self.pending = false,
             Err(e) => {
-                if !self.said {
+                if !self.renumber {
                     tracing::warn!(
                         error = %e,
                         "cannot count the session's rows again after a failed batch; their \
                          ordinals are numbered again when the session ends"
                     );
-                    self.said = true;
                 }
                 self.renumber = true;
             }
@@ -856,6 +854,7 @@ mod tests {
     use super::*;
     use crate::recording::{HeaderList, MatchKey};
     use crate::store::Recording;
+    use crate::store::ordinals::assert_ranks;
 
     fn exchange(seq: u64, key: &str) -> Exchange {
         let mut response_headers = HeaderList::default();
@@ -990,11 +989,17 @@ mod tests {
         assert!(matches!(err, StoreError::NoSession { .. }), "{err}");
     }
 
+    /// A new recording file at `path` with session "s": the connection and the session's id.
+    fn new_session(path: &Path) -> (Connection, i64) {
+        let conn = schema::open_for_write(path).unwrap();
+        let session_id = start_session(&conn, path, &session("s")).unwrap();
+        (conn, session_id)
+    }
+
     /// A writer of session "s" in a new file at `path`, whose counts `ordinals` makes from
     /// the writer's connection (and may set that connection up first).
     fn writer_with(path: &Path, ordinals: impl FnOnce(&Connection) -> Ordinals) -> StoreWriter {
-        let conn = schema::open_for_write(path).unwrap();
-        let session_id = start_session(&conn, path, &session("s")).unwrap();
+        let (conn, session_id) = new_session(path);
         let ordinals = ordinals(&conn);
         StoreWriter::start(conn, path, session_id, ordinals, 0).unwrap()
     }
@@ -1034,13 +1039,7 @@ mod tests {
         let got = stored(&path, "s");
         let seqs: Vec<u64> = got.iter().map(|r| r.0).collect();
         assert_eq!(seqs, (1..=13).collect::<Vec<_>>());
-        let mut seen = std::collections::HashMap::<&str, u32>::new();
-        for (seq, key, ordinal) in &got {
-            let want = seen.entry(key).or_default();
-            assert_eq!(ordinal, want, "seq {seq} of {key}");
-            *want += 1;
-        }
-        assert_eq!(seen["K"], 6);
+        assert_eq!(assert_ranks(&got)["K"], 6);
     }
 
     #[tokio::test]
@@ -1109,8 +1108,7 @@ mod tests {
     fn counting_again_is_tried_before_each_batch_until_it_works() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
-        let conn = schema::open_for_write(&path).unwrap();
-        let session_id = start_session(&conn, &path, &session("s")).unwrap();
+        let (conn, session_id) = new_session(&path);
         let mut ordinals = Ordinals::new(&conn).unwrap();
         for seq in 1..=2 {
             let (ordinal, _) = ordinals.take(&conn, session_id, "K", seq).unwrap();
@@ -1124,7 +1122,7 @@ mod tests {
         };
         conn.execute_batch(BLOCK_RECOUNT).unwrap();
         recount.before_batch(&conn, session_id, &mut ordinals);
-        assert!(recount.pending && recount.renumber && recount.said);
+        assert!(recount.pending && recount.renumber);
         conn.execute_batch("DROP VIEW temp.ucwa_ordinals;").unwrap();
         recount.before_batch(&conn, session_id, &mut ordinals);
         assert!(!recount.pending, "counted again once it could be");
@@ -1135,8 +1133,7 @@ mod tests {
     fn renumbering_gives_each_row_its_rank_among_its_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
-        let conn = schema::open_for_write(&path).unwrap();
-        let session_id = start_session(&conn, &path, &session("s")).unwrap();
+        let (conn, session_id) = new_session(&path);
         let other = start_session(&conn, &path, &session("t")).unwrap();
         let rows = [
             (session_id, 1, "K", 0),
