@@ -1073,8 +1073,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rec.sqlite");
         let writer = writer_with(&path, |conn| {
+            // After the counts are made: setting `temp_store` (as `new` does) drops the
+            // connection's temporary schema, the view with it.
+            let ordinals = Ordinals::new(conn).unwrap();
             conn.execute_batch(BLOCK_RECOUNT).unwrap();
-            Ordinals::new(conn).unwrap()
+            ordinals
         });
         let batches: [&[(u64, &str)]; 4] = [
             &[(1, "K"), (2, "J")],
