@@ -303,6 +303,17 @@ pub(super) fn assert_ranks<K: AsRef<str>>(
     seen
 }
 
+/// The first column of every row `sql` returns. Shared with the writer's tests.
+#[cfg(test)]
+pub(super) fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,13 +385,10 @@ mod tests {
         // c stayed held: its next row is counted in memory.
         write(&conn, &mut ords, 1, "c", 9);
         assert_eq!(check(&conn, 1), 9);
-        let a: Vec<u32> = conn
-            .prepare("SELECT ordinal FROM exchanges WHERE match_key = 'a' ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let a: Vec<u32> = column(
+            &conn,
+            "SELECT ordinal FROM exchanges WHERE match_key = 'a' ORDER BY seq",
+        );
         assert_eq!(a, [0, 1, 2, 3, 4, 5]);
     }
 

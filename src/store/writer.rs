@@ -854,7 +854,7 @@ mod tests {
     use super::*;
     use crate::recording::{HeaderList, MatchKey};
     use crate::store::Recording;
-    use crate::store::ordinals::assert_ranks;
+    use crate::store::ordinals::{assert_ranks, column};
 
     fn exchange(seq: u64, key: &str) -> Exchange {
         let mut response_headers = HeaderList::default();
@@ -972,13 +972,7 @@ mod tests {
         let conn = rusqlite::Connection::open(&path).unwrap();
         // Each batch is written in seq order: rows follow the recorded order in the file
         // except where a batch came late (6, after 7's batch).
-        let by_id: Vec<i64> = conn
-            .prepare("SELECT seq FROM exchanges ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let by_id: Vec<i64> = column(&conn, "SELECT seq FROM exchanges ORDER BY id");
         assert_eq!(by_id, [1, 2, 3, 4, 5, 7, 6, 8, 9, 10]);
         let page: u32 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
