@@ -85,7 +85,8 @@ pub(super) type Taken = (u32, Vec<u64>);
 impl Ordinals {
     /// A session with no rows yet. Temporary tables go to a file, not memory (the bundled
     /// SQLite keeps them in memory by default), so the spilled counts are bounded by the
-    /// temporary database's page cache; this must run outside a transaction.
+    /// temporary database's page cache; this must run outside a transaction, and it drops
+    /// the connection's temporary tables, so one `Ordinals` per connection.
     pub(super) fn new(conn: &Connection) -> rusqlite::Result<Self> {
         Self::with_limits(conn, MAX_KEYS, WINDOW)
     }
@@ -106,16 +107,18 @@ impl Ordinals {
         })
     }
 
-    /// The rows of `session_id` already in the file (a session appended to).
-    pub(super) fn load(conn: &Connection, session_id: i64) -> rusqlite::Result<Self> {
+    /// The rows of `session_id` already in the file (a session appended to), and the
+    /// highest seq among them (0: none).
+    pub(super) fn load(conn: &Connection, session_id: i64) -> rusqlite::Result<(Self, u64)> {
         let mut ordinals = Self::new(conn)?;
-        ordinals.reload(conn, session_id)?;
-        Ok(ordinals)
+        let last_seq = ordinals.reload(conn, session_id)?;
+        Ok((ordinals, last_seq))
     }
 
     /// Forget what is held and count the session's rows in the file again (after a batch
-    /// was rolled back, the counts in memory ran ahead of the file).
-    pub(super) fn reload(&mut self, conn: &Connection, session_id: i64) -> rusqlite::Result<()> {
+    /// was rolled back, the counts in memory ran ahead of the file). Returns the highest
+    /// seq among them (0: none), which the same read finds.
+    pub(super) fn reload(&mut self, conn: &Connection, session_id: i64) -> rusqlite::Result<u64> {
         self.keys.clear();
         // Whether or not a rolled-back batch had created it.
         conn.execute_batch("DROP TABLE IF EXISTS temp.ucwa_ordinals;")?;
@@ -125,15 +128,17 @@ impl Ordinals {
              GROUP BY match_key",
         )?;
         let mut rows = stmt.query([session_id])?;
+        let mut last_seq = 0;
         while let Some(row) = rows.next()? {
             if self.keys.len() >= self.max_keys {
                 self.spill_or_grow(conn);
             }
             let key: Box<str> = row.get_ref(0)?.as_str()?.into();
             let counted = KeyRows::counted(row.get(1)?, row.get::<_, i64>(2)? as u64);
+            last_seq = last_seq.max(counted.last_seq());
             self.keys.insert(key, counted);
         }
-        Ok(())
+        Ok(last_seq)
     }
 
     /// Place a row of `key` at `seq`, to be inserted next through `conn` (inside the
@@ -404,13 +409,20 @@ mod tests {
         let mut other = Ordinals::with_limits(&conn, 10, 4).unwrap();
         write(&conn, &mut other, 2, "a", 1);
         let mut ords = Ordinals::with_limits(&conn, 2, 4).unwrap();
-        ords.reload(&conn, 1).unwrap();
+        assert_eq!(
+            ords.reload(&conn, 1).unwrap(),
+            4,
+            "the session's highest seq"
+        );
         assert!(ords.spilled.is_some(), "three keys do not fit in two");
         for (seq, key) in [(6, "a"), (5, "c"), (7, "b"), (8, "d")] {
             write(&conn, &mut ords, 1, key, seq);
         }
         assert_eq!(check(&conn, 1), 8);
         assert_eq!(check(&conn, 2), 1);
+        // Last: a new `Ordinals` drops the connection's temporary schema (`temp_store`).
+        assert_eq!(Ordinals::load(&conn, 2).unwrap().1, 1);
+        assert_eq!(Ordinals::load(&conn, 3).unwrap().1, 0, "no rows");
     }
 
     #[test]

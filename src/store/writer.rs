@@ -392,15 +392,7 @@ impl StoreWriter {
                 available,
             });
         };
-        let ordinals = Ordinals::load(&conn, session_id).map_err(sql)?;
-        let last_seq: i64 = conn
-            .query_row(
-                "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?1",
-                [session_id],
-                |r| r.get(0),
-            )
-            .map_err(sql)?;
-        let last_seq = last_seq as u64;
+        let (ordinals, last_seq) = Ordinals::load(&conn, session_id).map_err(sql)?;
         Self::start(conn, path, session_id, ordinals, last_seq)
     }
 
@@ -708,7 +700,7 @@ impl Recount {
             return;
         }
         match ordinals.reload(conn, session_id) {
-            Ok(()) => self.pending = false,
+            Ok(_) => self.pending = false,
             Err(e) => {
                 if !self.renumber {
                     tracing::warn!(
