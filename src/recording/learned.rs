@@ -40,7 +40,11 @@ impl Learned {
 
     /// The rel learned for `path`, if it is still known.
     pub(super) fn get(&mut self, path: &str) -> Option<&str> {
-        self.promote(path);
+        if !self.newer.contains_key(path) {
+            // A path never learned costs two lookups here, not three (the client's path).
+            let (path, entry) = self.older.remove_entry(path)?;
+            self.insert(path, entry);
+        }
         self.newer.get(path).map(|(rel, _)| rel.as_str())
     }
 
